@@ -1,0 +1,96 @@
+# Timestamp service trio: build, run, test.
+#   make          build the three services (warnings are errors)
+#   make run      install what is missing, start Kafka, PostgreSQL and the trio
+#   make test     unit tests (plain and sanitized) and integration tests
+#   make clean    remove build output
+
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+BUILD   ?= build
+CC      ?= cc
+PKGS    := rdkafka libpq json-c uuid
+
+# Flags that the sanitizer build adds (make SAN=1 BUILD=build/san).
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
+            -MMD -MP -Icommon -DTS_VERSION='"$(VERSION)"' $(SANFLAGS) \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS  += $(SANFLAGS)
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcivetweb -lpthread
+
+COMMON_SRCS   := common/cfg.c common/db.c common/http.c common/jsonw.c \
+                 common/kafka.c common/log.c common/metrics.c common/msg.c \
+                 common/ts.c common/uid.c
+COMMAND_SRCS  := command-service/main.c command-service/publisher.c \
+                 command-service/api.c
+CONSUMER_SRCS := consumer-service/main.c consumer-service/sink.c \
+                 consumer-service/consumer.c
+QUERY_SRCS    := query-service/main.c query-service/pool.c query-service/api.c
+UNIT_SRCS     := $(wildcard common/tests/*.c)
+INTEG_SRCS    := $(wildcard integration/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+BINS := $(BUILD)/command-service $(BUILD)/consumer-service $(BUILD)/query-service
+
+.PHONY: all run test unit-test test-unit test-integration lint clean stack-up stack-down
+all: $(BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libcommon.a: $(call obj,$(COMMON_SRCS))
+	$(AR) rcs $@ $^
+
+$(BUILD)/command-service: $(call obj,$(COMMAND_SRCS)) $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/consumer-service: $(call obj,$(CONSUMER_SRCS)) $(BUILD)/obj/schema.o $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/query-service: $(call obj,$(QUERY_SRCS)) $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The schema is one SQL file, compiled into the consumer as a string.
+$(BUILD)/gen/schema.c: consumer-service/schema.sql scripts/embed.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed.sh schema_sql < $< > $@
+$(BUILD)/obj/schema.o: $(BUILD)/gen/schema.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/unit-tests: $(call obj,$(UNIT_SRCS)) $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check) $(LDLIBS)
+$(BUILD)/integration-tests: $(call obj,$(INTEG_SRCS)) $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check libcurl) $(LDLIBS)
+
+.PHONY: deps
+deps:
+	@scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/unit-tests $(BUILD)/integration-tests
+	@$(MAKE) --no-print-directory test-unit
+	@$(MAKE) --no-print-directory test-unit BUILD=build/san SAN=1
+	@$(MAKE) --no-print-directory test-integration
+
+test-unit: $(BUILD)/unit-tests
+	CK_FORK=yes $(BUILD)/unit-tests
+
+test-integration: all $(BUILD)/integration-tests
+	scripts/integration.sh $(BUILD)
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --inline-suppr --suppress=missingIncludeSystem -I common \
+	  common command-service consumer-service query-service
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,121 @@
+/* api: the command service's HTTP routes.
+ *
+ *   POST /api/v1/timestamp/{rfc3339}   the given instant
+ *   POST /api/v1/timestamp, POST /app  the current time
+ *   GET  /health, /ready, /metrics */
+#include "api.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "msg.h"
+#include "publisher.h"
+#include "ts.h"
+#include "uid.h"
+
+#define TS_PREFIX "/api/v1/timestamp"
+
+void api_setup(void)
+{
+}
+
+/* Accepts one command: the event time is given (segment != NULL) or now. */
+static int post_timestamp(struct http_req *req, const char *segment)
+{
+	struct msg_command m;
+	char why[128], value[MSG_ENCODED_MAX], body[64];
+	const char *key;
+	struct ts_instant accepted;
+	enum pub_result res;
+	size_t len;
+
+	if (http_drain_body(req) != 0)
+		return http_send_error(req, 413, "Connection: close\r\n",
+		                       "request body larger than %d bytes", HTTP_BODY_MAX);
+	accepted = ts_now();
+	if (segment == NULL) {
+		m.event_time = accepted;
+	} else if (*segment == '\0') {
+		return http_send_error(req, 400, NULL,
+		                       "missing timestamp: use POST " TS_PREFIX
+		                       "/{RFC 3339 date-time}, or POST " TS_PREFIX
+		                       " for the current time");
+	} else if (ts_parse_rfc3339(segment, strlen(segment), &m.event_time, why,
+	                            sizeof(why)) != 0) {
+		return http_send_error(req, 400, NULL,
+		                       "invalid timestamp: %s; expected RFC 3339 like "
+		                       "2009-09-28T19:03:12Z or 2009-09-28T21:03:12.5+02:00",
+		                       why);
+	}
+
+	key = mg_get_header(req->conn, "Idempotency-Key");
+	if (key != NULL) {
+		if (!uid_idempotency_key_valid(key, strlen(key)))
+			return http_send_error(req, 400, NULL,
+			                       "Idempotency-Key must be 1-255 visible ASCII characters");
+		if (uid_v5(UID_IDEMPOTENCY_NAMESPACE, key, strlen(key), m.command_id) != 0)
+			return http_send_error(req, 500, NULL, "bad idempotency namespace");
+	} else {
+		uid_v4(m.command_id);
+	}
+
+	len = msg_encode(&m, value);
+	res = pub_send(m.command_id, value, len, req->cid,
+	               accepted.sec * 1000 + accepted.nsec / 1000000, why, sizeof(why));
+	switch (res) {
+	case PUB_OK:
+		log_at(LOG_DEBUG, req->cid, m.command_id, "accepted %s", value);
+		snprintf(body, sizeof(body), "{\"id\":\"%s\"}", m.command_id);
+		return http_send_json(req, 200, NULL, body);
+	case PUB_UNAVAILABLE:
+		log_at(LOG_WARN, req->cid, m.command_id, "not published: %s", why);
+		return http_send_error(req, 503, "Retry-After: 1\r\n",
+		                       "Kafka did not acknowledge the message: %s; retry", why);
+	case PUB_FAILED:
+		break;
+	}
+	log_at(LOG_ERROR, req->cid, m.command_id, "publish failed: %s", why);
+	return http_send_error(req, 500, NULL, "publish failed: %s", why);
+}
+
+static int route(struct http_req *req, const char **route_name)
+{
+	const char *path = req->path, *method = req->ri->request_method;
+	char buf[256];
+
+	if (strcmp(path, "/health") == 0)
+		return *route_name = "/health", http_health(req);
+	if (strcmp(path, "/ready") == 0)
+		return *route_name = "/ready", http_ready(req, pub_down(buf, sizeof(buf)));
+	if (strcmp(path, "/metrics") == 0)
+		return *route_name = "/metrics", metrics_serve(req);
+	if (strcmp(path, "/app") == 0 || strcmp(path, TS_PREFIX) == 0 ||
+	    strncmp(path, TS_PREFIX "/", sizeof(TS_PREFIX)) == 0) {
+		const bool with_ts = path[1] != 'a' && path[sizeof(TS_PREFIX) - 1] == '/';
+		*route_name = path[1] == 'a' ? "/app" : with_ts ? TS_PREFIX "/{timestamp}" : TS_PREFIX;
+		if (strcmp(method, "POST") != 0)
+			return http_method_not_allowed(req, "POST");
+		return post_timestamp(req, with_ts ? path + sizeof(TS_PREFIX) : NULL);
+	}
+	return http_send_error(req, 404, NULL, "no such resource: %s", path);
+}
+
+int api_handle(struct mg_connection *conn, void *cbdata)
+{
+	const double started = metrics_now();
+	const char *route_name = "other";
+	struct http_req req;
+	int status;
+
+	(void)cbdata;
+	if (http_req_init(&req, conn) != 0)
+		status = http_send_error(&req, 400, NULL,
+		                         "correlationId header must be a UUID");
+	else
+		status = route(&req, &route_name);
+	metrics_http_request(route_name, status, metrics_now() - started);
+	return status;
+}

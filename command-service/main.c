@@ -1,0 +1,87 @@
+/* command-service: accepts timestamp commands over HTTP and publishes each
+ * to Kafka, answering only once the broker has acknowledged it. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "api.h"
+#include "cfg.h"
+#include "http.h"
+#include "log.h"
+#include "publisher.h"
+
+static const char summary[] =
+    "Accepts POST /api/v1/timestamp/{rfc3339} (and /app) and publishes each\n"
+    "command to Kafka; answers 200 {\"id\":…} once the broker acknowledged it.";
+
+int main(int argc, char **argv)
+{
+	struct pub_config pc;
+	struct http_server_opts ho = {.handler = api_handle};
+	enum log_level level;
+	char errstr[512];
+	struct mg_context *ctx;
+	sigset_t sigs;
+	int sig, rc;
+	const struct cfg_param params[] = {
+	    {"SERVER_PORT", CFG_INT, &ho.port, "7080", 1, 65535, "HTTP port"},
+	    {"SERVER_ADDRESS", CFG_STRING, &ho.address, "0.0.0.0", 0, 0, "HTTP listen address"},
+	    {"HTTP_THREADS", CFG_INT, &ho.threads, "64", 1, 1024,
+	     "HTTP worker threads (each waits for its own delivery report)"},
+	    {"LOG_LEVEL", CFG_LOG_LEVEL, &level, "INFO", 0, 0, "DEBUG, INFO, WARN or ERROR"},
+	    {"KAFKA_BROKER", CFG_STRING, &pc.brokers, "127.0.0.1:9092", 0, 0,
+	     "Kafka bootstrap servers, comma-separated"},
+	    {"KAFKA_PUBLISH_TOPIC", CFG_STRING, &pc.topic, "timestamp.command.v1", 0, 0,
+	     "topic to publish to"},
+	    {"KAFKA_TOPIC_PARTITIONS", CFG_INT, &pc.partitions, "6", 1, 10000,
+	     "partitions when the topic is created"},
+	    {"KAFKA_TOPIC_REPLICATION", CFG_INT, &pc.replication, "1", 1, 32,
+	     "replication factor when the topic is created"},
+	    {"KAFKA_PROPERTIES", CFG_STRING, &pc.properties, "", 0, 0,
+	     "extra librdkafka producer properties, e.g. linger.ms=5,compression.type=lz4"},
+	    {"PUBLISH_TIMEOUT_MS", CFG_INT, &pc.timeout_ms, "5000", 100, 300000,
+	     "how long a request waits for the broker's acknowledgement before 503"},
+	};
+
+	if ((rc = cfg_args(argc, argv, "command-service", summary, params,
+	                   CFG_COUNT(params))) >= 0)
+		return rc;
+	if (cfg_load(params, CFG_COUNT(params), errstr, sizeof(errstr)) != 0) {
+		fprintf(stderr, "command-service: %s\n", errstr);
+		return 2;
+	}
+	if (pc.topic[0] == '\0') {
+		fprintf(stderr, "command-service: KAFKA_PUBLISH_TOPIC: must not be empty\n");
+		return 2;
+	}
+	log_setup("command-service", level);
+
+	/* Signals are taken synchronously by this thread only. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (pub_setup(&pc, errstr, sizeof(errstr)) != 0) {
+		log_error("kafka producer: %s", errstr);
+		return 1;
+	}
+	api_setup();
+	ctx = http_start(&ho, errstr, sizeof(errstr));
+	if (ctx == NULL) {
+		log_error("http: %s", errstr);
+		pub_shutdown(0);
+		return 1;
+	}
+	log_info("listening on %s:%d, publishing to %s at %s", ho.address, ho.port,
+	         pc.topic, pc.brokers);
+
+	sigwait(&sigs, &sig);
+	log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	mg_stop(ctx); /* finishes the requests in progress */
+	pub_shutdown(5000);
+	mg_exit_library();
+	log_info("stopped");
+	return 0;
+}

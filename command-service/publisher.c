@@ -1,0 +1,311 @@
+/* publisher: the Kafka producer of the command service. */
+#include "publisher.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "msg.h"
+
+/* One request waiting for its delivery report. Shared by the request thread
+ * and the delivery callback; whoever drops the last reference frees it, so a
+ * request that gave up never leaves the callback a dangling pointer. */
+struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	rd_kafka_resp_err_t err;
+	atomic_int refs;
+};
+
+static struct pub_config cfg;
+static rd_kafka_t *rk;
+static pthread_rwlock_t rk_lock = PTHREAD_RWLOCK_INITIALIZER; /* guards rk */
+static pthread_t poll_thread;
+static atomic_bool running, topic_ready, fatal;
+
+static struct metrics_series m_published = METRICS_COUNTER_INIT(
+    "publish_total", "Messages published, by outcome.", "outcome=\"acked\"");
+static struct metrics_series m_unavailable = METRICS_COUNTER_INIT(
+    "publish_total", "Messages published, by outcome.", "outcome=\"unavailable\"");
+static struct metrics_series m_failed = METRICS_COUNTER_INIT(
+    "publish_total", "Messages published, by outcome.", "outcome=\"failed\"");
+static struct metrics_series m_duration = METRICS_HISTOGRAM_INIT(
+    "publish_duration_seconds", "Time from produce to delivery report.", "");
+
+static void waiter_unref(struct waiter *w)
+{
+	if (atomic_fetch_sub(&w->refs, 1) == 1) {
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+		free(w);
+	}
+}
+
+static void on_delivery(rd_kafka_t *rk_, const rd_kafka_message_t *rkm, void *opaque)
+{
+	struct waiter *w = rkm->_private;
+
+	(void)rk_;
+	(void)opaque;
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->err = rkm->err;
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	waiter_unref(w);
+}
+
+static void on_error(rd_kafka_t *rk_, int err, const char *reason, void *opaque)
+{
+	(void)opaque;
+	if (err == RD_KAFKA_RESP_ERR__FATAL) {
+		char why[512];
+		rd_kafka_fatal_error(rk_, why, sizeof(why));
+		log_error("kafka producer fatal error: %s; the producer is recreated", why);
+		atomic_store(&fatal, true);
+		return;
+	}
+	/* Broker down and the like: librdkafka retries by itself. */
+	log_warn("kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static rd_kafka_t *producer_new(char *errstr, size_t errstr_size)
+{
+	rd_kafka_conf_t *conf;
+	rd_kafka_t *p;
+	char timeout[32];
+
+	snprintf(timeout, sizeof(timeout), "%d", cfg.timeout_ms);
+	conf = kafka_conf_new(cfg.brokers, errstr, errstr_size);
+	if (conf == NULL)
+		return NULL;
+	/* Our defaults, then KAFKA_PROPERTIES, then what is not negotiable:
+	 * acks=all from an idempotent producer, and librdkafka giving up on a
+	 * message when the request waiting for it does. */
+	if (kafka_conf_set(conf, "linger.ms", "1", errstr, errstr_size) ||
+	    kafka_conf_set(conf, "client.id", "command-service", errstr, errstr_size) ||
+	    kafka_conf_apply(conf, cfg.properties, errstr, errstr_size) ||
+	    kafka_conf_set(conf, "message.timeout.ms", timeout, errstr, errstr_size) ||
+	    kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
+	    kafka_conf_set(conf, "acks", "all", errstr, errstr_size))
+		goto failed;
+	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+	rd_kafka_conf_set_error_cb(conf, on_error);
+	p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+	if (p == NULL)
+		goto failed;
+	return p; /* conf now belongs to p */
+failed:
+	rd_kafka_conf_destroy(conf);
+	return NULL;
+}
+
+/* Replaces a producer that hit a fatal error. Messages still queued in the
+ * old one are purged: their requests get 503 and may be retried. */
+static void producer_recreate(void)
+{
+	char errstr[512];
+	rd_kafka_t *fresh = producer_new(errstr, sizeof(errstr));
+
+	if (fresh == NULL) {
+		log_error("cannot recreate the kafka producer: %s", errstr);
+		return;
+	}
+	pthread_rwlock_wrlock(&rk_lock);
+	rd_kafka_t *old = rk;
+	rk = fresh;
+	atomic_store(&fatal, false);
+	pthread_rwlock_unlock(&rk_lock);
+	rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+	rd_kafka_poll(old, 0); /* serves the purged messages' reports */
+	rd_kafka_destroy(old);
+}
+
+static void ensure_topic(void)
+{
+	char errstr[512];
+
+	pthread_rwlock_rdlock(&rk_lock);
+	int rc = kafka_ensure_topic(rk, cfg.topic, cfg.partitions, cfg.replication, NULL,
+	                            cfg.timeout_ms, errstr, sizeof(errstr));
+	pthread_rwlock_unlock(&rk_lock);
+	if (rc == 0)
+		atomic_store(&topic_ready, true);
+	else
+		log_warn("cannot make sure the topic exists yet (will retry): %s", errstr);
+}
+
+/* Serves delivery reports continuously; retries topic creation and
+ * replaces a fatally failed producer. */
+static void *poll_main(void *arg)
+{
+	double next_topic_try = 0;
+
+	(void)arg;
+	while (atomic_load(&running)) {
+		if (atomic_load(&fatal))
+			producer_recreate();
+		if (!atomic_load(&topic_ready) && metrics_now() >= next_topic_try) {
+			ensure_topic();
+			next_topic_try = metrics_now() + 2;
+		}
+		pthread_rwlock_rdlock(&rk_lock);
+		rd_kafka_poll(rk, 100);
+		pthread_rwlock_unlock(&rk_lock);
+	}
+	return NULL;
+}
+
+int pub_setup(const struct pub_config *c, char *errstr, size_t errstr_size)
+{
+	cfg = *c;
+	rk = producer_new(errstr, errstr_size);
+	if (rk == NULL)
+		return -1;
+	metrics_register(&m_published);
+	metrics_register(&m_unavailable);
+	metrics_register(&m_failed);
+	metrics_register(&m_duration);
+	ensure_topic();
+	atomic_store(&running, true);
+	if (pthread_create(&poll_thread, NULL, poll_main, NULL) != 0) {
+		snprintf(errstr, errstr_size, "cannot start the poll thread");
+		rd_kafka_destroy(rk);
+		rk = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static enum pub_result produce(struct waiter *w, const char *id, const char *value,
+                               size_t len, const char *cid, int64_t ts_ms,
+                               char *errstr, size_t errstr_size)
+{
+	const double deadline = metrics_now() + cfg.timeout_ms / 1000.0;
+	rd_kafka_resp_err_t err;
+
+	for (;;) {
+		pthread_rwlock_rdlock(&rk_lock);
+		err = rd_kafka_producev(
+		    rk, RD_KAFKA_V_TOPIC(cfg.topic), RD_KAFKA_V_KEY(id, strlen(id)),
+		    RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		    RD_KAFKA_V_TIMESTAMP(ts_ms),
+		    RD_KAFKA_V_HEADER(MSG_HDR_CORRELATION, cid, (ssize_t)strlen(cid)),
+		    RD_KAFKA_V_HEADER(MSG_HDR_CONTENT_TYPE, MSG_CONTENT_TYPE,
+		                      (ssize_t)strlen(MSG_CONTENT_TYPE)),
+		    RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
+		pthread_rwlock_unlock(&rk_lock);
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || metrics_now() >= deadline)
+			break;
+		/* The local queue is full: wait for deliveries to make room. */
+		nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
+	}
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		return PUB_OK;
+	snprintf(errstr, errstr_size, "%s", rd_kafka_err2str(err));
+	return err == RD_KAFKA_RESP_ERR__QUEUE_FULL || err == RD_KAFKA_RESP_ERR__FATAL
+	           ? PUB_UNAVAILABLE
+	           : PUB_FAILED;
+}
+
+enum pub_result pub_send(const char *id, const char *value, size_t len,
+                         const char *cid, int64_t ts_ms, char *errstr,
+                         size_t errstr_size)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+	const double started = metrics_now();
+	enum pub_result res;
+	struct timespec until;
+	int rc = 0;
+
+	if (w == NULL) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return PUB_FAILED;
+	}
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	atomic_store(&w->refs, 2); /* this thread and the delivery report */
+
+	res = produce(w, id, value, len, cid, ts_ms, errstr, errstr_size);
+	if (res != PUB_OK) {
+		atomic_store(&w->refs, 1); /* no report will come */
+		waiter_unref(w);
+		metrics_add(res == PUB_UNAVAILABLE ? &m_unavailable : &m_failed, 1);
+		return res;
+	}
+
+	/* librdkafka fails the message itself after message.timeout.ms; the
+	 * extra second only guards against a report that never comes. */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += cfg.timeout_ms / 1000 + 1;
+	until.tv_nsec += (long)(cfg.timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&w->mu);
+	while (!w->done && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&w->cv, &w->mu, &until);
+	bool done = w->done;
+	rd_kafka_resp_err_t err = w->err;
+	pthread_mutex_unlock(&w->mu);
+	waiter_unref(w);
+
+	if (!done) {
+		snprintf(errstr, errstr_size, "no delivery report within %d ms", cfg.timeout_ms);
+		metrics_add(&m_unavailable, 1);
+		return PUB_UNAVAILABLE;
+	}
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		snprintf(errstr, errstr_size, "%s", rd_kafka_err2str(err));
+		metrics_add(&m_unavailable, 1);
+		return PUB_UNAVAILABLE;
+	}
+	metrics_observe(&m_duration, metrics_now() - started);
+	metrics_add(&m_published, 1);
+	return PUB_OK;
+}
+
+const char *pub_down(char *buf, size_t size)
+{
+	char errstr[256];
+
+	if (!atomic_load(&topic_ready)) {
+		snprintf(buf, size, "kafka: topic %s not created yet", cfg.topic);
+		return buf;
+	}
+	if (atomic_load(&fatal)) {
+		snprintf(buf, size, "kafka: producer failed, being recreated");
+		return buf;
+	}
+	pthread_rwlock_rdlock(&rk_lock);
+	int rc = kafka_check_topic(rk, cfg.topic, 1000, errstr, sizeof(errstr));
+	pthread_rwlock_unlock(&rk_lock);
+	if (rc == 0)
+		return NULL;
+	snprintf(buf, size, "kafka: %s", errstr);
+	return buf;
+}
+
+void pub_shutdown(int timeout_ms)
+{
+	if (rk == NULL)
+		return;
+	atomic_store(&running, false);
+	pthread_join(poll_thread, NULL);
+	if (rd_kafka_flush(rk, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_error("%d message(s) not delivered at shutdown", rd_kafka_outq_len(rk));
+	rd_kafka_destroy(rk);
+	rk = NULL;
+}

@@ -1,0 +1,45 @@
+/* publisher: the Kafka producer of the command service. Each request waits
+ * for the delivery report of its own message, while librdkafka batches all
+ * messages in flight into shared produce requests. */
+#ifndef COMMAND_PUBLISHER_H
+#define COMMAND_PUBLISHER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct pub_config {
+	const char *brokers;
+	const char *topic;
+	const char *properties; /* extra librdkafka properties, may be "" */
+	int partitions;
+	int replication;
+	int timeout_ms; /* PUBLISH_TIMEOUT_MS */
+};
+
+enum pub_result {
+	PUB_OK,          /* acknowledged by all in-sync replicas */
+	PUB_UNAVAILABLE, /* not acknowledged in time, or the broker refused: retry */
+	PUB_FAILED,      /* a bug or a permanent error */
+};
+
+/* Creates the producer and its polling thread and tries once to create the
+ * topic (it is retried in the background if the broker is not there yet).
+ * Returns 0, or -1 with errstr (a configuration error). */
+int pub_setup(const struct pub_config *c, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
+/* Publishes one message (key = id, value, header correlationId, timestamp
+ * ts_ms) and blocks until its delivery report or the timeout. */
+enum pub_result pub_send(const char *id, const char *value, size_t len,
+                         const char *cid, int64_t ts_ms, char *errstr,
+                         size_t errstr_size);
+
+/* NULL when Kafka answers and the topic exists, else what is wrong. The
+ * text is the caller's (buf). */
+const char *pub_down(char *buf, size_t size);
+
+/* Flushes what is still queued (up to timeout_ms), reports what was not
+ * delivered, and destroys the producer. */
+void pub_shutdown(int timeout_ms);
+
+#endif

@@ -1,0 +1,230 @@
+/* http: civetweb helpers shared by the three services. */
+#include "http.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "jsonw.h"
+#include "log.h"
+
+static const char *reason_phrase(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Payload Too Large";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return status < 500 ? "Client Error" : "Server Error";
+	}
+}
+
+int http_send(struct mg_connection *conn, int status, const char *cid,
+              const char *content_type, const char *extra_headers,
+              const char *body, size_t body_len)
+{
+	char stack[2048], head[1024], *buf = stack;
+	int n;
+
+	n = snprintf(head, sizeof(head),
+	             "HTTP/1.1 %d %s\r\n"
+	             "Content-Type: %s\r\n"
+	             "Content-Length: %zu\r\n"
+	             "%s%s%s"
+	             "%s\r\n",
+	             status, reason_phrase(status), content_type, body_len,
+	             cid ? "correlationId: " : "", cid ? cid : "", cid ? "\r\n" : "",
+	             extra_headers ? extra_headers : "");
+	if (n < 0 || (size_t)n >= sizeof(head)) {
+		log_error("response headers too long for status %d", status);
+		return status;
+	}
+	if ((size_t)n + body_len > sizeof(stack)) {
+		buf = malloc((size_t)n + body_len);
+		if (buf == NULL) {
+			log_error("out of memory sending a %zu-byte response", body_len);
+			return status;
+		}
+	}
+	memcpy(buf, head, (size_t)n);
+	memcpy(buf + n, body, body_len);
+	/* A failed write means the client went away: nothing left to do. */
+	(void)mg_write(conn, buf, (size_t)n + body_len);
+	if (buf != stack)
+		free(buf);
+	return status;
+}
+
+int http_send_json(const struct http_req *req, int status,
+                   const char *extra_headers, const char *json)
+{
+	return http_send(req->conn, status, req->cid, "application/json",
+	                 extra_headers, json, strlen(json));
+}
+
+int http_send_error(const struct http_req *req, int status,
+                    const char *extra_headers, const char *fmt, ...)
+{
+	char msg[512], body[1024];
+	size_t pos = 0;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	jsonw_append(body, sizeof(body), &pos, "{\"error\":\"");
+	jsonw_escape(body, sizeof(body) - 128, &pos, msg, (size_t)-1);
+	jsonw_append(body, sizeof(body), &pos, "\",\"correlationId\":\"");
+	jsonw_escape(body, sizeof(body) - 4, &pos, req->cid, (size_t)-1);
+	jsonw_append(body, sizeof(body), &pos, "\"}");
+	if (status >= 500)
+		log_at(LOG_WARN, req->cid, NULL, "%s %s -> %d: %s",
+		       req->ri->request_method, req->path, status, msg);
+	else
+		log_at(LOG_DEBUG, req->cid, NULL, "%s %s -> %d: %s",
+		       req->ri->request_method, req->path, status, msg);
+	return http_send(req->conn, status, req->cid, "application/json",
+	                 extra_headers, body, pos);
+}
+
+int http_req_init(struct http_req *req, struct mg_connection *conn)
+{
+	const char *h;
+
+	req->conn = conn;
+	req->ri = mg_get_request_info(conn);
+	req->path = req->ri->local_uri ? req->ri->local_uri : "";
+	h = mg_get_header(conn, "correlationId");
+	if (h == NULL)
+		h = mg_get_header(conn, "X-Correlation-ID");
+	if (h == NULL) {
+		uid_v4(req->cid);
+		return 0;
+	}
+	if (!uid_valid(h, strlen(h))) {
+		uid_v4(req->cid);
+		return -1;
+	}
+	memcpy(req->cid, h, 37);
+	return 0;
+}
+
+int http_drain_body(struct http_req *req)
+{
+	char buf[8192];
+	size_t total = 0;
+	int n;
+
+	if (req->ri->content_length > HTTP_BODY_MAX)
+		return -1;
+	while ((n = mg_read(req->conn, buf, sizeof(buf))) > 0) {
+		total += (size_t)n;
+		if (total > HTTP_BODY_MAX)
+			return -1;
+	}
+	return 0;
+}
+
+int http_method_not_allowed(const struct http_req *req, const char *allow)
+{
+	char hdr[128];
+	snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+	return http_send_error(req, 405, hdr, "method %s not allowed; use %s",
+	                       req->ri->request_method, allow);
+}
+
+int http_health(const struct http_req *req)
+{
+	if (strcmp(req->ri->request_method, "GET") != 0 &&
+	    strcmp(req->ri->request_method, "HEAD") != 0)
+		return http_method_not_allowed(req, "GET");
+	return http_send_json(req, 200, NULL, "{\"status\":\"UP\"}");
+}
+
+int http_ready(const struct http_req *req, const char *down)
+{
+	char body[256];
+
+	if (strcmp(req->ri->request_method, "GET") != 0 &&
+	    strcmp(req->ri->request_method, "HEAD") != 0)
+		return http_method_not_allowed(req, "GET");
+	if (down == NULL)
+		return http_send_json(req, 200, NULL, "{\"status\":\"READY\"}");
+	snprintf(body, sizeof(body),
+	         "{\"status\":\"NOT_READY\",\"down\":\"%s\",\"correlationId\":\"%s\"}",
+	         down, req->cid);
+	return http_send_json(req, 503, "Retry-After: 1\r\n", body);
+}
+
+static int on_log_message(const struct mg_connection *conn, const char *message)
+{
+	(void)conn;
+	log_warn("civetweb: %s", message);
+	return 1;
+}
+
+/* civetweb's own error replies (malformed request, header too large, ...)
+ * become JSON like ours. */
+static int on_http_error(struct mg_connection *conn, int status, const char *errmsg)
+{
+	struct http_req req = {.conn = conn, .path = ""};
+	char body[512];
+	size_t pos = 0;
+
+	req.ri = mg_get_request_info(conn);
+	uid_v4(req.cid);
+	jsonw_append(body, sizeof(body), &pos, "{\"error\":\"");
+	jsonw_escape(body, sizeof(body) - 64, &pos, errmsg ? errmsg : reason_phrase(status),
+	             (size_t)-1);
+	jsonw_append(body, sizeof(body), &pos, "\",\"correlationId\":\"%s\"}", req.cid);
+	http_send(conn, status, req.cid, "application/json", "Connection: close\r\n",
+	          body, pos);
+	return 0;
+}
+
+struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
+                              size_t errstr_size)
+{
+	struct mg_callbacks callbacks;
+	struct mg_context *ctx;
+	char port[80], threads[16];
+	const char *options[] = {
+	    "listening_ports", port,
+	    "num_threads", threads,
+	    "enable_keep_alive", "yes",
+	    "keep_alive_timeout_ms", "30000",
+	    "tcp_nodelay", "1",
+	    "request_timeout_ms", "10000",
+	    "linger_timeout_ms", "0",
+	    "max_request_size", "16384",
+	    "decode_url", "yes",
+	    NULL,
+	};
+
+	if (strchr(opts->address, ':') != NULL)
+		snprintf(port, sizeof(port), "[%s]:%d", opts->address, opts->port);
+	else
+		snprintf(port, sizeof(port), "%s:%d", opts->address, opts->port);
+	snprintf(threads, sizeof(threads), "%d", opts->threads);
+	memset(&callbacks, 0, sizeof(callbacks));
+	callbacks.log_message = on_log_message;
+	callbacks.http_error = on_http_error;
+	mg_init_library(0);
+	ctx = mg_start(&callbacks, opts->handler_data, options);
+	if (ctx == NULL) {
+		snprintf(errstr, errstr_size, "cannot listen on %s (in use, or not an address)",
+		         port);
+		mg_exit_library();
+		return NULL;
+	}
+	mg_set_request_handler(ctx, "/", opts->handler, opts->handler_data);
+	return ctx;
+}

@@ -1,0 +1,71 @@
+/* http: civetweb helpers: one writer for every reply (status line, headers
+ * and body in a single mg_write), JSON errors, correlation ids, server
+ * start-up with the options every service shares. */
+#ifndef COMMON_HTTP_H
+#define COMMON_HTTP_H
+
+#include <civetweb.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "uid.h"
+
+/* Requests with a body larger than this are refused with 413. */
+#define HTTP_BODY_MAX (64 * 1024)
+
+/* Per-request state every handler needs. */
+struct http_req {
+	struct mg_connection *conn;
+	const struct mg_request_info *ri;
+	const char *path; /* percent-decoded path, without the query string */
+	char cid[UID_TEXT_SIZE];   /* correlation id: echoed as received */
+};
+
+/* Sends status line, headers and body in one write. extra_headers is NULL or
+ * complete "Name: value\r\n" lines. Returns status. */
+int http_send(struct mg_connection *conn, int status, const char *cid,
+              const char *content_type, const char *extra_headers,
+              const char *body, size_t body_len);
+
+/* Sends a JSON body (a NUL-terminated string). Returns status. */
+int http_send_json(const struct http_req *req, int status,
+                   const char *extra_headers, const char *json);
+
+/* Sends {"error":"<formatted>","correlationId":"…"}. Returns status. */
+int http_send_error(const struct http_req *req, int status,
+                    const char *extra_headers, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Fills req from conn. Returns 0, or -1 if a correlation id header was sent
+ * but is not a UUID; req->cid then holds a fresh id for the error reply. */
+int http_req_init(struct http_req *req, struct mg_connection *conn)
+    __attribute__((warn_unused_result));
+
+/* Reads and discards the request body. Returns 0, or -1 if it is larger
+ * than HTTP_BODY_MAX (the caller answers 413). */
+int http_drain_body(struct http_req *req) __attribute__((warn_unused_result));
+
+/* Answers 405 with Allow. */
+int http_method_not_allowed(const struct http_req *req, const char *allow);
+
+/* Handles GET /health: 200 {"status":"UP"}. */
+int http_health(const struct http_req *req);
+
+/* Answers /ready from down == NULL (ready) or the name of what is down. */
+int http_ready(const struct http_req *req, const char *down);
+
+struct http_server_opts {
+	const char *address; /* e.g. "0.0.0.0" */
+	int port;
+	int threads;
+	mg_request_handler handler; /* gets every request */
+	void *handler_data;
+};
+
+/* Starts civetweb with keep-alive, tcp_nodelay, request timeouts and JSON
+ * error pages; civetweb's own messages go to the log. Returns NULL and
+ * fills errstr on failure. Stop with mg_stop. */
+struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
+                              size_t errstr_size);
+
+#endif

@@ -1,0 +1,182 @@
+/* metrics: Prometheus counters, gauges and histograms. */
+#include "metrics.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jsonw.h"
+
+/* Upper bounds in seconds of the histogram buckets (+Inf is implicit). */
+static const double bucket_le[METRICS_BUCKETS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
+
+static struct metrics_series *head, **tail = &head;
+
+void metrics_register(struct metrics_series *s)
+{
+	s->next = NULL;
+	*tail = s;
+	tail = &s->next;
+}
+
+void metrics_observe(struct metrics_series *s, double seconds)
+{
+	for (int i = 0; i < METRICS_BUCKETS; i++) {
+		if (seconds <= bucket_le[i]) {
+			atomic_fetch_add_explicit(&s->buckets[i], 1, memory_order_relaxed);
+			break;
+		}
+	}
+	atomic_fetch_add_explicit(&s->sum_us, (uint64_t)(seconds * 1e6), memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->value, 1, memory_order_relaxed);
+}
+
+double metrics_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* HTTP requests by route and status: series are created on first use and
+ * never freed, so a fixed table with a lock on insertion only. */
+#define HTTP_SERIES_MAX 128
+static struct {
+	char route[48];
+	int status;
+	_Atomic int64_t count;
+} http_series[HTTP_SERIES_MAX];
+static _Atomic int http_series_n;
+static pthread_mutex_t http_series_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct metrics_series http_duration = METRICS_HISTOGRAM_INIT(
+    "http_request_duration_seconds", "Time to answer an HTTP request.", "");
+
+
+void metrics_http_request(const char *route, int status, double seconds)
+{
+	int n = atomic_load(&http_series_n), i;
+
+	for (i = 0; i < n; i++) {
+		if (http_series[i].status == status && strcmp(http_series[i].route, route) == 0)
+			goto found;
+	}
+	pthread_mutex_lock(&http_series_lock);
+	n = atomic_load(&http_series_n);
+	for (i = 0; i < n; i++) {
+		if (http_series[i].status == status && strcmp(http_series[i].route, route) == 0)
+			break;
+	}
+	if (i == n && n < HTTP_SERIES_MAX) {
+		snprintf(http_series[i].route, sizeof(http_series[i].route), "%s", route);
+		http_series[i].status = status;
+		atomic_store(&http_series_n, n + 1);
+	}
+	pthread_mutex_unlock(&http_series_lock);
+	if (i == HTTP_SERIES_MAX)
+		return;
+found:
+	atomic_fetch_add_explicit(&http_series[i].count, 1, memory_order_relaxed);
+	metrics_observe(&http_duration, seconds);
+}
+
+struct out {
+	char *buf;
+	size_t len, cap;
+};
+
+static void out_printf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_printf(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if ((size_t)n < o->cap - o->len) {
+			o->len += (size_t)n;
+			return;
+		}
+		char *bigger = realloc(o->buf, o->cap * 2 + (size_t)n);
+		if (bigger == NULL)
+			return;
+		o->buf = bigger;
+		o->cap = o->cap * 2 + (size_t)n;
+	}
+}
+
+static void render_series(struct out *o, const struct metrics_series *s,
+                          const char *prev_name)
+{
+	static const char *const types[] = {"counter", "gauge", "histogram"};
+	const char *sep = *s->labels ? "," : "";
+
+	if (prev_name == NULL || strcmp(prev_name, s->name) != 0)
+		out_printf(o, "# HELP %s %s\n# TYPE %s %s\n", s->name, s->help, s->name,
+		           types[s->kind]);
+	if (s->kind != METRICS_HISTOGRAM) {
+		out_printf(o, "%s%s%s%s %lld\n", s->name, *s->labels ? "{" : "", s->labels,
+		           *s->labels ? "}" : "", (long long)atomic_load(&s->value));
+		return;
+	}
+	uint64_t cum = 0;
+	for (int i = 0; i < METRICS_BUCKETS; i++) {
+		cum += atomic_load(&s->buckets[i]);
+		out_printf(o, "%s_bucket{%s%sle=\"%g\"} %llu\n", s->name, s->labels, sep,
+		           bucket_le[i], (unsigned long long)cum);
+	}
+	long long count = (long long)atomic_load(&s->value);
+	out_printf(o, "%s_bucket{%s%sle=\"+Inf\"} %lld\n", s->name, s->labels, sep, count);
+	out_printf(o, "%s_sum%s%s%s %.6f\n", s->name, *s->labels ? "{" : "", s->labels,
+	           *s->labels ? "}" : "", (double)atomic_load(&s->sum_us) / 1e6);
+	out_printf(o, "%s_count%s%s%s %lld\n", s->name, *s->labels ? "{" : "", s->labels,
+	           *s->labels ? "}" : "", count);
+}
+
+char *metrics_render(size_t *len)
+{
+	struct out o = {.buf = malloc(8192), .cap = 8192};
+	const char *prev = NULL;
+	int n = atomic_load(&http_series_n);
+
+	if (o.buf == NULL)
+		return NULL;
+	o.buf[0] = '\0';
+	if (n > 0)
+		out_printf(&o, "# HELP http_requests_total HTTP requests answered, by route and status.\n"
+		               "# TYPE http_requests_total counter\n");
+	for (int i = 0; i < n; i++)
+		out_printf(&o, "http_requests_total{route=\"%s\",status=\"%d\"} %lld\n",
+		           http_series[i].route, http_series[i].status,
+		           (long long)atomic_load(&http_series[i].count));
+	render_series(&o, &http_duration, NULL);
+	for (const struct metrics_series *s = head; s; s = s->next) {
+		render_series(&o, s, prev);
+		prev = s->name;
+	}
+	*len = o.len;
+	return o.buf;
+}
+
+int metrics_serve(const struct http_req *req)
+{
+	size_t len;
+	char *text;
+
+	if (strcmp(req->ri->request_method, "GET") != 0)
+		return http_method_not_allowed(req, "GET");
+	text = metrics_render(&len);
+	if (text == NULL)
+		return http_send_error(req, 500, NULL, "out of memory");
+	http_send(req->conn, 200, req->cid, "text/plain; version=0.0.4; charset=utf-8",
+	          NULL, text, len);
+	free(text);
+	return 200;
+}

@@ -1,0 +1,61 @@
+/* metrics: Prometheus counters, gauges and histograms. Series are declared
+ * statically, registered once at start-up, updated lock-free, and rendered
+ * in the text exposition format by GET /metrics. */
+#ifndef COMMON_METRICS_H
+#define COMMON_METRICS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http.h"
+
+enum metrics_kind { METRICS_COUNTER, METRICS_GAUGE, METRICS_HISTOGRAM };
+
+#define METRICS_BUCKETS 12
+
+struct metrics_series {
+	const char *name;   /* family name, e.g. "http_requests_total" */
+	const char *help;
+	const char *labels; /* "" or e.g. "route=\"/health\",status=\"200\"" */
+	enum metrics_kind kind;
+	_Atomic int64_t value;                 /* counter/gauge; histogram count */
+	_Atomic uint64_t sum_us;               /* histogram sum, microseconds */
+	_Atomic uint64_t buckets[METRICS_BUCKETS];
+	struct metrics_series *next;
+};
+
+#define METRICS_COUNTER_INIT(n, h, l) {.name = (n), .help = (h), .labels = (l), .kind = METRICS_COUNTER}
+#define METRICS_GAUGE_INIT(n, h, l) {.name = (n), .help = (h), .labels = (l), .kind = METRICS_GAUGE}
+#define METRICS_HISTOGRAM_INIT(n, h, l) {.name = (n), .help = (h), .labels = (l), .kind = METRICS_HISTOGRAM}
+
+/* Adds a series to the registry; call at start-up, before serving. Series
+ * of one family must be registered next to each other. */
+void metrics_register(struct metrics_series *s);
+
+static inline void metrics_add(struct metrics_series *s, int64_t n)
+{
+	atomic_fetch_add_explicit(&s->value, n, memory_order_relaxed);
+}
+
+static inline void metrics_set(struct metrics_series *s, int64_t v)
+{
+	atomic_store_explicit(&s->value, v, memory_order_relaxed);
+}
+
+/* Records one observation of `seconds` in a histogram. */
+void metrics_observe(struct metrics_series *s, double seconds);
+
+/* Counts one HTTP request: route is one of the service's routes or "other". */
+void metrics_http_request(const char *route, int status, double seconds);
+
+/* Serves GET /metrics. */
+int metrics_serve(const struct http_req *req);
+
+/* Renders every series into a new string (the caller frees it). */
+char *metrics_render(size_t *len);
+
+/* Seconds on the monotonic clock. */
+double metrics_now(void);
+
+#endif

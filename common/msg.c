@@ -1,0 +1,100 @@
+/* msg: the Kafka message codec, the one definition of the wire format. */
+#include "msg.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+size_t msg_encode(const struct msg_command *m, char *buf)
+{
+	char ts[TS_TEXT_MAX];
+
+	ts_format(&m->event_time, 9, ts);
+	return (size_t)snprintf(buf, MSG_ENCODED_MAX,
+	                        "{\"command_id\":\"%s\",\"event_timestamp\":\"%s\"}",
+	                        m->command_id, ts);
+}
+
+/* Fetches a string member; returns NULL with a reason on failure. */
+static const char *string_field(struct json_object *jobj, const char *name,
+                                size_t *len, char *errstr, size_t errstr_size)
+{
+	struct json_object *field;
+
+	if (!json_object_object_get_ex(jobj, name, &field)) {
+		snprintf(errstr, errstr_size, "missing field %s", name);
+		return NULL;
+	}
+	if (!json_object_is_type(field, json_type_string)) {
+		snprintf(errstr, errstr_size, "field %s is not a string", name);
+		return NULL;
+	}
+	*len = (size_t)json_object_get_string_len(field);
+	return json_object_get_string(field);
+}
+
+int msg_decode(const void *value, size_t len, struct msg_command *out,
+               char *errstr, size_t errstr_size)
+{
+	struct json_tokener *tok = NULL;
+	struct json_object *jobj = NULL;
+	const char *id, *ts;
+	size_t id_len, ts_len;
+	char why[128];
+	int rc = -1;
+
+	if (value == NULL || len == 0) {
+		snprintf(errstr, errstr_size, "empty value");
+		return -1;
+	}
+	if (len > MSG_VALUE_MAX) {
+		snprintf(errstr, errstr_size, "value of %zu bytes exceeds %d", len,
+		         MSG_VALUE_MAX);
+		return -1;
+	}
+	if (memchr(value, '\0', len) != NULL) {
+		snprintf(errstr, errstr_size, "value contains a NUL byte");
+		return -1;
+	}
+	tok = json_tokener_new_ex(8);
+	if (tok == NULL) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	jobj = json_tokener_parse_ex(tok, value, (int)len);
+	if (jobj == NULL) {
+		enum json_tokener_error jerr = json_tokener_get_error(tok);
+		snprintf(errstr, errstr_size, "not JSON: %s",
+		         jerr == json_tokener_continue ? "incomplete or not an object"
+		                                       : json_tokener_error_desc(jerr));
+		goto done;
+	}
+	for (size_t end = json_tokener_get_parse_end(tok); end < len; end++) {
+		if (!strchr(" \t\r\n", ((const char *)value)[end])) {
+			snprintf(errstr, errstr_size, "not JSON: characters after the value");
+			goto done;
+		}
+	}
+	if (!json_object_is_type(jobj, json_type_object)) {
+		snprintf(errstr, errstr_size, "not a JSON object");
+		goto done;
+	}
+	if ((id = string_field(jobj, "command_id", &id_len, errstr, errstr_size)) == NULL ||
+	    (ts = string_field(jobj, "event_timestamp", &ts_len, errstr, errstr_size)) == NULL)
+		goto done;
+	if (!uid_valid(id, id_len)) {
+		snprintf(errstr, errstr_size, "command_id is not a UUID");
+		goto done;
+	}
+	if (ts_parse_rfc3339(ts, ts_len, &out->event_time, why, sizeof(why)) != 0) {
+		snprintf(errstr, errstr_size, "event_timestamp is not RFC 3339: %s", why);
+		goto done;
+	}
+	uid_normalize(id, out->command_id);
+	rc = 0;
+done:
+	json_object_put(jobj);
+	json_tokener_free(tok);
+	return rc;
+}

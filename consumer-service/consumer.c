@@ -1,0 +1,568 @@
+/* consumer: the Kafka consumer group member that turns the topic into rows.
+ *
+ * Messages are polled into a batch (as many as are ready, up to the batch
+ * size), decoded with the shared codec, inserted with one statement, and
+ * only then are their offsets stored for the auto-committer. Messages that
+ * cannot be decoded go, unchanged, to <topic>.dlq. While PostgreSQL is down
+ * the assignment is paused and the batch retried with capped backoff; the
+ * poll loop keeps running, so the group membership is kept. */
+#include "consumer.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "msg.h"
+#include "sink.h"
+
+struct item {
+	rd_kafka_message_t *rkm;
+	char cid[UID_TEXT_SIZE]; /* correlationId header, "" if none */
+	char reason[160];        /* why it is poison, "" if it is not */
+	int dlq_state;           /* 0 not sent, 1 in flight, 2 delivered, -1 failed */
+};
+
+/* Delivery report token for a dead-letter message: the batch may be gone
+ * when the report arrives, so it carries the batch generation. */
+struct dlq_token {
+	unsigned gen;
+	size_t index;
+};
+
+static struct consumer_config cfg;
+static rd_kafka_t *rk, *dlq;
+static char dlq_topic[512];
+
+static struct item *items;
+static struct sink_row *rows;
+static size_t n_items, n_rows, n_poison, cap_items; /* rows: decoded items only */
+static unsigned batch_gen;
+static bool rows_done;
+static bool dlq_ready; /* the dead-letter topic is known to exist */
+static const char *const dlq_configs[] = {"max.message.bytes", "10485760", NULL};
+
+static atomic_bool joined, db_up;
+static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
+static char db_error[256] = "not connected yet";
+
+#define RECORDS_HELP "Records taken from the topic, by outcome."
+static struct metrics_series m_inserted = METRICS_COUNTER_INIT("consumer_records_total", RECORDS_HELP, "outcome=\"inserted\"");
+static struct metrics_series m_duplicate = METRICS_COUNTER_INIT("consumer_records_total", RECORDS_HELP, "outcome=\"duplicate\"");
+static struct metrics_series m_dead = METRICS_COUNTER_INIT("consumer_records_total", RECORDS_HELP, "outcome=\"dead_lettered\"");
+static struct metrics_series m_batches = METRICS_COUNTER_INIT("consumer_batches_total", "Batches written to PostgreSQL.", "");
+static struct metrics_series m_batch_duration = METRICS_HISTOGRAM_INIT("consumer_batch_duration_seconds", "Time to write one batch and its dead letters.", "");
+static struct metrics_series m_db_errors = METRICS_COUNTER_INIT("consumer_db_errors_total", "Failed database writes or checks.", "");
+static struct metrics_series m_db_up = METRICS_GAUGE_INIT("consumer_db_up", "1 when the last database operation succeeded.", "");
+
+static void set_db_state(bool up, const char *why)
+{
+	atomic_store(&db_up, up);
+	metrics_set(&m_db_up, up);
+	if (!up) {
+		metrics_add(&m_db_errors, 1);
+		pthread_mutex_lock(&state_lock);
+		snprintf(db_error, sizeof(db_error), "%s", why);
+		pthread_mutex_unlock(&state_lock);
+	}
+}
+
+static double now_s(void)
+{
+	return metrics_now();
+}
+
+/* ---- batch ---- */
+
+static void batch_discard(void)
+{
+	for (size_t i = 0; i < n_items; i++)
+		rd_kafka_message_destroy(items[i].rkm);
+	n_items = n_rows = n_poison = 0;
+	rows_done = false;
+	batch_gen++;
+}
+
+/* Takes ownership of rkm. */
+static void batch_add(rd_kafka_message_t *rkm)
+{
+	struct item *it;
+	struct msg_command m;
+	rd_kafka_headers_t *hdrs = NULL;
+	rd_kafka_timestamp_type_t tstype;
+	int64_t ts_ms;
+	const void *val;
+	size_t val_len;
+
+	if (rkm->err) {
+		if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			log_warn("kafka: %s", rd_kafka_message_errstr(rkm));
+		rd_kafka_message_destroy(rkm);
+		return;
+	}
+	if (n_items == cap_items) {
+		size_t cap = cap_items ? cap_items * 2 : (size_t)cfg.batch_size;
+		struct item *ni = realloc(items, cap * sizeof(*ni));
+		struct sink_row *nr = ni ? realloc(rows, cap * sizeof(*nr)) : NULL;
+		if (ni)
+			items = ni;
+		if (nr == NULL) {
+			/* Not stored, so it is read again after a restart. */
+			log_error("out of memory: message at %s[%" PRId32 "]@%" PRId64 " skipped",
+			          rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset);
+			rd_kafka_message_destroy(rkm);
+			return;
+		}
+		rows = nr;
+		cap_items = cap;
+	}
+	it = &items[n_items++];
+	it->rkm = rkm;
+	it->cid[0] = '\0';
+	it->reason[0] = '\0';
+	it->dlq_state = 0;
+	if (rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+	    rd_kafka_header_get_last(hdrs, MSG_HDR_CORRELATION, &val, &val_len) ==
+	        RD_KAFKA_RESP_ERR_NO_ERROR &&
+	    val != NULL && uid_valid(val, val_len)) {
+		memcpy(it->cid, val, 36);
+		it->cid[36] = '\0';
+	}
+	ts_ms = rd_kafka_message_timestamp(rkm, &tstype);
+	if (msg_decode(rkm->payload, rkm->len, &m, it->reason, sizeof(it->reason)) != 0) {
+		n_poison++;
+		return;
+	}
+	if (ts_ms < 0) {
+		snprintf(it->reason, sizeof(it->reason), "record has no timestamp");
+		n_poison++;
+		return;
+	}
+	/* In topic order, so the first message for an id is the one that
+	 * lands; later ones conflict like any other duplicate. */
+	struct sink_row *r = &rows[n_rows++];
+	memcpy(r->id, m.command_id, UID_TEXT_SIZE);
+	r->event_time = m.event_time;
+	r->created_at.sec = ts_ms / 1000;
+	r->created_at.nsec = (int32_t)(ts_ms % 1000) * 1000000;
+}
+
+/* ---- dead letters ---- */
+
+static void on_dlq_delivery(rd_kafka_t *rk_, const rd_kafka_message_t *rkm, void *opaque)
+{
+	struct dlq_token *tok = rkm->_private;
+
+	(void)rk_;
+	(void)opaque;
+	if (tok->gen == batch_gen && tok->index < n_items) {
+		items[tok->index].dlq_state = rkm->err ? -1 : 2;
+		if (rkm->err)
+			log_at(LOG_ERROR, items[tok->index].cid[0] ? items[tok->index].cid : NULL, NULL,
+			       "dead-letter delivery failed: %s", rd_kafka_err2str(rkm->err));
+	}
+	free(tok);
+}
+
+static int dlq_send(size_t index)
+{
+	struct item *it = &items[index];
+	rd_kafka_message_t *rkm = it->rkm;
+	rd_kafka_headers_t *src = NULL, *hdrs;
+	struct dlq_token *tok;
+	rd_kafka_timestamp_type_t tstype;
+	int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
+	char part[16], off[24];
+	rd_kafka_resp_err_t err;
+
+	if (rd_kafka_message_headers(rkm, &src) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		hdrs = rd_kafka_headers_copy(src);
+	else
+		hdrs = rd_kafka_headers_new(6);
+	snprintf(part, sizeof(part), "%" PRId32, rkm->partition);
+	snprintf(off, sizeof(off), "%" PRId64, rkm->offset);
+	rd_kafka_header_add(hdrs, "dlq.reason", -1, it->reason, -1);
+	rd_kafka_header_add(hdrs, "dlq.topic", -1, rd_kafka_topic_name(rkm->rkt), -1);
+	rd_kafka_header_add(hdrs, "dlq.partition", -1, part, -1);
+	rd_kafka_header_add(hdrs, "dlq.offset", -1, off, -1);
+	rd_kafka_header_add(hdrs, "dlq.group", -1, cfg.group, -1);
+
+	tok = malloc(sizeof(*tok));
+	if (tok == NULL) {
+		rd_kafka_headers_destroy(hdrs);
+		return -1;
+	}
+	tok->gen = batch_gen;
+	tok->index = index;
+	err = rd_kafka_producev(dlq, RD_KAFKA_V_TOPIC(dlq_topic),
+	                        RD_KAFKA_V_KEY(rkm->key, rkm->key_len),
+	                        RD_KAFKA_V_VALUE(rkm->payload, rkm->len),
+	                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	                        RD_KAFKA_V_TIMESTAMP(ts > 0 ? ts : 0),
+	                        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(tok),
+	                        RD_KAFKA_V_END);
+	if (err) {
+		log_error("dead-letter produce failed: %s", rd_kafka_err2str(err));
+		rd_kafka_headers_destroy(hdrs);
+		free(tok);
+		return -1;
+	}
+	it->dlq_state = 1;
+	return 0;
+}
+
+/* ---- one attempt at a batch ---- */
+
+static void store_offsets(void)
+{
+	rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(8);
+	rd_kafka_resp_err_t err;
+
+	for (size_t i = 0; i < n_items; i++) {
+		rd_kafka_message_t *rkm = items[i].rkm;
+		rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
+		    offsets, rd_kafka_topic_name(rkm->rkt), rkm->partition);
+		if (tp == NULL)
+			tp = rd_kafka_topic_partition_list_add(offsets, rd_kafka_topic_name(rkm->rkt),
+			                                       rkm->partition);
+		if (rkm->offset + 1 > tp->offset)
+			tp->offset = rkm->offset + 1;
+	}
+	err = rd_kafka_offsets_store(rk, offsets);
+	if (err)
+		/* The partition was revoked meanwhile: its new owner re-reads
+		 * these messages, and the insert ignores them. */
+		log_warn("offsets not stored: %s", rd_kafka_err2str(err));
+	rd_kafka_topic_partition_list_destroy(offsets);
+}
+
+/* Writes the batch's rows, dead-letters its poison, stores its offsets.
+ * Returns 0, or -1 (database or dead-letter failure) with the batch kept. */
+static int batch_flush_once(char *errstr, size_t errstr_size)
+{
+	const double started = now_s();
+	long inserted = 0;
+
+	if (!rows_done && n_rows > 0) {
+		if (!sink_connected() && sink_connect(&cfg.db, errstr, errstr_size) != 0)
+			return -1;
+		if (sink_insert(rows, n_rows, &inserted, errstr, errstr_size) != 0)
+			return -1;
+		metrics_add(&m_inserted, inserted);
+		metrics_add(&m_duplicate, (int64_t)n_rows - inserted);
+	}
+	rows_done = true;
+	set_db_state(true, NULL);
+
+	if (n_poison > 0 && !dlq_ready) {
+		if (kafka_ensure_topic(dlq, dlq_topic, 1, cfg.replication, dlq_configs, 5000,
+		                       errstr, errstr_size) != 0)
+			return -1;
+		dlq_ready = true;
+	}
+	for (size_t i = 0; i < n_items; i++) {
+		if (items[i].reason[0] && items[i].dlq_state <= 0 && dlq_send(i) != 0) {
+			snprintf(errstr, errstr_size, "cannot queue a dead letter");
+			return -1;
+		}
+	}
+	if (n_poison > 0) {
+		rd_kafka_flush(dlq, 10000);
+		for (size_t i = 0; i < n_items; i++) {
+			if (items[i].reason[0] && items[i].dlq_state != 2) {
+				snprintf(errstr, errstr_size, "dead letters not acknowledged by %.100s",
+				         dlq_topic);
+				return -1;
+			}
+		}
+		for (size_t i = 0; i < n_items; i++) {
+			const struct item *it = &items[i];
+			if (it->reason[0])
+				log_at(LOG_WARN, it->cid[0] ? it->cid : NULL, NULL,
+				       "dead-lettered %s[%" PRId32 "]@%" PRId64 " to %s: %s",
+				       rd_kafka_topic_name(it->rkm->rkt), it->rkm->partition,
+				       it->rkm->offset, dlq_topic, it->reason);
+		}
+		metrics_add(&m_dead, (int64_t)n_poison);
+	}
+	store_offsets();
+	metrics_add(&m_batches, 1);
+	metrics_observe(&m_batch_duration, now_s() - started);
+	log_debug("batch of %zu: %ld inserted, %ld duplicate, %zu dead-lettered", n_items,
+	          inserted, (long)n_rows - inserted, n_poison);
+	batch_discard();
+	return 0;
+}
+
+/* ---- partitions ---- */
+
+static void pause_assignment(bool pause)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+
+	if (rd_kafka_assignment(rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || parts == NULL)
+		return;
+	if (pause)
+		rd_kafka_pause_partitions(rk, parts);
+	else
+		rd_kafka_resume_partitions(rk, parts);
+	rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static void on_rebalance(rd_kafka_t *rk_, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	char errstr[256];
+
+	(void)opaque;
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		log_info("assigned %d partition(s) of %s", parts->cnt, cfg.topic);
+		rd_kafka_assign(rk_, parts);
+		atomic_store(&joined, true);
+		return;
+	}
+	if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+		log_error("rebalance error: %s", rd_kafka_err2str(err));
+	/* Finish the batch in hand if the database lets us; otherwise the next
+	 * owner of these partitions reads the messages again. */
+	if (n_items > 0 && batch_flush_once(errstr, sizeof(errstr)) != 0) {
+		log_warn("partitions revoked with %zu unwritten message(s) (%s): "
+		         "their next owner reads them again", n_items, errstr);
+		batch_discard();
+	}
+	err = rd_kafka_commit(rk_, NULL, 0);
+	if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+		log_warn("commit on revoke failed: %s", rd_kafka_err2str(err));
+	log_info("revoked %d partition(s)", parts->cnt);
+	rd_kafka_assign(rk_, NULL);
+}
+
+/* ---- the loop ---- */
+
+/* Polls for up to timeout_ms; a message goes into the batch. */
+static void poll_into_batch(int timeout_ms)
+{
+	rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, timeout_ms);
+	if (rkm != NULL)
+		batch_add(rkm);
+}
+
+/* Writes the batch, retrying with capped exponential backoff while the
+ * database (or the dead-letter topic) is down. Polling goes on meanwhile,
+ * with the assignment paused, so the group keeps this member. */
+static void batch_flush(const atomic_bool *stop)
+{
+	char errstr[256];
+	int backoff = 100;
+	bool paused = false;
+
+	while (n_items > 0 && batch_flush_once(errstr, sizeof(errstr)) != 0) {
+		set_db_state(sink_connected(), errstr);
+		if (!paused) {
+			pause_assignment(true);
+			paused = true;
+		}
+		log_warn("writing a batch of %zu failed: %s; retrying in %d ms", n_items,
+		         errstr, backoff);
+		const double until = now_s() + backoff / 1000.0;
+		while (!atomic_load(stop) && n_items > 0 && now_s() < until)
+			poll_into_batch(50);
+		if (atomic_load(stop)) {
+			log_warn("stopping with %zu unwritten message(s): they are read again "
+			         "at the next start", n_items);
+			batch_discard();
+			break;
+		}
+		backoff = backoff * 2 > cfg.retry_max_ms ? cfg.retry_max_ms : backoff * 2;
+	}
+	if (paused) {
+		pause_assignment(false);
+		if (n_items == 0)
+			log_info("database writes succeed again");
+	}
+}
+
+/* Connects to the database, retrying with backoff until it works or stop. */
+static void connect_db(const atomic_bool *stop)
+{
+	char errstr[256];
+	int backoff = 100;
+
+	while (!atomic_load(stop) && sink_connect(&cfg.db, errstr, sizeof(errstr)) != 0) {
+		set_db_state(false, errstr);
+		log_warn("database: %s; retrying in %d ms", errstr, backoff);
+		for (int waited = 0; waited < backoff && !atomic_load(stop); waited += 50)
+			nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
+		backoff = backoff * 2 > cfg.retry_max_ms ? cfg.retry_max_ms : backoff * 2;
+	}
+	if (sink_connected())
+		set_db_state(true, NULL);
+}
+
+void consumer_run(const atomic_bool *stop)
+{
+	rd_kafka_topic_partition_list_t *topics;
+	rd_kafka_resp_err_t err;
+	double last_db_check = now_s();
+
+	connect_db(stop);
+	if (atomic_load(stop))
+		return;
+	log_info("database ready, schema applied");
+
+	topics = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(topics, cfg.topic, RD_KAFKA_PARTITION_UA);
+	err = rd_kafka_subscribe(rk, topics);
+	rd_kafka_topic_partition_list_destroy(topics);
+	if (err) {
+		log_error("cannot subscribe to %s: %s", cfg.topic, rd_kafka_err2str(err));
+		return;
+	}
+	log_info("subscribed to %s as group %s", cfg.topic, cfg.group);
+
+	while (!atomic_load(stop)) {
+		poll_into_batch(100);
+		/* Take what is ready now, without waiting: large batches under
+		 * load, no added latency when idle. */
+		while (n_items > 0 && n_items < (size_t)cfg.batch_size) {
+			rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 0);
+			if (rkm == NULL)
+				break;
+			batch_add(rkm);
+		}
+		if (n_items > 0) {
+			batch_flush(stop);
+			last_db_check = now_s();
+		} else if (now_s() - last_db_check > 2) {
+			/* Idle: make sure /ready tells the truth about the database. */
+			char errstr[256];
+			if (sink_ping(errstr, sizeof(errstr)) != 0 &&
+			    sink_connect(&cfg.db, errstr, sizeof(errstr)) != 0)
+				set_db_state(false, errstr);
+			else
+				set_db_state(true, NULL);
+			last_db_check = now_s();
+		}
+	}
+	/* The last batch is written (above) before offsets are committed. */
+	err = rd_kafka_commit(rk, NULL, 0);
+	if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+		log_warn("final commit failed: %s", rd_kafka_err2str(err));
+}
+
+int consumer_setup(const struct consumer_config *c, char *errstr, size_t errstr_size)
+{
+	rd_kafka_conf_t *conf = NULL, *pconf = NULL;
+	char why[512];
+
+	cfg = *c;
+	snprintf(dlq_topic, sizeof(dlq_topic), "%s.dlq", cfg.topic);
+
+	conf = kafka_conf_new(cfg.brokers, errstr, errstr_size);
+	if (conf == NULL)
+		return -1;
+	if (kafka_conf_set(conf, "group.id", cfg.group, errstr, errstr_size) ||
+	    kafka_conf_set(conf, "client.id", "consumer-service", errstr, errstr_size) ||
+	    kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) ||
+	    kafka_conf_set(conf, "session.timeout.ms", "10000", errstr, errstr_size) ||
+	    kafka_conf_set(conf, "heartbeat.interval.ms", "1000", errstr, errstr_size) ||
+	    kafka_conf_set(conf, "enable.partition.eof", "false", errstr, errstr_size) ||
+	    kafka_conf_apply(conf, cfg.properties, errstr, errstr_size) ||
+	    /* Not negotiable: an offset is stored only after its row is written. */
+	    kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) ||
+	    kafka_conf_set(conf, "enable.auto.commit", "true", errstr, errstr_size))
+		goto failed;
+	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+	if (rk == NULL)
+		goto failed;
+	conf = NULL; /* owned by rk */
+	rd_kafka_poll_set_consumer(rk);
+
+	pconf = kafka_conf_new(cfg.brokers, errstr, errstr_size);
+	if (pconf == NULL)
+		goto failed;
+	if (kafka_conf_set(pconf, "client.id", "consumer-service-dlq", errstr, errstr_size) ||
+	    kafka_conf_set(pconf, "acks", "all", errstr, errstr_size) ||
+	    kafka_conf_set(pconf, "message.max.bytes", "10485760", errstr, errstr_size) ||
+	    kafka_conf_set(pconf, "message.timeout.ms", "10000", errstr, errstr_size))
+		goto failed;
+	rd_kafka_conf_set_dr_msg_cb(pconf, on_dlq_delivery);
+	dlq = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, errstr_size);
+	if (dlq == NULL)
+		goto failed;
+	pconf = NULL;
+
+	metrics_register(&m_inserted);
+	metrics_register(&m_duplicate);
+	metrics_register(&m_dead);
+	metrics_register(&m_batches);
+	metrics_register(&m_batch_duration);
+	metrics_register(&m_db_errors);
+	metrics_register(&m_db_up);
+
+	/* The dead-letter topic must exist before the first poison message:
+	 * the broker does not create topics on its own. Retried later if the
+	 * broker is not there yet. */
+	if (kafka_ensure_topic(dlq, dlq_topic, 1, cfg.replication, dlq_configs, 5000, why,
+	                       sizeof(why)) == 0)
+		dlq_ready = true;
+	else
+		log_warn("cannot make sure %s exists yet (retried at the first dead letter): %s",
+		         dlq_topic, why);
+	return 0;
+failed:
+	if (conf)
+		rd_kafka_conf_destroy(conf);
+	if (pconf)
+		rd_kafka_conf_destroy(pconf);
+	if (rk)
+		rd_kafka_destroy(rk);
+	rk = NULL;
+	return -1;
+}
+
+const char *consumer_down(char *buf, size_t size)
+{
+	char errstr[256];
+
+	if (!atomic_load(&db_up)) {
+		pthread_mutex_lock(&state_lock);
+		snprintf(buf, size, "postgresql: %s", db_error);
+		pthread_mutex_unlock(&state_lock);
+		return buf;
+	}
+	if (!atomic_load(&joined)) {
+		snprintf(buf, size, "kafka: not yet a member of group %s", cfg.group);
+		return buf;
+	}
+	if (kafka_check_topic(rk, cfg.topic, 1000, errstr, sizeof(errstr)) != 0) {
+		snprintf(buf, size, "kafka: %s", errstr);
+		return buf;
+	}
+	return NULL;
+}
+
+void consumer_shutdown(void)
+{
+	batch_discard(); /* messages go before their consumer */
+	if (rk != NULL) {
+		rd_kafka_consumer_close(rk);
+		rd_kafka_destroy(rk);
+		rk = NULL;
+	}
+	if (dlq != NULL) {
+		if (rd_kafka_flush(dlq, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			log_error("%d dead letter(s) not delivered at shutdown", rd_kafka_outq_len(dlq));
+		rd_kafka_destroy(dlq);
+		dlq = NULL;
+	}
+	free(items);
+	free(rows);
+	sink_shutdown();
+}

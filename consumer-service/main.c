@@ -1,0 +1,129 @@
+/* consumer-service: writes every command of the Kafka topic into PostgreSQL,
+ * idempotently, so that the database can always be rebuilt from the topic. */
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "consumer.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+
+static atomic_bool stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	atomic_store(&stop, true);
+}
+
+static int handle(struct mg_connection *conn, void *cbdata)
+{
+	const double started = metrics_now();
+	const char *route = "other";
+	struct http_req req;
+	char buf[512];
+	int status;
+
+	(void)cbdata;
+	if (http_req_init(&req, conn) != 0)
+		status = http_send_error(&req, 400, NULL, "correlationId header must be a UUID");
+	else if (strcmp(req.path, "/health") == 0)
+		route = "/health", status = http_health(&req);
+	else if (strcmp(req.path, "/ready") == 0)
+		route = "/ready", status = http_ready(&req, consumer_down(buf, sizeof(buf)));
+	else if (strcmp(req.path, "/metrics") == 0)
+		route = "/metrics", status = metrics_serve(&req);
+	else
+		status = http_send_error(&req, 404, NULL, "no such resource: %s", req.path);
+	metrics_http_request(route, status, metrics_now() - started);
+	return status;
+}
+
+static const char summary[] =
+    "Consumes the command topic as a consumer group and writes each command\n"
+    "into PostgreSQL (ON CONFLICT DO NOTHING), committing offsets only after\n"
+    "the rows are committed. Serves /health, /ready and /metrics.";
+
+int main(int argc, char **argv)
+{
+	struct consumer_config cc = {.db.app_name = "consumer-service"};
+	struct http_server_opts ho = {.handler = handle};
+	const char *db_url;
+	enum log_level level;
+	char errstr[512];
+	struct mg_context *ctx;
+	struct sigaction sa;
+	int rc;
+	const struct cfg_param params[] = {
+	    {"SERVER_PORT", CFG_INT, &ho.port, "7081", 1, 65535, "HTTP port"},
+	    {"SERVER_ADDRESS", CFG_STRING, &ho.address, "0.0.0.0", 0, 0, "HTTP listen address"},
+	    {"HTTP_THREADS", CFG_INT, &ho.threads, "4", 1, 1024, "HTTP worker threads"},
+	    {"LOG_LEVEL", CFG_LOG_LEVEL, &level, "INFO", 0, 0, "DEBUG, INFO, WARN or ERROR"},
+	    {"KAFKA_BROKER", CFG_STRING, &cc.brokers, "127.0.0.1:9092", 0, 0,
+	     "Kafka bootstrap servers, comma-separated"},
+	    {"KAFKA_CONSUMER_TOPIC", CFG_STRING, &cc.topic, "timestamp.command.v1", 0, 0,
+	     "topic to consume (dead letters go to <topic>.dlq)"},
+	    {"KAFKA_GROUP_ID", CFG_STRING, &cc.group, "timestamp-consumer-service", 0, 0,
+	     "consumer group; a new one replays the topic from the start"},
+	    {"KAFKA_TOPIC_REPLICATION", CFG_INT, &cc.replication, "1", 1, 32,
+	     "replication factor when the dead-letter topic is created"},
+	    {"KAFKA_PROPERTIES", CFG_STRING, &cc.properties, "", 0, 0,
+	     "extra librdkafka consumer properties, e.g. session.timeout.ms=30000"},
+	    {"CONSUMER_BATCH_SIZE", CFG_INT, &cc.batch_size, "2000", 1, 100000,
+	     "most messages written in one statement"},
+	    {"DB_RETRY_MAX_MS", CFG_INT, &cc.retry_max_ms, "5000", 100, 600000,
+	     "cap of the backoff between database retries"},
+	    {"DB_URL", CFG_STRING, &db_url, "postgresql://127.0.0.1:5432/postgres", 0, 0,
+	     "PostgreSQL URL (jdbc:postgresql://… accepted)"},
+	    {"DB_USERNAME", CFG_STRING, &cc.db.user, "postgres", 0, 0, "database user"},
+	    {"DB_PASSWORD", CFG_SECRET, &cc.db.password, NULL, 0, 0, "database password"},
+	};
+
+	if ((rc = cfg_args(argc, argv, "consumer-service", summary, params,
+	                   CFG_COUNT(params))) >= 0)
+		return rc;
+	if (cfg_load(params, CFG_COUNT(params), errstr, sizeof(errstr)) != 0) {
+		fprintf(stderr, "consumer-service: %s\n", errstr);
+		return 2;
+	}
+	if (db_url_convert(db_url, cc.db.url, sizeof(cc.db.url), errstr, sizeof(errstr)) != 0) {
+		fprintf(stderr, "consumer-service: DB_URL: %s\n", errstr);
+		return 2;
+	}
+	if (cc.topic[0] == '\0' || cc.group[0] == '\0') {
+		fprintf(stderr, "consumer-service: KAFKA_CONSUMER_TOPIC and KAFKA_GROUP_ID must not be empty\n");
+		return 2;
+	}
+	log_setup("consumer-service", level);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (consumer_setup(&cc, errstr, sizeof(errstr)) != 0) {
+		log_error("kafka consumer: %s", errstr);
+		return 1;
+	}
+	ctx = http_start(&ho, errstr, sizeof(errstr));
+	if (ctx == NULL) {
+		log_error("http: %s", errstr);
+		consumer_shutdown();
+		return 1;
+	}
+	log_info("listening on %s:%d, consuming %s at %s", ho.address, ho.port, cc.topic,
+	         cc.brokers);
+
+	consumer_run(&stop);
+
+	log_info("stopping");
+	consumer_shutdown();
+	mg_stop(ctx);
+	mg_exit_library();
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,158 @@
+/* sink: writes batches of records into PostgreSQL, one statement per batch. */
+#include "sink.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+extern const char schema_sql[];
+
+/* Serialises concurrent schema creation by several consumers. */
+#define SCHEMA_LOCK "SELECT pg_advisory_xact_lock(7461736);"
+
+static const char insert_sql[] =
+    "INSERT INTO timestamp_records (id, event_timestamp, created_at) "
+    "SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) "
+    "ON CONFLICT (id) DO NOTHING";
+
+static PGconn *conn;
+
+static void drop_connection(void)
+{
+	PQfinish(conn);
+	conn = NULL;
+}
+
+int sink_connect(const struct db_params *p, char *errstr, size_t errstr_size)
+{
+	PGresult *res = NULL;
+	char *sql = NULL;
+	const char *step;
+
+	if (conn != NULL)
+		return 0;
+	conn = db_connect(p, errstr, errstr_size);
+	if (conn == NULL)
+		return -1;
+
+	step = "apply schema";
+	sql = malloc(sizeof(SCHEMA_LOCK) + strlen(schema_sql));
+	if (sql == NULL)
+		goto failed;
+	strcpy(sql, SCHEMA_LOCK);
+	strcat(sql, schema_sql);
+	/* Several statements in one PQexec run in one transaction, so the
+	 * advisory lock is held until the schema is in place. */
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		goto failed;
+	PQclear(res);
+
+	step = "prepare insert";
+	res = PQprepare(conn, "insert_batch", insert_sql, 3, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		goto failed;
+	PQclear(res);
+	free(sql);
+	return 0;
+failed:
+	{
+		char why[256];
+		db_error_line(res ? PQresultErrorMessage(res) : "out of memory", why, sizeof(why));
+		snprintf(errstr, errstr_size, "%s: %s", step, why);
+	}
+	PQclear(res);
+	free(sql);
+	drop_connection();
+	return -1;
+}
+
+/* Appends "{a,b,c}" of the rows' field to a new string. */
+static char *array_literal(const struct sink_row *rows, size_t n, int field)
+{
+	char *buf = malloc(n * (TS_TEXT_MAX + 1) + 3), *p = buf;
+
+	if (buf == NULL)
+		return NULL;
+	*p++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			*p++ = ',';
+		if (field == 0) {
+			memcpy(p, rows[i].id, UID_TEXT_SIZE - 1);
+			p += UID_TEXT_SIZE - 1;
+		} else {
+			/* PostgreSQL keeps microseconds: finer digits are truncated
+			 * here rather than rounded there. */
+			p += ts_format(field == 1 ? &rows[i].event_time : &rows[i].created_at,
+			               6, p);
+		}
+	}
+	*p++ = '}';
+	*p = '\0';
+	return buf;
+}
+
+int sink_insert(const struct sink_row *rows, size_t n, long *inserted,
+                char *errstr, size_t errstr_size)
+{
+	char *vals[3] = {NULL, NULL, NULL};
+	PGresult *res = NULL;
+	int rc = -1;
+
+	if (conn == NULL) {
+		snprintf(errstr, errstr_size, "not connected");
+		return -1;
+	}
+	for (int f = 0; f < 3; f++) {
+		if ((vals[f] = array_literal(rows, n, f)) == NULL) {
+			snprintf(errstr, errstr_size, "out of memory");
+			goto done;
+		}
+	}
+	res = PQexecPrepared(conn, "insert_batch", 3, (const char *const *)vals, NULL,
+	                     NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
+		drop_connection();
+		goto done;
+	}
+	*inserted = strtol(PQcmdTuples(res), NULL, 10);
+	rc = 0;
+done:
+	PQclear(res);
+	for (int f = 0; f < 3; f++)
+		free(vals[f]);
+	return rc;
+}
+
+int sink_ping(char *errstr, size_t errstr_size)
+{
+	PGresult *res;
+	int rc = 0;
+
+	if (conn == NULL) {
+		snprintf(errstr, errstr_size, "not connected");
+		return -1;
+	}
+	res = PQexec(conn, "SELECT 1");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
+		drop_connection();
+		rc = -1;
+	}
+	PQclear(res);
+	return rc;
+}
+
+bool sink_connected(void)
+{
+	return conn != NULL;
+}
+
+void sink_shutdown(void)
+{
+	drop_connection();
+}

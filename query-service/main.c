@@ -1,0 +1,78 @@
+/* query-service: reads timestamp records back from PostgreSQL by id. */
+#include <signal.h>
+#include <stdio.h>
+
+#include "api.h"
+#include "cfg.h"
+#include "http.h"
+#include "log.h"
+#include "pool.h"
+
+static const char summary[] =
+    "Serves GET /api/v1/timestamp/{id} from PostgreSQL through a bounded pool\n"
+    "of connections with prepared statements.";
+
+int main(int argc, char **argv)
+{
+	struct db_params db = {.app_name = "query-service"};
+	struct http_server_opts ho = {.handler = api_handle};
+	const char *db_url;
+	enum log_level level;
+	int pool_size, pool_timeout, rc, sig;
+	char errstr[512];
+	struct mg_context *ctx;
+	sigset_t sigs;
+	const struct cfg_param params[] = {
+	    {"SERVER_PORT", CFG_INT, &ho.port, "7082", 1, 65535, "HTTP port"},
+	    {"SERVER_ADDRESS", CFG_STRING, &ho.address, "0.0.0.0", 0, 0, "HTTP listen address"},
+	    {"HTTP_THREADS", CFG_INT, &ho.threads, "16", 1, 1024, "HTTP worker threads"},
+	    {"LOG_LEVEL", CFG_LOG_LEVEL, &level, "INFO", 0, 0, "DEBUG, INFO, WARN or ERROR"},
+	    {"DB_URL", CFG_STRING, &db_url, "postgresql://127.0.0.1:5432/postgres", 0, 0,
+	     "PostgreSQL URL (jdbc:postgresql://… accepted)"},
+	    {"DB_USERNAME", CFG_STRING, &db.user, "postgres", 0, 0, "database user"},
+	    {"DB_PASSWORD", CFG_SECRET, &db.password, NULL, 0, 0, "database password"},
+	    {"DB_POOL_SIZE", CFG_INT, &pool_size, "8", 1, 90,
+	     "database connections shared by all HTTP threads"},
+	    {"DB_POOL_TIMEOUT_MS", CFG_INT, &pool_timeout, "2000", 1, 60000,
+	     "how long a request waits for a free connection before 503"},
+	};
+
+	if ((rc = cfg_args(argc, argv, "query-service", summary, params, CFG_COUNT(params))) >= 0)
+		return rc;
+	if (cfg_load(params, CFG_COUNT(params), errstr, sizeof(errstr)) != 0) {
+		fprintf(stderr, "query-service: %s\n", errstr);
+		return 2;
+	}
+	if (db_url_convert(db_url, db.url, sizeof(db.url), errstr, sizeof(errstr)) != 0) {
+		fprintf(stderr, "query-service: DB_URL: %s\n", errstr);
+		return 2;
+	}
+	log_setup("query-service", level);
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (pool_setup(&db, pool_size, pool_timeout, api_statements, errstr, sizeof(errstr)) != 0) {
+		log_error("database pool: %s", errstr);
+		return 1;
+	}
+	api_setup();
+	ctx = http_start(&ho, errstr, sizeof(errstr));
+	if (ctx == NULL) {
+		log_error("http: %s", errstr);
+		pool_shutdown();
+		return 1;
+	}
+	log_info("listening on %s:%d, database pool of %d", ho.address, ho.port, pool_size);
+
+	sigwait(&sigs, &sig);
+	log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	mg_stop(ctx);
+	pool_shutdown();
+	mg_exit_library();
+	log_info("stopped");
+	return 0;
+}
