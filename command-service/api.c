@@ -92,13 +92,17 @@ static int route(struct http_req *req, const char **route_name)
 		return *route_name = "/ready", http_ready(req, pub_down(buf, sizeof(buf)));
 	if (strcmp(path, "/metrics") == 0)
 		return *route_name = "/metrics", metrics_serve(req);
-	if (strcmp(path, "/app") == 0 || strcmp(path, TS_PREFIX) == 0 ||
-	    strncmp(path, TS_PREFIX "/", sizeof(TS_PREFIX)) == 0) {
-		const bool with_ts = path[1] != 'a' && path[sizeof(TS_PREFIX) - 1] == '/';
-		*route_name = path[1] == 'a' ? "/app" : with_ts ? TS_PREFIX "/{timestamp}" : TS_PREFIX;
+	if (strcmp(path, "/app") == 0 || strcmp(path, TS_PREFIX) == 0) {
+		*route_name = strcmp(path, "/app") == 0 ? "/app" : TS_PREFIX;
 		if (strcmp(method, "POST") != 0)
 			return http_method_not_allowed(req, "POST");
-		return post_timestamp(req, with_ts ? path + sizeof(TS_PREFIX) : NULL);
+		return post_timestamp(req, NULL);
+	}
+	if (strncmp(path, TS_PREFIX "/", sizeof(TS_PREFIX)) == 0) {
+		*route_name = TS_PREFIX "/{timestamp}";
+		if (strcmp(method, "POST") != 0)
+			return http_method_not_allowed(req, "POST");
+		return post_timestamp(req, path + sizeof(TS_PREFIX));
 	}
 	return http_send_error(req, 404, NULL, "no such resource: %s", path);
 }
@@ -111,9 +115,10 @@ int api_handle(struct mg_connection *conn, void *cbdata)
 	int status;
 
 	(void)cbdata;
-	if (http_req_init(&req, conn) != 0)
-		status = http_send_error(&req, 400, NULL,
-		                         "correlationId header must be a UUID");
+	const char *bad = http_req_init(&req, conn);
+
+	if (bad != NULL)
+		status = http_send_error(&req, 400, NULL, "%s", bad);
 	else
 		status = route(&req, &route_name);
 	metrics_http_request(route_name, status, metrics_now() - started);

@@ -95,26 +95,62 @@ int http_send_error(const struct http_req *req, int status,
 	                 extra_headers, body, pos);
 }
 
-int http_req_init(struct http_req *req, struct mg_connection *conn)
+static int hexval(char c)
 {
-	const char *h;
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes src into dst[size]; '+' stays '+' in a path. */
+static int decode_path(const char *src, char *dst, size_t size)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; src[i]; i++) {
+		char c = src[i];
+		if (c == '%') {
+			int hi = hexval(src[i + 1]), lo = hi < 0 ? -1 : hexval(src[i + 2]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				return -1;
+			c = (char)(hi * 16 + lo);
+			i += 2;
+		}
+		if (o + 1 >= size)
+			return -1;
+		dst[o++] = c;
+	}
+	dst[o] = '\0';
+	return 0;
+}
+
+const char *http_req_init(struct http_req *req, struct mg_connection *conn)
+{
+	const char *h, *raw;
 
 	req->conn = conn;
 	req->ri = mg_get_request_info(conn);
-	req->path = req->ri->local_uri ? req->ri->local_uri : "";
+	req->path = "";
 	h = mg_get_header(conn, "correlationId");
 	if (h == NULL)
 		h = mg_get_header(conn, "X-Correlation-ID");
 	if (h == NULL) {
 		uid_v4(req->cid);
-		return 0;
-	}
-	if (!uid_valid(h, strlen(h))) {
+	} else if (!uid_valid(h, strlen(h))) {
 		uid_v4(req->cid);
-		return -1;
+		return "correlationId header must be a UUID";
+	} else {
+		memcpy(req->cid, h, UID_TEXT_SIZE);
 	}
-	memcpy(req->cid, h, 37);
-	return 0;
+	raw = req->ri->local_uri ? req->ri->local_uri : "";
+	if (decode_path(raw, req->path_buf, sizeof(req->path_buf)) != 0)
+		return "malformed percent-encoding in the path";
+	req->path = req->path_buf;
+	return NULL;
 }
 
 int http_drain_body(struct http_req *req)
@@ -205,7 +241,7 @@ struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
 	    "request_timeout_ms", "10000",
 	    "linger_timeout_ms", "0",
 	    "max_request_size", "16384",
-	    "decode_url", "yes",
+	    "decode_url", "no", /* see http_req_init */
 	    NULL,
 	};
 

@@ -18,7 +18,8 @@ struct http_req {
 	struct mg_connection *conn;
 	const struct mg_request_info *ri;
 	const char *path; /* percent-decoded path, without the query string */
-	char cid[UID_TEXT_SIZE];   /* correlation id: echoed as received */
+	char cid[UID_TEXT_SIZE]; /* correlation id: echoed as received */
+	char path_buf[4096];
 };
 
 /* Sends status line, headers and body in one write. extra_headers is NULL or
@@ -36,9 +37,11 @@ int http_send_error(const struct http_req *req, int status,
                     const char *extra_headers, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Fills req from conn. Returns 0, or -1 if a correlation id header was sent
- * but is not a UUID; req->cid then holds a fresh id for the error reply. */
-int http_req_init(struct http_req *req, struct mg_connection *conn)
+/* Fills req from conn. Returns NULL, or why the request is bad (answer
+ * 400): a correlation id header that is not a UUID (req->cid then holds a
+ * fresh id for the reply), or a path with a bad or NUL percent escape. The
+ * path is decoded here, not by civetweb, which would cut it at "%00". */
+const char *http_req_init(struct http_req *req, struct mg_connection *conn)
     __attribute__((warn_unused_result));
 
 /* Reads and discards the request body. Returns 0, or -1 if it is larger

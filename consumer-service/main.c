@@ -28,8 +28,10 @@ static int handle(struct mg_connection *conn, void *cbdata)
 	int status;
 
 	(void)cbdata;
-	if (http_req_init(&req, conn) != 0)
-		status = http_send_error(&req, 400, NULL, "correlationId header must be a UUID");
+	const char *bad = http_req_init(&req, conn);
+
+	if (bad != NULL)
+		status = http_send_error(&req, 400, NULL, "%s", bad);
 	else if (strcmp(req.path, "/health") == 0)
 		route = "/health", status = http_health(&req);
 	else if (strcmp(req.path, "/ready") == 0)

@@ -179,8 +179,10 @@ int api_handle(struct mg_connection *conn, void *cbdata)
 	int status;
 
 	(void)cbdata;
-	if (http_req_init(&req, conn) != 0)
-		status = http_send_error(&req, 400, NULL, "correlationId header must be a UUID");
+	const char *bad = http_req_init(&req, conn);
+
+	if (bad != NULL)
+		status = http_send_error(&req, 400, NULL, "%s", bad);
 	else
 		status = route(&req, &route_name);
 	metrics_http_request(route_name, status, metrics_now() - started);
