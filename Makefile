@@ -1,71 +1,76 @@
 # Timestamp service trio: build, run, test.
-#   make          build the three services (warnings are errors)
-#   make run      install what is missing, start Kafka, PostgreSQL and the trio
-#   make test     unit tests (plain and sanitized) and integration tests
-#   make clean    remove build output
+#   make            build the three services into build/ (warnings are errors)
+#   make run        install what is missing, start Kafka, PostgreSQL and the trio
+#   make test       unit tests (plain, then ASan+UBSan) and integration tests
+#   make lint       cppcheck and shellcheck
+#   make clean      remove build output
+# V=1 shows the compiler commands.
 
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 BUILD   ?= build
 CC      ?= cc
 PKGS    := rdkafka libpq json-c uuid
 
-# Flags that the sanitizer build adds (make SAN=1 BUILD=build/san).
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
 
-CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
-            -MMD -MP -Icommon -DTS_VERSION='"$(VERSION)"' $(SANFLAGS) \
-            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDFLAGS  += $(SANFLAGS)
-LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcivetweb -lpthread
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
+           -MMD -MP -Icommon -DTS_VERSION='"$(VERSION)"' $(SANFLAGS) \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS += $(SANFLAGS)
+# civetweb ships no pkg-config file in Debian.
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcivetweb -lpthread
 
 COMMON_SRCS   := common/cfg.c common/db.c common/http.c common/jsonw.c \
                  common/kafka.c common/log.c common/metrics.c common/msg.c \
                  common/ts.c common/uid.c
 COMMAND_SRCS  := command-service/main.c command-service/publisher.c \
                  command-service/api.c
-CONSUMER_SRCS := consumer-service/main.c consumer-service/sink.c \
-                 consumer-service/consumer.c
+CONSUMER_SRCS := consumer-service/main.c consumer-service/consumer.c \
+                 consumer-service/sink.c
 QUERY_SRCS    := query-service/main.c query-service/pool.c query-service/api.c
 UNIT_SRCS     := $(wildcard common/tests/*.c)
 INTEG_SRCS    := $(wildcard integration/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
-
 BINS := $(BUILD)/command-service $(BUILD)/consumer-service $(BUILD)/query-service
 
-.PHONY: all run test unit-test test-unit test-integration lint clean stack-up stack-down
+ifneq ($(V),1)
+Q := @
+quiet = @printf '  %-5s %s\n' $(1) $(2);
+endif
+
+.PHONY: all deps run test test-unit test-unit-san test-integration lint clean
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(call quiet,CC,$<)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libcommon.a: $(call obj,$(COMMON_SRCS))
-	$(AR) rcs $@ $^
+	$(call quiet,AR,$@)$(AR) rcs $@ $^
 
 $(BUILD)/command-service: $(call obj,$(COMMAND_SRCS)) $(BUILD)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/consumer-service: $(call obj,$(CONSUMER_SRCS)) $(BUILD)/obj/schema.o $(BUILD)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/query-service: $(call obj,$(QUERY_SRCS)) $(BUILD)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The schema is one SQL file, compiled into the consumer as a string.
 $(BUILD)/gen/schema.c: consumer-service/schema.sql scripts/embed.sh
 	@mkdir -p $(dir $@)
-	sh scripts/embed.sh schema_sql < $< > $@
+	$(call quiet,GEN,$@)sh scripts/embed.sh schema_sql < $< > $@
 $(BUILD)/obj/schema.o: $(BUILD)/gen/schema.c
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(call quiet,CC,$<)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/unit-tests: $(call obj,$(UNIT_SRCS)) $(BUILD)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check) $(LDLIBS)
+	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check) $(LDLIBS)
 $(BUILD)/integration-tests: $(call obj,$(INTEG_SRCS)) $(BUILD)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check libcurl) $(LDLIBS)
+	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check libcurl) $(LDLIBS)
 
-.PHONY: deps
 deps:
 	@scripts/deps.sh
 
@@ -74,21 +79,27 @@ run: deps
 	@scripts/run.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/unit-tests $(BUILD)/integration-tests
 	@$(MAKE) --no-print-directory test-unit
-	@$(MAKE) --no-print-directory test-unit BUILD=build/san SAN=1
+	@$(MAKE) --no-print-directory test-unit-san
 	@$(MAKE) --no-print-directory test-integration
 
 test-unit: $(BUILD)/unit-tests
-	CK_FORK=yes $(BUILD)/unit-tests
+	@echo "== unit tests"
+	$(Q)CK_FORK=yes $(BUILD)/unit-tests
+
+test-unit-san:
+	@echo "== unit tests under AddressSanitizer and UndefinedBehaviorSanitizer"
+	@$(MAKE) --no-print-directory test-unit BUILD=build/san SAN=1
 
 test-integration: all $(BUILD)/integration-tests
-	scripts/integration.sh $(BUILD)
+	@echo "== integration tests (real Kafka and PostgreSQL)"
+	$(Q)scripts/integration.sh $(BUILD)
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	  --inline-suppr --suppress=missingIncludeSystem -I common \
-	  common command-service consumer-service query-service
+	  --inline-suppr --suppress=missingIncludeSystem -Icommon \
+	  common command-service consumer-service query-service integration
+	shellcheck scripts/*.sh .ci/run
 
 clean:
 	rm -rf build

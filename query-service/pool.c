@@ -69,12 +69,12 @@ PGconn *pool_acquire(char *errstr, size_t errstr_size)
 	pthread_mutex_lock(&lock);
 	while (n_busy == n_slots && rc == 0)
 		rc = pthread_cond_timedwait(&freed, &lock, &until);
-	if (n_busy < n_slots) {
-		/* Prefer a connected slot. */
-		for (int i = 0; i < n_slots; i++) {
-			if (!slots[i].busy && (slot == NULL || (slot->conn == NULL && slots[i].conn)))
-				slot = &slots[i];
-		}
+	/* A free slot with a live connection if there is one, else any free. */
+	for (int i = 0; i < n_slots && (slot == NULL || slot->conn == NULL); i++) {
+		if (!slots[i].busy)
+			slot = &slots[i];
+	}
+	if (slot != NULL) {
 		slot->busy = true;
 		n_busy++;
 	}
