@@ -4,18 +4,25 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "log.h"
+
 void db_error_line(const char *msg, char *errstr, size_t errstr_size)
 {
 	size_t n;
 
 	snprintf(errstr, errstr_size, "%s", msg && *msg ? msg : "unknown error");
-	/* libpq messages end with a newline and may span several lines. */
+	/* libpq messages end with a newline and may span several lines, with
+	 * tabs: make them one line with single spaces. */
+	size_t o = 0;
 	for (n = 0; errstr[n]; n++) {
-		if (errstr[n] == '\n')
-			errstr[n] = ' ';
+		char c = errstr[n] == '\n' || errstr[n] == '\t' ? ' ' : errstr[n];
+		if (c == ' ' && (o == 0 || errstr[o - 1] == ' '))
+			continue;
+		errstr[o++] = c;
 	}
-	while (n > 0 && errstr[n - 1] == ' ')
-		errstr[--n] = '\0';
+	while (o > 0 && errstr[o - 1] == ' ')
+		o--;
+	errstr[o] = '\0';
 }
 
 int db_url_convert(const char *db_url, char *out, size_t out_size, char *errstr,
@@ -49,6 +56,17 @@ int db_url_convert(const char *db_url, char *out, size_t out_size, char *errstr,
 	return 0;
 }
 
+/* Server notices (e.g. "relation already exists, skipping") go to our log
+ * instead of libpq's default, stderr. */
+static void on_notice(void *arg, const char *message)
+{
+	char line[512];
+
+	(void)arg;
+	db_error_line(message, line, sizeof(line));
+	log_debug("postgresql: %s", line);
+}
+
 PGconn *db_connect(const struct db_params *p, char *errstr, size_t errstr_size)
 {
 	const char *keys[8], *vals[8];
@@ -75,5 +93,6 @@ PGconn *db_connect(const struct db_params *p, char *errstr, size_t errstr_size)
 		PQfinish(conn);
 		return NULL;
 	}
+	PQsetNoticeProcessor(conn, on_notice, NULL);
 	return conn;
 }

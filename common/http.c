@@ -187,17 +187,19 @@ int http_health(const struct http_req *req)
 
 int http_ready(const struct http_req *req, const char *down)
 {
-	char body[256];
+	char body[768];
+	size_t pos = 0;
 
 	if (strcmp(req->ri->request_method, "GET") != 0 &&
 	    strcmp(req->ri->request_method, "HEAD") != 0)
 		return http_method_not_allowed(req, "GET");
 	if (down == NULL)
 		return http_send_json(req, 200, NULL, "{\"status\":\"READY\"}");
-	snprintf(body, sizeof(body),
-	         "{\"status\":\"NOT_READY\",\"down\":\"%s\",\"correlationId\":\"%s\"}",
-	         down, req->cid);
-	return http_send_json(req, 503, "Retry-After: 1\r\n", body);
+	jsonw_append(body, sizeof(body), &pos, "{\"status\":\"NOT_READY\",\"down\":\"");
+	jsonw_escape(body, sizeof(body) - 80, &pos, down, (size_t)-1);
+	jsonw_append(body, sizeof(body), &pos, "\",\"correlationId\":\"%s\"}", req->cid);
+	return http_send(req->conn, 503, req->cid, "application/json", "Retry-After: 1\r\n",
+	                 body, pos);
 }
 
 static int on_log_message(const struct mg_connection *conn, const char *message)
