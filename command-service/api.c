@@ -17,6 +17,8 @@
 #include "uid.h"
 
 #define TS_PREFIX "/api/v1/timestamp"
+#define TS_EXPECTED \
+	"expected RFC 3339 like 2009-09-28T19:03:12Z or 2009-09-28T21:03:12.5+02:00"
 
 void api_setup(void)
 {
@@ -26,8 +28,8 @@ void api_setup(void)
 static int post_timestamp(struct http_req *req, const char *segment)
 {
 	struct msg_command m;
-	char why[128], value[MSG_ENCODED_MAX], body[64];
-	const char *key;
+	char why[128], value[MSG_ENCODED_MAX], body[64], key[256];
+	int n;
 	struct ts_instant accepted;
 	enum pub_result res;
 	size_t len;
@@ -45,18 +47,15 @@ static int post_timestamp(struct http_req *req, const char *segment)
 		                       " for the current time");
 	} else if (ts_parse_rfc3339(segment, strlen(segment), &m.event_time, why,
 	                            sizeof(why)) != 0) {
-		return http_send_error(req, 400, NULL,
-		                       "invalid timestamp: %s; expected RFC 3339 like "
-		                       "2009-09-28T19:03:12Z or 2009-09-28T21:03:12.5+02:00",
-		                       why);
+		return http_send_error(req, 400, NULL, "invalid timestamp: %s; " TS_EXPECTED, why);
 	}
 
-	key = mg_get_header(req->conn, "Idempotency-Key");
-	if (key != NULL) {
-		if (!uid_idempotency_key_valid(key, strlen(key)))
+	n = http_header(req->conn, "Idempotency-Key", key, sizeof(key));
+	if (n != -1) {
+		if (n < 0 || !uid_idempotency_key_valid(key, (size_t)n))
 			return http_send_error(req, 400, NULL,
 			                       "Idempotency-Key must be 1-255 visible ASCII characters");
-		if (uid_v5(UID_IDEMPOTENCY_NAMESPACE, key, strlen(key), m.command_id) != 0)
+		if (uid_v5(UID_IDEMPOTENCY_NAMESPACE, key, (size_t)n, m.command_id) != 0)
 			return http_send_error(req, 500, NULL, "bad idempotency namespace");
 	} else {
 		uid_v4(m.command_id);
@@ -115,10 +114,13 @@ int api_handle(struct mg_connection *conn, void *cbdata)
 	int status;
 
 	(void)cbdata;
-	const char *bad = http_req_init(&req, conn);
+	const char *why;
+	int bad = http_req_init(&req, conn, &why);
 
-	if (bad != NULL)
-		status = http_send_error(&req, 400, NULL, "%s", bad);
+	if (bad != 0 && req.path_bad && strncmp(req.raw_path, TS_PREFIX "/", sizeof(TS_PREFIX)) == 0)
+		status = http_send_error(&req, 400, NULL, "invalid timestamp: %s; " TS_EXPECTED, why);
+	else if (bad != 0)
+		status = http_send_error(&req, bad, NULL, "%s", why);
 	else
 		status = route(&req, &route_name);
 	metrics_http_request(route_name, status, metrics_now() - started);

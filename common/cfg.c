@@ -17,7 +17,7 @@ static const char *env_value(const char *name)
 	return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
-/* Reads a whole small file into a new string, minus one trailing newline. */
+/* Reads a whole small file into a new string, minus trailing line ends. */
 static char *read_secret_file(const char *path, char *why, size_t why_size)
 {
 	FILE *f = fopen(path, "r");
@@ -72,6 +72,10 @@ static int load_one(const struct cfg_param *p, char *why, size_t why_size)
 	}
 	if (v == NULL)
 		v = p->def;
+	if (v == NULL && (p->type == CFG_INT || p->type == CFG_LOG_LEVEL)) {
+		snprintf(why, why_size, "must be set");
+		return -1;
+	}
 	switch (p->type) {
 	case CFG_STRING:
 	case CFG_SECRET:

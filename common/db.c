@@ -36,9 +36,9 @@ int db_url_convert(const char *db_url, char *out, size_t out_size, char *errstr,
 	if (strncmp(url, jdbc, sizeof(jdbc) - 1) == 0)
 		url += sizeof(jdbc) - 1;
 	if (strncmp(url, "postgresql://", 13) != 0 && strncmp(url, "postgres://", 11) != 0) {
+		/* The URL may hold a password: never repeat it. */
 		snprintf(errstr, errstr_size,
-		         "'%s' is not a postgresql://host:port/db URL (or jdbc:postgresql://…)",
-		         db_url);
+		         "not a postgresql://host:port/db URL (or jdbc:postgresql://…)");
 		return -1;
 	}
 	if (strlen(url) >= out_size) {
@@ -47,7 +47,9 @@ int db_url_convert(const char *db_url, char *out, size_t out_size, char *errstr,
 	}
 	opts = PQconninfoParse(url, &err);
 	if (opts == NULL) {
-		db_error_line(err, errstr, errstr_size);
+		/* libpq's message quotes the URL, password included. */
+		snprintf(errstr, errstr_size, "not a valid libpq connection URL%s",
+		         err && strstr(err, "invalid URI query parameter") ? " (unknown query parameter)" : "");
 		PQfreemem(err);
 		return -1;
 	}

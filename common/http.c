@@ -57,6 +57,9 @@ int http_send(struct mg_connection *conn, int status, const char *cid,
 	memcpy(buf, head, (size_t)n);
 	memcpy(buf + n, body, body_len);
 	/* A failed write means the client went away: nothing left to do. */
+	/* A reply to HEAD has the headers of the GET reply, and no body. */
+	if (strcmp(mg_get_request_info(conn)->request_method, "HEAD") == 0)
+		body_len = 0;
 	(void)mg_write(conn, buf, (size_t)n + body_len);
 	if (buf != stack)
 		free(buf);
@@ -106,7 +109,8 @@ static int hexval(char c)
 	return -1;
 }
 
-/* Percent-decodes src into dst[size]; '+' stays '+' in a path. */
+/* Percent-decodes src into dst[size]; '+' stays '+' in a path. Returns 0,
+ * -1 for a bad or NUL escape, -2 when dst is too small. */
 static int decode_path(const char *src, char *dst, size_t size)
 {
 	size_t o = 0;
@@ -121,36 +125,68 @@ static int decode_path(const char *src, char *dst, size_t size)
 			i += 2;
 		}
 		if (o + 1 >= size)
-			return -1;
+			return -2;
 		dst[o++] = c;
 	}
 	dst[o] = '\0';
 	return 0;
 }
 
-const char *http_req_init(struct http_req *req, struct mg_connection *conn)
+int http_header(struct mg_connection *conn, const char *name, char *buf, size_t size)
 {
-	const char *h, *raw;
+	const char *v = mg_get_header(conn, name);
+	size_t len;
+
+	if (v == NULL)
+		return -1;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	len = strlen(v);
+	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+		len--;
+	if (len >= size)
+		return -2;
+	memcpy(buf, v, len);
+	buf[len] = '\0';
+	return (int)len;
+}
+
+int http_req_init(struct http_req *req, struct mg_connection *conn, const char **why)
+{
+	size_t header_bytes = 0;
+	char cid[64];
+	int n;
 
 	req->conn = conn;
 	req->ri = mg_get_request_info(conn);
 	req->path = "";
-	h = mg_get_header(conn, "correlationId");
-	if (h == NULL)
-		h = mg_get_header(conn, "X-Correlation-ID");
-	if (h == NULL) {
-		uid_v4(req->cid);
-	} else if (!uid_valid(h, strlen(h))) {
-		uid_v4(req->cid);
-		return "correlationId header must be a UUID";
-	} else {
-		memcpy(req->cid, h, UID_TEXT_SIZE);
+	req->path_bad = false;
+	req->raw_path = req->ri->local_uri ? req->ri->local_uri : "";
+	uid_v4(req->cid);
+
+	n = http_header(conn, "correlationId", cid, sizeof(cid));
+	if (n == -1)
+		n = http_header(conn, "X-Correlation-ID", cid, sizeof(cid));
+	if (n >= 0 && uid_valid(cid, (size_t)n))
+		memcpy(req->cid, cid, UID_TEXT_SIZE);
+	else if (n != -1)
+		return *why = "correlationId header must be a UUID", 400;
+
+	for (int i = 0; i < req->ri->num_headers; i++)
+		header_bytes += strlen(req->ri->http_headers[i].name) +
+		                strlen(req->ri->http_headers[i].value) + 4;
+	if (header_bytes > HTTP_HEADERS_MAX)
+		return *why = "request headers larger than 8 KiB", 431;
+	switch (decode_path(req->raw_path, req->path_buf, sizeof(req->path_buf))) {
+	case -1:
+		req->path_bad = true;
+		return *why = "malformed percent-encoding in the path", 400;
+	case -2:
+		req->path_bad = true;
+		return *why = "path longer than 8 KiB", 414;
 	}
-	raw = req->ri->local_uri ? req->ri->local_uri : "";
-	if (decode_path(raw, req->path_buf, sizeof(req->path_buf)) != 0)
-		return "malformed percent-encoding in the path";
 	req->path = req->path_buf;
-	return NULL;
+	return 0;
 }
 
 int http_drain_body(struct http_req *req)
@@ -242,7 +278,7 @@ struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
 	    "tcp_nodelay", "1",
 	    "request_timeout_ms", "10000",
 	    "linger_timeout_ms", "0",
-	    "max_request_size", "16384",
+	    "max_request_size", "65536", /* larger heads get civetweb's 400 */
 	    "decode_url", "no", /* see http_req_init */
 	    NULL,
 	};

@@ -13,13 +13,19 @@
 /* Requests with a body larger than this are refused with 413. */
 #define HTTP_BODY_MAX (64 * 1024)
 
+/* Requests whose path or headers are larger than this are refused. */
+#define HTTP_PATH_MAX 8192
+#define HTTP_HEADERS_MAX 8192
+
 /* Per-request state every handler needs. */
 struct http_req {
 	struct mg_connection *conn;
 	const struct mg_request_info *ri;
-	const char *path; /* percent-decoded path, without the query string */
+	const char *path;     /* percent-decoded path, without the query string */
+	const char *raw_path; /* the path as civetweb gives it (not decoded) */
+	bool path_bad;        /* the path could not be decoded */
 	char cid[UID_TEXT_SIZE]; /* correlation id: echoed as received */
-	char path_buf[4096];
+	char path_buf[HTTP_PATH_MAX + 1];
 };
 
 /* Sends status line, headers and body in one write. extra_headers is NULL or
@@ -37,12 +43,18 @@ int http_send_error(const struct http_req *req, int status,
                     const char *extra_headers, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Fills req from conn. Returns NULL, or why the request is bad (answer
- * 400): a correlation id header that is not a UUID (req->cid then holds a
- * fresh id for the reply), or a path with a bad or NUL percent escape. The
- * path is decoded here, not by civetweb, which would cut it at "%00". */
-const char *http_req_init(struct http_req *req, struct mg_connection *conn)
+/* Fills req from conn. Returns 0, or the status to answer with *why: 400
+ * for a correlation id header that is not a UUID (req->cid then holds a
+ * fresh id for the reply) or a bad or NUL percent escape in the path, 414
+ * for a path over HTTP_PATH_MAX, 431 for headers over HTTP_HEADERS_MAX. The
+ * path is decoded here, not by civetweb, which would cut it at "%00"; on a
+ * path error req->path is "" and req->raw_path still tells the route. */
+int http_req_init(struct http_req *req, struct mg_connection *conn, const char **why)
     __attribute__((warn_unused_result));
+
+/* Copies header name's value, without surrounding blanks, into buf.
+ * Returns its length, -1 if absent, -2 if longer than size - 1. */
+int http_header(struct mg_connection *conn, const char *name, char *buf, size_t size);
 
 /* Reads and discards the request body. Returns 0, or -1 if it is larger
  * than HTTP_BODY_MAX (the caller answers 413). */

@@ -31,7 +31,7 @@ void metrics_observe(struct metrics_series *s, double seconds)
 			break;
 		}
 	}
-	atomic_fetch_add_explicit(&s->sum_us, (uint64_t)(seconds * 1e6), memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->sum_us, (uint64_t)(seconds * 1e6 + 0.5), memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->value, 1, memory_order_relaxed);
 }
 

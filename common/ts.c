@@ -134,11 +134,12 @@ int ts_parse_rfc3339(const char *s, size_t len, struct ts_instant *out,
 	if (sec > 60)
 		FAIL("second out of range");
 
-	out->sec = ts_days_from_civil(year, (unsigned)mon, (unsigned)day) * 86400 +
-	           hour * 3600 + min * 60 + sec - off;
-	out->nsec = nsec;
-	if (out->sec < TS_MIN_SEC || out->sec >= TS_END_SEC)
+	const int64_t unix_sec = ts_days_from_civil(year, (unsigned)mon, (unsigned)day) * 86400 +
+	                         hour * 3600 + min * 60 + sec - off;
+	if (unix_sec < TS_MIN_SEC || unix_sec >= TS_END_SEC)
 		FAIL("instant outside years 0001-9999 in UTC");
+	out->sec = unix_sec;
+	out->nsec = nsec;
 	return 0;
 failed:
 	snprintf(errstr, errstr_size, "%s", why);

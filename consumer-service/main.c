@@ -28,10 +28,11 @@ static int handle(struct mg_connection *conn, void *cbdata)
 	int status;
 
 	(void)cbdata;
-	const char *bad = http_req_init(&req, conn);
+	const char *why;
+	int bad = http_req_init(&req, conn, &why);
 
-	if (bad != NULL)
-		status = http_send_error(&req, 400, NULL, "%s", bad);
+	if (bad != 0)
+		status = http_send_error(&req, bad, NULL, "%s", why);
 	else if (strcmp(req.path, "/health") == 0)
 		route = "/health", status = http_health(&req);
 	else if (strcmp(req.path, "/ready") == 0)

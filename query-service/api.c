@@ -179,10 +179,11 @@ int api_handle(struct mg_connection *conn, void *cbdata)
 	int status;
 
 	(void)cbdata;
-	const char *bad = http_req_init(&req, conn);
+	const char *why;
+	int bad = http_req_init(&req, conn, &why);
 
-	if (bad != NULL)
-		status = http_send_error(&req, 400, NULL, "%s", bad);
+	if (bad != 0)
+		status = http_send_error(&req, bad, NULL, "%s", why);
 	else
 		status = route(&req, &route_name);
 	metrics_http_request(route_name, status, metrics_now() - started);

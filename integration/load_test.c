@@ -1,0 +1,147 @@
+/* load_test: many concurrent clients: every ticket answered 200 with its
+ * own id, and every one of them readable. */
+#include <check.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checks.h"
+#include "store.h"
+#include "suites.h"
+#include "uid.h"
+
+#define N_TICKETS 1000
+#define N_CLIENTS 16
+#define ALL_READABLE_MS 60000
+
+struct client {
+	int first, count;          /* tickets [first, first + count) */
+	char (*ids)[UID_TEXT_SIZE]; /* shared array of N_TICKETS */
+	int failures;
+	char failure[256];          /* the first one */
+};
+
+static void *client_main(void *arg)
+{
+	struct client *c = arg;
+	CURL *curl = curl_easy_init();
+	struct http_resp resp;
+	char url[128];
+
+	if (curl == NULL) {
+		c->failures = c->count;
+		snprintf(c->failure, sizeof(c->failure), "curl_easy_init failed");
+		return NULL;
+	}
+	for (int i = c->first; i < c->first + c->count; i++) {
+		json_object *jobj = NULL;
+		const char *id;
+
+		/* Alternate the three routes that take a ticket. */
+		if (i % 3 == 0)
+			stack_url(url, sizeof(url), STACK_COMMAND, "/app");
+		else if (i % 3 == 1)
+			stack_url(url, sizeof(url), STACK_COMMAND, "/api/v1/timestamp");
+		else
+			stack_url(url, sizeof(url), STACK_COMMAND,
+			          "/api/v1/timestamp/2009-09-28T19:03:12.%06dZ", i);
+		if (http_request(curl, "POST", url, NULL, NULL, 0, &resp) != 0 || resp.status != 200 ||
+		    (jobj = http_resp_json(&resp)) == NULL || !is_uuid(id = json_str(jobj, "id"))) {
+			if (c->failures++ == 0)
+				snprintf(c->failure, sizeof(c->failure), "ticket %d: %ld %.200s", i, resp.status,
+				         resp.body ? resp.body : resp.errstr);
+		} else {
+			memcpy(c->ids[i], id, UID_TEXT_SIZE);
+		}
+		json_object_put(jobj);
+		http_resp_clear(&resp);
+	}
+	curl_easy_cleanup(curl);
+	return NULL;
+}
+
+static int cmp_ids(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+START_TEST(concurrent_tickets)
+{
+	static char ids[N_TICKETS][UID_TEXT_SIZE], sorted[N_TICKETS][UID_TEXT_SIZE];
+	struct client clients[N_CLIENTS];
+	pthread_t threads[N_CLIENTS];
+	const char *id_list[N_TICKETS];
+	char errstr[512], url[128];
+	long count = 0, started;
+	int failures = 0;
+	struct http_resp resp;
+
+	memset(ids, 0, sizeof(ids));
+	for (int t = 0; t < N_CLIENTS; t++) {
+		clients[t] = (struct client){.first = t * N_TICKETS / N_CLIENTS,
+		                             .count = (t + 1) * N_TICKETS / N_CLIENTS -
+		                                      t * N_TICKETS / N_CLIENTS,
+		                             .ids = ids};
+		ck_assert_int_eq(pthread_create(&threads[t], NULL, client_main, &clients[t]), 0);
+	}
+	for (int t = 0; t < N_CLIENTS; t++) {
+		pthread_join(threads[t], NULL);
+		failures += clients[t].failures;
+	}
+	for (int t = 0; t < N_CLIENTS; t++)
+		ck_assert_msg(clients[t].failures == 0, "%d of %d tickets failed; first: %s", failures,
+		              N_TICKETS, clients[t].failure);
+
+	/* Distinct ids. */
+	memcpy(sorted, ids, sizeof(ids));
+	qsort(sorted, N_TICKETS, UID_TEXT_SIZE, cmp_ids);
+	for (int i = 1; i < N_TICKETS; i++)
+		ck_assert_msg(strcmp(sorted[i - 1], sorted[i]) != 0, "id %s given twice", sorted[i]);
+
+	/* All of them land in the database... */
+	for (int i = 0; i < N_TICKETS; i++)
+		id_list[i] = ids[i];
+	started = proc_now_ms();
+	for (;;) {
+		ck_assert_msg(store_count_ids(stack.db_url, id_list, N_TICKETS, &count, errstr,
+		                              sizeof(errstr)) == 0,
+		              "%s", errstr);
+		if (count == N_TICKETS || proc_now_ms() - started > ALL_READABLE_MS)
+			break;
+		proc_sleep_ms(100);
+	}
+	ck_assert_msg(count == N_TICKETS, "%ld of %d tickets in the database after %d ms", count,
+	              N_TICKETS, ALL_READABLE_MS);
+
+	/* ...and the query service serves each one. */
+	CURL *curl = curl_easy_init();
+	ck_assert_ptr_nonnull(curl);
+	for (int i = 0; i < N_TICKETS; i++) {
+		stack_url(url, sizeof(url), STACK_QUERY, "/api/v1/timestamp/%s", ids[i]);
+		ck_assert_msg(http_request(curl, "GET", url, NULL, NULL, 0, &resp) == 0, "GET %s: %s",
+		              url, resp.errstr);
+		ck_assert_msg(resp.status == 200, "GET %s: %ld %s", url, resp.status,
+		              resp.body ? resp.body : "");
+		if (i % 3 == 2) {
+			json_object *jobj = http_resp_json(&resp);
+			struct ts_instant t = parse_ts(json_str(jobj, "event_timestamp"));
+			ck_assert_msg(t.sec == 1254164592 && t.nsec == i * 1000, "ticket %d: %s", i,
+			              resp.body);
+			json_object_put(jobj);
+		}
+		http_resp_clear(&resp);
+	}
+	curl_easy_cleanup(curl);
+}
+END_TEST
+
+Suite *make_load_suite(void)
+{
+	Suite *s = suite_create("load");
+	TCase *tc = tcase_create("concurrent");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, concurrent_tickets);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,18 @@
+/* store: read the PostgreSQL projection straight with libpq, to count the
+ * rows that the query service would hide (duplicates) or take long to show. */
+#ifndef INTEGRATION_STORE_H
+#define INTEGRATION_STORE_H
+
+#include <stddef.h>
+
+/* Counts the rows of timestamp_records whose id is one of ids[0..n) (UUID
+ * texts) into *count. Returns 0, or -1 with errstr. */
+int store_count_ids(const char *db_url, const char *const *ids, size_t n,
+                    long *count, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
+/* Counts the rows with this id. Returns 0, or -1 with errstr. */
+int store_count(const char *db_url, const char *id, long *count, char *errstr,
+                size_t errstr_size) __attribute__((warn_unused_result));
+
+#endif
