@@ -118,7 +118,7 @@ int api_handle(struct mg_connection *conn, void *cbdata)
 	int bad = http_req_init(&req, conn, &why);
 
 	if (bad != 0 && req.path_bad && strncmp(req.raw_path, TS_PREFIX "/", sizeof(TS_PREFIX)) == 0)
-		status = http_send_error(&req, 400, NULL, "invalid timestamp: %s; " TS_EXPECTED, why);
+		status = http_send_error(&req, bad, NULL, "invalid timestamp: %s; " TS_EXPECTED, why);
 	else if (bad != 0)
 		status = http_send_error(&req, bad, NULL, "%s", why);
 	else

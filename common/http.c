@@ -58,7 +58,8 @@ int http_send(struct mg_connection *conn, int status, const char *cid,
 	memcpy(buf + n, body, body_len);
 	/* A failed write means the client went away: nothing left to do. */
 	/* A reply to HEAD has the headers of the GET reply, and no body. */
-	if (strcmp(mg_get_request_info(conn)->request_method, "HEAD") == 0)
+	const char *method = mg_get_request_info(conn)->request_method;
+	if (method != NULL && strcmp(method, "HEAD") == 0)
 		body_len = 0;
 	(void)mg_write(conn, buf, (size_t)n + body_len);
 	if (buf != stack)

@@ -59,6 +59,11 @@ int main(int argc, char **argv)
 	srunner_add_suite(sr, make_load_suite());
 	srunner_run(sr, suite, tcase, CK_ENV);
 	failed = srunner_ntests_failed(sr);
+	if (srunner_ntests_run(sr) == 0) {
+		fprintf(stderr, "integration-tests: no test matches '%s' '%s'\n",
+		        suite ? suite : "", tcase ? tcase : "");
+		failed++;
+	}
 	srunner_free(sr);
 
 	/* Always last, whatever was selected: it stops the services, which

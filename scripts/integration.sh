@@ -7,6 +7,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 BUILD=$(cd "${1:-$ROOT/build}" && pwd)
+shift || true   # the rest selects a suite and a case: integration.sh build timestamp
 export STATE_DIR=$ROOT/.local/test
 export KAFKA_PORT=${TEST_KAFKA_PORT:-19092}
 export PG_PORT=${TEST_PG_PORT:-15432}
