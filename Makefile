@@ -78,10 +78,12 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/run.sh
 
+# Each mk/*.mk fragment may add targets and append to TEST_TARGETS.
+TEST_TARGETS := test-unit test-unit-san test-integration
+-include $(sort $(wildcard mk/*.mk))
+
 test: deps
-	@$(MAKE) --no-print-directory test-unit
-	@$(MAKE) --no-print-directory test-unit-san
-	@$(MAKE) --no-print-directory test-integration
+	@set -e; for t in $(TEST_TARGETS); do $(MAKE) --no-print-directory $$t; done
 
 test-unit: $(BUILD)/unit-tests
 	@echo "== unit tests"
