@@ -20,10 +20,6 @@
 #define TS_EXPECTED \
 	"expected RFC 3339 like 2009-09-28T19:03:12Z or 2009-09-28T21:03:12.5+02:00"
 
-void api_setup(void)
-{
-}
-
 /* Accepts one command: the event time is given (segment != NULL) or now. */
 static int post_timestamp(struct http_req *req, const char *segment)
 {
@@ -106,23 +102,13 @@ static int route(struct http_req *req, const char **route_name)
 	return http_send_error(req, 404, NULL, "no such resource: %s", path);
 }
 
-int api_handle(struct mg_connection *conn, void *cbdata)
+/* A path that cannot be decoded under the timestamp route is a bad
+ * timestamp: say which form is expected. */
+static int bad_request(struct http_req *req, int status, const char *why)
 {
-	const double started = metrics_now();
-	const char *route_name = "other";
-	struct http_req req;
-	int status;
-
-	(void)cbdata;
-	const char *why;
-	int bad = http_req_init(&req, conn, &why);
-
-	if (bad != 0 && req.path_bad && strncmp(req.raw_path, TS_PREFIX "/", sizeof(TS_PREFIX)) == 0)
-		status = http_send_error(&req, bad, NULL, "invalid timestamp: %s; " TS_EXPECTED, why);
-	else if (bad != 0)
-		status = http_send_error(&req, bad, NULL, "%s", why);
-	else
-		status = route(&req, &route_name);
-	metrics_http_request(route_name, status, metrics_now() - started);
-	return status;
+	if (req->path_bad && strncmp(req->raw_path, TS_PREFIX "/", sizeof(TS_PREFIX)) == 0)
+		return http_send_error(req, status, NULL, "invalid timestamp: %s; " TS_EXPECTED, why);
+	return http_send_error(req, status, NULL, "%s", why);
 }
+
+const struct http_routes api_routes = {.route = route, .bad = bad_request};

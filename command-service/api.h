@@ -2,12 +2,9 @@
 #ifndef COMMAND_API_H
 #define COMMAND_API_H
 
-#include <civetweb.h>
+#include "http.h"
 
-/* Registers the service's metrics; call once before serving. */
-void api_setup(void);
-
-/* civetweb handler for every request. Returns the status it sent. */
-int api_handle(struct mg_connection *conn, void *cbdata);
+/* The service's routes, for http_start. */
+extern const struct http_routes api_routes;
 
 #endif

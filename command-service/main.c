@@ -17,17 +17,14 @@ static const char summary[] =
 int main(int argc, char **argv)
 {
 	struct pub_config pc;
-	struct http_server_opts ho = {.handler = api_handle};
+	struct http_server_opts ho = {.routes = &api_routes};
 	enum log_level level;
 	char errstr[512];
 	struct mg_context *ctx;
 	sigset_t sigs;
 	int sig, rc;
 	const struct cfg_param params[] = {
-	    {"SERVER_PORT", CFG_INT, &ho.port, "7080", 1, 65535, "HTTP port"},
-	    {"SERVER_ADDRESS", CFG_STRING, &ho.address, "0.0.0.0", 0, 0, "HTTP listen address"},
-	    {"HTTP_THREADS", CFG_INT, &ho.threads, "64", 1, 1024,
-	     "HTTP worker threads (each waits for its own delivery report)"},
+	    HTTP_CFG_PARAMS(ho, "7080", "64"),
 	    {"LOG_LEVEL", CFG_LOG_LEVEL, &level, "INFO", 0, 0, "DEBUG, INFO, WARN or ERROR"},
 	    {"KAFKA_BROKER", CFG_STRING, &pc.brokers, "127.0.0.1:9092", 0, 0,
 	     "Kafka bootstrap servers, comma-separated"},
@@ -67,7 +64,6 @@ int main(int argc, char **argv)
 		log_error("kafka producer: %s", errstr);
 		return 1;
 	}
-	api_setup();
 	ctx = http_start(&ho, errstr, sizeof(errstr));
 	if (ctx == NULL) {
 		log_error("http: %s", errstr);

@@ -13,6 +13,14 @@ struct db_params {
 	const char *app_name; /* application_name */
 };
 
+/* Configuration parameters of every service that uses the database (see
+ * cfg.h); url_var gets DB_URL as given, for db_url_convert. */
+#define DB_CFG_PARAMS(url_var, params)                                                   \
+	{"DB_URL", CFG_STRING, &(url_var), "postgresql://127.0.0.1:5432/postgres", 0, 0,      \
+	 "PostgreSQL URL (jdbc:postgresql://… accepted)"},                                  \
+	{"DB_USERNAME", CFG_STRING, &(params).user, "postgres", 0, 0, "database user"},       \
+	{"DB_PASSWORD", CFG_SECRET, &(params).password, NULL, 0, 0, "database password"}
+
 /* Converts DB_URL into a libpq URI: "postgresql://…" and "postgres://…"
  * pass as they are, "jdbc:postgresql://…" loses its "jdbc:" prefix. Checks
  * that libpq can parse the result. Returns 0, or -1 with errstr. */

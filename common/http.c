@@ -9,6 +9,7 @@
 
 #include "jsonw.h"
 #include "log.h"
+#include "metrics.h"
 
 static const char *reason_phrase(int status)
 {
@@ -265,6 +266,25 @@ static int on_http_error(struct mg_connection *conn, int status, const char *err
 	return 0;
 }
 
+/* Every request: parse, route, answer, count. */
+static int serve(struct mg_connection *conn, void *cbdata)
+{
+	const struct http_routes *routes = cbdata;
+	const double started = metrics_now();
+	const char *route_name = "other", *why;
+	struct http_req req;
+	int status = http_req_init(&req, conn, &why);
+
+	if (status == 0)
+		status = routes->route(&req, &route_name);
+	else if (routes->bad != NULL)
+		status = routes->bad(&req, status, why);
+	else
+		status = http_send_error(&req, status, NULL, "%s", why);
+	metrics_http_request(route_name, status, metrics_now() - started);
+	return status;
+}
+
 struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
                               size_t errstr_size)
 {
@@ -293,13 +313,13 @@ struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
 	callbacks.log_message = on_log_message;
 	callbacks.http_error = on_http_error;
 	mg_init_library(0);
-	ctx = mg_start(&callbacks, opts->handler_data, options);
+	ctx = mg_start(&callbacks, NULL, options);
 	if (ctx == NULL) {
 		snprintf(errstr, errstr_size, "cannot listen on %s (in use, or not an address)",
 		         port);
 		mg_exit_library();
 		return NULL;
 	}
-	mg_set_request_handler(ctx, "/", opts->handler, opts->handler_data);
+	mg_set_request_handler(ctx, "/", serve, (void *)opts->routes);
 	return ctx;
 }

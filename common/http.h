@@ -69,13 +69,29 @@ int http_health(const struct http_req *req);
 /* Answers /ready from down == NULL (ready) or the name of what is down. */
 int http_ready(const struct http_req *req, const char *down);
 
+/* A service's routing: route answers a well-formed request and names the
+ * route for the metrics; bad, if not NULL, answers what http_req_init
+ * refused (status and why) instead of the plain JSON error. Both return the
+ * status they sent. */
+struct http_routes {
+	int (*route)(struct http_req *req, const char **route_name);
+	int (*bad)(struct http_req *req, int status, const char *why);
+};
+
 struct http_server_opts {
 	const char *address; /* e.g. "0.0.0.0" */
 	int port;
 	int threads;
-	mg_request_handler handler; /* gets every request */
-	void *handler_data;
+	const struct http_routes *routes; /* gets every request */
 };
+
+/* Configuration parameters every service has (see cfg.h). */
+#define HTTP_CFG_PARAMS(opts, default_port, default_threads)                          \
+	{"SERVER_PORT", CFG_INT, &(opts).port, default_port, 1, 65535, "HTTP port"},     \
+	{"SERVER_ADDRESS", CFG_STRING, &(opts).address, "0.0.0.0", 0, 0,                \
+	 "HTTP listen address"},                                                         \
+	{"HTTP_THREADS", CFG_INT, &(opts).threads, default_threads, 1, 1024,             \
+	 "HTTP worker threads"}
 
 /* Starts civetweb with keep-alive, tcp_nodelay, request timeouts and JSON
  * error pages; civetweb's own messages go to the log. Returns NULL and

@@ -19,31 +19,20 @@ static void on_signal(int sig)
 	atomic_store(&stop, true);
 }
 
-static int handle(struct mg_connection *conn, void *cbdata)
+static int route(struct http_req *req, const char **route_name)
 {
-	const double started = metrics_now();
-	const char *route = "other";
-	struct http_req req;
 	char buf[512];
-	int status;
 
-	(void)cbdata;
-	const char *why;
-	int bad = http_req_init(&req, conn, &why);
-
-	if (bad != 0)
-		status = http_send_error(&req, bad, NULL, "%s", why);
-	else if (strcmp(req.path, "/health") == 0)
-		route = "/health", status = http_health(&req);
-	else if (strcmp(req.path, "/ready") == 0)
-		route = "/ready", status = http_ready(&req, consumer_down(buf, sizeof(buf)));
-	else if (strcmp(req.path, "/metrics") == 0)
-		route = "/metrics", status = metrics_serve(&req);
-	else
-		status = http_send_error(&req, 404, NULL, "no such resource: %s", req.path);
-	metrics_http_request(route, status, metrics_now() - started);
-	return status;
+	if (strcmp(req->path, "/health") == 0)
+		return *route_name = "/health", http_health(req);
+	if (strcmp(req->path, "/ready") == 0)
+		return *route_name = "/ready", http_ready(req, consumer_down(buf, sizeof(buf)));
+	if (strcmp(req->path, "/metrics") == 0)
+		return *route_name = "/metrics", metrics_serve(req);
+	return http_send_error(req, 404, NULL, "no such resource: %s", req->path);
 }
+
+static const struct http_routes routes = {.route = route};
 
 static const char summary[] =
     "Consumes the command topic as a consumer group and writes each command\n"
@@ -53,7 +42,7 @@ static const char summary[] =
 int main(int argc, char **argv)
 {
 	struct consumer_config cc = {.db.app_name = "consumer-service"};
-	struct http_server_opts ho = {.handler = handle};
+	struct http_server_opts ho = {.routes = &routes};
 	const char *db_url;
 	enum log_level level;
 	char errstr[512];
@@ -61,9 +50,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	int rc;
 	const struct cfg_param params[] = {
-	    {"SERVER_PORT", CFG_INT, &ho.port, "7081", 1, 65535, "HTTP port"},
-	    {"SERVER_ADDRESS", CFG_STRING, &ho.address, "0.0.0.0", 0, 0, "HTTP listen address"},
-	    {"HTTP_THREADS", CFG_INT, &ho.threads, "4", 1, 1024, "HTTP worker threads"},
+	    HTTP_CFG_PARAMS(ho, "7081", "4"),
 	    {"LOG_LEVEL", CFG_LOG_LEVEL, &level, "INFO", 0, 0, "DEBUG, INFO, WARN or ERROR"},
 	    {"KAFKA_BROKER", CFG_STRING, &cc.brokers, "127.0.0.1:9092", 0, 0,
 	     "Kafka bootstrap servers, comma-separated"},
@@ -79,10 +66,7 @@ int main(int argc, char **argv)
 	     "most messages written in one statement"},
 	    {"DB_RETRY_MAX_MS", CFG_INT, &cc.retry_max_ms, "5000", 100, 600000,
 	     "cap of the backoff between database retries"},
-	    {"DB_URL", CFG_STRING, &db_url, "postgresql://127.0.0.1:5432/postgres", 0, 0,
-	     "PostgreSQL URL (jdbc:postgresql://… accepted)"},
-	    {"DB_USERNAME", CFG_STRING, &cc.db.user, "postgres", 0, 0, "database user"},
-	    {"DB_PASSWORD", CFG_SECRET, &cc.db.password, NULL, 0, 0, "database password"},
+	    DB_CFG_PARAMS(db_url, cc.db),
 	};
 
 	if ((rc = cfg_args(argc, argv, "consumer-service", summary, params,

@@ -171,21 +171,4 @@ static int route(struct http_req *req, const char **route_name)
 	return http_send_error(req, 404, NULL, "no such resource: %s", path);
 }
 
-int api_handle(struct mg_connection *conn, void *cbdata)
-{
-	const double started = metrics_now();
-	const char *route_name = "other";
-	struct http_req req;
-	int status;
-
-	(void)cbdata;
-	const char *why;
-	int bad = http_req_init(&req, conn, &why);
-
-	if (bad != 0)
-		status = http_send_error(&req, bad, NULL, "%s", why);
-	else
-		status = route(&req, &route_name);
-	metrics_http_request(route_name, status, metrics_now() - started);
-	return status;
-}
+const struct http_routes api_routes = {.route = route};

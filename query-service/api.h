@@ -2,7 +2,7 @@
 #ifndef QUERY_API_H
 #define QUERY_API_H
 
-#include <civetweb.h>
+#include "http.h"
 
 #include "pool.h"
 
@@ -12,7 +12,7 @@ extern const struct pool_stmt api_statements[];
 /* Registers the service's metrics; call once before serving. */
 void api_setup(void);
 
-/* civetweb handler for every request. Returns the status it sent. */
-int api_handle(struct mg_connection *conn, void *cbdata);
+/* The service's routes, for http_start. */
+extern const struct http_routes api_routes;
 
 #endif

@@ -15,7 +15,7 @@ static const char summary[] =
 int main(int argc, char **argv)
 {
 	struct db_params db = {.app_name = "query-service"};
-	struct http_server_opts ho = {.handler = api_handle};
+	struct http_server_opts ho = {.routes = &api_routes};
 	const char *db_url;
 	enum log_level level;
 	int pool_size, pool_timeout, rc, sig;
@@ -23,14 +23,9 @@ int main(int argc, char **argv)
 	struct mg_context *ctx;
 	sigset_t sigs;
 	const struct cfg_param params[] = {
-	    {"SERVER_PORT", CFG_INT, &ho.port, "7082", 1, 65535, "HTTP port"},
-	    {"SERVER_ADDRESS", CFG_STRING, &ho.address, "0.0.0.0", 0, 0, "HTTP listen address"},
-	    {"HTTP_THREADS", CFG_INT, &ho.threads, "16", 1, 1024, "HTTP worker threads"},
+	    HTTP_CFG_PARAMS(ho, "7082", "16"),
 	    {"LOG_LEVEL", CFG_LOG_LEVEL, &level, "INFO", 0, 0, "DEBUG, INFO, WARN or ERROR"},
-	    {"DB_URL", CFG_STRING, &db_url, "postgresql://127.0.0.1:5432/postgres", 0, 0,
-	     "PostgreSQL URL (jdbc:postgresql://… accepted)"},
-	    {"DB_USERNAME", CFG_STRING, &db.user, "postgres", 0, 0, "database user"},
-	    {"DB_PASSWORD", CFG_SECRET, &db.password, NULL, 0, 0, "database password"},
+	    DB_CFG_PARAMS(db_url, db),
 	    {"DB_POOL_SIZE", CFG_INT, &pool_size, "8", 1, 90,
 	     "database connections shared by all HTTP threads"},
 	    {"DB_POOL_TIMEOUT_MS", CFG_INT, &pool_timeout, "2000", 1, 60000,

@@ -32,55 +32,52 @@
 /* ---- the server under test ------------------------------------------------ */
 
 /* One route per behaviour; every reply goes through the helpers. */
-static int test_handler(struct mg_connection *conn, void *data)
+static int test_route(struct http_req *req, const char **route_name)
 {
-	struct http_req req;
-	const char *why, *p;
-	int bad;
+	const char *p = req->path;
 
-	(void)data;
-	if ((bad = http_req_init(&req, conn, &why)) != 0)
-		return http_send_error(&req, bad, NULL, "%s", why);
-	p = req.path;
+	*route_name = "test";
 	if (strcmp(p, "/json") == 0)
-		return http_send_json(&req, 200, NULL, "{\"ok\":true}");
+		return http_send_json(req, 200, NULL, "{\"ok\":true}");
 	if (strcmp(p, "/error") == 0)
-		return http_send_error(&req, 404, NULL, "no \"such\" thing");
+		return http_send_error(req, 404, NULL, "no \"such\" thing");
 	if (strcmp(p, "/unavailable") == 0)
-		return http_send_error(&req, 503, "Retry-After: 1\r\n", "database down");
+		return http_send_error(req, 503, "Retry-After: 1\r\n", "database down");
 	if (strcmp(p, "/long-error") == 0) {
 		char msg[600];
 		memset(msg, '"', sizeof(msg) - 1);
 		msg[sizeof(msg) - 1] = '\0';
-		return http_send_error(&req, 400, NULL, "%s", msg);
+		return http_send_error(req, 400, NULL, "%s", msg);
 	}
 	if (strcmp(p, "/drain") == 0) {
-		if (http_drain_body(&req) != 0)
-			return http_send_error(&req, 413, NULL, "body over %d bytes", HTTP_BODY_MAX);
-		return http_send_json(&req, 200, NULL, "{\"drained\":true}");
+		if (http_drain_body(req) != 0)
+			return http_send_error(req, 413, NULL, "body over %d bytes", HTTP_BODY_MAX);
+		return http_send_json(req, 200, NULL, "{\"drained\":true}");
 	}
 	if (strcmp(p, "/health") == 0)
-		return http_health(&req);
+		return http_health(req);
 	if (strcmp(p, "/ready") == 0)
-		return http_ready(&req, NULL);
+		return http_ready(req, NULL);
 	if (strcmp(p, "/ready-down") == 0)
-		return http_ready(&req, "kafka");
+		return http_ready(req, "kafka");
 	if (strcmp(p, "/ready-down-odd") == 0)
-		return http_ready(&req, "postgresql: \"db\" said\nno\\");
+		return http_ready(req, "postgresql: \"db\" said\nno\\");
 	if (strcmp(p, "/metrics") == 0)
-		return metrics_serve(&req);
+		return metrics_serve(req);
 	if (strcmp(p, "/post-only") == 0)
-		return http_method_not_allowed(&req, "POST");
+		return http_method_not_allowed(req, "POST");
 	if (strncmp(p, "/echo/", 6) == 0) {
 		char body[4096 * 6 + 64];
 		size_t pos = 0;
 		jsonw_append(body, sizeof(body), &pos, "{\"path\":\"");
 		jsonw_escape(body, sizeof(body) - 4, &pos, p, (size_t)-1);
 		jsonw_append(body, sizeof(body), &pos, "\"}");
-		return http_send_json(&req, 200, NULL, body);
+		return http_send_json(req, 200, NULL, body);
 	}
-	return http_send_error(&req, 404, NULL, "no route for %s", p);
+	return http_send_error(req, 404, NULL, "no route for %s", p);
 }
+
+static const struct http_routes test_routes = {.route = test_route};
 
 static struct mg_context *ctx;
 static int port;
@@ -112,7 +109,7 @@ static void server_start(void)
 		    .address = "127.0.0.1",
 		    .port = free_port(),
 		    .threads = 4,
-		    .handler = test_handler,
+		    .routes = &test_routes,
 		};
 		ctx = http_start(&opts, err, sizeof(err));
 		port = opts.port;
@@ -857,7 +854,7 @@ END_TEST
 START_TEST(start_fails_on_a_port_in_use)
 {
 	struct http_server_opts opts = {
-	    .address = "127.0.0.1", .port = port, .threads = 1, .handler = test_handler};
+	    .address = "127.0.0.1", .port = port, .threads = 1, .routes = &test_routes};
 	char err[256] = "";
 	struct mg_context *other = http_start(&opts, err, sizeof(err));
 
