@@ -13,6 +13,8 @@
 /* Upper bounds in seconds of the histogram buckets (+Inf is implicit). */
 static const double bucket_le[METRICS_BUCKETS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
+const double metrics_size_buckets[METRICS_BUCKETS] = {
+    1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000};
 
 static struct metrics_series *head, **tail = &head;
 
@@ -23,15 +25,17 @@ void metrics_register(struct metrics_series *s)
 	tail = &s->next;
 }
 
-void metrics_observe(struct metrics_series *s, double seconds)
+void metrics_observe(struct metrics_series *s, double value)
 {
+	const double *le = s->le ? s->le : bucket_le;
+
 	for (int i = 0; i < METRICS_BUCKETS; i++) {
-		if (seconds <= bucket_le[i]) {
+		if (value <= le[i]) {
 			atomic_fetch_add_explicit(&s->buckets[i], 1, memory_order_relaxed);
 			break;
 		}
 	}
-	atomic_fetch_add_explicit(&s->sum_us, (uint64_t)(seconds * 1e6 + 0.5), memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->sum_us, (uint64_t)(value * 1e6 + 0.5), memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->value, 1, memory_order_relaxed);
 }
 
@@ -45,42 +49,52 @@ double metrics_now(void)
 /* HTTP requests by route and status: series are created on first use and
  * never freed, so a fixed table with a lock on insertion only. */
 #define HTTP_SERIES_MAX 128
-static struct {
+static struct http_series {
 	char route[48];
+	char labels[96];
 	int status;
-	_Atomic int64_t count;
+	struct metrics_series count, duration;
 } http_series[HTTP_SERIES_MAX];
 static _Atomic int http_series_n;
 static pthread_mutex_t http_series_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct metrics_series http_duration = METRICS_HISTOGRAM_INIT(
-    "http_request_duration_seconds", "Time to answer an HTTP request.", "");
 
+static struct http_series *http_series_find(const char *route, int status, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (http_series[i].status == status && strcmp(http_series[i].route, route) == 0)
+			return &http_series[i];
+	}
+	return NULL;
+}
 
 void metrics_http_request(const char *route, int status, double seconds)
 {
-	int n = atomic_load(&http_series_n), i;
+	struct http_series *hs = http_series_find(route, status, atomic_load(&http_series_n));
 
-	for (i = 0; i < n; i++) {
-		if (http_series[i].status == status && strcmp(http_series[i].route, route) == 0)
-			goto found;
+	if (hs == NULL) {
+		pthread_mutex_lock(&http_series_lock);
+		int n = atomic_load(&http_series_n);
+		hs = http_series_find(route, status, n);
+		if (hs == NULL && n < HTTP_SERIES_MAX) {
+			hs = &http_series[n];
+			snprintf(hs->route, sizeof(hs->route), "%s", route);
+			snprintf(hs->labels, sizeof(hs->labels), "route=\"%s\",status=\"%d\"",
+			         route, status);
+			hs->status = status;
+			hs->count = (struct metrics_series)METRICS_COUNTER_INIT(
+			    "http_requests_total", "HTTP requests answered, by route and status.",
+			    hs->labels);
+			hs->duration = (struct metrics_series)METRICS_HISTOGRAM_INIT(
+			    "http_request_duration_seconds", "Time to answer an HTTP request.",
+			    hs->labels);
+			atomic_store(&http_series_n, n + 1);
+		}
+		pthread_mutex_unlock(&http_series_lock);
+		if (hs == NULL)
+			return;
 	}
-	pthread_mutex_lock(&http_series_lock);
-	n = atomic_load(&http_series_n);
-	for (i = 0; i < n; i++) {
-		if (http_series[i].status == status && strcmp(http_series[i].route, route) == 0)
-			break;
-	}
-	if (i == n && n < HTTP_SERIES_MAX) {
-		snprintf(http_series[i].route, sizeof(http_series[i].route), "%s", route);
-		http_series[i].status = status;
-		atomic_store(&http_series_n, n + 1);
-	}
-	pthread_mutex_unlock(&http_series_lock);
-	if (i == HTTP_SERIES_MAX)
-		return;
-found:
-	atomic_fetch_add_explicit(&http_series[i].count, 1, memory_order_relaxed);
-	metrics_observe(&http_duration, seconds);
+	metrics_add(&hs->count, 1);
+	metrics_observe(&hs->duration, seconds);
 }
 
 struct out {
@@ -126,11 +140,12 @@ static void render_series(struct out *o, const struct metrics_series *s,
 		           *s->labels ? "}" : "", (long long)atomic_load(&s->value));
 		return;
 	}
+	const double *le = s->le ? s->le : bucket_le;
 	uint64_t cum = 0;
 	for (int i = 0; i < METRICS_BUCKETS; i++) {
 		cum += atomic_load(&s->buckets[i]);
 		out_printf(o, "%s_bucket{%s%sle=\"%g\"} %llu\n", s->name, s->labels, sep,
-		           bucket_le[i], (unsigned long long)cum);
+		           le[i], (unsigned long long)cum);
 	}
 	long long count = (long long)atomic_load(&s->value);
 	out_printf(o, "%s_bucket{%s%sle=\"+Inf\"} %lld\n", s->name, s->labels, sep, count);
@@ -149,14 +164,12 @@ char *metrics_render(size_t *len)
 	if (o.buf == NULL)
 		return NULL;
 	o.buf[0] = '\0';
-	if (n > 0)
-		out_printf(&o, "# HELP http_requests_total HTTP requests answered, by route and status.\n"
-		               "# TYPE http_requests_total counter\n");
+	/* The series of a family must be adjacent: counts first, then times. */
 	for (int i = 0; i < n; i++)
-		out_printf(&o, "http_requests_total{route=\"%s\",status=\"%d\"} %lld\n",
-		           http_series[i].route, http_series[i].status,
-		           (long long)atomic_load(&http_series[i].count));
-	render_series(&o, &http_duration, NULL);
+		render_series(&o, &http_series[i].count, i ? "http_requests_total" : NULL);
+	for (int i = 0; i < n; i++)
+		render_series(&o, &http_series[i].duration,
+		              i ? "http_request_duration_seconds" : NULL);
 	for (const struct metrics_series *s = head; s; s = s->next) {
 		render_series(&o, s, prev);
 		prev = s->name;

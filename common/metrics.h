@@ -19,8 +19,9 @@ struct metrics_series {
 	const char *help;
 	const char *labels; /* "" or e.g. "route=\"/health\",status=\"200\"" */
 	enum metrics_kind kind;
+	const double *le; /* histogram bucket bounds (METRICS_BUCKETS); NULL: seconds */
 	_Atomic int64_t value;                 /* counter/gauge; histogram count */
-	_Atomic uint64_t sum_us;               /* histogram sum, microseconds */
+	_Atomic uint64_t sum_us;               /* histogram sum, in millionths */
 	_Atomic uint64_t buckets[METRICS_BUCKETS];
 	struct metrics_series *next;
 };
@@ -28,6 +29,11 @@ struct metrics_series {
 #define METRICS_COUNTER_INIT(n, h, l) {.name = (n), .help = (h), .labels = (l), .kind = METRICS_COUNTER}
 #define METRICS_GAUGE_INIT(n, h, l) {.name = (n), .help = (h), .labels = (l), .kind = METRICS_GAUGE}
 #define METRICS_HISTOGRAM_INIT(n, h, l) {.name = (n), .help = (h), .labels = (l), .kind = METRICS_HISTOGRAM}
+/* A histogram of counts (batch sizes and the like) rather than seconds. */
+#define METRICS_SIZE_HISTOGRAM_INIT(n, h, l) \
+	{.name = (n), .help = (h), .labels = (l), .kind = METRICS_HISTOGRAM, .le = metrics_size_buckets}
+
+extern const double metrics_size_buckets[METRICS_BUCKETS];
 
 /* Adds a series to the registry; call at start-up, before serving. Series
  * of one family must be registered next to each other. */
@@ -43,8 +49,8 @@ static inline void metrics_set(struct metrics_series *s, int64_t v)
 	atomic_store_explicit(&s->value, v, memory_order_relaxed);
 }
 
-/* Records one observation of `seconds` in a histogram. */
-void metrics_observe(struct metrics_series *s, double seconds);
+/* Records one observation (seconds, or a count for a size histogram). */
+void metrics_observe(struct metrics_series *s, double value);
 
 /* Counts one HTTP request: route is one of the service's routes or "other". */
 void metrics_http_request(const char *route, int status, double seconds);

@@ -57,6 +57,7 @@ int main(int argc, char **argv)
 	srunner_add_suite(sr, make_idempotency_suite());
 	srunner_add_suite(sr, make_dlq_suite());
 	srunner_add_suite(sr, make_load_suite());
+	srunner_add_suite(sr, make_metrics_suite());
 	srunner_run(sr, suite, tcase, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	if (srunner_ntests_run(sr) == 0) {

@@ -25,10 +25,11 @@ cleanup >/dev/null 2>&1
 rm -rf "$STATE_DIR"
 mkdir -p "$STATE_DIR"
 "$HERE/kafka.sh" fetch
+"$HERE/promtool.sh" --version >/dev/null   # unpacked once, outside the tests' time limits
 "$HERE/pg.sh" start
 "$HERE/kafka.sh" start
 
-export TEST_STATE_DIR=$STATE_DIR
+export TEST_STATE_DIR=$STATE_DIR TEST_PROMTOOL=$HERE/promtool.sh
 TEST_BIN_DIR=$BUILD \
 TEST_KAFKA_BROKER=127.0.0.1:$KAFKA_PORT \
 TEST_DB_URL=postgresql://postgres@127.0.0.1:$PG_PORT/postgres \

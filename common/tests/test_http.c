@@ -820,10 +820,13 @@ START_TEST(metrics_is_prometheus_text)
 	struct response r;
 	char ct[128];
 
+	request("GET", "/json", NULL, &r); /* something to count */
+	response_free(&r);
 	request("GET", "/metrics", NULL, &r);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_ptr_nonnull(header(&r, "Content-Type", ct, sizeof(ct)));
 	ck_assert_str_eq(ct, "text/plain; version=0.0.4; charset=utf-8");
+	ck_assert_ptr_nonnull(strstr(r.body, "http_requests_total{route=\"test\",status=\"200\"} 1\n"));
 	ck_assert_ptr_nonnull(strstr(r.body, "# TYPE http_request_duration_seconds histogram\n"));
 	ck_assert_uint_eq(strlen(r.body), r.body_len);
 	response_free(&r);

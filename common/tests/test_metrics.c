@@ -245,12 +245,16 @@ START_TEST(http_requests_counted_by_route_and_status)
 	ck_assert_contains(text, "# TYPE http_requests_total counter\n");
 	ck_assert_contains(text, "http_requests_total{route=\"/health\",status=\"200\"} 2\n");
 	ck_assert_contains(text, "http_requests_total{route=\"/api/v1/timestamp\",status=\"503\"} 1\n");
+	/* Durations are kept per route and status too. */
 	ck_assert_contains(text, "# TYPE http_request_duration_seconds histogram\n");
-	ck_assert_contains(text, "http_request_duration_seconds_bucket{le=\"0.0005\"} 2\n");
-	ck_assert_contains(text, "http_request_duration_seconds_bucket{le=\"0.25\"} 3\n");
-	ck_assert_contains(text, "http_request_duration_seconds_count 3\n");
-	ck_assert_contains(text, "http_request_duration_seconds_sum 0.200800\n");
+	ck_assert_contains(text, "http_request_duration_seconds_bucket{route=\"/health\",status=\"200\",le=\"0.0005\"} 2\n");
+	ck_assert_contains(text, "http_request_duration_seconds_count{route=\"/health\",status=\"200\"} 2\n");
+	ck_assert_contains(text, "http_request_duration_seconds_sum{route=\"/health\",status=\"200\"} 0.000800\n");
+	ck_assert_contains(text, "http_request_duration_seconds_bucket{route=\"/api/v1/timestamp\",status=\"503\",le=\"0.1\"} 0\n");
+	ck_assert_contains(text, "http_request_duration_seconds_bucket{route=\"/api/v1/timestamp\",status=\"503\",le=\"0.25\"} 1\n");
+	ck_assert_contains(text, "http_request_duration_seconds_count{route=\"/api/v1/timestamp\",status=\"503\"} 1\n");
 	ck_assert_int_eq(count_of(text, "# HELP http_requests_total "), 1);
+	ck_assert_int_eq(count_of(text, "# HELP http_request_duration_seconds "), 1);
 	assert_well_formed(text);
 	free(text);
 }
