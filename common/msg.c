@@ -1,6 +1,8 @@
 /* msg: the Kafka message codec, the one definition of the wire format. */
 #include "msg.h"
 
+#include "jsonw.h"
+
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -35,39 +37,12 @@ static const char *string_field(struct json_object *jobj, const char *name,
 	return json_object_get_string(field);
 }
 
-/* True when s[0..len) is well-formed UTF-8 (RFC 3629): no overlong forms,
- * no surrogates, nothing above U+10FFFF. json-c checks only the shape. */
+/* True when s[0..len) is well-formed UTF-8: json-c checks only the shape. */
 static bool utf8_valid(const unsigned char *s, size_t len)
 {
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned char c = s[i];
-		size_t n;
-		uint32_t cp, min;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0)
-			n = 1, cp = c & 0x1f, min = 0x80;
-		else if ((c & 0xf0) == 0xe0)
-			n = 2, cp = c & 0x0f, min = 0x800;
-		else if ((c & 0xf8) == 0xf0)
-			n = 3, cp = c & 0x07, min = 0x10000;
-		else
+	for (size_t i = 0, n; i < len; i += n) {
+		if ((n = jsonw_utf8_seq(s + i, len - i)) == 0)
 			return false;
-		if (i + n >= len)
-			return false;
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += n + 1;
 	}
 	return true;
 }

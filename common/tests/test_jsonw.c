@@ -26,6 +26,12 @@ static const struct {
     {"nul\0inside", 10, "nul\\u0000inside"},                             /* with len */
     {"abcdef", 3, "abc"},
     {"\"\\\n", (size_t)-1, "\\\"\\\\\\n"},
+    /* Bytes that are not UTF-8 become U+FFFD, so the output is valid JSON. */
+    {"bad\xff", (size_t)-1, "bad\\ufffd"},
+    {"\xc3", (size_t)-1, "\\ufffd"},                 /* truncated sequence */
+    {"\xc0\xaf", (size_t)-1, "\\ufffd\\ufffd"},     /* overlong '/' */
+    {"\xed\xa0\x80", (size_t)-1, "\\ufffd\\ufffd\\ufffd"}, /* surrogate */
+    {"\xf0\x9f\x98\x80", (size_t)-1, "\xf0\x9f\x98\x80"}, /* 4-byte kept */
 };
 
 START_TEST(escape_gives_exact_text)
