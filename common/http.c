@@ -1,15 +1,31 @@
 /* http: civetweb helpers shared by the three services. */
 #include "http.h"
 
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "jsonw.h"
 #include "log.h"
 #include "metrics.h"
+
+/* civetweb gives each connection a worker thread until the connection
+ * closes: a kept-alive connection holds its thread while it waits for the
+ * next request. These count the connections held (see on_init_connection)
+ * against the threads there are. */
+static atomic_int conns_held;
+static int worker_threads;
+
+/* Seconds a new connection may stay silent before it is handed to a worker
+ * (TCP_DEFER_ACCEPT): until its first bytes arrive it waits in the kernel. */
+#define DEFER_ACCEPT_S 30
 
 static const char *reason_phrase(int status)
 {
@@ -33,17 +49,26 @@ int http_send(struct mg_connection *conn, int status, const char *cid,
               const char *body, size_t body_len)
 {
 	char stack[2048], head[1024], *buf = stack;
+	const char *closing = "";
 	int n;
 
+	/* While every worker holds a connection, keeping this one alive would
+	 * leave the next client waiting for a thread (or for the keep-alive
+	 * timeout): answer, and close. */
+	if (atomic_load(&conns_held) >= worker_threads) {
+		mg_disable_connection_keep_alive(conn);
+		if (extra_headers == NULL || strstr(extra_headers, "Connection:") == NULL)
+			closing = "Connection: close\r\n";
+	}
 	n = snprintf(head, sizeof(head),
 	             "HTTP/1.1 %d %s\r\n"
 	             "Content-Type: %s\r\n"
 	             "Content-Length: %zu\r\n"
 	             "%s%s%s"
-	             "%s\r\n",
+	             "%s%s\r\n",
 	             status, reason_phrase(status), content_type, body_len,
 	             cid ? "correlationId: " : "", cid ? cid : "", cid ? "\r\n" : "",
-	             extra_headers ? extra_headers : "");
+	             extra_headers ? extra_headers : "", closing);
 	if (n < 0 || (size_t)n >= sizeof(head)) {
 		log_error("response headers too long for status %d", status);
 		return status;
@@ -166,19 +191,26 @@ int http_req_init(struct http_req *req, struct mg_connection *conn, const char *
 	req->raw_path = req->ri->local_uri ? req->ri->local_uri : "";
 	uid_v4(req->cid);
 
-	n = http_header(conn, "correlationId", cid, sizeof(cid));
-	if (n == -1)
-		n = http_header(conn, "X-Correlation-ID", cid, sizeof(cid));
-	if (n >= 0 && uid_valid(cid, (size_t)n))
-		memcpy(req->cid, cid, UID_TEXT_SIZE);
-	else if (n != -1)
-		return *why = "correlationId header must be a UUID", 400;
+	/* Either name may be sent; each one sent must be a UUID, and
+	 * correlationId is echoed when both are. */
+	static const char *const cid_headers[] = {"X-Correlation-ID", "correlationId"};
+	for (int i = 0; i < 2; i++) {
+		n = http_header(conn, cid_headers[i], cid, sizeof(cid));
+		if (n >= 0 && uid_valid(cid, (size_t)n))
+			memcpy(req->cid, cid, UID_TEXT_SIZE);
+		else if (n != -1)
+			return *why = "correlationId header must be a UUID", 400;
+	}
 
 	for (int i = 0; i < req->ri->num_headers; i++)
 		header_bytes += strlen(req->ri->http_headers[i].name) +
 		                strlen(req->ri->http_headers[i].value) + 4;
 	if (header_bytes > HTTP_HEADERS_MAX)
 		return *why = "request headers larger than 8 KiB", 431;
+	/* civetweb keeps the first MG_MAX_HEADERS and drops the rest unseen,
+	 * correlationId included: a full table means there may have been more. */
+	if (req->ri->num_headers >= MG_MAX_HEADERS)
+		return *why = "more than 63 request headers", 431;
 	switch (decode_path(req->raw_path, req->path_buf, sizeof(req->path_buf))) {
 	case -1:
 		req->path_bad = true;
@@ -285,6 +317,58 @@ static int serve(struct mg_connection *conn, void *cbdata)
 	return status;
 }
 
+static int on_init_connection(const struct mg_connection *conn, void **conn_data)
+{
+	(void)conn;
+	(void)conn_data;
+	atomic_fetch_add(&conns_held, 1);
+	return 0;
+}
+
+static void on_connection_close(const struct mg_connection *conn)
+{
+	(void)conn;
+	atomic_fetch_sub(&conns_held, 1);
+}
+
+/* Sets TCP_DEFER_ACCEPT on our listening sockets, so that a connection
+ * that sends nothing never takes a worker thread (which would wait
+ * request_timeout_ms for its request head): a client opening hundreds of
+ * idle connections would otherwise leave none for anyone else. civetweb
+ * does not hand out its listening sockets: they are found by port. Returns
+ * how many were set. */
+static int defer_accept(int port)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	const int secs = DEFER_ACCEPT_S;
+	struct dirent *e;
+	int n = 0;
+
+	if (dir == NULL)
+		return 0;
+	while ((e = readdir(dir)) != NULL) {
+		struct sockaddr_storage sa;
+		socklen_t len = sizeof(sa), ilen = sizeof(int);
+		int fd = atoi(e->d_name), listening = 0, bound;
+
+		if (fd <= 2 || fd == dirfd(dir) ||
+		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ilen) != 0 || !listening ||
+		    getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+			continue;
+		if (sa.ss_family == AF_INET)
+			bound = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+		else if (sa.ss_family == AF_INET6)
+			bound = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+		else
+			continue;
+		if (bound == port &&
+		    setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)) == 0)
+			n++;
+	}
+	closedir(dir);
+	return n;
+}
+
 struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
                               size_t errstr_size)
 {
@@ -300,6 +384,7 @@ struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
 	    "request_timeout_ms", "10000",
 	    "linger_timeout_ms", "0",
 	    "max_request_size", "65536", /* larger heads get civetweb's 400 */
+	    "listen_backlog", "1024", /* a burst of connections is queued, not dropped */
 	    "decode_url", "no", /* see http_req_init */
 	    NULL,
 	};
@@ -312,6 +397,9 @@ struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
 	memset(&callbacks, 0, sizeof(callbacks));
 	callbacks.log_message = on_log_message;
 	callbacks.http_error = on_http_error;
+	callbacks.init_connection = on_init_connection;
+	callbacks.connection_close = on_connection_close;
+	worker_threads = opts->threads;
 	mg_init_library(0);
 	ctx = mg_start(&callbacks, NULL, options);
 	if (ctx == NULL) {
@@ -321,5 +409,8 @@ struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
 		return NULL;
 	}
 	mg_set_request_handler(ctx, "/", serve, (void *)opts->routes);
+	if (defer_accept(opts->port) == 0)
+		log_warn("cannot set TCP_DEFER_ACCEPT on port %d: idle connections take worker "
+		         "threads", opts->port);
 	return ctx;
 }

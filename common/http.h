@@ -44,9 +44,11 @@ int http_send_error(const struct http_req *req, int status,
     __attribute__((format(printf, 4, 5)));
 
 /* Fills req from conn. Returns 0, or the status to answer with *why: 400
- * for a correlation id header that is not a UUID (req->cid then holds a
+ * for a correlation id header (correlationId or X-Correlation-ID) that is
+ * not a UUID (req->cid then holds a
  * fresh id for the reply) or a bad or NUL percent escape in the path, 414
- * for a path over HTTP_PATH_MAX, 431 for headers over HTTP_HEADERS_MAX. The
+ * for a path over HTTP_PATH_MAX, 431 for headers over HTTP_HEADERS_MAX or
+ * more than civetweb keeps (MG_MAX_HEADERS - 1, the rest unseen). The
  * path is decoded here, not by civetweb, which would cut it at "%00"; on a
  * path error req->path is "" and req->raw_path still tells the route. */
 int http_req_init(struct http_req *req, struct mg_connection *conn, const char **why)

@@ -31,8 +31,11 @@ rd_kafka_conf_t *kafka_conf_new(const char *brokers, char *errstr, size_t errstr
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
 	rd_kafka_conf_set_log_cb(conf, on_log);
+	/* A broker that comes back is found within a second: librdkafka's
+	 * default reconnect backoff grows to 10 s, all of it answered 503. */
 	if (kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, errstr_size) ||
-	    kafka_conf_set(conf, "log.connection.close", "false", errstr, errstr_size)) {
+	    kafka_conf_set(conf, "log.connection.close", "false", errstr, errstr_size) ||
+	    kafka_conf_set(conf, "reconnect.backoff.max.ms", "1000", errstr, errstr_size)) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;
 	}

@@ -1,6 +1,7 @@
 /* pool: a bounded pool of PostgreSQL connections. */
 #include "pool.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -53,6 +54,18 @@ static PGconn *connect_slot(char *errstr, size_t errstr_size)
 	return conn;
 }
 
+/* True if an idle connection cannot be used. The server closes the
+ * sessions it ends (a restart, an administrator) with a message and an EOF,
+ * which libpq notices only at the next statement, failing it: so an idle
+ * connection with anything to read counts as dead, and is replaced before
+ * a request sees it fail. */
+static bool stale(PGconn *conn)
+{
+	struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+
+	return PQstatus(conn) != CONNECTION_OK || p.fd < 0 || poll(&p, 1, 0) != 0;
+}
+
 PGconn *pool_acquire(char *errstr, size_t errstr_size)
 {
 	struct timespec until;
@@ -84,7 +97,7 @@ PGconn *pool_acquire(char *errstr, size_t errstr_size)
 		         n_slots, timeout_ms);
 		return NULL;
 	}
-	if (slot->conn != NULL && PQstatus(slot->conn) != CONNECTION_OK) {
+	if (slot->conn != NULL && stale(slot->conn)) {
 		PQfinish(slot->conn);
 		slot->conn = NULL;
 	}

@@ -1,0 +1,661 @@
+/* fault: shared machinery of the fault tests (see fault.h). */
+#include "fault.h"
+
+#include <check.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "checks.h"
+#include "msg.h"
+#include "store.h"
+#include "ts.h"
+
+#define STOP_TIMEOUT_MS 10000
+#define READY_TIMEOUT_MS 30000
+
+static char scripts_dir[512];
+
+/* ---- the run's environment ---- */
+
+/* The digits after the last ':' of s (up to a '/'), into out. */
+static int port_of(const char *s, char *out, size_t size)
+{
+	const char *colon = strrchr(s, ':');
+	size_t len;
+
+	if (colon == NULL)
+		return -1;
+	len = strspn(colon + 1, "0123456789");
+	if (len == 0 || len >= size)
+		return -1;
+	memcpy(out, colon + 1, len);
+	out[len] = '\0';
+	return 0;
+}
+
+int fault_env_load(char *errstr, size_t errstr_size)
+{
+	const char *dir = getenv("TEST_SCRIPTS_DIR");
+	char port[16];
+
+	snprintf(scripts_dir, sizeof(scripts_dir), "%s", dir && *dir ? dir : "scripts");
+	/* The scripts take their ports and state folder from the environment:
+	 * derive them from the run's configuration when the caller did not
+	 * export them (scripts/faults.sh does). */
+	if (getenv("STATE_DIR") == NULL)
+		setenv("STATE_DIR", stack.state_dir, 1);
+	if (getenv("KAFKA_PORT") == NULL) {
+		if (port_of(stack.broker, port, sizeof(port)) != 0) {
+			snprintf(errstr, errstr_size, "no port in TEST_KAFKA_BROKER '%s'", stack.broker);
+			return -1;
+		}
+		setenv("KAFKA_PORT", port, 1);
+	}
+	if (getenv("PG_PORT") == NULL) {
+		const char *at = strrchr(stack.db_url, '@');
+		if (port_of(at ? at : stack.db_url, port, sizeof(port)) != 0) {
+			snprintf(errstr, errstr_size, "no port in TEST_DB_URL '%s'", stack.db_url);
+			return -1;
+		}
+		setenv("PG_PORT", port, 1);
+	}
+	if (strcmp(getenv("STATE_DIR"), stack.state_dir) != 0) {
+		snprintf(errstr, errstr_size, "STATE_DIR (%s) differs from TEST_STATE_DIR (%s)",
+		         getenv("STATE_DIR"), stack.state_dir);
+		return -1;
+	}
+	return 0;
+}
+
+int fault_script(const char *script, const char *action)
+{
+	char cmd[2048];
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "'%s/%s' %s >>'%s/faults-scripts.log' 2>&1", scripts_dir, script,
+	         action, stack.state_dir);
+	rc = system(cmd);
+	if (rc == -1)
+		return -1;
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
+}
+
+int fault_broker_pid(void)
+{
+	char path[1024], cmdline[4096];
+	FILE *f;
+	size_t n;
+	int pid = -1;
+
+	snprintf(path, sizeof(path), "%s/kafka.pid", stack.state_dir);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	if (fscanf(f, "%d", &pid) != 1)
+		pid = -1;
+	fclose(f);
+	if (pid <= 0)
+		return -1;
+	/* Only our broker: the pid file may be stale. */
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	n = fread(cmdline, 1, sizeof(cmdline) - 1, f);
+	fclose(f);
+	for (size_t i = 0; i < n; i++)
+		cmdline[i] = cmdline[i] == '\0' ? ' ' : cmdline[i];
+	cmdline[n] = '\0';
+	return strstr(cmdline, "kafka.Kafka") != NULL ? pid : -1;
+}
+
+/* The state letter of a process from /proc (R, S, T, ...), or 0. */
+static char proc_state(int pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+	return p != NULL && p[1] == ' ' ? p[2] : 0;
+}
+
+void fault_broker_pause(bool stop)
+{
+	const int pid = fault_broker_pid();
+	const long deadline = proc_now_ms() + 5000;
+
+	ck_assert_msg(pid > 0, "no broker pid in %s/kafka.pid", stack.state_dir);
+	ck_assert_msg(kill(pid, stop ? SIGSTOP : SIGCONT) == 0, "kill %d: %s", pid, strerror(errno));
+	/* kill() only queues the signal: wait until it took effect. */
+	for (;;) {
+		char st = proc_state(pid);
+		if ((st == 'T') == stop)
+			return;
+		ck_assert_msg(proc_now_ms() < deadline, "broker %d: state %c after %s", pid, st,
+		              stop ? "SIGSTOP" : "SIGCONT");
+		proc_sleep_ms(1);
+	}
+}
+
+void fault_teardown(struct svc *extra, int n_extra)
+{
+	const int pid = fault_broker_pid();
+
+	if (pid > 0 && proc_state(pid) == 'T')
+		kill(pid, SIGCONT);
+	if (fault_script("kafka.sh", "status") != 0 && fault_script("kafka.sh", "start") != 0)
+		fprintf(stderr, "teardown: the broker does not start (see %s/kafka.log)\n",
+		        stack.state_dir);
+	if (fault_script("pg.sh", "status") != 0 && fault_script("pg.sh", "start") != 0)
+		fprintf(stderr, "teardown: PostgreSQL does not start (see %s/postgres.log)\n",
+		        stack.state_dir);
+	for (int i = 0; i < n_extra; i++)
+		svc_stop(&extra[i], SIGTERM, STOP_TIMEOUT_MS, NULL);
+	for (int i = 0; i < STACK_N; i++)
+		stack_stop_service((enum stack_service)i, SIGTERM, STOP_TIMEOUT_MS, NULL);
+}
+
+/* ---- services ---- */
+
+void fault_start(enum stack_service which, const char *const *extra_env)
+{
+	char errstr[1024];
+
+	ck_assert_msg(stack_start_service(which, extra_env, READY_TIMEOUT_MS, errstr,
+	                                  sizeof(errstr)) == 0,
+	              "%s", errstr);
+}
+
+void fault_start_extra(struct svc *s, enum stack_service which, int port,
+                       const char *log_name, const char *const *extra_env, int ready_ms)
+{
+	char v[8][1200], path[1024], log[1024], url[128], errstr[1024];
+	const char *env[64];
+	size_t n = 0;
+
+	/* The environment stack.c's spawn gives a service, on another port. */
+	snprintf(v[0], sizeof(v[0]), "SERVER_PORT=%d", port);
+	snprintf(v[1], sizeof(v[1]), "SERVER_ADDRESS=127.0.0.1");
+	snprintf(v[2], sizeof(v[2]), "LOG_LEVEL=DEBUG");
+	snprintf(v[3], sizeof(v[3]), "KAFKA_BROKER=%s", stack.broker);
+	snprintf(v[4], sizeof(v[4]), "KAFKA_PUBLISH_TOPIC=%s", stack.topic);
+	snprintf(v[5], sizeof(v[5]), "KAFKA_CONSUMER_TOPIC=%s", stack.topic);
+	snprintf(v[6], sizeof(v[6]), "DB_URL=%s", stack.db_url);
+	snprintf(v[7], sizeof(v[7]), "KAFKA_GROUP_ID=%s", stack.group);
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		env[n++] = v[i];
+	for (; extra_env != NULL && *extra_env != NULL && n < 63; extra_env++) {
+		size_t nlen = strcspn(*extra_env, "=");
+		for (size_t i = 0; i < n; i++) {
+			if (strncmp(env[i], *extra_env, nlen + 1) == 0) {
+				env[i] = env[--n];
+				break;
+			}
+		}
+		env[n++] = *extra_env;
+	}
+	env[n] = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", stack.bin_dir, stack_name(which));
+	snprintf(log, sizeof(log), "%s/%s", stack.state_dir, log_name);
+	ck_assert_msg(svc_start(s, log_name, path, env, log, errstr, sizeof(errstr)) == 0, "%s",
+	              errstr);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/ready", port);
+	if (wait_ready(url, ready_ms, s, errstr, sizeof(errstr)) != 0) {
+		svc_stop(s, SIGKILL, 1000, NULL);
+		ck_abort_msg("%s on port %d not ready after %d ms: %s (log: %s)", stack_name(which),
+		             port, ready_ms, errstr, log);
+	}
+}
+
+long fault_sigterm(struct svc *s)
+{
+	long elapsed = 0;
+	int status = svc_stop(s, SIGTERM, STOP_TIMEOUT_MS, &elapsed);
+
+	ck_assert_msg(status != SVC_NOT_RUNNING, "%s was not running any more (log: %s)", s->name,
+	              s->log_path);
+	ck_assert_msg(status != SVC_TIMED_OUT, "%s still ran %d ms after SIGTERM (killed; log: %s)",
+	              s->name, STOP_TIMEOUT_MS, s->log_path);
+	ck_assert_msg(status == 0, "%s exited with status %d after SIGTERM (log: %s)", s->name,
+	              status, s->log_path);
+	return elapsed;
+}
+
+/* ---- clients ---- */
+
+void fault_log_init(struct fault_log *l)
+{
+	pthread_mutex_init(&l->mu, NULL);
+	l->a = NULL;
+	l->n = l->cap = 0;
+}
+
+void fault_log_add(struct fault_log *l, const struct fault_answer *a)
+{
+	pthread_mutex_lock(&l->mu);
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 1024;
+		struct fault_answer *grown = realloc(l->a, cap * sizeof(*grown));
+		if (grown == NULL) {
+			pthread_mutex_unlock(&l->mu);
+			return; /* the count checks then fail */
+		}
+		l->a = grown;
+		l->cap = cap;
+	}
+	l->a[l->n++] = *a;
+	pthread_mutex_unlock(&l->mu);
+}
+
+size_t fault_log_count(struct fault_log *l)
+{
+	pthread_mutex_lock(&l->mu);
+	size_t n = l->n;
+	pthread_mutex_unlock(&l->mu);
+	return n;
+}
+
+void fault_log_free(struct fault_log *l)
+{
+	free(l->a);
+	l->a = NULL;
+	l->n = l->cap = 0;
+	pthread_mutex_destroy(&l->mu);
+}
+
+static void *load_main(void *arg)
+{
+	struct fault_load *load = arg;
+	CURL *curl = curl_easy_init();
+	char url[128];
+	struct http_resp resp;
+
+	stack_url(url, sizeof(url), STACK_COMMAND, "/api/v1/timestamp");
+	while (curl != NULL && !atomic_load(&load->stop)) {
+		struct fault_answer a = {.sent_ms = proc_now_ms()};
+		if (http_request(curl, "POST", url, NULL, NULL, 0, &resp) == 0) {
+			a.status = (int)resp.status;
+			a.retry_after = resp.retry_after[0] != '\0';
+			if (a.status == 200) {
+				json_object *jobj = http_resp_json(&resp);
+				const char *id = json_str(jobj, "id");
+				if (is_uuid(id))
+					memcpy(a.id, id, UID_TEXT_SIZE);
+				else
+					a.status = -200; /* a 200 without a ticket: counted as wrong */
+				json_object_put(jobj);
+			}
+		}
+		a.answered_ms = proc_now_ms();
+		http_resp_clear(&resp);
+		fault_log_add(&load->log, &a);
+		proc_sleep_ms(a.status == 0 ? 50 : load->pause_ms);
+	}
+	if (curl != NULL)
+		curl_easy_cleanup(curl);
+	return NULL;
+}
+
+void fault_load_start(struct fault_load *load, int threads, int pause_ms)
+{
+	ck_assert_int_le(threads, 32);
+	load->threads = 0;
+	load->pause_ms = pause_ms;
+	atomic_store(&load->stop, false);
+	fault_log_init(&load->log);
+	for (int i = 0; i < threads; i++) {
+		ck_assert_int_eq(pthread_create(&load->tid[i], NULL, load_main, load), 0);
+		load->threads++;
+	}
+}
+
+void fault_load_stop(struct fault_load *load)
+{
+	atomic_store(&load->stop, true);
+	for (int i = 0; i < load->threads; i++)
+		pthread_join(load->tid[i], NULL);
+	load->threads = 0;
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
+{
+	bool *retry_after = userdata;
+
+	if (size * nmemb > 12 && strncasecmp(line, "Retry-After:", 12) == 0)
+		*retry_after = true;
+	return size * nmemb;
+}
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	(void)ptr;
+	(void)userdata;
+	return size * nmemb;
+}
+
+/* A fresh connection for every probe, as a load balancer's health check
+ * would make: a kept-alive connection would hide a server that no longer
+ * takes new ones. */
+static void *probe_main(void *arg)
+{
+	struct fault_probe *p = arg;
+
+	while (!atomic_load(&p->stop)) {
+		struct fault_answer a = {.sent_ms = proc_now_ms()};
+		CURL *curl = curl_easy_init();
+		long status = 0;
+
+		if (curl != NULL) {
+			curl_easy_setopt(curl, CURLOPT_URL, p->url);
+			curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+			curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, p->timeout_ms);
+			curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, p->timeout_ms);
+			curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+			curl_easy_setopt(curl, CURLOPT_HEADERDATA, &a.retry_after);
+			curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+			if (curl_easy_perform(curl) == CURLE_OK)
+				curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+			curl_easy_cleanup(curl);
+		}
+		a.status = (int)status;
+		a.answered_ms = proc_now_ms();
+		fault_log_add(&p->log, &a);
+		for (long until = a.sent_ms + p->interval_ms;
+		     !atomic_load(&p->stop) && proc_now_ms() < until;)
+			proc_sleep_ms(10);
+	}
+	return NULL;
+}
+
+void fault_probe_start(struct fault_probe *p, const char *url, int interval_ms,
+                       long timeout_ms)
+{
+	snprintf(p->url, sizeof(p->url), "%s", url);
+	p->interval_ms = interval_ms;
+	p->timeout_ms = timeout_ms;
+	atomic_store(&p->stop, false);
+	fault_log_init(&p->log);
+	ck_assert_int_eq(pthread_create(&p->tid, NULL, probe_main, p), 0);
+	p->running = true;
+}
+
+void fault_probe_stop(struct fault_probe *p)
+{
+	if (!p->running)
+		return;
+	atomic_store(&p->stop, true);
+	pthread_join(p->tid, NULL);
+	p->running = false;
+}
+
+char (*fault_tickets(struct fault_log *l, size_t *n))[UID_TEXT_SIZE]
+{
+	char (*ids)[UID_TEXT_SIZE] = calloc(l->n + 1, UID_TEXT_SIZE);
+
+	ck_assert_ptr_nonnull(ids);
+	*n = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->a[i].status == 200)
+			memcpy(ids[(*n)++], l->a[i].id, UID_TEXT_SIZE);
+	}
+	return ids;
+}
+
+long fault_wait_rows(char (*ids)[UID_TEXT_SIZE], size_t n, long timeout_ms)
+{
+	const char **list = calloc(n + 1, sizeof(*list));
+	const long deadline = proc_now_ms() + timeout_ms;
+	char errstr[512];
+	long count = 0;
+
+	ck_assert_ptr_nonnull(list);
+	for (size_t i = 0; i < n; i++)
+		list[i] = ids[i];
+	for (;;) {
+		if (store_count_ids(stack.db_url, list, n, &count, errstr, sizeof(errstr)) != 0)
+			count = -1; /* the database may be on its way back */
+		if (count == (long)n || proc_now_ms() >= deadline)
+			break;
+		proc_sleep_ms(200);
+	}
+	free(list);
+	return count;
+}
+
+size_t fault_count_readable(char (*ids)[UID_TEXT_SIZE], size_t n)
+{
+	CURL *curl = curl_easy_init();
+	struct http_resp resp;
+	char url[256];
+	size_t ok = 0;
+
+	ck_assert_ptr_nonnull(curl);
+	for (size_t i = 0; i < n; i++) {
+		stack_url(url, sizeof(url), STACK_QUERY, "/api/v1/timestamp/%s", ids[i]);
+		if (http_request(curl, "GET", url, NULL, NULL, 0, &resp) == 0 && resp.status == 200)
+			ok++;
+		http_resp_clear(&resp);
+	}
+	curl_easy_cleanup(curl);
+	return ok;
+}
+
+/* ---- the topic ---- */
+
+static void *stream_main(void *arg)
+{
+	struct fault_stream *s = arg;
+	struct topic_out *out = calloc((size_t)s->chunk, sizeof(*out));
+	char(*vals)[MSG_ENCODED_MAX] = calloc((size_t)s->chunk, MSG_ENCODED_MAX);
+	int done = 0;
+
+	if (out == NULL || vals == NULL) {
+		snprintf(s->error, sizeof(s->error), "out of memory");
+		goto finished;
+	}
+	while (done < s->total && !atomic_load(&s->stop)) {
+		const long next = proc_now_ms() + s->interval_ms;
+		const int k = s->total - done < s->chunk ? s->total - done : s->chunk;
+		const struct ts_instant now = ts_now();
+		char errstr[512];
+
+		for (int i = 0; i < k; i++) {
+			struct msg_command m;
+			uid_v4(m.command_id);
+			memcpy(s->ids[done + i], m.command_id, UID_TEXT_SIZE);
+			/* An event time that tells the message's place in the stream. */
+			m.event_time = (struct ts_instant){.sec = 1254164592, .nsec = (done + i) * 1000};
+			out[i] = (struct topic_out){.key = s->ids[done + i], .value = vals[i],
+			                            .value_len = msg_encode(&m, vals[i]),
+			                            .ts_ms = now.sec * 1000 + now.nsec / 1000000,
+			                            .partition = TOPIC_ANY_PARTITION};
+		}
+		if (topic_produce(stack.broker, stack.topic, out, (size_t)k, errstr, sizeof(errstr)) != 0) {
+			snprintf(s->error, sizeof(s->error), "after %d messages: %.400s", done, errstr);
+			break;
+		}
+		done += k;
+		atomic_store(&s->produced, done);
+		while (done < s->total && !atomic_load(&s->stop) && proc_now_ms() < next)
+			proc_sleep_ms(10);
+	}
+finished:
+	free(out);
+	free(vals);
+	return NULL;
+}
+
+void fault_stream_start(struct fault_stream *s, int total, int chunk, int interval_ms)
+{
+	s->total = total;
+	s->chunk = chunk;
+	s->interval_ms = interval_ms;
+	s->ids = calloc((size_t)total + 1, UID_TEXT_SIZE);
+	s->error[0] = '\0';
+	atomic_store(&s->produced, 0);
+	atomic_store(&s->stop, false);
+	ck_assert_ptr_nonnull(s->ids);
+	ck_assert_int_eq(pthread_create(&s->tid, NULL, stream_main, s), 0);
+	s->running = true;
+}
+
+void fault_stream_join(struct fault_stream *s, bool abort)
+{
+	if (!s->running)
+		return;
+	if (abort)
+		atomic_store(&s->stop, true);
+	pthread_join(s->tid, NULL);
+	s->running = false;
+	if (!abort) {
+		ck_assert_msg(s->error[0] == '\0', "producing into %s: %s", stack.topic, s->error);
+		ck_assert_int_eq(atomic_load(&s->produced), s->total);
+	}
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+	struct topic_out *m = rkm->_private;
+
+	(void)rk;
+	(void)opaque;
+	m->out_err = rkm->err;
+	m->out_partition = rkm->partition;
+	m->out_offset = rkm->offset;
+}
+
+int fault_produce(struct topic_out *msgs, size_t n, int max_bytes, char *errstr,
+                  size_t errstr_size)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_t *rk;
+	char max[32];
+	int rc = -1;
+
+	snprintf(max, sizeof(max), "%d", max_bytes);
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", stack.broker, errstr, errstr_size) ||
+	    rd_kafka_conf_set(conf, "log_level", "3", errstr, errstr_size) ||
+	    rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
+	    rd_kafka_conf_set(conf, "acks", "all", errstr, errstr_size) ||
+	    rd_kafka_conf_set(conf, "linger.ms", "0", errstr, errstr_size) ||
+	    rd_kafka_conf_set(conf, "message.max.bytes", max, errstr, errstr_size)) {
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+	if (rk == NULL) {
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct topic_out *m = &msgs[i];
+		rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
+		rd_kafka_resp_err_t err;
+
+		m->out_partition = -1;
+		m->out_offset = -1;
+		m->out_err = RD_KAFKA_RESP_ERR__IN_PROGRESS;
+		for (const char *const *h = m->headers; h != NULL && h[0] != NULL; h += 2)
+			rd_kafka_header_add(hdrs, h[0], -1, h[1], h[1] ? -1 : 0);
+		err = rd_kafka_producev(
+		    rk, RD_KAFKA_V_TOPIC(stack.topic), RD_KAFKA_V_PARTITION(m->partition),
+		    RD_KAFKA_V_KEY(m->key, m->key ? strlen(m->key) : 0),
+		    RD_KAFKA_V_VALUE((void *)m->value, m->value ? m->value_len : 0),
+		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(m->ts_ms),
+		    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(m), RD_KAFKA_V_END);
+		if (err) {
+			rd_kafka_headers_destroy(hdrs);
+			snprintf(errstr, errstr_size, "produce #%zu: %s", i, rd_kafka_err2str(err));
+			goto done;
+		}
+	}
+	if (rd_kafka_flush(rk, 20000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		snprintf(errstr, errstr_size, "%d message(s) not delivered in 20 s",
+		         rd_kafka_outq_len(rk));
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (msgs[i].out_err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			snprintf(errstr, errstr_size, "message #%zu: %s", i,
+			         rd_kafka_err2str((rd_kafka_resp_err_t)msgs[i].out_err));
+			goto done;
+		}
+	}
+	rc = 0;
+done:
+	rd_kafka_destroy(rk);
+	return rc;
+}
+
+/* ---- logs and metrics ---- */
+
+long fault_file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (long)st.st_size : 0;
+}
+
+int fault_grep(const char *path, long offset, const char *needle,
+               void (*fn)(const char *line, void *arg), void *arg)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t size = 0;
+	int count = 0;
+
+	if (f == NULL)
+		return 0;
+	if (fseek(f, offset, SEEK_SET) == 0) {
+		while (getline(&line, &size, f) >= 0) {
+			if (needle != NULL && strstr(line, needle) == NULL)
+				continue;
+			count++;
+			if (fn != NULL)
+				fn(line, arg);
+		}
+	}
+	free(line);
+	fclose(f);
+	return count;
+}
+
+double fault_metric(const char *url, const char *series)
+{
+	struct http_resp resp;
+	const size_t len = strlen(series);
+	double value = -1;
+
+	if (http_get(url, NULL, &resp) == 0 && resp.status == 200 && resp.body != NULL) {
+		for (const char *p = resp.body; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : p) {
+			if (strncmp(p, series, len) == 0 && p[len] == ' ') {
+				value = strtod(p + len + 1, NULL);
+				break;
+			}
+		}
+	}
+	http_resp_clear(&resp);
+	return value;
+}
+
+double fault_secs(long ms)
+{
+	return ms / 1000.0;
+}

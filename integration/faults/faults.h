@@ -1,0 +1,15 @@
+/* faults: one Check suite per fault the services must survive. */
+#ifndef FAULTS_FAULTS_H
+#define FAULTS_FAULTS_H
+
+#include <check.h>
+
+Suite *make_poison_suite(void);   /* undecodable messages of every kind */
+Suite *make_edge_suite(void);     /* abuse at the HTTP edge */
+Suite *make_broker_suite(void);   /* Kafka frozen, Kafka restarted */
+Suite *make_database_suite(void); /* PostgreSQL down for 20 s */
+Suite *make_kill_suite(void);     /* the consumer SIGKILLed mid-stream */
+Suite *make_scaleout_suite(void); /* two consumers in one group */
+Suite *make_stop_suite(void);     /* SIGTERM under load */
+
+#endif
