@@ -17,12 +17,15 @@ const double metrics_size_buckets[METRICS_BUCKETS] = {
     1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000};
 
 static struct metrics_series *head, **tail = &head;
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void metrics_register(struct metrics_series *s)
 {
+	pthread_mutex_lock(&registry_lock);
 	s->next = NULL;
 	*tail = s;
 	tail = &s->next;
+	pthread_mutex_unlock(&registry_lock);
 }
 
 void metrics_observe(struct metrics_series *s, double value)
@@ -170,10 +173,12 @@ char *metrics_render(size_t *len)
 	for (int i = 0; i < n; i++)
 		render_series(&o, &http_series[i].duration,
 		              i ? "http_request_duration_seconds" : NULL);
+	pthread_mutex_lock(&registry_lock);
 	for (const struct metrics_series *s = head; s; s = s->next) {
 		render_series(&o, s, prev);
 		prev = s->name;
 	}
+	pthread_mutex_unlock(&registry_lock);
 	*len = o.len;
 	return o.buf;
 }

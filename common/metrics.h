@@ -35,7 +35,7 @@ struct metrics_series {
 
 extern const double metrics_size_buckets[METRICS_BUCKETS];
 
-/* Adds a series to the registry; call at start-up, before serving. Series
+/* Adds a series to the registry (at any time; it is never removed). Series
  * of one family must be registered next to each other. */
 void metrics_register(struct metrics_series *s);
 

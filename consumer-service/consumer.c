@@ -9,6 +9,7 @@
 #include "consumer.h"
 
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,8 +58,50 @@ static struct metrics_series m_duplicate = METRICS_COUNTER_INIT("consumer_record
 static struct metrics_series m_dead = METRICS_COUNTER_INIT("consumer_records_total", RECORDS_HELP, "outcome=\"dead_lettered\"");
 static struct metrics_series m_batches = METRICS_COUNTER_INIT("consumer_batches_total", "Batches written to PostgreSQL.", "");
 static struct metrics_series m_batch_duration = METRICS_HISTOGRAM_INIT("consumer_batch_duration_seconds", "Time to write one batch and its dead letters.", "");
+static struct metrics_series m_batch_size = METRICS_SIZE_HISTOGRAM_INIT("consumer_batch_size", "Messages per batch written.", "");
 static struct metrics_series m_db_errors = METRICS_COUNTER_INIT("consumer_db_errors_total", "Failed database writes or checks.", "");
 static struct metrics_series m_db_up = METRICS_GAUGE_INIT("consumer_db_up", "1 when the last database operation succeeded.", "");
+
+/* Lag per partition, from librdkafka's statistics; the gauges are
+ * registered the first time the partition count is known. */
+#define LAG_PARTITIONS_MAX 256
+static struct metrics_series m_lag[LAG_PARTITIONS_MAX];
+static char lag_labels[LAG_PARTITIONS_MAX][32];
+static int lag_registered;
+
+/* Called with librdkafka's statistics JSON every statistics.interval.ms. */
+static int on_stats(rd_kafka_t *rk_, char *json, size_t json_len, void *opaque)
+{
+	struct json_object *stats, *topics, *topic, *parts;
+
+	(void)rk_;
+	(void)opaque;
+	(void)json_len;
+	stats = json_tokener_parse(json);
+	if (stats && json_object_object_get_ex(stats, "topics", &topics) &&
+	    json_object_object_get_ex(topics, cfg.topic, &topic) &&
+	    json_object_object_get_ex(topic, "partitions", &parts)) {
+		json_object_object_foreach(parts, key, part) {
+			struct json_object *lag;
+			int p = atoi(key);
+			if (p < 0 || p >= LAG_PARTITIONS_MAX ||
+			    !json_object_object_get_ex(part, "consumer_lag", &lag))
+				continue;
+			while (lag_registered <= p) {
+				int i = lag_registered++;
+				snprintf(lag_labels[i], sizeof(lag_labels[i]), "partition=\"%d\"", i);
+				m_lag[i] = (struct metrics_series)METRICS_GAUGE_INIT(
+				    "consumer_lag_messages",
+				    "Messages between the committed offset and the end of each partition (-1: unknown).",
+				    lag_labels[i]);
+				metrics_register(&m_lag[i]);
+			}
+			metrics_set(&m_lag[p], json_object_get_int64(lag));
+		}
+	}
+	json_object_put(stats);
+	return 0; /* librdkafka frees json */
+}
 
 static void set_db_state(bool up, const char *why)
 {
@@ -292,6 +335,7 @@ static int batch_flush_once(char *errstr, size_t errstr_size)
 	}
 	store_offsets();
 	metrics_add(&m_batches, 1);
+	metrics_observe(&m_batch_size, (double)n_items);
 	metrics_observe(&m_batch_duration, now_s() - started);
 	log_debug("batch of %zu: %ld inserted, %ld duplicate, %zu dead-lettered", n_items,
 	          inserted, (long)n_rows - inserted, n_poison);
@@ -472,12 +516,14 @@ int consumer_setup(const struct consumer_config *c, char *errstr, size_t errstr_
 	    kafka_conf_set(conf, "session.timeout.ms", "10000", errstr, errstr_size) ||
 	    kafka_conf_set(conf, "heartbeat.interval.ms", "1000", errstr, errstr_size) ||
 	    kafka_conf_set(conf, "enable.partition.eof", "false", errstr, errstr_size) ||
+	    kafka_conf_set(conf, "statistics.interval.ms", "5000", errstr, errstr_size) ||
 	    kafka_conf_apply(conf, cfg.properties, errstr, errstr_size) ||
 	    /* Not negotiable: an offset is stored only after its row is written. */
 	    kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) ||
 	    kafka_conf_set(conf, "enable.auto.commit", "true", errstr, errstr_size))
 		goto failed;
 	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+	rd_kafka_conf_set_stats_cb(conf, on_stats);
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
 	if (rk == NULL)
 		goto failed;
@@ -503,6 +549,7 @@ int consumer_setup(const struct consumer_config *c, char *errstr, size_t errstr_
 	metrics_register(&m_dead);
 	metrics_register(&m_batches);
 	metrics_register(&m_batch_duration);
+	metrics_register(&m_batch_size);
 	metrics_register(&m_db_errors);
 	metrics_register(&m_db_up);
 
