@@ -198,8 +198,10 @@ int http_req_init(struct http_req *req, struct mg_connection *conn, const char *
 		n = http_header(conn, cid_headers[i], cid, sizeof(cid));
 		if (n >= 0 && uid_valid(cid, (size_t)n))
 			memcpy(req->cid, cid, UID_TEXT_SIZE);
-		else if (n != -1)
+		else if (n != -1) {
+			uid_v4(req->cid); /* not the other header's id either */
 			return *why = "correlationId header must be a UUID", 400;
+		}
 	}
 
 	for (int i = 0; i < req->ri->num_headers; i++)

@@ -10,6 +10,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "reset.h"
 
 static atomic_bool stop;
 
@@ -37,7 +38,57 @@ static const struct http_routes routes = {.route = route};
 static const char summary[] =
     "Consumes the command topic as a consumer group and writes each command\n"
     "into PostgreSQL (ON CONFLICT DO NOTHING), committing offsets only after\n"
-    "the rows are committed. Serves /health, /ready and /metrics.";
+    "the rows are committed. Serves /health, /ready and /metrics.\n"
+    "\n"
+    "       consumer-service --reset-offsets earliest\n"
+    "sets the committed offsets of the group KAFKA_GROUP_ID on KAFKA_CONSUMER_TOPIC\n"
+    "to the first offset of every partition (Kafka Admin API), prints each\n"
+    "partition's offsets before and after, and exits: 0 when every partition was\n"
+    "reset, 1 if not. The group must be idle: stop all its consumers first. The\n"
+    "next consumer of the group then replays the whole topic, which rebuilds the\n"
+    "table (see the README, \"Disaster recovery\").";
+
+/* `--reset-offsets earliest`: run instead of the service. Returns the exit
+ * status. */
+static int reset_offsets(const struct consumer_config *cc)
+{
+	const struct reset_config rconf = {.brokers = cc->brokers, .topic = cc->topic,
+	                                .group = cc->group, .properties = cc->properties,
+	                                .timeout_ms = 10000};
+	struct reset_result res;
+	char errstr[1024];
+	int failed;
+
+	failed = reset_offsets_earliest(&rconf, &res, errstr, sizeof(errstr));
+	reset_result_print(&res, cc->topic, stdout);
+	fflush(stdout);
+	if (failed)
+		fprintf(stderr, "consumer-service: --reset-offsets: %s\n", errstr);
+	reset_result_free(&res);
+	return failed ? 1 : 0;
+}
+
+/* Recognises `--reset-offsets earliest` (or `--reset-offsets=earliest`).
+ * Returns 1 when given, 0 when not, -1 (after a message) when malformed. */
+static int reset_requested(int argc, char **argv)
+{
+	const char *to;
+
+	if (argc < 2 || strncmp(argv[1], "--reset-offsets", 15) != 0)
+		return 0;
+	if (argv[1][15] == '=' && argc == 2)
+		to = argv[1] + 16;
+	else if (argv[1][15] == '\0' && argc == 3)
+		to = argv[2];
+	else
+		to = NULL;
+	if (to == NULL || strcmp(to, "earliest") != 0) {
+		fprintf(stderr, "consumer-service: usage: --reset-offsets earliest "
+		                "(the only position supported; try --help)\n");
+		return -1;
+	}
+	return 1;
+}
 
 int main(int argc, char **argv)
 {
@@ -48,7 +99,7 @@ int main(int argc, char **argv)
 	char errstr[512];
 	struct mg_context *ctx;
 	struct sigaction sa;
-	int rc;
+	int rc, reset;
 	const struct cfg_param params[] = {
 	    HTTP_CFG_PARAMS(ho, "7081", "4"),
 	    {"LOG_LEVEL", CFG_LOG_LEVEL, &level, "INFO", 0, 0, "DEBUG, INFO, WARN or ERROR"},
@@ -69,8 +120,10 @@ int main(int argc, char **argv)
 	    DB_CFG_PARAMS(db_url, cc.db),
 	};
 
-	if ((rc = cfg_args(argc, argv, "consumer-service", summary, params,
-	                   CFG_COUNT(params))) >= 0)
+	if ((reset = reset_requested(argc, argv)) < 0)
+		return 2;
+	if (!reset && (rc = cfg_args(argc, argv, "consumer-service", summary, params,
+	                             CFG_COUNT(params))) >= 0)
 		return rc;
 	if (cfg_load(params, CFG_COUNT(params), errstr, sizeof(errstr)) != 0) {
 		fprintf(stderr, "consumer-service: %s\n", errstr);
@@ -85,6 +138,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_setup("consumer-service", level);
+	if (reset)
+		return reset_offsets(&cc);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;

@@ -22,7 +22,8 @@ int main(int argc, char **argv)
 
 	if (argc > 3 || (suite && (strcmp(suite, "-h") == 0 || strcmp(suite, "--help") == 0))) {
 		fprintf(stderr, "usage: %s [suite [case]]\n"
-		                "suites: ts uid msg db cfg log jsonw http metrics\n", argv[0]);
+		                "suites: ts uid msg db cfg log jsonw http metrics\n"
+		                "        fuzz_regress\n", argv[0]);
 		return argc > 3 ? 2 : 0;
 	}
 	/* Code under test logs through log.c; keep the output to Check's. */
@@ -37,6 +38,7 @@ int main(int argc, char **argv)
 	srunner_add_suite(sr, make_jsonw_suite());
 	srunner_add_suite(sr, make_http_suite());
 	srunner_add_suite(sr, make_metrics_suite());
+	srunner_add_suite(sr, make_fuzz_regress_suite());
 
 	srunner_run(sr, suite, tcase, CK_NORMAL);
 	run = srunner_ntests_run(sr);

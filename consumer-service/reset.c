@@ -1,0 +1,452 @@
+/* reset: moves a consumer group's committed offsets back to the earliest
+ * offset of every partition of the topic, with the Admin API. */
+#include "reset.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka.h"
+
+/* An Admin call's options with the request timeout set. */
+static rd_kafka_AdminOptions_t *admin_options(rd_kafka_t *rk, rd_kafka_admin_op_t op,
+                                              int timeout_ms)
+{
+	rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, op);
+	char why[128];
+
+	if (opts != NULL)
+		rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, why, sizeof(why));
+	return opts;
+}
+
+/* Waits for the result event of one Admin call on q. Returns it (the caller
+ * destroys it), or NULL with errstr when no answer came or the request as a
+ * whole failed. */
+static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, int timeout_ms, const char *what,
+                                    char *errstr, size_t errstr_size)
+{
+	rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
+
+	if (ev == NULL) {
+		snprintf(errstr, errstr_size, "%s: no answer from the broker within %d ms", what,
+		         timeout_ms);
+		return NULL;
+	}
+	if (rd_kafka_event_error(ev)) {
+		snprintf(errstr, errstr_size, "%s: %s", what, rd_kafka_event_error_string(ev));
+		rd_kafka_event_destroy(ev);
+		return NULL;
+	}
+	return ev;
+}
+
+/* The broker's answers to an offset commit for a group that has members. */
+static bool means_group_busy(rd_kafka_resp_err_t err)
+{
+	return err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
+	       err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+	       err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+	       err == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
+}
+
+static struct reset_partition *find_partition(struct reset_result *res, int32_t id)
+{
+	for (int i = 0; i < res->partition_cnt; i++)
+		if (res->partitions[i].partition == id)
+			return &res->partitions[i];
+	return NULL;
+}
+
+static int by_partition(const void *a, const void *b)
+{
+	const struct reset_partition *x = a, *y = b;
+	return (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+/* Fills res->partitions from the topic's metadata. */
+static int load_partitions(rd_kafka_t *rk, const struct reset_config *c,
+                           struct reset_result *res, char *errstr, size_t errstr_size)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	const struct rd_kafka_metadata_topic *mt;
+	rd_kafka_topic_t *rkt;
+	rd_kafka_resp_err_t err;
+	int rc = -1;
+
+	rkt = rd_kafka_topic_new(rk, c->topic, NULL);
+	if (rkt == NULL) {
+		snprintf(errstr, errstr_size, "topic %s: %s", c->topic,
+		         rd_kafka_err2str(rd_kafka_last_error()));
+		return -1;
+	}
+	err = rd_kafka_metadata(rk, 0, rkt, &md, c->timeout_ms);
+	if (err) {
+		snprintf(errstr, errstr_size, "metadata of topic %s from %s: %s", c->topic,
+		         c->brokers, rd_kafka_err2str(err));
+		goto done;
+	}
+	if (md->topic_cnt != 1) {
+		snprintf(errstr, errstr_size, "metadata of topic %s: no answer for it", c->topic);
+		goto done;
+	}
+	mt = &md->topics[0];
+	if (mt->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+		snprintf(errstr, errstr_size, "topic %s does not exist", c->topic);
+		goto done;
+	}
+	if (mt->err || mt->partition_cnt <= 0) {
+		snprintf(errstr, errstr_size, "topic %s: %s", c->topic,
+		         mt->err ? rd_kafka_err2str(mt->err) : "no partitions");
+		goto done;
+	}
+	res->partitions = calloc((size_t)mt->partition_cnt, sizeof(*res->partitions));
+	if (res->partitions == NULL) {
+		snprintf(errstr, errstr_size, "out of memory");
+		goto done;
+	}
+	res->partition_cnt = mt->partition_cnt;
+	for (int i = 0; i < mt->partition_cnt; i++) {
+		struct reset_partition *p = &res->partitions[i];
+		p->partition = mt->partitions[i].id;
+		p->low = p->high = p->before = p->after = -1;
+	}
+	qsort(res->partitions, (size_t)res->partition_cnt, sizeof(*res->partitions),
+	      by_partition);
+	rc = 0;
+done:
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(rkt);
+	return rc;
+}
+
+/* Describes the group: 0 when it is idle (no members, not rebalancing),
+ * else -1 with who is in it. */
+static int check_idle(rd_kafka_t *rk, const struct reset_config *c, struct reset_result *res,
+                      char *errstr, size_t errstr_size)
+{
+	const char *groups[1] = {res->group};
+	const rd_kafka_ConsumerGroupDescription_t **descs, *d;
+	const rd_kafka_error_t *gerr;
+	rd_kafka_consumer_group_state_t state;
+	rd_kafka_AdminOptions_t *opts;
+	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+	rd_kafka_event_t *ev;
+	char who[256] = "";
+	size_t n, used = 0;
+	int rc = -1;
+
+	opts = admin_options(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, c->timeout_ms);
+	rd_kafka_DescribeConsumerGroups(rk, groups, 1, opts, q);
+	ev = admin_wait(q, c->timeout_ms, "describe group", errstr, errstr_size);
+	if (ev == NULL)
+		goto done;
+	descs = rd_kafka_DescribeConsumerGroups_result_groups(
+	    rd_kafka_event_DescribeConsumerGroups_result(ev), &n);
+	if (n != 1) {
+		snprintf(errstr, errstr_size, "describe group %s: %zu answers", res->group, n);
+		goto done;
+	}
+	d = descs[0];
+	gerr = rd_kafka_ConsumerGroupDescription_error(d);
+	if (gerr != NULL) {
+		snprintf(errstr, errstr_size, "describe group %s: %s", res->group,
+		         rd_kafka_error_string(gerr));
+		goto done;
+	}
+	state = rd_kafka_ConsumerGroupDescription_state(d);
+	snprintf(res->state, sizeof(res->state), "%s", rd_kafka_consumer_group_state_name(state));
+	res->members = (int)rd_kafka_ConsumerGroupDescription_member_count(d);
+	/* Empty, or Dead (no such group yet); Unknown from an older broker is let
+	 * through when there are no members: the broker still refuses the commit
+	 * for a group that has any (UNKNOWN_MEMBER_ID). */
+	if (res->members == 0 && state != RD_KAFKA_CONSUMER_GROUP_STATE_STABLE &&
+	    state != RD_KAFKA_CONSUMER_GROUP_STATE_PREPARING_REBALANCE &&
+	    state != RD_KAFKA_CONSUMER_GROUP_STATE_COMPLETING_REBALANCE) {
+		rc = 0;
+		goto done;
+	}
+	for (int i = 0; i < res->members && used < sizeof(who); i++) {
+		const rd_kafka_MemberDescription_t *m =
+		    rd_kafka_ConsumerGroupDescription_member(d, (size_t)i);
+		int k = snprintf(who + used, sizeof(who) - used, "%s%s at %s", i ? ", " : ": ",
+		                 rd_kafka_MemberDescription_client_id(m),
+		                 rd_kafka_MemberDescription_host(m));
+		used += k > 0 ? (size_t)k : 0;
+	}
+	snprintf(errstr, errstr_size,
+	         "group %s is not idle (state %s, %d member%s%s): stop every consumer of the "
+	         "group, then run this again",
+	         res->group, res->state, res->members, res->members == 1 ? "" : "s", who);
+done:
+	if (ev)
+		rd_kafka_event_destroy(ev);
+	rd_kafka_AdminOptions_destroy(opts);
+	rd_kafka_queue_destroy(q);
+	return rc;
+}
+
+/* A list of every partition of the topic; with offsets, at their low mark. */
+static rd_kafka_topic_partition_list_t *partition_list(const struct reset_config *c,
+                                                       const struct reset_result *res,
+                                                       bool with_offsets)
+{
+	rd_kafka_topic_partition_list_t *parts =
+	    rd_kafka_topic_partition_list_new(res->partition_cnt);
+
+	for (int i = 0; i < res->partition_cnt; i++) {
+		const struct reset_partition *p = &res->partitions[i];
+		rd_kafka_topic_partition_t *tp =
+		    rd_kafka_topic_partition_list_add(parts, c->topic, p->partition);
+		if (with_offsets)
+			tp->offset = p->low;
+	}
+	return parts;
+}
+
+/* Reads the group's committed offsets into each partition's before (or
+ * after) field: -1 where it has none. */
+static int list_committed(rd_kafka_t *rk, const struct reset_config *c, struct reset_result *res,
+                          bool after, char *errstr, size_t errstr_size)
+{
+	rd_kafka_topic_partition_list_t *parts = partition_list(c, res, false);
+	rd_kafka_ListConsumerGroupOffsets_t *req =
+	    rd_kafka_ListConsumerGroupOffsets_new(res->group, parts);
+	const rd_kafka_group_result_t **gres;
+	const rd_kafka_topic_partition_list_t *got;
+	const rd_kafka_error_t *gerr;
+	rd_kafka_AdminOptions_t *opts;
+	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+	rd_kafka_event_t *ev;
+	size_t n;
+	int rc = -1;
+
+	opts = admin_options(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, c->timeout_ms);
+	rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, opts, q);
+	ev = admin_wait(q, c->timeout_ms, "list committed offsets", errstr, errstr_size);
+	if (ev == NULL)
+		goto done;
+	gres = rd_kafka_ListConsumerGroupOffsets_result_groups(
+	    rd_kafka_event_ListConsumerGroupOffsets_result(ev), &n);
+	if (n != 1) {
+		snprintf(errstr, errstr_size, "list committed offsets: %zu answers", n);
+		goto done;
+	}
+	if ((gerr = rd_kafka_group_result_error(gres[0])) != NULL) {
+		snprintf(errstr, errstr_size, "list committed offsets of group %s: %s", res->group,
+		         rd_kafka_error_string(gerr));
+		goto done;
+	}
+	got = rd_kafka_group_result_partitions(gres[0]);
+	for (int i = 0; got != NULL && i < got->cnt; i++) {
+		const rd_kafka_topic_partition_t *tp = &got->elems[i];
+		struct reset_partition *p = find_partition(res, tp->partition);
+		int64_t off = tp->err || tp->offset < 0 ? -1 : tp->offset;
+		if (p != NULL && strcmp(tp->topic, c->topic) == 0)
+			*(after ? &p->after : &p->before) = off;
+	}
+	rc = 0;
+done:
+	if (ev)
+		rd_kafka_event_destroy(ev);
+	rd_kafka_AdminOptions_destroy(opts);
+	rd_kafka_queue_destroy(q);
+	rd_kafka_ListConsumerGroupOffsets_destroy(req);
+	rd_kafka_topic_partition_list_destroy(parts);
+	return rc;
+}
+
+/* Commits each partition's low mark for the group. Partition errors go
+ * into the partitions; returns -1 if any, or if the call failed. */
+static int alter_offsets(rd_kafka_t *rk, const struct reset_config *c, struct reset_result *res,
+                         char *errstr, size_t errstr_size)
+{
+	rd_kafka_topic_partition_list_t *parts = partition_list(c, res, true);
+	rd_kafka_AlterConsumerGroupOffsets_t *req =
+	    rd_kafka_AlterConsumerGroupOffsets_new(res->group, parts);
+	const rd_kafka_group_result_t **gres;
+	const rd_kafka_topic_partition_list_t *got;
+	const rd_kafka_error_t *gerr;
+	rd_kafka_AdminOptions_t *opts;
+	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+	rd_kafka_event_t *ev;
+	size_t n;
+	int rc = -1, failed = 0, busy = 0;
+
+	opts = admin_options(rk, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS, c->timeout_ms);
+	rd_kafka_AlterConsumerGroupOffsets(rk, &req, 1, opts, q);
+	ev = admin_wait(q, c->timeout_ms, "alter committed offsets", errstr, errstr_size);
+	if (ev == NULL)
+		goto done;
+	gres = rd_kafka_AlterConsumerGroupOffsets_result_groups(
+	    rd_kafka_event_AlterConsumerGroupOffsets_result(ev), &n);
+	if (n != 1) {
+		snprintf(errstr, errstr_size, "alter committed offsets: %zu answers", n);
+		goto done;
+	}
+	if ((gerr = rd_kafka_group_result_error(gres[0])) != NULL) {
+		snprintf(errstr, errstr_size, "alter committed offsets of group %s: %s%s",
+		         res->group, rd_kafka_error_string(gerr),
+		         means_group_busy(rd_kafka_error_code(gerr))
+		             ? " (the group has active members: stop them first)"
+		             : "");
+		goto done;
+	}
+	got = rd_kafka_group_result_partitions(gres[0]);
+	for (int i = 0; got != NULL && i < got->cnt; i++) {
+		struct reset_partition *p = find_partition(res, got->elems[i].partition);
+		rd_kafka_resp_err_t err = got->elems[i].err;
+		if (p == NULL || err == RD_KAFKA_RESP_ERR_NO_ERROR)
+			continue;
+		snprintf(p->error, sizeof(p->error), "%s", rd_kafka_err2str(err));
+		busy += means_group_busy(err);
+	}
+	for (int i = 0; i < res->partition_cnt; i++)
+		failed += res->partitions[i].error[0] != '\0';
+	if (failed == 0) {
+		rc = 0;
+	} else {
+		snprintf(errstr, errstr_size, "%d of %d partitions were not reset%s", failed,
+		         res->partition_cnt,
+		         busy ? ": the broker says the group has active members; stop every "
+		                "consumer of the group, then run this again"
+		              : "");
+	}
+done:
+	if (ev)
+		rd_kafka_event_destroy(ev);
+	rd_kafka_AdminOptions_destroy(opts);
+	rd_kafka_queue_destroy(q);
+	rd_kafka_AlterConsumerGroupOffsets_destroy(req);
+	rd_kafka_topic_partition_list_destroy(parts);
+	return rc;
+}
+
+int reset_offsets_earliest(const struct reset_config *c, struct reset_result *res,
+                           char *errstr, size_t errstr_size)
+{
+	rd_kafka_conf_t *conf;
+	rd_kafka_t *rk = NULL;
+	size_t size = sizeof(res->group);
+	const char *step = "kafka configuration";
+	char why[512];
+	int rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	snprintf(res->group, sizeof(res->group), "%s", c->group);
+	conf = kafka_conf_new(c->brokers, why, sizeof(why));
+	if (conf == NULL)
+		goto failed;
+	/* The same group.id the consumer ends up with: KAFKA_PROPERTIES may
+	 * override it there too. The handle never subscribes, so it never
+	 * joins the group it resets. */
+	if (kafka_conf_set(conf, "group.id", c->group, why, sizeof(why)) ||
+	    kafka_conf_set(conf, "client.id", "consumer-service-reset", why, sizeof(why)) ||
+	    kafka_conf_apply(conf, c->properties, why, sizeof(why)))
+		goto failed;
+	if (rd_kafka_conf_get(conf, "group.id", res->group, &size) != RD_KAFKA_CONF_OK) {
+		snprintf(why, sizeof(why), "group.id: cannot read it back");
+		goto failed;
+	}
+	step = "kafka client";
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+	if (rk == NULL)
+		goto failed;
+	conf = NULL; /* owned by rk */
+
+	step = "topic metadata";
+	if (load_partitions(rk, c, res, why, sizeof(why)) != 0)
+		goto failed;
+	step = "group check";
+	if (check_idle(rk, c, res, why, sizeof(why)) != 0)
+		goto failed;
+	step = "watermarks";
+	for (int i = 0; i < res->partition_cnt; i++) {
+		struct reset_partition *p = &res->partitions[i];
+		rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+		    rk, c->topic, p->partition, &p->low, &p->high, c->timeout_ms);
+		if (err) {
+			snprintf(why, sizeof(why), "partition %d: %s", (int)p->partition,
+			         rd_kafka_err2str(err));
+			goto failed;
+		}
+	}
+	step = "committed offsets";
+	if (list_committed(rk, c, res, false, why, sizeof(why)) != 0)
+		goto failed;
+	step = "offset reset";
+	if (alter_offsets(rk, c, res, why, sizeof(why)) != 0)
+		goto failed;
+	step = "check after the reset";
+	if (list_committed(rk, c, res, true, why, sizeof(why)) != 0)
+		goto failed;
+	for (int i = 0; i < res->partition_cnt; i++) {
+		const struct reset_partition *p = &res->partitions[i];
+		if (p->after != p->low) {
+			snprintf(why, sizeof(why),
+			         "partition %d: committed offset is %lld after the reset, not %lld "
+			         "(did a consumer of the group commit meanwhile?)",
+			         (int)p->partition, (long long)p->after, (long long)p->low);
+			goto failed;
+		}
+	}
+	rc = 0;
+	goto done;
+failed:
+	snprintf(errstr, errstr_size, "%s: %s", step, why);
+done:
+	if (conf)
+		rd_kafka_conf_destroy(conf);
+	if (rk)
+		rd_kafka_destroy(rk);
+	return rc;
+}
+
+static void print_offset(FILE *out, int64_t off)
+{
+	if (off < 0)
+		fputs("none", out);
+	else
+		fprintf(out, "%lld", (long long)off);
+}
+
+void reset_result_print(const struct reset_result *res, const char *topic, FILE *out)
+{
+	long long replay = 0;
+	int done = 0;
+
+	for (int i = 0; i < res->partition_cnt; i++)
+		if (res->partitions[i].low < 0)
+			return; /* stopped before it learnt the log's offsets */
+	if (res->partition_cnt == 0)
+		return;
+	fprintf(out, "reset-offsets: group %s, topic %s (%d partitions), group state %s\n",
+	        res->group, topic, res->partition_cnt, res->state[0] ? res->state : "unknown");
+	for (int i = 0; i < res->partition_cnt; i++) {
+		const struct reset_partition *p = &res->partitions[i];
+		fprintf(out, "  partition %d: committed ", (int)p->partition);
+		print_offset(out, p->before);
+		fputs(" -> ", out);
+		print_offset(out, p->error[0] ? p->before : p->after >= 0 ? p->after : p->low);
+		fprintf(out, "  (log %lld..%lld)", (long long)p->low, (long long)p->high);
+		if (p->error[0])
+			fprintf(out, "  FAILED: %s", p->error);
+		else if (p->after == p->low)
+			done++, replay += p->high - p->low;
+		fputc('\n', out);
+	}
+	fprintf(out, "reset-offsets: %d of %d partitions at their earliest offset", done,
+	        res->partition_cnt);
+	if (done == res->partition_cnt)
+		fprintf(out, "; the group's next consumer replays %lld messages", replay);
+	fputc('\n', out);
+}
+
+void reset_result_free(struct reset_result *res)
+{
+	free(res->partitions);
+	res->partitions = NULL;
+	res->partition_cnt = 0;
+}

@@ -1,0 +1,22 @@
+# dr.mk — disaster recovery: `consumer-service --reset-offsets earliest`,
+# `make dr-drill` (the drill against a running `make run` stack) and
+# `make test-dr` (the same drill on a stack of its own, part of `make test`).
+
+
+.PHONY: dr-drill test-dr
+
+# The drill against the stack of `make run` (default ports; STATE_DIR,
+# COMMAND_PORT, CONSUMER_PORT, QUERY_PORT, PG_PORT, DR_RECORDS, ... move it).
+dr-drill: all
+	$(Q)BIN_DIR=$(abspath $(BUILD)) scripts/dr-drill.sh
+
+# The same drill on a fresh stack of its own, on ports of its own, so that it
+# runs beside `make run` and the other test stacks.
+DR_TEST_ENV := STATE_DIR=$(CURDIR)/.local/dr KAFKA_PORT=39092 PG_PORT=35432 \
+               COMMAND_PORT=37080 CONSUMER_PORT=37081 QUERY_PORT=37082 \
+               DR_SPARE_PORT=37083 DR_RECORDS=301
+test-dr: all
+	@echo "== disaster-recovery drill (own stack: Kafka 39092, PostgreSQL 35432, services 37080-37083)"
+	$(Q)env $(DR_TEST_ENV) BIN_DIR=$(abspath $(BUILD)) scripts/dr-drill.sh --own-stack
+
+TEST_TARGETS += test-dr
