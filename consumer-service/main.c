@@ -52,9 +52,9 @@ static const char summary[] =
  * status. */
 static int reset_offsets(const struct consumer_config *cc)
 {
-	const struct reset_config rconf = {.brokers = cc->brokers, .topic = cc->topic,
-	                                .group = cc->group, .properties = cc->properties,
-	                                .timeout_ms = 10000};
+	const struct reset_config rconf = {
+	    .brokers = cc->brokers, .topic = cc->topic, .group = cc->group,
+	    .properties = cc->properties, .timeout_ms = 10000};
 	struct reset_result res;
 	char errstr[1024];
 	int failed;

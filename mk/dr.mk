@@ -2,7 +2,6 @@
 # `make dr-drill` (the drill against a running `make run` stack) and
 # `make test-dr` (the same drill on a stack of its own, part of `make test`).
 
-
 .PHONY: dr-drill test-dr
 
 # The drill against the stack of `make run` (default ports; STATE_DIR,

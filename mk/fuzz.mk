@@ -56,4 +56,10 @@ $(FUZZ_TARGETS:%=fuzz-run-%): fuzz-run-%: $(FUZZ_DIR)/fuzz_%
 	@grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)|^#[0-9]+.*DONE' $(FUZZ_DIR)/$*.log | tr '\n' ' '; echo
 
 fuzz-corpus: $(FUZZ_BINS)
-	$(Q)set -e; for t in $(FUZZ_TARGETS); do $(FUZZ_DIR)/fuzz_$$t -runs=0 fuzz/corpus/$$t 2>&1 | tail -n 1; done
+	$(Q)for t in $(FUZZ_TARGETS); do \
+	  if $(FUZZ_DIR)/fuzz_$$t -runs=0 fuzz/corpus/$$t >$(FUZZ_DIR)/$$t-seeds.log 2>&1; then \
+	    echo "fuzz $$t: $$(tail -n 1 $(FUZZ_DIR)/$$t-seeds.log)"; \
+	  else \
+	    tail -n 30 $(FUZZ_DIR)/$$t-seeds.log; echo "fuzz $$t: a seed fails"; exit 1; \
+	  fi; \
+	done

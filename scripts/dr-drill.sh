@@ -120,6 +120,14 @@ restore_backup() {
 }
 port_open() { { : >"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null; }
 http_ok() { curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; }
+ready_within_30s() {  # a stack that has just started may need a moment
+  local i
+  for ((i = 0; i < 300; i++)); do
+    http_ok "$1" && return 0
+    sleep 0.1
+  done
+  return 1
+}
 
 consumer_pid() {  # the stack's consumer, if its pid file names a live one
   local p
@@ -246,9 +254,9 @@ if [ -z "${DR_DB_URL:-}" ]; then
   export PGUSER=$C_DB_USER
   [ -z "$C_DB_PASSWORD" ] || export PGPASSWORD=$C_DB_PASSWORD
 fi
-http_ok "$COMMAND_URL/ready" || die "command service not ready at $COMMAND_URL"
-http_ok "$QUERY_URL/ready" || die "query service not ready at $QUERY_URL"
-http_ok "http://127.0.0.1:$C_PORT/ready" || die "consumer not ready on port $C_PORT"
+ready_within_30s "$COMMAND_URL/ready" || die "command service not ready at $COMMAND_URL"
+ready_within_30s "$QUERY_URL/ready" || die "query service not ready at $QUERY_URL"
+ready_within_30s "http://127.0.0.1:$C_PORT/ready" || die "consumer not ready on port $C_PORT"
 row_count >/dev/null || die "cannot query $TABLE at $DB"
 ! port_open "$SPARE_PORT" || die "spare port $SPARE_PORT is in use (set DR_SPARE_PORT)"
 mkdir -p "$WORK"
