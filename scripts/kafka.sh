@@ -97,9 +97,12 @@ start() {
   fetch
   write_config
   if [ ! -f "$DATA/meta.properties" ]; then
-    # A Kafka cluster id is 16 random bytes in URL-safe base64 without padding.
-    local id
-    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    # A Kafka cluster id is 16 random bytes in URL-safe base64 without padding;
+    # one starting with '-' would be read by StorageTool as an option.
+    local id=-
+    while [ "${id:0:1}" = - ]; do
+      id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    done
     java_ kafka.tools.StorageTool format -t "$id" -c "$STATE_DIR/kafka-server.properties" >/dev/null
   fi
   local t0=$SECONDS
