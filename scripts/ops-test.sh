@@ -5,7 +5,7 @@
 #            ansible-playbook --syntax-check, ansible-lint, and a --check run
 #            of the playbook against this machine (nothing changes);
 #   live:    on a fresh Kafka + PostgreSQL + the three services on their own
-#            ports (Kafka 49092, PostgreSQL 45432, services 47080-47082), the
+#            ports (Kafka 23092, PostgreSQL 23432, services 23080-23082), the
 #            Postman collection with newman, schemathesis against the OpenAPI
 #            documents, the dashboard's metric names, and the make api-* helpers.
 # Missing tools are installed first: Debian packages with apt-get, newman and
@@ -25,11 +25,11 @@ VENV=$CACHE/ops-venv
 NODE_BIN=$ROOT/node_modules/.bin
 
 export STATE_DIR=${OPS_STATE_DIR:-$ROOT/.local/ops}
-export KAFKA_PORT=${OPS_KAFKA_PORT:-49092}
-export PG_PORT=${OPS_PG_PORT:-45432}
-export COMMAND_PORT=${OPS_COMMAND_PORT:-47080}
-export CONSUMER_PORT=${OPS_CONSUMER_PORT:-47081}
-export QUERY_PORT=${OPS_QUERY_PORT:-47082}
+export KAFKA_PORT=${OPS_KAFKA_PORT:-23092}
+export PG_PORT=${OPS_PG_PORT:-23432}
+export COMMAND_PORT=${OPS_COMMAND_PORT:-23080}
+export CONSUMER_PORT=${OPS_CONSUMER_PORT:-23081}
+export QUERY_PORT=${OPS_QUERY_PORT:-23082}
 export BIN_DIR=$BUILD
 # The services' own settings come from here, not from the caller's shell.
 unset KAFKA_BROKER DB_URL
@@ -168,10 +168,11 @@ stop_stack() {
   "$HERE/pg.sh" stop >/dev/null 2>&1 || true
 }
 
+# Called in an `if`, where set -e does not apply: every step says when it fails.
 start_stack() {
   stop_stack
-  "$HERE/pg.sh" start
-  "$HERE/kafka.sh" start
+  "$HERE/pg.sh" start || return 1
+  "$HERE/kafka.sh" start || return 1
   "$HERE/services.sh" start
 }
 
