@@ -100,7 +100,7 @@ test-integration: all $(BUILD)/integration-tests
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem -Icommon \
-	  common command-service consumer-service query-service integration
+	  common command-service consumer-service query-service integration bench
 	shellcheck scripts/*.sh .ci/run
 
 clean:

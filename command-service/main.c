@@ -24,7 +24,7 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	int sig, rc;
 	const struct cfg_param params[] = {
-	    HTTP_CFG_PARAMS(ho, "7080", "64"),
+	    HTTP_CFG_PARAMS(ho, "7080", "128"),
 	    {"LOG_LEVEL", CFG_LOG_LEVEL, &level, "INFO", 0, 0, "DEBUG, INFO, WARN or ERROR"},
 	    {"KAFKA_BROKER", CFG_STRING, &pc.brokers, "127.0.0.1:9092", 0, 0,
 	     "Kafka bootstrap servers, comma-separated"},

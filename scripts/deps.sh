@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # deps.sh — install the Debian packages the stack needs to build, test and run (only those missing).
+#
+# usage: scripts/deps.sh [EXTRA_PACKAGE...]   (e.g. the benchmarks' wrk and gnuplot-nox)
 set -euo pipefail
 
 pkgs=(build-essential pkg-config libcivetweb-dev librdkafka-dev libjson-c-dev uuid-dev
       libpq-dev check libsubunit-dev libcurl4-openssl-dev postgresql-15 postgresql-client-15
-      kcat curl clang cppcheck)
+      kcat curl clang cppcheck "$@")
 
 # Java: any java >= 11 already on PATH will do; otherwise Debian's 17. Maven: only if no mvn.
 java_major() { java -version 2>&1 | sed -nE '1s/.*version "(1\.)?([0-9]+).*/\2/p'; }

@@ -1,5 +1,6 @@
 /* test_uid: UUID checks, v4 tickets, v5 ids, Idempotency-Key (common/uid.c).
  * v5 vectors are Python's uuid.uuid5 results (RFC 4122 name-based SHA-1). */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,6 +106,38 @@ START_TEST(v4_gives_valid_lowercase_version4_distinct_ids)
 	for (int i = 1; i < N; i++)
 		ck_assert_msg(strcmp(ids[i - 1], ids[i]) != 0, "duplicate id %s", ids[i]);
 	free(ids);
+}
+END_TEST
+
+/* Each thread draws from a buffer of its own: ids made at the same time by
+ * several threads are all different. */
+enum { V4_THREADS = 4, V4_PER_THREAD = 1000 };
+static char v4_ids[V4_THREADS * V4_PER_THREAD][UID_TEXT_SIZE];
+
+static void *make_v4_ids(void *arg)
+{
+	char(*ids)[UID_TEXT_SIZE] = arg;
+
+	for (int i = 0; i < V4_PER_THREAD; i++)
+		uid_v4(ids[i]);
+	return NULL;
+}
+
+START_TEST(v4_ids_from_concurrent_threads_are_distinct)
+{
+	pthread_t th[V4_THREADS];
+	const int n = V4_THREADS * V4_PER_THREAD;
+
+	for (int t = 0; t < V4_THREADS; t++)
+		ck_assert_int_eq(pthread_create(&th[t], NULL, make_v4_ids, v4_ids[t * V4_PER_THREAD]), 0);
+	for (int t = 0; t < V4_THREADS; t++)
+		pthread_join(th[t], NULL);
+	qsort(v4_ids, (size_t)n, UID_TEXT_SIZE, cmp_ids);
+	for (int i = 0; i < n; i++) {
+		ck_assert_msg(uid_valid(v4_ids[i], 36) && v4_ids[i][14] == '4', "'%s'", v4_ids[i]);
+		if (i > 0)
+			ck_assert_msg(strcmp(v4_ids[i - 1], v4_ids[i]) != 0, "duplicate id %s", v4_ids[i]);
+	}
 }
 END_TEST
 
@@ -239,6 +272,7 @@ Suite *make_uid_suite(void)
 
 	tc = tcase_create("v4");
 	tcase_add_test(tc, v4_gives_valid_lowercase_version4_distinct_ids);
+	tcase_add_test(tc, v4_ids_from_concurrent_threads_are_distinct);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("valid");

@@ -1,0 +1,331 @@
+/* readable: accept → readable latency. Reads the results of a constant-rate
+ * POST attack (`vegeta attack | vegeta encode --to json`) as they arrive;
+ * for every EVERY-th 200 it GETs the id from query-service until the record
+ * is found, and measures from the moment the POST's 200 arrived (vegeta's
+ * timestamp + latency, wall clock) to the end of the first GET that found it.
+ *
+ * usage: readable QUERY_URL EVERY INTERVAL_MS OUT_FILE
+ * prints one line of key=value figures (POST latency, readable latency, counts);
+ * OUT_FILE gets each readable latency in ms, one per line (for the charts). */
+#include <curl/curl.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ts.h"
+#include "uid.h"
+
+#define POLLERS 8
+#define GIVE_UP_S 10.0
+
+struct item {
+	char id[UID_TEXT_SIZE];
+	double done_at; /* when the POST's 200 arrived */
+	double next_at; /* when to GET (again) */
+};
+
+/* Fresh items are due at once; retries are due at a constant delay, so each
+ * FIFO stays ordered by next_at. */
+struct fifo {
+	struct item *v;
+	size_t head, len, cap;
+};
+
+static struct fifo fresh, retry;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int input_done;
+static size_t pending; /* items not yet found or given up */
+static const char *query_url;
+static double interval_s;
+
+/* results, under mu */
+static double *found_ms;
+static size_t found_n, found_cap;
+static long gets, lost, get_errors;
+
+static double wall(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+	if ((p = realloc(p, n)) == NULL) {
+		fprintf(stderr, "readable: out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+static void fifo_push(struct fifo *f, const struct item *it)
+{
+	if (f->len == f->cap) {
+		struct item *v;
+		size_t i, cap = f->cap ? f->cap * 2 : 1024;
+
+		v = xrealloc(NULL, cap * sizeof(*v));
+		for (i = 0; i < f->len; i++)
+			v[i] = f->v[(f->head + i) % f->cap];
+		free(f->v);
+		f->v = v;
+		f->head = 0;
+		f->cap = cap;
+	}
+	f->v[(f->head + f->len++) % f->cap] = *it;
+}
+
+static struct item *fifo_peek(struct fifo *f)
+{
+	return f->len ? &f->v[f->head] : NULL;
+}
+
+static void fifo_pop(struct fifo *f)
+{
+	f->head = (f->head + 1) % f->cap;
+	f->len--;
+}
+
+static void push_ms(double **v, size_t *n, size_t *cap, double ms)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 4096;
+		*v = xrealloc(*v, *cap * sizeof(**v));
+	}
+	(*v)[(*n)++] = ms;
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *data)
+{
+	(void)p;
+	(void)data;
+	return size * n;
+}
+
+/* Takes the next due item into *out; waits while none is due. 0, or -1 when
+ * all is done. Called with mu held. */
+static int next_item(struct item *out)
+{
+	for (;;) {
+		struct item *r = fifo_peek(&retry);
+		double now = wall();
+
+		if (r != NULL && r->next_at <= now) {
+			*out = *r;
+			fifo_pop(&retry);
+			return 0;
+		}
+		if (fresh.len > 0) {
+			*out = *fifo_peek(&fresh);
+			fifo_pop(&fresh);
+			return 0;
+		}
+		if (input_done && pending == 0)
+			return -1;
+		if (r != NULL) {
+			struct timespec until;
+			until.tv_sec = (time_t)r->next_at;
+			until.tv_nsec = (long)((r->next_at - (double)until.tv_sec) * 1e9);
+			pthread_cond_timedwait(&cv, &mu, &until);
+		} else {
+			pthread_cond_wait(&cv, &mu);
+		}
+	}
+}
+
+static void *poller(void *arg)
+{
+	CURL *c = curl_easy_init();
+	char url[1024];
+	struct item it;
+
+	(void)arg;
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	pthread_mutex_lock(&mu);
+	while (next_item(&it) == 0) {
+		long code = 0;
+		double end;
+
+		pthread_mutex_unlock(&mu);
+		snprintf(url, sizeof(url), "%s/api/v1/timestamp/%s", query_url, it.id);
+		curl_easy_setopt(c, CURLOPT_URL, url);
+		if (curl_easy_perform(c) == CURLE_OK)
+			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		end = wall();
+		pthread_mutex_lock(&mu);
+		gets++;
+		if (code == 200) {
+			push_ms(&found_ms, &found_n, &found_cap, (end - it.done_at) * 1e3);
+			pending--;
+		} else if (code == 404 && end - it.done_at < GIVE_UP_S) {
+			it.next_at = end + interval_s;
+			fifo_push(&retry, &it);
+		} else {
+			if (code != 404)
+				get_errors++;
+			lost++;
+			pending--;
+		}
+		pthread_cond_broadcast(&cv);
+	}
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+	curl_easy_cleanup(c);
+	return NULL;
+}
+
+static int b64val(int ch)
+{
+	if (ch >= 'A' && ch <= 'Z') return ch - 'A';
+	if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9') return ch - '0' + 52;
+	if (ch == '+') return 62;
+	if (ch == '/') return 63;
+	return -1;
+}
+
+/* Decodes standard base64 (padding ignored) into out; returns the length. */
+static size_t b64decode(const char *s, char *out, size_t size)
+{
+	size_t n = 0;
+	unsigned acc = 0;
+	int bits = 0, v;
+
+	for (; *s && *s != '='; s++) {
+		if ((v = b64val((unsigned char)*s)) < 0)
+			break;
+		acc = (acc << 6) | (unsigned)v;
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			if (n + 1 < size)
+				out[n++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	out[n] = '\0';
+	return n;
+}
+
+/* The id in a 200's body {"id":"…"}, into id. 0 or -1. */
+static int body_id(const char *b64, char *id)
+{
+	char body[512];
+	const char *p;
+
+	b64decode(b64, body, sizeof(body));
+	if ((p = strstr(body, "\"id\":\"")) == NULL || !uid_valid(p + 6, UID_TEXT_SIZE - 1))
+		return -1;
+	memcpy(id, p + 6, UID_TEXT_SIZE - 1);
+	id[UID_TEXT_SIZE - 1] = '\0';
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double pct(const double *v, size_t n, double p)
+{
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	i = (size_t)(p / 100.0 * (double)n);
+	return v[i >= n ? n - 1 : i];
+}
+
+int main(int argc, char **argv)
+{
+	pthread_t th[POLLERS];
+	double *post_ms = NULL, first = 0, last = 0;
+	size_t post_n = 0, post_cap = 0, i;
+	long posts = 0, non2xx = 0, bad_body = 0, every, seq = 0;
+	char line[16384];
+	FILE *out;
+
+	if (argc != 5 || (every = atol(argv[2])) < 1 || atof(argv[3]) <= 0) {
+		fprintf(stderr, "usage: readable QUERY_URL EVERY INTERVAL_MS OUT_FILE\n");
+		return 2;
+	}
+	query_url = argv[1];
+	interval_s = atof(argv[3]) / 1e3;
+	if ((out = fopen(argv[4], "w")) == NULL) {
+		perror(argv[4]);
+		return 1;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	for (i = 0; i < POLLERS; i++)
+		pthread_create(&th[i], NULL, poller, NULL);
+
+	while (fgets(line, sizeof(line), stdin) != NULL) {
+		struct json_object *o = json_tokener_parse(line), *code, *tsv, *lat, *body;
+		struct ts_instant start;
+		char errstr[128];
+		struct item it;
+		const char *t;
+
+		if (o == NULL || !json_object_object_get_ex(o, "code", &code) ||
+		    !json_object_object_get_ex(o, "timestamp", &tsv) ||
+		    !json_object_object_get_ex(o, "latency", &lat) ||
+		    (t = json_object_get_string(tsv)) == NULL ||
+		    ts_parse_rfc3339(t, strlen(t), &start, errstr, sizeof(errstr)) != 0) {
+			fprintf(stderr, "readable: not a vegeta result: %.80s\n", line);
+			json_object_put(o);
+			return 1;
+		}
+		posts++;
+		it.done_at = (double)start.sec + (double)start.nsec / 1e9 +
+		             (double)json_object_get_int64(lat) / 1e9;
+		if (first == 0 || it.done_at < first)
+			first = it.done_at;
+		if (it.done_at > last)
+			last = it.done_at;
+		push_ms(&post_ms, &post_n, &post_cap, (double)json_object_get_int64(lat) / 1e6);
+		if (json_object_get_int(code) != 200) {
+			non2xx++;
+		} else if (!json_object_object_get_ex(o, "body", &body) ||
+		           body_id(json_object_get_string(body), it.id) != 0) {
+			bad_body++;
+		} else if (seq++ % every == 0) {
+			it.next_at = wall();
+			pthread_mutex_lock(&mu);
+			fifo_push(&fresh, &it);
+			pending++;
+			pthread_cond_signal(&cv);
+			pthread_mutex_unlock(&mu);
+		}
+		json_object_put(o);
+	}
+	pthread_mutex_lock(&mu);
+	input_done = 1;
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+	for (i = 0; i < POLLERS; i++)
+		pthread_join(th[i], NULL);
+
+	qsort(post_ms, post_n, sizeof(double), cmp_double);
+	qsort(found_ms, found_n, sizeof(double), cmp_double);
+	for (i = 0; i < found_n; i++)
+		fprintf(out, "%.3f\n", found_ms[i]);
+	fclose(out);
+	printf("posts=%ld rate=%.0f non2xx=%ld bad_body=%ld post_p50_ms=%.2f post_p99_ms=%.2f "
+	       "post_max_ms=%.2f sampled=%ld readable=%zu lost=%ld get_errors=%ld gets=%ld "
+	       "readable_p50_ms=%.2f readable_p99_ms=%.2f readable_max_ms=%.2f\n",
+	       posts, last > first ? (double)posts / (last - first) : 0.0, non2xx, bad_body,
+	       pct(post_ms, post_n, 50), pct(post_ms, post_n, 99),
+	       post_n ? post_ms[post_n - 1] : 0.0, (long)found_n + lost, found_n, lost, get_errors,
+	       gets, pct(found_ms, found_n, 50), pct(found_ms, found_n, 99),
+	       found_n ? found_ms[found_n - 1] : 0.0);
+	free(post_ms);
+	free(found_ms);
+	curl_global_cleanup();
+	return 0;
+}
