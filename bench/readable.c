@@ -1,7 +1,8 @@
 /* readable: accept → readable latency. Reads the results of a constant-rate
  * POST attack (`vegeta attack | vegeta encode --to json`) as they arrive;
  * for every EVERY-th 200 it GETs the id from query-service until the record
- * is found, and measures from the moment the POST's 200 arrived (vegeta's
+ * is found (every INTERVAL_MS, or a tenth of the time waited so far if that
+ * is longer), and measures from the moment the POST's 200 arrived (vegeta's
  * timestamp + latency, wall clock) to the end of the first GET that found it.
  *
  * usage: readable QUERY_URL EVERY INTERVAL_MS OUT_FILE
@@ -27,14 +28,20 @@ struct item {
 	double next_at; /* when to GET (again) */
 };
 
-/* Fresh items are due at once; retries are due at a constant delay, so each
- * FIFO stays ordered by next_at. */
+/* Fresh items are due at once, in arrival order; retries wait in a heap
+ * ordered by next_at. */
 struct fifo {
 	struct item *v;
 	size_t head, len, cap;
 };
 
-static struct fifo fresh, retry;
+struct heap {
+	struct item *v;
+	size_t len, cap;
+};
+
+static struct fifo fresh;
+static struct heap retry;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int input_done;
@@ -91,6 +98,50 @@ static void fifo_pop(struct fifo *f)
 	f->len--;
 }
 
+static void heap_swap(struct heap *h, size_t a, size_t b)
+{
+	struct item t = h->v[a];
+	h->v[a] = h->v[b];
+	h->v[b] = t;
+}
+
+static void heap_push(struct heap *h, const struct item *it)
+{
+	size_t i;
+
+	if (h->len == h->cap) {
+		h->cap = h->cap ? h->cap * 2 : 1024;
+		h->v = xrealloc(h->v, h->cap * sizeof(*h->v));
+	}
+	h->v[i = h->len++] = *it;
+	for (; i > 0 && h->v[(i - 1) / 2].next_at > h->v[i].next_at; i = (i - 1) / 2)
+		heap_swap(h, i, (i - 1) / 2);
+}
+
+static struct item *heap_peek(struct heap *h)
+{
+	return h->len ? &h->v[0] : NULL;
+}
+
+static void heap_pop(struct heap *h)
+{
+	size_t i = 0;
+
+	h->v[0] = h->v[--h->len];
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < h->len && h->v[l].next_at < h->v[m].next_at)
+			m = l;
+		if (r < h->len && h->v[r].next_at < h->v[m].next_at)
+			m = r;
+		if (m == i)
+			break;
+		heap_swap(h, i, m);
+		i = m;
+	}
+}
+
 static void push_ms(double **v, size_t *n, size_t *cap, double ms)
 {
 	if (*n == *cap) {
@@ -112,12 +163,12 @@ static size_t discard(char *p, size_t size, size_t n, void *data)
 static int next_item(struct item *out)
 {
 	for (;;) {
-		struct item *r = fifo_peek(&retry);
+		struct item *r = heap_peek(&retry);
 		double now = wall();
 
 		if (r != NULL && r->next_at <= now) {
 			*out = *r;
-			fifo_pop(&retry);
+			heap_pop(&retry);
 			return 0;
 		}
 		if (fresh.len > 0) {
@@ -165,8 +216,13 @@ static void *poller(void *arg)
 			push_ms(&found_ms, &found_n, &found_cap, (end - it.done_at) * 1e3);
 			pending--;
 		} else if (code == 404 && end - it.done_at < GIVE_UP_S) {
-			it.next_at = end + interval_s;
-			fifo_push(&retry, &it);
+			/* Every INTERVAL at first; a record that is late is asked
+			 * for every tenth of its age, so a slow consumer is not
+			 * made slower by ever more GETs (the figure errs high by
+			 * at most that tenth). */
+			double age = end - it.done_at;
+			it.next_at = end + (age / 10 > interval_s ? age / 10 : interval_s);
+			heap_push(&retry, &it);
 		} else {
 			if (code != 404)
 				get_errors++;

@@ -1,5 +1,6 @@
 /* load_test: many concurrent clients: every ticket answered 200 with its
- * own id, and every one of them readable. */
+ * own id, and every one of them readable by many concurrent readers (whose
+ * lookups the query service reads together: each must get its own record). */
 #include <check.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -60,6 +61,69 @@ static void *client_main(void *arg)
 	return NULL;
 }
 
+/* GET id from the query service: 0 and the body's fields checked, or -1
+ * with why. want is 200 or 404; usec >= 0 is the expected fraction of the
+ * event time (tickets posted with 2009-09-28T19:03:12.<usec>Z). */
+static int read_one(CURL *curl, const char *id, long want, long usec, char *why, size_t size)
+{
+	struct http_resp resp;
+	json_object *jobj = NULL;
+	char url[128];
+	int rc = -1;
+
+	stack_url(url, sizeof(url), STACK_QUERY, "/api/v1/timestamp/%s", id);
+	if (http_request(curl, "GET", url, NULL, NULL, 0, &resp) != 0 || resp.status != want) {
+		snprintf(why, size, "GET %s: %ld %.200s", id, resp.status,
+		         resp.body ? resp.body : resp.errstr);
+	} else if (want == 404) {
+		rc = 0;
+	} else if ((jobj = http_resp_json(&resp)) == NULL || json_str(jobj, "id") == NULL ||
+	           strcmp(json_str(jobj, "id"), id) != 0) {
+		snprintf(why, size, "GET %s answered another record: %.200s", id, resp.body);
+	} else if (usec >= 0) {
+		struct ts_instant t = parse_ts(json_str(jobj, "event_timestamp"));
+		if (t.sec == 1254164592 && t.nsec == usec * 1000)
+			rc = 0;
+		else
+			snprintf(why, size, "GET %s: event time of another record: %.200s", id, resp.body);
+	} else {
+		rc = 0;
+	}
+	json_object_put(jobj);
+	http_resp_clear(&resp);
+	return rc;
+}
+
+/* Reads tickets [first, first + count), and with them another client's
+ * ticket and an id nobody posted, so that lookups read together mix found,
+ * missing and repeated ids. */
+static void *reader_main(void *arg)
+{
+	struct client *c = arg;
+	CURL *curl = curl_easy_init();
+	char missing[UID_TEXT_SIZE];
+
+	for (int i = c->first; curl != NULL && i < c->first + c->count; i++) {
+		int other = (i * 7 + 13) % N_TICKETS;
+
+		uid_v4(missing);
+		if (read_one(curl, c->ids[i], 200, i % 3 == 2 ? i : -1, c->failure,
+		             sizeof(c->failure)) != 0 ||
+		    read_one(curl, c->ids[other], 200, other % 3 == 2 ? other : -1, c->failure,
+		             sizeof(c->failure)) != 0 ||
+		    read_one(curl, missing, 404, -1, c->failure, sizeof(c->failure)) != 0) {
+			c->failures++;
+			break;
+		}
+	}
+	if (curl == NULL) {
+		c->failures++;
+		snprintf(c->failure, sizeof(c->failure), "curl_easy_init failed");
+	}
+	curl_easy_cleanup(curl);
+	return NULL;
+}
+
 static int cmp_ids(const void *a, const void *b)
 {
 	return strcmp(a, b);
@@ -71,10 +135,9 @@ START_TEST(concurrent_tickets)
 	struct client clients[N_CLIENTS];
 	pthread_t threads[N_CLIENTS];
 	const char *id_list[N_TICKETS];
-	char errstr[512], url[128];
+	char errstr[512];
 	long count = 0, started;
 	int failures = 0;
-	struct http_resp resp;
 
 	memset(ids, 0, sizeof(ids));
 	for (int t = 0; t < N_CLIENTS; t++) {
@@ -113,25 +176,15 @@ START_TEST(concurrent_tickets)
 	ck_assert_msg(count == N_TICKETS, "%ld of %d tickets in the database after %d ms", count,
 	              N_TICKETS, ALL_READABLE_MS);
 
-	/* ...and the query service serves each one. */
-	CURL *curl = curl_easy_init();
-	ck_assert_ptr_nonnull(curl);
-	for (int i = 0; i < N_TICKETS; i++) {
-		stack_url(url, sizeof(url), STACK_QUERY, "/api/v1/timestamp/%s", ids[i]);
-		ck_assert_msg(http_request(curl, "GET", url, NULL, NULL, 0, &resp) == 0, "GET %s: %s",
-		              url, resp.errstr);
-		ck_assert_msg(resp.status == 200, "GET %s: %ld %s", url, resp.status,
-		              resp.body ? resp.body : "");
-		if (i % 3 == 2) {
-			json_object *jobj = http_resp_json(&resp);
-			struct ts_instant t = parse_ts(json_str(jobj, "event_timestamp"));
-			ck_assert_msg(t.sec == 1254164592 && t.nsec == i * 1000, "ticket %d: %s", i,
-			              resp.body);
-			json_object_put(jobj);
-		}
-		http_resp_clear(&resp);
+	/* ...and the query service serves each one to concurrent readers. */
+	for (int t = 0; t < N_CLIENTS; t++) {
+		clients[t].failures = 0;
+		ck_assert_int_eq(pthread_create(&threads[t], NULL, reader_main, &clients[t]), 0);
 	}
-	curl_easy_cleanup(curl);
+	for (int t = 0; t < N_CLIENTS; t++)
+		pthread_join(threads[t], NULL);
+	for (int t = 0; t < N_CLIENTS; t++)
+		ck_assert_msg(clients[t].failures == 0, "reader %d: %s", t, clients[t].failure);
 }
 END_TEST
 

@@ -9,9 +9,6 @@
 /* The statements every pooled connection prepares. */
 extern const struct pool_stmt api_statements[];
 
-/* Registers the service's metrics; call once before serving. */
-void api_setup(void);
-
 /* The service's routes, for http_start. */
 extern const struct http_routes api_routes;
 

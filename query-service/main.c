@@ -6,6 +6,7 @@
 #include "cfg.h"
 #include "http.h"
 #include "log.h"
+#include "lookup.h"
 #include "pool.h"
 
 static const char summary[] =
@@ -23,7 +24,7 @@ int main(int argc, char **argv)
 	struct mg_context *ctx;
 	sigset_t sigs;
 	const struct cfg_param params[] = {
-	    HTTP_CFG_PARAMS(ho, "7082", "16"),
+	    HTTP_CFG_PARAMS(ho, "7082", "64"),
 	    {"LOG_LEVEL", CFG_LOG_LEVEL, &level, "INFO", 0, 0, "DEBUG, INFO, WARN or ERROR"},
 	    DB_CFG_PARAMS(db_url, db),
 	    {"DB_POOL_SIZE", CFG_INT, &pool_size, "8", 1, 90,
@@ -54,7 +55,7 @@ int main(int argc, char **argv)
 		log_error("database pool: %s", errstr);
 		return 1;
 	}
-	api_setup();
+	lookup_setup(pool_size, pool_timeout);
 	ctx = http_start(&ho, errstr, sizeof(errstr));
 	if (ctx == NULL) {
 		log_error("http: %s", errstr);

@@ -11,7 +11,11 @@
 struct slot {
 	PGconn *conn;
 	bool busy;
+	struct timespec released; /* monotonic */
 };
+
+/* A connection given back less than this long ago is not checked again. */
+#define FRESH_NS 200000000L
 
 static struct db_params params;
 static const struct pool_stmt *stmts;
@@ -58,12 +62,21 @@ static PGconn *connect_slot(char *errstr, size_t errstr_size)
  * sessions it ends (a restart, an administrator) with a message and an EOF,
  * which libpq notices only at the next statement, failing it: so an idle
  * connection with anything to read counts as dead, and is replaced before
- * a request sees it fail. */
-static bool stale(PGconn *conn)
+ * a request sees it fail. One used within the last FRESH_NS is taken as it
+ * is: under load that saves a poll() per request, and a server that ended
+ * the session in between fails one statement, which drops the connection. */
+static bool stale(const struct slot *slot)
 {
-	struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+	struct pollfd p = {.fd = PQsocket(slot->conn), .events = POLLIN};
+	struct timespec now;
 
-	return PQstatus(conn) != CONNECTION_OK || p.fd < 0 || poll(&p, 1, 0) != 0;
+	if (PQstatus(slot->conn) != CONNECTION_OK || p.fd < 0)
+		return true;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((now.tv_sec - slot->released.tv_sec) * 1000000000L +
+	        (now.tv_nsec - slot->released.tv_nsec) < FRESH_NS)
+		return false;
+	return poll(&p, 1, 0) != 0;
 }
 
 PGconn *pool_acquire(char *errstr, size_t errstr_size)
@@ -97,7 +110,7 @@ PGconn *pool_acquire(char *errstr, size_t errstr_size)
 		         n_slots, timeout_ms);
 		return NULL;
 	}
-	if (slot->conn != NULL && stale(slot->conn)) {
+	if (slot->conn != NULL && stale(slot)) {
 		PQfinish(slot->conn);
 		slot->conn = NULL;
 	}
@@ -123,6 +136,7 @@ void pool_release(PGconn *conn, int broken)
 				slots[i].conn = NULL;
 			}
 			slots[i].busy = false;
+			clock_gettime(CLOCK_MONOTONIC, &slots[i].released);
 			n_busy--;
 			pthread_cond_signal(&freed);
 			break;

@@ -33,7 +33,7 @@ else
   WARM=10
 fi
 CONNS=${BENCH_CONNECTIONS:-64}     # fewer than command-service's 128 HTTP threads
-QUERY_CONNS=12                     # query-service: 16 HTTP threads, a pool of 8
+QUERY_CONNS=32                     # query-service: 64 HTTP threads, a pool of 8
 POOL=8                             # DB connections: query-service's pool and pgbench's clients
 
 export STATE_DIR=${BENCH_STATE_DIR:-$ROOT/.local/bench}
