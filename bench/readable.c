@@ -7,7 +7,8 @@
  *
  * usage: readable QUERY_URL EVERY INTERVAL_MS OUT_FILE
  * prints one line of key=value figures (POST latency, readable latency, counts);
- * OUT_FILE gets each readable latency in ms, one per line (for the charts). */
+ * OUT_FILE gets a line per record found: its readable latency in ms and when
+ * its 200 arrived, in seconds from the first one (for the charts). */
 #include <curl/curl.h>
 #include <json-c/json.h>
 #include <pthread.h>
@@ -50,8 +51,8 @@ static const char *query_url;
 static double interval_s;
 
 /* results, under mu */
-static double *found_ms;
-static size_t found_n, found_cap;
+static double *found_ms, *found_at; /* latency; when the 200 arrived */
+static size_t found_n, found_cap, found_at_n, found_at_cap;
 static long gets, lost, get_errors;
 
 static double wall(void)
@@ -214,6 +215,7 @@ static void *poller(void *arg)
 		gets++;
 		if (code == 200) {
 			push_ms(&found_ms, &found_n, &found_cap, (end - it.done_at) * 1e3);
+			push_ms(&found_at, &found_at_n, &found_at_cap, it.done_at);
 			pending--;
 		} else if (code == 404 && end - it.done_at < GIVE_UP_S) {
 			/* Every INTERVAL at first; a record that is late is asked
@@ -368,10 +370,10 @@ int main(int argc, char **argv)
 		pthread_join(th[i], NULL);
 
 	qsort(post_ms, post_n, sizeof(double), cmp_double);
-	qsort(found_ms, found_n, sizeof(double), cmp_double);
-	for (i = 0; i < found_n; i++)
-		fprintf(out, "%.3f\n", found_ms[i]);
+	for (i = 0; i < found_n; i++) /* in the order found: a timeline */
+		fprintf(out, "%.3f %.3f\n", found_ms[i], found_at[i] - first);
 	fclose(out);
+	qsort(found_ms, found_n, sizeof(double), cmp_double);
 	printf("posts=%ld rate=%.0f non2xx=%ld bad_body=%ld post_p50_ms=%.2f post_p99_ms=%.2f "
 	       "post_max_ms=%.2f sampled=%ld readable=%zu lost=%ld get_errors=%ld gets=%ld "
 	       "readable_p50_ms=%.2f readable_p99_ms=%.2f readable_max_ms=%.2f\n",
@@ -382,6 +384,7 @@ int main(int argc, char **argv)
 	       found_n ? found_ms[found_n - 1] : 0.0);
 	free(post_ms);
 	free(found_ms);
+	free(found_at);
 	curl_global_cleanup();
 	return 0;
 }

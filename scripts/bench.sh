@@ -30,7 +30,7 @@ if [ "$SMOKE" = 1 ]; then
   WARM=1
 else
   SECS=${BENCH_SECONDS:-20} MESSAGES=${BENCH_MESSAGES:-200000} RATES=${BENCH_RATES:-"1000 5000"}
-  WARM=10
+  WARM=20  # a fresh broker's JIT needs this long to reach its steady state
 fi
 CONNS=${BENCH_CONNECTIONS:-64}     # fewer than command-service's 128 HTTP threads
 QUERY_CONNS=32                     # query-service: 64 HTTP threads, a pool of 8
@@ -374,10 +374,12 @@ set yrange [0:*]
 plot "$R/throughput.dat" using 2:xtic(1) title "service" lc rgb "#3366cc", \
      "" using 3 title "ceiling" lc rgb "#aaaaaa"
 EOF
-  local plots="" rate
+  local plots="" timeline="" rate
   for rate in $RATES; do
-    awk -v n="$(wc -l <"$R/readable-$rate.ms")" '{ print $1, 100 * NR / n }' "$R/readable-$rate.ms" >"$R/readable-$rate.cdf"
+    sort -n "$R/readable-$rate.ms" |
+      awk -v n="$(wc -l <"$R/readable-$rate.ms")" '{ print $1, 100 * NR / n }' >"$R/readable-$rate.cdf"
     plots="$plots${plots:+, }\"$R/readable-$rate.cdf\" using 1:2 with lines lw 2 title \"$rate req/s\""
+    timeline="$timeline${timeline:+, }\"$R/readable-$rate.ms\" using 2:1 with points pt 7 ps 0.3 title \"$rate req/s\""
   done
   gnuplot <<EOF
 set terminal pngcairo size 900,500 font "sans,10"
@@ -392,6 +394,18 @@ set yrange [0:100]
 set arrow from 50, graph 0 to 50, graph 1 nohead dt 2 lc rgb "red"
 set label "target p99" at 50, 5 right offset -0.5,0 tc rgb "red"
 plot $plots
+EOF
+  gnuplot <<EOF
+set terminal pngcairo size 900,400 font "sans,10"
+set output "$OUT/readable-timeline.png"
+set title "Accept → readable over each run: a stall shows as a column"
+set xlabel "seconds into the run"
+set ylabel "milliseconds"
+set logscale y
+set grid
+set key top right
+set arrow from graph 0, first 50 to graph 1, first 50 nohead dt 2 lc rgb "red"
+plot $timeline
 EOF
 }
 
@@ -418,6 +432,8 @@ report() {
     echo
     echo "![accept → readable](readable.png)"
     echo
+    echo "![accept → readable over time](readable-timeline.png)"
+    echo
     echo "Binary sizes (with debug info): $SIZES"
     echo
     echo "How each figure is taken: see bench/README.md."
@@ -426,7 +442,7 @@ report() {
 
 charts
 report
-say "report: $OUT/REPORT.md (charts throughput.png, readable.png; raw figures in $R)"
+say "report: $OUT/REPORT.md (charts throughput.png, readable.png, readable-timeline.png; raw figures in $R)"
 if [ "$SMOKE" = 1 ]; then
   say "smoke run: every step ran; no thresholds"
 elif [ "$FAILED" = 1 ]; then
