@@ -231,7 +231,11 @@ static void *poller(void *arg)
 			lost++;
 			pending--;
 		}
-		pthread_cond_broadcast(&cv);
+		/* A retry is this poller's to wait for (it loops); the others
+		 * only need waking at the end. Waking all of them for every GET
+		 * cost the machine more than the GETs did. */
+		if (input_done && pending == 0)
+			pthread_cond_broadcast(&cv);
 	}
 	pthread_cond_broadcast(&cv);
 	pthread_mutex_unlock(&mu);

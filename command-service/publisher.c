@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "msg.h"
+#include "ts.h"
 
 /* One request waiting for its delivery report. Shared by the request thread
  * and the delivery callback; whoever drops the last reference frees it, so a
@@ -247,13 +248,7 @@ enum pub_result pub_send(const char *id, const char *value, size_t len,
 
 	/* librdkafka fails the message itself after message.timeout.ms; the
 	 * extra second only guards against a report that never comes. */
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += cfg.timeout_ms / 1000 + 1;
-	until.tv_nsec += (long)(cfg.timeout_ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
+	until = ts_deadline(cfg.timeout_ms + 1000L);
 	pthread_mutex_lock(&w->mu);
 	while (!w->done && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&w->cv, &w->mu, &until);

@@ -179,17 +179,6 @@ static void unqueue(struct reader *me)
 		tail = prev;
 }
 
-static void deadline_in(struct timespec *t, int ms)
-{
-	clock_gettime(CLOCK_REALTIME, t);
-	t->tv_sec += ms / 1000;
-	t->tv_nsec += (long)(ms % 1000) * 1000000;
-	if (t->tv_nsec >= 1000000000) {
-		t->tv_sec++;
-		t->tv_nsec -= 1000000000;
-	}
-}
-
 enum lookup_result lookup_get(const char *id, struct lookup_record *out, char *errstr,
                               size_t errstr_size)
 {
@@ -202,7 +191,7 @@ enum lookup_result lookup_get(const char *id, struct lookup_record *out, char *e
 		return LOOKUP_UNAVAILABLE;
 	}
 	pthread_cond_init(&me.cv, NULL);
-	deadline_in(&until, wait_ms);
+	until = ts_deadline(wait_ms);
 
 	pthread_mutex_lock(&mu);
 	if (tail != NULL)

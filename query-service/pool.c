@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "ts.h"
+
 struct slot {
 	PGconn *conn;
 	bool busy;
@@ -85,13 +87,7 @@ PGconn *pool_acquire(char *errstr, size_t errstr_size)
 	struct slot *slot = NULL;
 	int rc = 0;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
+	until = ts_deadline(timeout_ms);
 	pthread_mutex_lock(&lock);
 	while (n_busy == n_slots && rc == 0)
 		rc = pthread_cond_timedwait(&freed, &lock, &until);

@@ -293,16 +293,16 @@ say "   $(fmt "$(get query.wrk rps)") req/s against pgbench's $(fmt "$pgbench_tp
 
 # 5. accept → readable at constant rates.
 for rate in $RATES; do
-  # About 500 records a second are followed (GET every 2 ms until found), so
+  # About 250 records a second are followed (GET every 2 ms until found), so
   # that the polling does not load the machine more than the POSTs do.
-  say "5. accept → readable: vegeta POST at $rate/s for ${SECS} s; every $(((rate + 499) / 500)) record(s) GET until found"
+  say "5. accept → readable: vegeta POST at $rate/s for ${SECS} s; every $(((rate + 249) / 250)) record(s) GET until found"
   echo "POST http://127.0.0.1:$COMMAND_PORT/api/v1/timestamp/2026-01-01T00:00:00Z" >"$R/targets"
   # At most as many connections as the closed-loop runs: a client pool, not
   # a new connection for every request that has to wait.
   "$VEGETA" attack -rate="$rate/s" -duration="${SECS}s" -timeout=10s -targets="$R/targets" \
     -workers="$CONNS" -max-workers="$CONNS" -max-connections="$CONNS" |
     "$VEGETA" encode --to json |
-    "$BUILD/bench/readable" "http://127.0.0.1:$QUERY_PORT" "$(((rate + 499) / 500))" 2 "$R/readable-$rate.ms" \
+    "$BUILD/bench/readable" "http://127.0.0.1:$QUERY_PORT" "$(((rate + 249) / 250))" 2 "$R/readable-$rate.ms" \
       >"$R/readable-$rate"
   if [ "$(get "readable-$rate" non2xx)" != 0 ] || [ "$(get "readable-$rate" lost)" != 0 ]; then
     die "at $rate/s: $(get "readable-$rate" non2xx) non-2xx POSTs, $(get "readable-$rate" lost) records never readable"
