@@ -77,7 +77,7 @@ deps:
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	@scripts/run.sh
+	@BIN_DIR=$(abspath $(BUILD)) scripts/run.sh
 
 # Each mk/*.mk fragment may add targets and append to TEST_TARGETS.
 TEST_TARGETS := test-unit test-unit-san test-integration

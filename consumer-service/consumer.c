@@ -582,6 +582,8 @@ failed:
 	return -1;
 }
 
+static _Atomic double topic_seen_at; /* now_s() of the last successful check */
+
 const char *consumer_down(char *buf, size_t size)
 {
 	char errstr[256];
@@ -596,10 +598,16 @@ const char *consumer_down(char *buf, size_t size)
 		snprintf(buf, size, "kafka: not yet a member of group %s", cfg.group);
 		return buf;
 	}
+	/* A metadata request waits behind the fetches on the broker connection
+	 * (up to fetch.wait.max.ms, more when busy): a topic seen within the
+	 * last second is taken as still there, so that probes answer at once. */
+	if (now_s() - atomic_load(&topic_seen_at) < 1.0)
+		return NULL;
 	if (kafka_check_topic(rk, cfg.topic, 1000, errstr, sizeof(errstr)) != 0) {
 		snprintf(buf, size, "kafka: %s", errstr);
 		return buf;
 	}
+	atomic_store(&topic_seen_at, now_s());
 	return NULL;
 }
 

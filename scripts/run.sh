@@ -14,7 +14,9 @@ stop_all() {
   "$HERE/services.sh" stop || true
   "$HERE/stack.sh" down || true
 }
-trap stop_all INT TERM EXIT
+# Ctrl-C or a TERM is how it is meant to stop: everything down, status 0.
+trap 'stop_all; exit 0' INT TERM
+trap stop_all EXIT
 
 "$HERE/stack.sh" up
 "$HERE/services.sh" start
