@@ -21,25 +21,46 @@ static rd_kafka_AdminOptions_t *admin_options(rd_kafka_t *rk, rd_kafka_admin_op_
 	return opts;
 }
 
-/* Waits for the result event of one Admin call on q. Returns it (the caller
- * destroys it), or NULL with errstr when no answer came or the request as a
- * whole failed. */
-static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, int timeout_ms, const char *what,
-                                    char *errstr, size_t errstr_size)
-{
-	rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
+/* One Admin call: the queue its answer comes to, its options, the answer. */
+struct admin_call {
+	rd_kafka_queue_t *q;
+	rd_kafka_AdminOptions_t *opts;
+	rd_kafka_event_t *ev;
+	int timeout_ms;
+};
 
-	if (ev == NULL) {
+static void admin_begin(struct admin_call *a, rd_kafka_t *rk, rd_kafka_admin_op_t op,
+                        int timeout_ms)
+{
+	a->q = rd_kafka_queue_new(rk);
+	a->opts = admin_options(rk, op, timeout_ms);
+	a->ev = NULL;
+	a->timeout_ms = timeout_ms;
+}
+
+/* Waits for the call's answer into a->ev. 0, or -1 with errstr when no
+ * answer came or the request as a whole failed. */
+static int admin_wait(struct admin_call *a, const char *what, char *errstr, size_t errstr_size)
+{
+	a->ev = rd_kafka_queue_poll(a->q, a->timeout_ms + 2000);
+	if (a->ev == NULL) {
 		snprintf(errstr, errstr_size, "%s: no answer from the broker within %d ms", what,
-		         timeout_ms);
-		return NULL;
+		         a->timeout_ms);
+		return -1;
 	}
-	if (rd_kafka_event_error(ev)) {
-		snprintf(errstr, errstr_size, "%s: %s", what, rd_kafka_event_error_string(ev));
-		rd_kafka_event_destroy(ev);
-		return NULL;
+	if (rd_kafka_event_error(a->ev)) {
+		snprintf(errstr, errstr_size, "%s: %s", what, rd_kafka_event_error_string(a->ev));
+		return -1;
 	}
-	return ev;
+	return 0;
+}
+
+static void admin_end(struct admin_call *a)
+{
+	if (a->ev)
+		rd_kafka_event_destroy(a->ev);
+	rd_kafka_AdminOptions_destroy(a->opts);
+	rd_kafka_queue_destroy(a->q);
 }
 
 /* The broker's answers to an offset commit for a group that has members. */
@@ -49,6 +70,30 @@ static bool means_group_busy(rd_kafka_resp_err_t err)
 	       err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
 	       err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
 	       err == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
+}
+
+/* The partitions in the one group result of a list or alter offsets call
+ * (NULL if none). 0, or -1 with errstr when the group itself failed. */
+static int group_partitions(const rd_kafka_group_result_t **gres, size_t n, const char *what,
+                            const char *group, const rd_kafka_topic_partition_list_t **out,
+                            char *errstr, size_t errstr_size)
+{
+	const rd_kafka_error_t *gerr;
+
+	if (n != 1) {
+		snprintf(errstr, errstr_size, "%s: %zu answers", what, n);
+		return -1;
+	}
+	if ((gerr = rd_kafka_group_result_error(gres[0])) != NULL) {
+		snprintf(errstr, errstr_size, "%s of group %s: %s%s", what, group,
+		         rd_kafka_error_string(gerr),
+		         means_group_busy(rd_kafka_error_code(gerr))
+		             ? " (the group has active members: stop them first)"
+		             : "");
+		return -1;
+	}
+	*out = rd_kafka_group_result_partitions(gres[0]);
+	return 0;
 }
 
 static struct reset_partition *find_partition(struct reset_result *res, int32_t id)
@@ -131,20 +176,17 @@ static int check_idle(rd_kafka_t *rk, const struct reset_config *c, struct reset
 	const rd_kafka_ConsumerGroupDescription_t **descs, *d;
 	const rd_kafka_error_t *gerr;
 	rd_kafka_consumer_group_state_t state;
-	rd_kafka_AdminOptions_t *opts;
-	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-	rd_kafka_event_t *ev;
+	struct admin_call a;
 	char who[256] = "";
 	size_t n, used = 0;
 	int rc = -1;
 
-	opts = admin_options(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, c->timeout_ms);
-	rd_kafka_DescribeConsumerGroups(rk, groups, 1, opts, q);
-	ev = admin_wait(q, c->timeout_ms, "describe group", errstr, errstr_size);
-	if (ev == NULL)
+	admin_begin(&a, rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, c->timeout_ms);
+	rd_kafka_DescribeConsumerGroups(rk, groups, 1, a.opts, a.q);
+	if (admin_wait(&a, "describe group", errstr, errstr_size) != 0)
 		goto done;
 	descs = rd_kafka_DescribeConsumerGroups_result_groups(
-	    rd_kafka_event_DescribeConsumerGroups_result(ev), &n);
+	    rd_kafka_event_DescribeConsumerGroups_result(a.ev), &n);
 	if (n != 1) {
 		snprintf(errstr, errstr_size, "describe group %s: %zu answers", res->group, n);
 		goto done;
@@ -181,10 +223,7 @@ static int check_idle(rd_kafka_t *rk, const struct reset_config *c, struct reset
 	         "group, then run this again",
 	         res->group, res->state, res->members, res->members == 1 ? "" : "s", who);
 done:
-	if (ev)
-		rd_kafka_event_destroy(ev);
-	rd_kafka_AdminOptions_destroy(opts);
-	rd_kafka_queue_destroy(q);
+	admin_end(&a);
 	return rc;
 }
 
@@ -216,30 +255,19 @@ static int list_committed(rd_kafka_t *rk, const struct reset_config *c, struct r
 	    rd_kafka_ListConsumerGroupOffsets_new(res->group, parts);
 	const rd_kafka_group_result_t **gres;
 	const rd_kafka_topic_partition_list_t *got;
-	const rd_kafka_error_t *gerr;
-	rd_kafka_AdminOptions_t *opts;
-	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-	rd_kafka_event_t *ev;
+	struct admin_call a;
 	size_t n;
 	int rc = -1;
 
-	opts = admin_options(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, c->timeout_ms);
-	rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, opts, q);
-	ev = admin_wait(q, c->timeout_ms, "list committed offsets", errstr, errstr_size);
-	if (ev == NULL)
+	admin_begin(&a, rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, c->timeout_ms);
+	rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, a.opts, a.q);
+	if (admin_wait(&a, "list committed offsets", errstr, errstr_size) != 0)
 		goto done;
 	gres = rd_kafka_ListConsumerGroupOffsets_result_groups(
-	    rd_kafka_event_ListConsumerGroupOffsets_result(ev), &n);
-	if (n != 1) {
-		snprintf(errstr, errstr_size, "list committed offsets: %zu answers", n);
+	    rd_kafka_event_ListConsumerGroupOffsets_result(a.ev), &n);
+	if (group_partitions(gres, n, "list committed offsets", res->group, &got, errstr,
+	                     errstr_size) != 0)
 		goto done;
-	}
-	if ((gerr = rd_kafka_group_result_error(gres[0])) != NULL) {
-		snprintf(errstr, errstr_size, "list committed offsets of group %s: %s", res->group,
-		         rd_kafka_error_string(gerr));
-		goto done;
-	}
-	got = rd_kafka_group_result_partitions(gres[0]);
 	for (int i = 0; got != NULL && i < got->cnt; i++) {
 		const rd_kafka_topic_partition_t *tp = &got->elems[i];
 		struct reset_partition *p = find_partition(res, tp->partition);
@@ -249,10 +277,7 @@ static int list_committed(rd_kafka_t *rk, const struct reset_config *c, struct r
 	}
 	rc = 0;
 done:
-	if (ev)
-		rd_kafka_event_destroy(ev);
-	rd_kafka_AdminOptions_destroy(opts);
-	rd_kafka_queue_destroy(q);
+	admin_end(&a);
 	rd_kafka_ListConsumerGroupOffsets_destroy(req);
 	rd_kafka_topic_partition_list_destroy(parts);
 	return rc;
@@ -268,33 +293,19 @@ static int alter_offsets(rd_kafka_t *rk, const struct reset_config *c, struct re
 	    rd_kafka_AlterConsumerGroupOffsets_new(res->group, parts);
 	const rd_kafka_group_result_t **gres;
 	const rd_kafka_topic_partition_list_t *got;
-	const rd_kafka_error_t *gerr;
-	rd_kafka_AdminOptions_t *opts;
-	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-	rd_kafka_event_t *ev;
+	struct admin_call a;
 	size_t n;
 	int rc = -1, failed = 0, busy = 0;
 
-	opts = admin_options(rk, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS, c->timeout_ms);
-	rd_kafka_AlterConsumerGroupOffsets(rk, &req, 1, opts, q);
-	ev = admin_wait(q, c->timeout_ms, "alter committed offsets", errstr, errstr_size);
-	if (ev == NULL)
+	admin_begin(&a, rk, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS, c->timeout_ms);
+	rd_kafka_AlterConsumerGroupOffsets(rk, &req, 1, a.opts, a.q);
+	if (admin_wait(&a, "alter committed offsets", errstr, errstr_size) != 0)
 		goto done;
 	gres = rd_kafka_AlterConsumerGroupOffsets_result_groups(
-	    rd_kafka_event_AlterConsumerGroupOffsets_result(ev), &n);
-	if (n != 1) {
-		snprintf(errstr, errstr_size, "alter committed offsets: %zu answers", n);
+	    rd_kafka_event_AlterConsumerGroupOffsets_result(a.ev), &n);
+	if (group_partitions(gres, n, "alter committed offsets", res->group, &got, errstr,
+	                     errstr_size) != 0)
 		goto done;
-	}
-	if ((gerr = rd_kafka_group_result_error(gres[0])) != NULL) {
-		snprintf(errstr, errstr_size, "alter committed offsets of group %s: %s%s",
-		         res->group, rd_kafka_error_string(gerr),
-		         means_group_busy(rd_kafka_error_code(gerr))
-		             ? " (the group has active members: stop them first)"
-		             : "");
-		goto done;
-	}
-	got = rd_kafka_group_result_partitions(gres[0]);
 	for (int i = 0; got != NULL && i < got->cnt; i++) {
 		struct reset_partition *p = find_partition(res, got->elems[i].partition);
 		rd_kafka_resp_err_t err = got->elems[i].err;
@@ -315,10 +326,7 @@ static int alter_offsets(rd_kafka_t *rk, const struct reset_config *c, struct re
 		              : "");
 	}
 done:
-	if (ev)
-		rd_kafka_event_destroy(ev);
-	rd_kafka_AdminOptions_destroy(opts);
-	rd_kafka_queue_destroy(q);
+	admin_end(&a);
 	rd_kafka_AlterConsumerGroupOffsets_destroy(req);
 	rd_kafka_topic_partition_list_destroy(parts);
 	return rc;
