@@ -47,6 +47,9 @@ VEGETA=$CACHE/bin/vegeta
 VEGETA_VERSION=v12.13.0
 KAFKA_VERSION=$(sed -n 's/^KAFKA_VERSION=//p' "$HERE/kafka.sh")
 R=$STATE_DIR/results               # raw figures and chart data
+# What is measured: read before the run rewrites the report (which would
+# make every tree look modified).
+REV=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
 
 say() { echo "[bench] $*"; }
 die() { echo "[bench] error: $*" >&2; exit 1; }
@@ -416,7 +419,7 @@ report() {
   {
     echo "# Benchmark report"
     echo
-    echo "Written by \`make bench\` ($([ "$SMOKE" = 1 ] && echo "smoke run: no thresholds" || echo "full run")) on $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)."
+    echo "Written by \`make bench\` ($([ "$SMOKE" = 1 ] && echo "smoke run: no thresholds" || echo "full run")) on $(date -u +%Y-%m-%dT%H:%MZ), commit $REV."
     echo
     echo "Machine: $(nproc) cores ($cpu), $mem, $(uname -sr); load generator, Kafka, PostgreSQL"
     echo "and the services all on these cores. Kafka $KAFKA_VERSION,"
