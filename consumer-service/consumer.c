@@ -520,7 +520,7 @@ int consumer_setup(const struct consumer_config *c, char *errstr, size_t errstr_
 	    /* Ask for what arrived in the last 5 ms rather than for every new
 	     * message: a few hundred fetches a second at most instead of one
 	     * per produce request, which on a busy broker is what made the
-	     * accept-to-readable tail (make bench, 5,000/s: p99 ~100 ms -> ~20
+	     * accept-to-readable tail (make bench, 5,000/s: p99 40-200 ms -> 13-24
 	     * ms, p50 2 -> 6 ms). Idle, it costs the broker 200 empty fetches
 	     * a second; KAFKA_PROPERTIES=fetch.wait.max.ms=500 undoes it. */
 	    kafka_conf_set(conf, "fetch.wait.max.ms", "5", errstr, errstr_size) ||
