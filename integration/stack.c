@@ -97,15 +97,15 @@ static void log_path(enum stack_service which, char *buf, size_t size)
 	snprintf(buf, size, "%s/%s.log", stack.state_dir, names[which]);
 }
 
-/* Starts one service without waiting for it. */
-static int spawn(enum stack_service which, const char *const *extra_env, char *errstr,
-                 size_t errstr_size)
+int stack_spawn(struct svc *s, enum stack_service which, int port, const char *name,
+                const char *log_file, const char *const *extra_env, char *errstr,
+                size_t errstr_size)
 {
 	char v[8][1200], path[1024], log[1024];
 	const char *env[64];
 	size_t n = 0;
 
-	snprintf(v[0], sizeof(v[0]), "SERVER_PORT=%d", stack.port[which]);
+	snprintf(v[0], sizeof(v[0]), "SERVER_PORT=%d", port);
 	snprintf(v[1], sizeof(v[1]), "SERVER_ADDRESS=127.0.0.1");
 	snprintf(v[2], sizeof(v[2]), "LOG_LEVEL=DEBUG");
 	snprintf(v[3], sizeof(v[3]), "KAFKA_BROKER=%s", stack.broker);
@@ -130,8 +130,19 @@ static int spawn(enum stack_service which, const char *const *extra_env, char *e
 	env[n] = NULL;
 
 	snprintf(path, sizeof(path), "%s/%s", stack.bin_dir, names[which]);
-	log_path(which, log, sizeof(log));
-	return svc_start(&stack.svc[which], names[which], path, env, log, errstr, errstr_size);
+	snprintf(log, sizeof(log), "%s/%s", stack.state_dir, log_file);
+	return svc_start(s, name, path, env, log, errstr, errstr_size);
+}
+
+/* Starts one of the run's services without waiting for it. */
+static int spawn(enum stack_service which, const char *const *extra_env, char *errstr,
+                 size_t errstr_size)
+{
+	char log_file[64];
+
+	snprintf(log_file, sizeof(log_file), "%s.log", names[which]);
+	return stack_spawn(&stack.svc[which], which, stack.port[which], names[which], log_file,
+	                   extra_env, errstr, errstr_size);
 }
 
 /* Waits for /ready of a started service; stops it if that fails. */

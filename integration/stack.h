@@ -43,6 +43,14 @@ int stack_start_service(enum stack_service which, const char *const *extra_env,
                         int ready_timeout_ms, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
 
+/* Starts a process of which on port, named name, logging to
+ * <state_dir>/<log_file>, with the environment stack_start_service gives
+ * (extra_env overriding), without waiting for it. Returns 0, or -1 with
+ * errstr. stack_start_service uses it; tests use it for a second instance. */
+int stack_spawn(struct svc *s, enum stack_service which, int port, const char *name,
+                const char *log_file, const char *const *extra_env, char *errstr,
+                size_t errstr_size) __attribute__((warn_unused_result));
+
 /* Starts the three services (command first: it creates the topic) and waits
  * until all three /ready answer 200. Truncates their logs first. Returns 0,
  * or -1 with errstr after stopping whatever had started. */

@@ -193,15 +193,25 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opa
 int topic_produce(const char *brokers, const char *topic, struct topic_out *msgs,
                   size_t n, char *errstr, size_t errstr_size)
 {
+	return topic_produce_max(brokers, topic, msgs, n, 0, errstr, errstr_size);
+}
+
+int topic_produce_max(const char *brokers, const char *topic, struct topic_out *msgs,
+                      size_t n, int max_bytes, char *errstr, size_t errstr_size)
+{
 	rd_kafka_conf_t *conf = conf_new(brokers, errstr, errstr_size);
 	rd_kafka_t *rk = NULL;
+	char max[32];
 	int rc = -1;
 
 	if (conf == NULL)
 		return -1;
+	snprintf(max, sizeof(max), "%d", max_bytes);
 	if (rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
 	    rd_kafka_conf_set(conf, "acks", "all", errstr, errstr_size) ||
-	    rd_kafka_conf_set(conf, "linger.ms", "0", errstr, errstr_size)) {
+	    rd_kafka_conf_set(conf, "linger.ms", "0", errstr, errstr_size) ||
+	    (max_bytes > 0 &&
+	     rd_kafka_conf_set(conf, "message.max.bytes", max, errstr, errstr_size))) {
 		rd_kafka_conf_destroy(conf);
 		return -1;
 	}
@@ -234,9 +244,9 @@ int topic_produce(const char *brokers, const char *topic, struct topic_out *msgs
 			goto done;
 		}
 	}
-	if (rd_kafka_flush(rk, TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+	if (rd_kafka_flush(rk, 2 * TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		snprintf(errstr, errstr_size, "%d message(s) to %s not delivered in %d ms",
-		         rd_kafka_outq_len(rk), topic, TIMEOUT_MS);
+		         rd_kafka_outq_len(rk), topic, 2 * TIMEOUT_MS);
 		goto done;
 	}
 	for (size_t i = 0; i < n; i++) {

@@ -64,6 +64,11 @@ int topic_produce(const char *brokers, const char *topic, struct topic_out *msgs
                   size_t n, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
 
+/* topic_produce allowing messages up to max_bytes (0: librdkafka's limit). */
+int topic_produce_max(const char *brokers, const char *topic, struct topic_out *msgs,
+                      size_t n, int max_bytes, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
 /* Reads every partition of topic from the start up to the high watermarks
  * of the moment of the call, and returns the messages whose key is key (in
  * each partition's order) in out[0..max), their number in *found. Returns

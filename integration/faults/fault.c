@@ -4,7 +4,6 @@
 #include <check.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,42 +184,16 @@ void fault_start(enum stack_service which, const char *const *extra_env)
 void fault_start_extra(struct svc *s, enum stack_service which, int port,
                        const char *log_name, const char *const *extra_env, int ready_ms)
 {
-	char v[8][1200], path[1024], log[1024], url[128], errstr[1024];
-	const char *env[64];
-	size_t n = 0;
+	char url[128], errstr[1024];
 
-	/* The environment stack.c's spawn gives a service, on another port. */
-	snprintf(v[0], sizeof(v[0]), "SERVER_PORT=%d", port);
-	snprintf(v[1], sizeof(v[1]), "SERVER_ADDRESS=127.0.0.1");
-	snprintf(v[2], sizeof(v[2]), "LOG_LEVEL=DEBUG");
-	snprintf(v[3], sizeof(v[3]), "KAFKA_BROKER=%s", stack.broker);
-	snprintf(v[4], sizeof(v[4]), "KAFKA_PUBLISH_TOPIC=%s", stack.topic);
-	snprintf(v[5], sizeof(v[5]), "KAFKA_CONSUMER_TOPIC=%s", stack.topic);
-	snprintf(v[6], sizeof(v[6]), "DB_URL=%s", stack.db_url);
-	snprintf(v[7], sizeof(v[7]), "KAFKA_GROUP_ID=%s", stack.group);
-	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
-		env[n++] = v[i];
-	for (; extra_env != NULL && *extra_env != NULL && n < 63; extra_env++) {
-		size_t nlen = strcspn(*extra_env, "=");
-		for (size_t i = 0; i < n; i++) {
-			if (strncmp(env[i], *extra_env, nlen + 1) == 0) {
-				env[i] = env[--n];
-				break;
-			}
-		}
-		env[n++] = *extra_env;
-	}
-	env[n] = NULL;
-
-	snprintf(path, sizeof(path), "%s/%s", stack.bin_dir, stack_name(which));
-	snprintf(log, sizeof(log), "%s/%s", stack.state_dir, log_name);
-	ck_assert_msg(svc_start(s, log_name, path, env, log, errstr, sizeof(errstr)) == 0, "%s",
-	              errstr);
+	ck_assert_msg(stack_spawn(s, which, port, log_name, log_name, extra_env, errstr,
+	                          sizeof(errstr)) == 0,
+	              "%s", errstr);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/ready", port);
 	if (wait_ready(url, ready_ms, s, errstr, sizeof(errstr)) != 0) {
 		svc_stop(s, SIGKILL, 1000, NULL);
 		ck_abort_msg("%s on port %d not ready after %d ms: %s (log: %s)", stack_name(which),
-		             port, ready_ms, errstr, log);
+		             port, ready_ms, errstr, s->log_path);
 	}
 }
 
@@ -528,81 +501,6 @@ void fault_stream_join(struct fault_stream *s, bool abort)
 		ck_assert_msg(s->error[0] == '\0', "producing into %s: %s", stack.topic, s->error);
 		ck_assert_int_eq(atomic_load(&s->produced), s->total);
 	}
-}
-
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
-{
-	struct topic_out *m = rkm->_private;
-
-	(void)rk;
-	(void)opaque;
-	m->out_err = rkm->err;
-	m->out_partition = rkm->partition;
-	m->out_offset = rkm->offset;
-}
-
-int fault_produce(struct topic_out *msgs, size_t n, int max_bytes, char *errstr,
-                  size_t errstr_size)
-{
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	rd_kafka_t *rk;
-	char max[32];
-	int rc = -1;
-
-	snprintf(max, sizeof(max), "%d", max_bytes);
-	if (rd_kafka_conf_set(conf, "bootstrap.servers", stack.broker, errstr, errstr_size) ||
-	    rd_kafka_conf_set(conf, "log_level", "3", errstr, errstr_size) ||
-	    rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
-	    rd_kafka_conf_set(conf, "acks", "all", errstr, errstr_size) ||
-	    rd_kafka_conf_set(conf, "linger.ms", "0", errstr, errstr_size) ||
-	    rd_kafka_conf_set(conf, "message.max.bytes", max, errstr, errstr_size)) {
-		rd_kafka_conf_destroy(conf);
-		return -1;
-	}
-	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
-	if (rk == NULL) {
-		rd_kafka_conf_destroy(conf);
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct topic_out *m = &msgs[i];
-		rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
-		rd_kafka_resp_err_t err;
-
-		m->out_partition = -1;
-		m->out_offset = -1;
-		m->out_err = RD_KAFKA_RESP_ERR__IN_PROGRESS;
-		for (const char *const *h = m->headers; h != NULL && h[0] != NULL; h += 2)
-			rd_kafka_header_add(hdrs, h[0], -1, h[1], h[1] ? -1 : 0);
-		err = rd_kafka_producev(
-		    rk, RD_KAFKA_V_TOPIC(stack.topic), RD_KAFKA_V_PARTITION(m->partition),
-		    RD_KAFKA_V_KEY(m->key, m->key ? strlen(m->key) : 0),
-		    RD_KAFKA_V_VALUE((void *)m->value, m->value ? m->value_len : 0),
-		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(m->ts_ms),
-		    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(m), RD_KAFKA_V_END);
-		if (err) {
-			rd_kafka_headers_destroy(hdrs);
-			snprintf(errstr, errstr_size, "produce #%zu: %s", i, rd_kafka_err2str(err));
-			goto done;
-		}
-	}
-	if (rd_kafka_flush(rk, 20000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		snprintf(errstr, errstr_size, "%d message(s) not delivered in 20 s",
-		         rd_kafka_outq_len(rk));
-		goto done;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (msgs[i].out_err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			snprintf(errstr, errstr_size, "message #%zu: %s", i,
-			         rd_kafka_err2str((rd_kafka_resp_err_t)msgs[i].out_err));
-			goto done;
-		}
-	}
-	rc = 0;
-done:
-	rd_kafka_destroy(rk);
-	return rc;
 }
 
 /* ---- logs and metrics ---- */

@@ -141,11 +141,6 @@ void fault_stream_start(struct fault_stream *s, int total, int chunk, int interv
  * that every message was acknowledged. */
 void fault_stream_join(struct fault_stream *s, bool abort);
 
-/* Produces msgs[0..n) like topic_produce, but allows messages up to
- * max_bytes. Returns 0, or -1 with errstr. */
-int fault_produce(struct topic_out *msgs, size_t n, int max_bytes, char *errstr,
-                  size_t errstr_size) __attribute__((warn_unused_result));
-
 /* ---- logs and metrics ---- */
 
 /* The current size of a file (0 if it does not exist): an offset to read a

@@ -113,7 +113,8 @@ START_TEST(poison_kinds)
 		                                    .value_len = lens[i], .ts_ms = ts_ms + 1 + (int64_t)i,
 		                                    .partition = PARTITION, .headers = hdrs};
 	}
-	ck_assert_msg(fault_produce(out, 2 * N_POISONS + 1, MAX_MESSAGE, errstr, sizeof(errstr)) == 0,
+	ck_assert_msg(topic_produce_max(stack.broker, stack.topic, out, 2 * N_POISONS + 1,
+	                                MAX_MESSAGE, errstr, sizeof(errstr)) == 0,
 	              "%s", errstr);
 	started = proc_now_ms();
 
