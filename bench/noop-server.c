@@ -25,14 +25,16 @@ static int noop(struct mg_connection *conn, void *data)
 	return 200;
 }
 
-/* http_start wants routes; every request goes to noop instead. */
-static int unused_route(struct http_req *req, const char **route_name)
+/* http_start wants routes; every request goes to noop once main has
+ * replaced them. One that arrives before gets an answer all the same (a
+ * route must send one: without it the client waited for the keep-alive
+ * timeout, which once failed make bench's readiness wait). */
+static int starting_route(struct http_req *req, const char **route_name)
 {
-	(void)req;
-	*route_name = "unused";
-	return 500;
+	*route_name = "starting";
+	return http_send_error(req, 503, "Retry-After: 1\r\n", "starting");
 }
-static const struct http_routes routes = {.route = unused_route};
+static const struct http_routes routes = {.route = starting_route};
 
 int main(int argc, char **argv)
 {

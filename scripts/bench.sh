@@ -84,7 +84,7 @@ start() {
   env SERVER_PORT="$port" "$@" "$bin" >>"$STATE_DIR/$name.log" 2>&1 &
   PIDS[$name]=$!
   deadline=$((SECONDS + 30))
-  until curl -sf -o /dev/null "http://127.0.0.1:$port/ready"; do  # noop: 200 to all
+  until curl -sf -m 5 -o /dev/null "http://127.0.0.1:$port/ready"; do  # noop: 200 to all
     kill -0 "${PIDS[$name]}" 2>/dev/null || { tail -5 "$STATE_DIR/$name.log"; die "$name exited"; }
     [ $SECONDS -lt $deadline ] || { curl -sS -m 2 "http://127.0.0.1:$port/ready"; tail -5 "$STATE_DIR/$name.log"; die "$name not ready in 30 s"; }
     sleep 0.002
