@@ -33,6 +33,14 @@ CONSUMER_SRCS := consumer-service/main.c consumer-service/consumer.c \
 QUERY_SRCS    := query-service/main.c query-service/pool.c query-service/lookup.c \
                  query-service/api.c
 UNIT_SRCS     := $(wildcard common/tests/*.c)
+# Each service's own modules have unit tests in <service>/tests/, linked with
+# the service's sources except its main.c, and the shared runner.
+COMMAND_TEST_SRCS  := $(wildcard command-service/tests/*.c) \
+                      $(filter-out %/main.c,$(COMMAND_SRCS)) common/tests/runner.c
+CONSUMER_TEST_SRCS := $(wildcard consumer-service/tests/*.c) \
+                      $(filter-out %/main.c,$(CONSUMER_SRCS)) common/tests/runner.c
+QUERY_TEST_SRCS    := $(wildcard query-service/tests/*.c) \
+                      $(filter-out %/main.c,$(QUERY_SRCS)) common/tests/runner.c
 INTEG_SRCS    := $(wildcard integration/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -69,6 +77,20 @@ $(BUILD)/obj/schema.o: $(BUILD)/gen/schema.c
 
 $(BUILD)/unit-tests: $(call obj,$(UNIT_SRCS)) $(BUILD)/libcommon.a
 	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check) $(LDLIBS)
+
+# A service's tests include its headers and the runner's.
+$(BUILD)/obj/command-service/tests/%.o: CFLAGS += -Icommand-service -Icommon/tests
+$(BUILD)/obj/consumer-service/tests/%.o: CFLAGS += -Iconsumer-service -Icommon/tests
+$(BUILD)/obj/query-service/tests/%.o: CFLAGS += -Iquery-service -Icommon/tests
+SERVICE_TESTS := $(foreach s,command consumer query,\
+                   $(if $(wildcard $(s)-service/tests/main.c),$(BUILD)/$(s)-service-tests))
+$(BUILD)/command-service-tests: $(call obj,$(COMMAND_TEST_SRCS)) $(BUILD)/libcommon.a
+	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check) $(LDLIBS)
+$(BUILD)/consumer-service-tests: $(call obj,$(CONSUMER_TEST_SRCS)) $(BUILD)/obj/schema.o \
+                                 $(BUILD)/libcommon.a
+	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check) $(LDLIBS)
+$(BUILD)/query-service-tests: $(call obj,$(QUERY_TEST_SRCS)) $(BUILD)/libcommon.a
+	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check) $(LDLIBS)
 $(BUILD)/integration-tests: $(call obj,$(INTEG_SRCS)) $(BUILD)/libcommon.a
 	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check libcurl) $(LDLIBS)
 
@@ -86,9 +108,9 @@ TEST_TARGETS := test-unit test-unit-san test-integration
 test: deps
 	@set -e; for t in $(TEST_TARGETS); do $(MAKE) --no-print-directory $$t; done
 
-test-unit: $(BUILD)/unit-tests
+test-unit: $(BUILD)/unit-tests $(SERVICE_TESTS)
 	@echo "== unit tests"
-	$(Q)CK_FORK=yes $(BUILD)/unit-tests
+	$(Q)for t in $^; do echo "-- $$t"; CK_FORK=yes $$t || exit 1; done
 
 test-unit-san:
 	@echo "== unit tests under AddressSanitizer and UndefinedBehaviorSanitizer"
