@@ -70,7 +70,6 @@ case $RECORDS in '' | *[!0-9]* | 0) die "DR_RECORDS must be a positive integer, 
 EXTRA_PID=""        # the extra consumer of rebuild (a), while it runs
 EXTRA_GROUP=""      # its group, deleted at the end
 CONSUMER_STOPPED=0  # 1 while the stack's consumer is stopped by us
-PLACEHOLDER=""      # a process the pid file names meanwhile (see rebuild (b))
 BACKUP_TAKEN=0      # 1 once the whole table is copied to $WORK/backup.copy
 TABLE_DIRTY=0       # 1 from a TRUNCATE until the rebuild matched the snapshot
 CONSUMER_EXE="" CONSUMER_CWD=""
@@ -88,7 +87,6 @@ on_exit() {
     say "starting the stack's consumer again"
     start_consumer || true
   fi
-  [ -z "$PLACEHOLDER" ] || kill "$PLACEHOLDER" 2>/dev/null || true
   if [ "$TABLE_DIRTY" = 1 ] && [ "$BACKUP_TAKEN" = 1 ]; then
     say "restoring the rows the rebuild did not bring back from $WORK/backup.copy"
     restore_backup || say "restore failed; the copy is in $WORK/backup.copy"
@@ -107,6 +105,33 @@ trap on_exit EXIT
 trap 'exit 130' INT TERM
 
 # ---- helpers ------------------------------------------------------------------
+
+# Sets DB to the libpq URL $1 without its password (user:PASSWORD@ or
+# ?password=), which is safe to print and to put on psql's command line, and
+# exports PGPASSWORD (percent-decoded) when it had one: `ps` shows every
+# argument, and the drill's output is often pasted into tickets.
+url_without_password() {
+  local url=$1 scheme rest authority path="" query="" userinfo pw="" kv kvs kept=()
+  scheme=${url%%://*} rest=${url#*://}
+  if [[ $rest == *\?* ]]; then query=${rest#*\?} rest=${rest%%\?*}; fi
+  authority=${rest%%/*}
+  [[ $rest != */* ]] || path=/${rest#*/}
+  if [[ $authority == *@* ]]; then
+    userinfo=${authority%@*}
+    if [[ $userinfo == *:* ]]; then pw=${userinfo#*:} userinfo=${userinfo%%:*}; fi
+    authority=$userinfo@${authority##*@}
+  fi
+  if [ -n "$query" ]; then
+    IFS='&' read -ra kvs <<<"$query"
+    for kv in "${kvs[@]}"; do
+      case $kv in password=*) pw=${kv#password=} ;; *) kept+=("$kv") ;; esac
+    done
+    query=$(IFS='&'; echo "${kept[*]}")
+  fi
+  DB=$scheme://$authority$path${query:+?$query}
+  [ -z "$pw" ] || PGPASSWORD=$(printf '%b' "${pw//%/\\x}")
+  [ -z "$pw" ] || export PGPASSWORD
+}
 
 psql_() { PGTZ=UTC PGDATESTYLE=ISO psql "$DB" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 row_count() { psql_ -c "SELECT count(*) FROM $TABLE"; }
@@ -164,11 +189,6 @@ start_consumer() {  # as services.sh does, with the captured binary, environment
      >>"$CONSUMER_LOG" 2>&1 </dev/null) &
   echo $! >"$PIDFILE"
   CONSUMER_STOPPED=0
-  if [ -n "$PLACEHOLDER" ]; then
-    kill "$PLACEHOLDER" 2>/dev/null || true
-    wait "$PLACEHOLDER" 2>/dev/null || true
-    PLACEHOLDER=""
-  fi
   local i
   for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
     http_ok "http://127.0.0.1:$C_PORT/ready" && return 0
@@ -249,10 +269,10 @@ PID=$(consumer_pid) || die "no consumer-service running per $PIDFILE (start the 
 GROUP=timestamp-consumer-service C_DB_URL=postgresql://127.0.0.1:$PG_PORT/postgres
 C_DB_USER=postgres C_DB_PASSWORD="" C_PORT=$CONSUMER_PORT
 capture_consumer "$PID"
-DB=${DR_DB_URL:-${C_DB_URL/#jdbc:postgresql:/postgresql:}}
+url_without_password "${DR_DB_URL:-${C_DB_URL/#jdbc:postgresql:/postgresql:}}"
 if [ -z "${DR_DB_URL:-}" ]; then
   export PGUSER=$C_DB_USER
-  [ -z "$C_DB_PASSWORD" ] || export PGPASSWORD=$C_DB_PASSWORD
+  [ -z "$C_DB_PASSWORD" ] || export PGPASSWORD=$C_DB_PASSWORD  # as DB_PASSWORD beats the URL's
 fi
 ready_within_30s "$COMMAND_URL/ready" || die "command service not ready at $COMMAND_URL"
 ready_within_30s "$QUERY_URL/ready" || die "query service not ready at $QUERY_URL"
@@ -366,14 +386,10 @@ verdict "$rc" "rebuild (a), new group"
 # ---- (b) reset the group's offsets --------------------------------------------------------------
 
 say "(b) rebuild by resetting group $GROUP to the earliest offsets"
-# `make run` (scripts/run.sh) tears the whole stack down as soon as a pid file
-# names no live process. While the consumer is down on purpose, its pid file
-# names a placeholder process instead; start_consumer puts the real pid back.
-sleep 3600 >/dev/null 2>&1 &
-PLACEHOLDER=$!
-echo "$PLACEHOLDER" >"$PIDFILE"
+# A deliberate stop: `make run`'s supervisor leaves the consumer down until
+# start_consumer writes a live pid to its pid file again.
 CONSUMER_STOPPED=1
-stop_pid "$PID" || true
+"$HERE/services.sh" stop consumer-service >/dev/null
 say "   stopped the consumer (pid $PID)"
 psql_ -c "TRUNCATE $TABLE"
 TABLE_DIRTY=1

@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # run.sh — `make run`: Kafka, PostgreSQL and the three services on the default
-# ports, until Ctrl-C, which stops everything.
+# ports, until Ctrl-C, which stops everything. A service that exits meanwhile
+# is logged and restarted with backoff; `scripts/services.sh stop NAME` stops
+# one on purpose (it stays down until `scripts/services.sh start NAME`).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 export STATE_DIR=${STATE_DIR:-$ROOT/.local/run}
 
+SUPERVISOR=""
 # shellcheck disable=SC2317  # invoked by the trap
 stop_all() {
   trap - INT TERM EXIT
   echo
+  if [ -n "$SUPERVISOR" ]; then
+    kill -TERM "$SUPERVISOR" 2>/dev/null || true
+    wait "$SUPERVISOR" 2>/dev/null || true
+  fi
   "$HERE/services.sh" stop || true
   "$HERE/stack.sh" down || true
 }
@@ -34,13 +41,13 @@ The trio is up. Logs: $STATE_DIR/{command,consumer,query}-service.log
   curl -s http://127.0.0.1:7082/api/v1/timestamp/<id>
   # health and readiness
   curl -s http://127.0.0.1:7081/ready
+  # stop one service on purpose, and start it again (the others keep running)
+  scripts/services.sh stop consumer-service; scripts/services.sh start consumer-service
 
-Press Ctrl-C to stop everything.
+A service that exits is restarted with backoff. Press Ctrl-C to stop everything.
 MSG
 
-# Wait until a signal arrives or a service dies.
-while "$HERE/services.sh" status >/dev/null; do
-  sleep 1
-done
-echo "[run] a service exited; see its log in $STATE_DIR"
-exit 1
+# In the background, so that a signal to this script is handled at once.
+"$HERE/services.sh" supervise &
+SUPERVISOR=$!
+wait "$SUPERVISOR"

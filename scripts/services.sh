@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
-# services.sh — start or stop the three services as background processes.
+# services.sh — start, stop and supervise the three services as background
+# processes.
 #
-# usage: scripts/services.sh start|stop|status
+# usage: scripts/services.sh start|stop|restart|status [SERVICE...]
+#        scripts/services.sh supervise
+#   start    starts the services (all three, or those named) and waits for /ready
+#   stop     stops them (SIGTERM, SIGKILL after 10 s); a service stopped this
+#            way stays down under `supervise` until it is started again (or its
+#            pid file names a live process again), so that a drill can stop one
+#   supervise  watches the running services until SIGINT/SIGTERM: one that
+#            exits without `stop` is logged and started again, after 1 s, then
+#            2, 4, ... up to 30 s while it keeps failing (back to 1 s once it
+#            has stayed up for a minute) — what the systemd units of ansible/ do
+#   SERVICE  command-service, consumer-service or query-service
 # env:   BIN_DIR (<repo>/build), STATE_DIR (<repo>/.local/run; logs and pid files),
 #        COMMAND_PORT (7080), CONSUMER_PORT (7081), QUERY_PORT (7082),
 #        KAFKA_PORT (9092), PG_PORT (5432); any service variable (LOG_LEVEL, ...)
@@ -37,12 +48,14 @@ pid_of() {  # prints the service's pid if it is running
 start_one() {
   local name=$1 port
   port=$(port_of "$name")
+  rm -f "$STATE_DIR/$name.held"
   if pid_of "$name" >/dev/null; then
     say "$name already running"
     return 0
   fi
   SERVER_PORT=$port nohup "$BIN_DIR/$name" >>"$STATE_DIR/$name.log" 2>&1 &
   echo $! >"$STATE_DIR/$name.pid"
+  disown $! 2>/dev/null || true  # its end is ours to report, not the shell's ("Killed")
 }
 
 wait_ready() {
@@ -67,7 +80,10 @@ wait_ready() {
 
 stop_one() {
   local name=$1 p
-  p=$(pid_of "$name") || { rm -f "$STATE_DIR/$name.pid"; return 0; }
+  p=$(pid_of "$name") || p=none
+  # Held: the supervisor leaves this service down (see supervise).
+  [ ! -d "$STATE_DIR" ] || echo "$p" >"$STATE_DIR/$name.held"
+  [ "$p" != none ] || { rm -f "$STATE_DIR/$name.pid"; return 0; }
   kill -TERM "$p"
   for _ in $(seq 1 100); do
     kill -0 "$p" 2>/dev/null || break
@@ -81,22 +97,75 @@ stop_one() {
   say "$name stopped"
 }
 
+# Restarts services that exit without being stopped, with backoff; returns
+# on SIGINT/SIGTERM. A service held by `stop NAME` is left alone.
+supervise() {
+  local s p now
+  declare -A backoff=() retry_at=() up_since=()
+  trap 'say "supervisor stopping"; exit 0' INT TERM
+  for s in $SERVICES; do backoff[$s]=1; done
+  while :; do
+    now=$SECONDS
+    for s in $SERVICES; do
+      if p=$(pid_of "$s"); then
+        # A process other than the one `stop` was ending ends the hold.
+        [ "$(cat "$STATE_DIR/$s.held" 2>/dev/null)" = "$p" ] || rm -f "$STATE_DIR/$s.held"
+        unset 'retry_at[$s]'
+        [ -n "${up_since[$s]:-}" ] || up_since[$s]=$now
+        [ $((now - up_since[$s])) -lt 60 ] || backoff[$s]=1
+      elif [ -f "$STATE_DIR/$s.held" ]; then
+        unset 'retry_at[$s]' 'up_since[$s]'
+      elif [ -z "${retry_at[$s]:-}" ]; then
+        unset 'up_since[$s]'
+        retry_at[$s]=$((now + backoff[$s]))
+        say "$s exited; restarting it in ${backoff[$s]} s; last lines of $STATE_DIR/$s.log:"
+        tail -n 5 "$STATE_DIR/$s.log" 2>/dev/null | sed 's/^/    /' >&2
+      elif [ "$now" -ge "${retry_at[$s]}" ]; then
+        unset 'retry_at[$s]'
+        backoff[$s]=$((backoff[$s] * 2 > 30 ? 30 : backoff[$s] * 2))
+        say "restarting $s"
+        start_one "$s"
+      fi
+    done
+    sleep 1
+  done
+}
+
 SERVICES="command-service consumer-service query-service"
-case "${1:-}" in
+action=${1:-}
+shift || true
+for s in "$@"; do
+  case " $SERVICES " in *" $s "*) ;; *) echo "$0: unknown service '$s' ($SERVICES)" >&2; exit 2 ;; esac
+done
+# Named services, or all three (stopped in the order that loses nothing:
+# readers and writers of the topic before the consumer).
+if [ $# -gt 0 ]; then chosen="$*"; else chosen=$SERVICES; fi
+if [ $# -gt 0 ]; then stop_order="$*"; else stop_order="query-service command-service consumer-service"; fi
+case "$action" in
   start)
     mkdir -p "$STATE_DIR"
-    for s in $SERVICES; do start_one "$s"; done
-    for s in $SERVICES; do wait_ready "$s"; done
+    for s in $chosen; do start_one "$s"; done
+    for s in $chosen; do wait_ready "$s"; done
     ;;
   stop)
-    for s in query-service command-service consumer-service; do stop_one "$s"; done
+    for s in $stop_order; do stop_one "$s"; done
+    ;;
+  restart)
+    for s in $stop_order; do stop_one "$s"; done
+    mkdir -p "$STATE_DIR"
+    for s in $chosen; do start_one "$s"; done
+    for s in $chosen; do wait_ready "$s"; done
     ;;
   status)
     rc=0
-    for s in $SERVICES; do
+    for s in $chosen; do
       if p=$(pid_of "$s"); then say "$s running (pid $p)"; else say "$s stopped"; rc=3; fi
     done
     exit "$rc"
     ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  supervise)
+    [ $# -eq 0 ] || { echo "usage: $0 supervise" >&2; exit 2; }
+    supervise
+    ;;
+  *) echo "usage: $0 start|stop|restart|status [SERVICE...] | supervise" >&2; exit 2 ;;
 esac
