@@ -2,6 +2,7 @@
 #   make            build the three services into build/ (warnings are errors)
 #   make run        install what is missing, start Kafka, PostgreSQL and the trio
 #   make test       unit tests (plain, then ASan+UBSan) and integration tests
+#   make deps       install what make run needs (deps-test: and make test)
 #   make lint       cppcheck and shellcheck
 #   make clean      remove build output
 # V=1 shows the compiler commands.
@@ -51,7 +52,7 @@ Q := @
 quiet = @printf '  %-5s %s\n' $(1) $(2);
 endif
 
-.PHONY: all deps run test test-unit test-unit-san test-integration lint clean
+.PHONY: all deps deps-test run test test-unit test-unit-san test-integration lint clean
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -94,8 +95,12 @@ $(BUILD)/query-service-tests: $(call obj,$(QUERY_TEST_SRCS)) $(BUILD)/libcommon.
 $(BUILD)/integration-tests: $(call obj,$(INTEG_SRCS)) $(BUILD)/libcommon.a
 	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check libcurl) $(LDLIBS)
 
+# The only targets that install anything (see scripts/deps.sh): deps what
+# make run needs, deps-test also what the tests and benchmarks use.
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh run
+deps-test:
+	@scripts/deps.sh test
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -105,7 +110,7 @@ run: deps
 TEST_TARGETS := test-unit test-unit-san test-integration
 -include $(sort $(wildcard mk/*.mk))
 
-test: deps
+test: deps-test
 	@set -e; for t in $(TEST_TARGETS); do $(MAKE) --no-print-directory $$t; done
 
 test-unit: $(BUILD)/unit-tests $(SERVICE_TESTS)

@@ -27,7 +27,7 @@ $(BUILD)/bench/readable: $(call obj,bench/readable.c) $(BUILD)/libcommon.a
 .PHONY: bench test-bench bench-bins
 bench-bins: all $(BENCH_BINS)
 
-bench: deps bench-bins
+bench: deps-test bench-bins
 	@echo "== benchmarks (own stack; see bench/README.md)"
 	$(Q)scripts/bench.sh $(BUILD) $(or $(BENCH_OUT),bench)
 

@@ -15,7 +15,7 @@ TEST_TARGETS += test-ops
 
 .PHONY: test-ops api-create api-now api-get api-health
 
-test-ops: deps all
+test-ops: deps-test all
 	@echo "== ops checks: Postman/newman, OpenAPI lint + schemathesis, docker-compose, Dockerfiles, Ansible"
 	$(Q)scripts/ops-test.sh $(BUILD)
 

@@ -44,7 +44,7 @@ export LOG_LEVEL=WARN DB_POOL_SIZE=$POOL
 TOPIC=timestamp.command.v1
 CACHE=$ROOT/.cache
 VEGETA=$CACHE/bin/vegeta
-VEGETA_VERSION=v12.13.0
+VEGETA_VERSION=$(sed -n 's/^VEGETA_VERSION=//p' "$HERE/deps.sh")
 KAFKA_VERSION=$(sed -n 's/^KAFKA_VERSION=//p' "$HERE/kafka.sh")
 R=$STATE_DIR/results               # raw figures and chart data
 # What is measured: read before the run rewrites the report (which would
@@ -57,18 +57,12 @@ psql_() { "$HERE/pg.sh" psql -qAt -v ON_ERROR_STOP=1 "$@"; }
 
 # ---- tools -------------------------------------------------------------------------
 
-tools() {
-  "$HERE/deps.sh" wrk gnuplot-nox
-  "$HERE/kafka.sh" fetch >/dev/null
-  if [ ! -x "$VEGETA" ]; then
-    local go
-    go=$(command -v go || echo /usr/local/go/bin/go)
-    [ -x "$go" ] || { "$HERE/deps.sh" golang-go; go=$(command -v go); }
-    say "installing vegeta $VEGETA_VERSION with $go (Go module proxy) into $CACHE/bin"
-    GOBIN=$CACHE/bin GOPATH=$CACHE/go GOFLAGS=-modcacherw \
-      "$go" install "github.com/tsenart/vegeta/v12@$VEGETA_VERSION" >"$STATE_DIR/vegeta-install.log" 2>&1 ||
-      { cat "$STATE_DIR/vegeta-install.log"; die "could not install vegeta"; }
-  fi
+tools() {  # installed by make deps-test (scripts/deps.sh test)
+  local t
+  for t in wrk gnuplot; do
+    command -v "$t" >/dev/null || die "$t missing: run make deps-test"
+  done
+  [ -x "$VEGETA" ] || die "$VEGETA missing: run make deps-test"
 }
 
 # ---- processes ---------------------------------------------------------------------

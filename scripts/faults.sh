@@ -31,7 +31,6 @@ trap cleanup EXIT
 cleanup >/dev/null 2>&1
 rm -rf "$STATE_DIR"
 mkdir -p "$STATE_DIR"
-"$HERE/kafka.sh" fetch
 "$HERE/pg.sh" start
 "$HERE/kafka.sh" start
 

@@ -24,8 +24,7 @@ trap cleanup EXIT
 cleanup >/dev/null 2>&1
 rm -rf "$STATE_DIR"
 mkdir -p "$STATE_DIR"
-"$HERE/kafka.sh" fetch
-"$HERE/promtool.sh" --version >/dev/null   # unpacked once, outside the tests' time limits
+"$HERE/promtool.sh" --version >/dev/null   # there (make deps-test), before the tests' time limits
 "$HERE/pg.sh" start
 "$HERE/kafka.sh" start
 

@@ -27,7 +27,7 @@ die() { echo "[kafka] error: $*" >&2; exit 1; }
 fetch() {
   local stamp=$LIBS/.fetched
   [ -f "$stamp" ] && return 0
-  command -v mvn >/dev/null || die "mvn not found (run scripts/deps.sh)"
+  command -v mvn >/dev/null || die "mvn not found (run make deps)"
   say "fetching Kafka $KAFKA_VERSION jars with Maven into $LIBS"
   rm -rf "$LIBS"
   # (Debian's Maven 3.8 prints stray colour codes even with -q -B: strip them)
@@ -94,7 +94,7 @@ start() {
   for port in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
     ! port_open "$port" || die "port $port on 127.0.0.1 is already in use"
   done
-  fetch
+  [ -f "$LIBS/.fetched" ] || die "no Kafka jars in $LIBS: run make deps (scripts/deps.sh run)"
   write_config
   if [ ! -f "$DATA/meta.properties" ]; then
     # A Kafka cluster id is 16 random bytes in URL-safe base64 without padding;
@@ -136,7 +136,7 @@ status() {
 }
 
 case "${1:-}" in
-  fetch) fetch; say "jars in $LIBS" ;;
+  fetch) fetch ;;
   start) start ;;
   stop) stop ;;
   status) status ;;

@@ -8,9 +8,9 @@
 #            ports (Kafka 23092, PostgreSQL 23432, services 23080-23082), the
 #            Postman collection with newman, schemathesis against the OpenAPI
 #            documents, the dashboard's metric names, and the make api-* helpers.
-# Missing tools are installed first: Debian packages with apt-get, newman and
-# redocly with `npm ci` (package-lock.json), schemathesis and hadolint with pip
-# into .cache/ops-venv (requirements-ops.txt). Ends with "ops: N passed, N failed".
+# The tools come from `make deps-test` (scripts/deps.sh test: Debian packages,
+# newman and redocly with `npm ci`, schemathesis and hadolint with pip into
+# .cache/ops-venv); a missing one fails the run. Ends with "ops: N passed, N failed".
 #
 # env: OPS_STATE_DIR (.local/ops), OPS_KAFKA_PORT, OPS_PG_PORT,
 #      OPS_COMMAND_PORT, OPS_CONSUMER_PORT, OPS_QUERY_PORT (see above),
@@ -44,7 +44,7 @@ export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=f
 say() { echo "[ops] $*"; }
 die() { echo "[ops] error: $*" >&2; exit 1; }
 
-passed=0 failed=0 skipped=0
+passed=0 failed=0
 summary=()
 # check NAME CMD...: runs one check, output indented, and counts it.
 check() {
@@ -62,54 +62,20 @@ fail() {
   echo "== ops: $1: FAILED: $2"
   failed=$((failed + 1)); summary+=("FAILED $1 ($2)")
 }
-skip() {
-  echo "== ops: $1: skipped: $2"
-  skipped=$((skipped + 1)); summary+=("skip   $1 ($2)")
-}
 
 # ---- tools --------------------------------------------------------------------
 
-sudo_=()
-[ "$(id -u)" -eq 0 ] || sudo_=(sudo)
-apt_updated=
-apt_install() {  # installs the Debian packages among "$@" that are missing
-  local missing=() p
-  for p in "$@"; do
-    dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")
+# Installed by `make deps-test` (scripts/deps.sh test); a missing one fails
+# the run here, before any check, rather than being skipped.
+need_tools() {
+  local missing=() t
+  for t in docker-compose ansible-playbook ansible-lint node npm curl; do
+    command -v "$t" >/dev/null || missing+=("$t")
   done
-  [ ${#missing[@]} -gt 0 ] || return 0
-  say "installing Debian packages: ${missing[*]}"
-  if [ -z "$apt_updated" ]; then
-    "${sudo_[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    apt_updated=1
-  fi
-  "${sudo_[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-}
-
-install_tools() {
-  local pkgs=(docker-compose ansible ansible-lint curl python3)
-  command -v node >/dev/null || pkgs+=(nodejs)
-  command -v npm >/dev/null || pkgs+=(npm)
-  python3 -c 'import ensurepip' 2>/dev/null || pkgs+=(python3-venv)
-  apt_install "${pkgs[@]}"
-
-  # newman and redocly, exactly as package-lock.json says; again only when it changed.
-  local stamp=$ROOT/node_modules/.ops-lock
-  if ! cmp -s "$ROOT/package-lock.json" "$stamp" || [ ! -x "$NODE_BIN/newman" ]; then
-    say "npm ci (newman, redocly)"
-    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error) >/dev/null
-    cp "$ROOT/package-lock.json" "$stamp"
-  fi
-
-  # schemathesis and hadolint in a venv of our own.
-  stamp=$VENV/.ops-requirements
-  if ! cmp -s "$ROOT/requirements-ops.txt" "$stamp"; then
-    say "pip install -r requirements-ops.txt into $VENV"
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements-ops.txt"
-    cp "$ROOT/requirements-ops.txt" "$stamp"
-  fi
+  for t in "$NODE_BIN/newman" "$NODE_BIN/redocly" "$VENV/bin/schemathesis" "$VENV/bin/hadolint"; do
+    [ -x "$t" ] || missing+=("$t")
+  done
+  [ ${#missing[@]} -eq 0 ] || die "missing: ${missing[*]}: run make deps-test (scripts/deps.sh test)"
 }
 
 # ---- static checks --------------------------------------------------------------
@@ -263,24 +229,15 @@ api_helpers() {
 
 # ---- main ------------------------------------------------------------------------------------
 
-install_tools
+need_tools
 # A fresh state every run: an empty topic, an empty database, new logs.
 stop_stack
 rm -rf "$STATE_DIR"
 mkdir -p "$STATE_DIR"
-"$HERE/kafka.sh" fetch >/dev/null   # the jars: for the stack and for the Ansible check
 
 check "OpenAPI lint (redocly, openapi/*.yaml)" openapi_lint
-if command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1; then
-  check "docker-compose config" compose_config
-else
-  skip "docker-compose config" "neither docker-compose nor the docker compose plugin is installed"
-fi
-if [ -x "$VENV/bin/hadolint" ]; then
-  check "Dockerfile lint (hadolint)" hadolint_
-else
-  skip "Dockerfile lint (hadolint)" "no hadolint in $VENV"
-fi
+check "docker-compose config" compose_config
+check "Dockerfile lint (hadolint)" hadolint_
 check "Prometheus config (promtool)" promtool_
 check "ansible-playbook --syntax-check" ansible_syntax
 check "ansible-lint" ansible_lint
@@ -312,5 +269,5 @@ trap - EXIT
 echo "== ops summary"
 printf '   %s\n' "${summary[@]}"
 [ "$failed" -eq 0 ] || say "logs: $STATE_DIR"
-echo "ops: $passed passed, $failed failed, $skipped skipped"
+echo "ops: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

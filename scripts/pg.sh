@@ -24,12 +24,12 @@ as_pg() {
 
 # Create the state dirs; as root, hand them to postgres and make sure it can reach them.
 prepare() {
-  [ -x "$PG_BIN/pg_ctl" ] || die "$PG_BIN/pg_ctl not found (run scripts/deps.sh)"
+  [ -x "$PG_BIN/pg_ctl" ] || die "$PG_BIN/pg_ctl not found (run make deps)"
   mkdir -p "$STATE_DIR" "$SOCK"
   chmod 755 "$SOCK"
   touch "$LOG"
   [ "$(id -u)" -eq 0 ] || return 0
-  id postgres >/dev/null 2>&1 || die "no postgres OS user (run scripts/deps.sh)"
+  id postgres >/dev/null 2>&1 || die "no postgres OS user (run make deps)"
   chown postgres: "$SOCK" "$LOG"
   local d=$STATE_DIR
   while [ "$d" != / ]; do  # every parent must be traversable (e.g. a repo under /root)

@@ -33,6 +33,9 @@ until_() {
 ready() { curl -fsS -o /dev/null -m 2 "http://127.0.0.1:$1/ready" 2>/dev/null; }
 pid_of() { local p; p=$(cat "$STATE_DIR/$1.pid" 2>/dev/null) && kill -0 "$p" 2>/dev/null && echo "$p"; }
 new_pid() { local p; p=$(pid_of "$1") && [ "$p" != "$2" ]; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+restarted() { new_pid consumer-service "$1" && ready "$CONSUMER_PORT"; }
+others_ready() { ready "$COMMAND_PORT" && ready "$QUERY_PORT"; }
 port_closed() { ! { : >"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null; }
 said() { grep -qF -- "$1" "$OUT"; }
 stays_down() {  # stays_down NAME PORT SECONDS
@@ -53,7 +56,7 @@ all_down() {
 cleanup() {
   if [ -n "$RUN_PID" ] && kill -0 "$RUN_PID" 2>/dev/null; then
     kill -TERM "$RUN_PID" 2>/dev/null || true
-    until_ 30 eval '! kill -0 "$RUN_PID" 2>/dev/null' || kill -KILL "$RUN_PID" 2>/dev/null || true
+    until_ 30 gone "$RUN_PID" || kill -KILL "$RUN_PID" 2>/dev/null || true
   fi
   "$HERE/services.sh" stop >/dev/null 2>&1 || true
   "$HERE/stack.sh" down >/dev/null 2>&1 || true
@@ -76,25 +79,25 @@ echo "run-test: the stack is up (output in $OUT)"
 first=$(pid_of consumer-service)
 kill -KILL "$first"
 check "a killed consumer is restarted after 1 s and gets ready" \
-  until_ 30 eval 'new_pid consumer-service "$first" && ready $CONSUMER_PORT'
+  until_ 30 restarted "$first"
 check "the restart is logged" said "consumer-service exited; restarting it in 1 s"
 
 second=$(pid_of consumer-service)
 kill -KILL "$second"
 check "killed again at once: restarted after 2 s (backoff)" \
-  until_ 30 eval 'new_pid consumer-service "$second" && ready $CONSUMER_PORT'
+  until_ 30 restarted "$second"
 check "the longer backoff is logged" said "consumer-service exited; restarting it in 2 s"
 
 "$HERE/services.sh" stop consumer-service >/dev/null
 check "a consumer stopped with services.sh stop stays down (8 s)" \
   stays_down consumer-service "$CONSUMER_PORT" 8
-check "the other services keep running meanwhile" eval 'ready $COMMAND_PORT && ready $QUERY_PORT'
+check "the other services keep running meanwhile" others_ready
 "$HERE/services.sh" start consumer-service >/dev/null
 check "services.sh start brings it back" ready "$CONSUMER_PORT"
 
 kill -INT "$RUN_PID"
 rc=0
-if until_ 60 eval '! kill -0 "$RUN_PID" 2>/dev/null'; then
+if until_ 60 gone "$RUN_PID"; then
   wait "$RUN_PID" || rc=$?
   check "Ctrl-C: make run exits with status 0 (got $rc)" test "$rc" = 0
 else

@@ -3,14 +3,13 @@
 #
 # usage: scripts/stack.sh up|down|status
 # env:   as scripts/kafka.sh and scripts/pg.sh (KAFKA_PORT, PG_PORT, STATE_DIR, ...)
+# What they need is installed by `make deps` (scripts/deps.sh), not here.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 case "${1:-}" in
   up)
-    "$HERE/deps.sh"
-    "$HERE/kafka.sh" fetch
     "$HERE/pg.sh" start
     "$HERE/kafka.sh" start
     # The three C services are started separately (see the Makefile's run target).
