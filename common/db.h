@@ -5,13 +5,25 @@
 
 #include <libpq-fe.h>
 #include <stddef.h>
+#include <time.h>
 
 struct db_params {
 	char url[1024];       /* libpq URI, converted from DB_URL */
 	const char *user;     /* DB_USERNAME; "" leaves the URL's */
 	const char *password; /* DB_PASSWORD; "" leaves the URL's */
 	const char *app_name; /* application_name */
+	int connect_timeout_ms;   /* DB_CONNECT_TIMEOUT_MS; 0: the default */
+	int statement_timeout_ms; /* DB_STATEMENT_TIMEOUT_MS; 0: the default */
 };
+
+#define DB_CONNECT_TIMEOUT_DEFAULT_MS 5000
+#define DB_STATEMENT_TIMEOUT_DEFAULT_MS 5000
+
+/* How much longer than statement_timeout a client waits for a statement's
+ * answer before it gives up on the connection: the server's own timeout
+ * error (with its text) normally comes first; only a server that cannot
+ * answer at all (frozen, cut off) meets this one. */
+#define DB_ANSWER_GRACE_MS 1000
 
 /* Configuration parameters of every service that uses the database (see
  * cfg.h); url_var gets DB_URL as given, for db_url_convert. */
@@ -19,7 +31,13 @@ struct db_params {
 	{"DB_URL", CFG_STRING, &(url_var), "postgresql://127.0.0.1:5432/postgres", 0, 0,      \
 	 "PostgreSQL URL (jdbc:postgresql://… accepted)"},                                  \
 	{"DB_USERNAME", CFG_STRING, &(params).user, "postgres", 0, 0, "database user"},       \
-	{"DB_PASSWORD", CFG_SECRET, &(params).password, NULL, 0, 0, "database password"}
+	{"DB_PASSWORD", CFG_SECRET, &(params).password, NULL, 0, 0, "database password"},     \
+	{"DB_CONNECT_TIMEOUT_MS", CFG_INT, &(params).connect_timeout_ms, "5000", 100, 60000, \
+	 "longest a new database connection may take to open"},                             \
+	{"DB_STATEMENT_TIMEOUT_MS", CFG_INT, &(params).statement_timeout_ms, "5000", 100,    \
+	 600000,                                                                           \
+	 "longest a statement may run (the server's statement_timeout); a connection "     \
+	 "whose answer is 1 s later still is cancelled and replaced"}
 
 /* Converts DB_URL into a libpq URI: "postgresql://…" and "postgres://…"
  * pass as they are, "jdbc:postgresql://…" loses its "jdbc:" prefix. Checks
@@ -27,9 +45,40 @@ struct db_params {
 int db_url_convert(const char *db_url, char *out, size_t out_size, char *errstr,
                    size_t errstr_size) __attribute__((warn_unused_result));
 
-/* Opens a connection (5 s connect timeout, TimeZone UTC). Returns NULL and
- * a one-line reason (never the password) in errstr on failure. */
+/* Opens a connection: TimeZone UTC, the server's statement_timeout, TCP
+ * keepalives and tcp_user_timeout (a peer cut off is noticed on an idle
+ * connection too), in nonblocking mode (see db_exec). It gives up at
+ * deadline, or connect_timeout_ms from now if that comes first; deadline
+ * NULL means connect_timeout_ms. Returns NULL and a one-line reason (never
+ * the password) in errstr on failure. */
+PGconn *db_connect_until(const struct db_params *p, const struct timespec *deadline,
+                         char *errstr, size_t errstr_size);
+
+/* db_connect_until(p, NULL, ...). */
 PGconn *db_connect(const struct db_params *p, char *errstr, size_t errstr_size);
+
+/* The deadline of one statement run on its own: statement_timeout_ms +
+ * DB_ANSWER_GRACE_MS from now (CLOCK_REALTIME, as ts_deadline). */
+struct timespec db_statement_deadline(const struct db_params *p);
+
+/* Run a statement and wait for its answer until deadline (CLOCK_REALTIME,
+ * as ts_deadline gives it), never longer: what PQexec, PQprepare and
+ * PQexecPrepared do, with a time limit. db_exec may hold several statements
+ * (one transaction). Returns the result, which the caller checks
+ * (PQresultStatus, PQresultErrorMessage, PQresultErrorField: as with libpq)
+ * and clears; with several statements the first error, or else the last
+ * result. Returns NULL with a one-line reason in errstr when no answer came
+ * by deadline or the connection failed: the statement is then being
+ * cancelled (a cancel request sent from another thread, best effort: a
+ * server that cannot answer cannot take a cancel either), and conn is of no
+ * further use: the caller PQfinishes it. */
+PGresult *db_exec(PGconn *conn, const char *sql, const struct timespec *deadline, char *errstr,
+                  size_t errstr_size);
+PGresult *db_prepare(PGconn *conn, const char *name, const char *sql, int n_params,
+                     const struct timespec *deadline, char *errstr, size_t errstr_size);
+PGresult *db_exec_prepared(PGconn *conn, const char *name, int n_params,
+                           const char *const *vals, int result_format,
+                           const struct timespec *deadline, char *errstr, size_t errstr_size);
 
 /* Copies libpq's last error for conn into errstr as one line. */
 void db_error_line(const char *msg, char *errstr, size_t errstr_size);

@@ -1,4 +1,7 @@
-/* sink: writes batches of records into PostgreSQL, one statement per batch. */
+/* sink: writes batches of records into PostgreSQL, one statement per batch.
+ * Every statement has a deadline (db_statement_deadline): a hung server
+ * fails the write in bounded time, long before max.poll.interval.ms, and
+ * the consumer reports not-ready and retries. */
 #include "sink.h"
 
 #include <stdio.h>
@@ -18,6 +21,7 @@ static const char insert_sql[] =
     "ON CONFLICT (id) DO NOTHING";
 
 static PGconn *conn;
+static struct db_params params; /* the timeouts, from sink_connect */
 
 static void drop_connection(void)
 {
@@ -28,11 +32,13 @@ static void drop_connection(void)
 int sink_connect(const struct db_params *p, char *errstr, size_t errstr_size)
 {
 	PGresult *res = NULL;
-	char *sql = NULL;
+	char *sql = NULL, why[256] = "out of memory";
 	const char *step;
+	struct timespec deadline;
 
 	if (conn != NULL)
 		return 0;
+	params = *p;
 	conn = db_connect(p, errstr, errstr_size);
 	if (conn == NULL)
 		return -1;
@@ -43,26 +49,27 @@ int sink_connect(const struct db_params *p, char *errstr, size_t errstr_size)
 		goto failed;
 	strcpy(sql, SCHEMA_LOCK);
 	strcat(sql, schema_sql);
-	/* Several statements in one PQexec run in one transaction, so the
-	 * advisory lock is held until the schema is in place. */
-	res = PQexec(conn, sql);
+	/* Several statements in one query string run in one transaction, so
+	 * the advisory lock is held until the schema is in place. */
+	deadline = db_statement_deadline(&params);
+	res = db_exec(conn, sql, &deadline, why, sizeof(why));
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		goto failed;
 	PQclear(res);
 
 	step = "prepare insert";
-	res = PQprepare(conn, "insert_batch", insert_sql, 3, NULL);
+	deadline = db_statement_deadline(&params);
+	res = db_prepare(conn, "insert_batch", insert_sql, 3, &deadline, why, sizeof(why));
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		goto failed;
 	PQclear(res);
 	free(sql);
 	return 0;
 failed:
-	{
-		char why[256];
-		db_error_line(res ? PQresultErrorMessage(res) : "out of memory", why, sizeof(why));
-		snprintf(errstr, errstr_size, "%s: %s", step, why);
-	}
+	/* A result carries the server's error; NULL, why db_* gave. */
+	if (res != NULL)
+		db_error_line(PQresultErrorMessage(res), why, sizeof(why));
+	snprintf(errstr, errstr_size, "%s: %s", step, why);
 	PQclear(res);
 	free(sql);
 	drop_connection();
@@ -100,6 +107,7 @@ int sink_insert(const struct sink_row *rows, size_t n, long *inserted,
 {
 	char *vals[3] = {NULL, NULL, NULL};
 	PGresult *res = NULL;
+	struct timespec deadline;
 	int rc = -1;
 
 	if (conn == NULL) {
@@ -112,10 +120,12 @@ int sink_insert(const struct sink_row *rows, size_t n, long *inserted,
 			goto done;
 		}
 	}
-	res = PQexecPrepared(conn, "insert_batch", 3, (const char *const *)vals, NULL,
-	                     NULL, 0);
+	deadline = db_statement_deadline(&params);
+	res = db_exec_prepared(conn, "insert_batch", 3, (const char *const *)vals, 0, &deadline,
+	                       errstr, errstr_size);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
+		if (res != NULL) /* else errstr says why (no answer in time) */
+			db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
 		drop_connection();
 		goto done;
 	}
@@ -131,15 +141,18 @@ done:
 int sink_ping(char *errstr, size_t errstr_size)
 {
 	PGresult *res;
+	struct timespec deadline;
 	int rc = 0;
 
 	if (conn == NULL) {
 		snprintf(errstr, errstr_size, "not connected");
 		return -1;
 	}
-	res = PQexec(conn, "SELECT 1");
+	deadline = db_statement_deadline(&params);
+	res = db_exec(conn, "SELECT 1", &deadline, errstr, errstr_size);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
+		if (res != NULL)
+			db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
 		drop_connection();
 		rc = -1;
 	}

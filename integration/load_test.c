@@ -1,8 +1,11 @@
 /* load_test: many concurrent clients: every ticket answered 200 with its
- * own id, and every one of them readable by many concurrent readers (whose
- * lookups the query service reads together: each must get its own record). */
+ * own id, and every one of them readable by many concurrent readers, more
+ * of them than the query service has connections: it reads their lookups
+ * together (its query_batch_size histogram shows statements for more than
+ * one id), and each must still get its own record. */
 #include <check.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,6 +127,30 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
+/* The value of an unlabelled series of the query service's /metrics
+ * (e.g. "query_batch_size_sum"). Asserts that it is there. */
+static double query_metric(const char *series)
+{
+	struct http_resp resp;
+	char url[128];
+	const size_t len = strlen(series);
+	const char *p;
+	double value = -1;
+
+	stack_url(url, sizeof(url), STACK_QUERY, "/metrics");
+	ck_assert_msg(http_get(url, NULL, &resp) == 0 && resp.status == 200 && resp.body != NULL,
+	              "GET %s: %ld %s", url, resp.status, resp.errstr);
+	for (p = resp.body; p != NULL; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, series, len) == 0 && p[len] == ' ') {
+			value = strtod(p + len + 1, NULL);
+			break;
+		}
+	}
+	http_resp_clear(&resp);
+	ck_assert_msg(value >= 0, "no %s in the query service's /metrics", series);
+	return value;
+}
+
 static int cmp_ids(const void *a, const void *b)
 {
 	return strcmp(a, b);
@@ -138,6 +165,7 @@ START_TEST(concurrent_tickets)
 	char errstr[512];
 	long count = 0, started;
 	int failures = 0;
+	double ids_before, statements_before, ids_read, statements;
 
 	memset(ids, 0, sizeof(ids));
 	for (int t = 0; t < N_CLIENTS; t++) {
@@ -177,6 +205,8 @@ START_TEST(concurrent_tickets)
 	              N_TICKETS, ALL_READABLE_MS);
 
 	/* ...and the query service serves each one to concurrent readers. */
+	ids_before = query_metric("query_batch_size_sum");
+	statements_before = query_metric("query_batch_size_count");
 	for (int t = 0; t < N_CLIENTS; t++) {
 		clients[t].failures = 0;
 		ck_assert_int_eq(pthread_create(&threads[t], NULL, reader_main, &clients[t]), 0);
@@ -185,6 +215,18 @@ START_TEST(concurrent_tickets)
 		pthread_join(threads[t], NULL);
 	for (int t = 0; t < N_CLIENTS; t++)
 		ck_assert_msg(clients[t].failures == 0, "reader %d: %s", t, clients[t].failure);
+
+	/* Read together: fewer statements than ids. Every reader ran its
+	 * reads through; 16 readers against 8 connections queue, and a queue
+	 * is read in one statement. */
+	ids_read = query_metric("query_batch_size_sum") - ids_before;
+	statements = query_metric("query_batch_size_count") - statements_before;
+	printf("  %d readers read %.0f ids with %.0f statements (%.2f ids a statement)\n", N_CLIENTS,
+	       ids_read, statements, statements > 0 ? ids_read / statements : 0.0);
+	ck_assert_msg(ids_read >= 3.0 * N_TICKETS, "%.0f ids read, want at least %d", ids_read,
+	              3 * N_TICKETS);
+	ck_assert_msg(statements < ids_read, "%.0f statements for %.0f ids: no lookups read together",
+	              statements, ids_read);
 }
 END_TEST
 

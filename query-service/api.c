@@ -18,7 +18,6 @@
 
 const struct pool_stmt api_statements[] = {
     LOOKUP_STATEMENTS,
-    {"ping", "SELECT 1", 0},
     {NULL, NULL, 0},
 };
 
@@ -48,27 +47,16 @@ static int get_record(const struct http_req *req, const char *id)
 	return http_send_json(req, 200, NULL, body);
 }
 
-static const char *db_down(const struct http_req *req, char *buf, size_t size)
+/* /ready: bounded like a request (lookup_ping), so that /ready answers
+ * 503 in time whatever the database does. */
+static const char *db_down(char *buf, size_t size)
 {
 	char errstr[256];
-	PGconn *conn = pool_acquire(errstr, sizeof(errstr));
-	PGresult *res;
 
-	(void)req;
-	if (conn == NULL) {
+	if (lookup_ping(errstr, sizeof(errstr)) != 0) {
 		snprintf(buf, size, "postgresql: %s", errstr);
 		return buf;
 	}
-	res = PQexecPrepared(conn, "ping", 0, NULL, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		db_error_line(PQresultErrorMessage(res), errstr, sizeof(errstr));
-		snprintf(buf, size, "postgresql: %s", errstr);
-		PQclear(res);
-		pool_release(conn, 1);
-		return buf;
-	}
-	PQclear(res);
-	pool_release(conn, 0);
 	return NULL;
 }
 
@@ -80,7 +68,7 @@ static int route(struct http_req *req, const char **route_name)
 	if (strcmp(path, "/health") == 0)
 		return *route_name = "/health", http_health(req);
 	if (strcmp(path, "/ready") == 0)
-		return *route_name = "/ready", http_ready(req, db_down(req, buf, sizeof(buf)));
+		return *route_name = "/ready", http_ready(req, db_down(buf, sizeof(buf)));
 	if (strcmp(path, "/metrics") == 0)
 		return *route_name = "/metrics", metrics_serve(req);
 	if (strncmp(path, TS_PREFIX "/", sizeof(TS_PREFIX)) == 0) {

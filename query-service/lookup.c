@@ -2,25 +2,28 @@
  *
  * Every request queues a reader. While fewer than max_readers statements
  * run, the request at the head of the queue leads: it takes the queue (up
- * to BATCH_MAX readers, itself among them), runs one statement for all of
- * them with a pooled connection, hands each its answer and wakes the next
- * head. Readers taken by a leader wait for it; readers still queued give
- * up after wait_ms with "busy", as the pool itself would. */
+ * to BATCH_MAX readers, itself among them) into a batch of its own, runs
+ * one statement for all of them with a pooled connection, hands each its
+ * answer and wakes the next head.
+ *
+ * Every reader waits until its own deadline, wherever it is: still queued
+ * it gives up with "busy", as the pool itself would; taken by a leader
+ * whose statement hangs, it leaves the batch (the leader then answers
+ * only those still there) with "no answer in time". The leader's statement
+ * ends at the leader's deadline, the earliest of the batch: the queue is in
+ * arrival order. */
 #include "lookup.h"
 
 #include <endian.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <uuid/uuid.h>
 
 #include "db.h"
 #include "metrics.h"
-#include "uid.h"
 
 #define BATCH_MAX 64
 
@@ -29,10 +32,25 @@
 
 enum reader_state { QUEUED, TAKEN, DONE };
 
+struct reader;
+
+/* What a leader reads, on the leader's stack: the ids are copied in, so
+ * that the statement runs without touching the readers, which may leave. */
+struct batch {
+	int n;
+	char ids[BATCH_MAX][UID_TEXT_SIZE];
+	struct reader *member[BATCH_MAX]; /* NULL once its reader gave up; under mu */
+	bool found[BATCH_MAX];
+	struct lookup_record recs[BATCH_MAX];
+	int failed;                       /* the read failed: err answers all */
+	char err[256];
+};
+
 struct reader {
 	char id[UID_TEXT_SIZE];
-	uuid_t key;
 	enum reader_state state;
+	struct batch *batch; /* while TAKEN, and slot in it */
+	int slot;
 	enum lookup_result result;
 	struct lookup_record rec;
 	char err[256];
@@ -42,9 +60,14 @@ struct reader {
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct reader *head, *tail; /* the queue, under mu */
+static int queued;                 /* its length, under mu */
 static int leading;                /* statements running, under mu */
 static int max_leading = 1;
 static int wait_ms = 2000;
+
+static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespec *deadline,
+                   bool *found, struct lookup_record *recs, char *errstr, size_t errstr_size);
+static lookup_reader_fn reader_fn = db_read;
 
 static struct metrics_series m_batch = METRICS_SIZE_HISTOGRAM_INIT(
     "query_batch_size", "Ids read by one database statement.", "");
@@ -55,11 +78,31 @@ static struct metrics_series m_db_errors = METRICS_COUNTER_INIT(
 
 void lookup_setup(int max_readers, int wait)
 {
+	static bool registered;
+
 	max_leading = max_readers;
 	wait_ms = wait;
-	metrics_register(&m_batch);
-	metrics_register(&m_in_use);
-	metrics_register(&m_db_errors);
+	if (!registered) {
+		metrics_register(&m_batch);
+		metrics_register(&m_in_use);
+		metrics_register(&m_db_errors);
+		registered = true;
+	}
+}
+
+void lookup_set_reader(lookup_reader_fn fn)
+{
+	pthread_mutex_lock(&mu);
+	reader_fn = fn != NULL ? fn : db_read;
+	pthread_mutex_unlock(&mu);
+}
+
+int lookup_queued(void)
+{
+	pthread_mutex_lock(&mu);
+	int n = queued;
+	pthread_mutex_unlock(&mu);
+	return n;
 }
 
 static struct ts_instant pg_time(const char *bin)
@@ -76,91 +119,159 @@ static struct ts_instant pg_time(const char *bin)
 	return (struct ts_instant){.sec = sec + PG_EPOCH_UNIX, .nsec = (int32_t)rem * 1000};
 }
 
-static void fail_all(struct reader *batch, const char *why)
+/* The later of deadline and LOOKUP_STATEMENT_MIN_MS from now. */
+static struct timespec statement_deadline(const struct timespec *deadline)
 {
-	for (struct reader *r = batch; r != NULL; r = r->next) {
-		r->result = LOOKUP_UNAVAILABLE;
-		snprintf(r->err, sizeof(r->err), "%s", why);
-	}
+	struct timespec floor = ts_deadline(LOOKUP_STATEMENT_MIN_MS);
+
+	if (floor.tv_sec > deadline->tv_sec ||
+	    (floor.tv_sec == deadline->tv_sec && floor.tv_nsec > deadline->tv_nsec))
+		return floor;
+	return *deadline;
 }
 
-/* Reads the records of batch (a list of TAKEN readers) with one statement
- * and fills in each reader's answer. Runs without mu. */
-static void read_batch(struct reader *batch, int n)
+/* The default reader (lookup_reader_fn): one statement through the pool. */
+static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespec *deadline,
+                   bool *found, struct lookup_record *recs, char *errstr, size_t errstr_size)
 {
-	char errstr[256], ids[BATCH_MAX * UID_TEXT_SIZE + 3];
+	char list[BATCH_MAX * UID_TEXT_SIZE + 3];
+	uuid_t keys[BATCH_MAX];
 	const char *vals[1];
+	struct timespec until;
 	PGconn *conn;
 	PGresult *res;
 	size_t len = 0;
+	int rc = 0;
 
-	metrics_observe(&m_batch, n);
-	if ((conn = pool_acquire(errstr, sizeof(errstr))) == NULL) {
-		metrics_add(&m_db_errors, 1);
-		fail_all(batch, errstr);
-		return;
-	}
+	if ((conn = pool_acquire(deadline, errstr, errstr_size)) == NULL)
+		return -1;
 	metrics_set(&m_in_use, pool_in_use());
 	if (n == 1) {
-		vals[0] = batch->id;
-		res = PQexecPrepared(conn, "get_record", 1, vals, NULL, NULL, 1);
+		vals[0] = ids[0];
 	} else { /* a text array: {id,id,...} */
-		ids[len++] = '{';
-		for (struct reader *r = batch; r != NULL; r = r->next) {
-			memcpy(ids + len, r->id, UID_TEXT_SIZE - 1);
+		list[len++] = '{';
+		for (int i = 0; i < n; i++) {
+			memcpy(list + len, ids[i], UID_TEXT_SIZE - 1);
 			len += UID_TEXT_SIZE - 1;
-			ids[len++] = r->next != NULL ? ',' : '}';
+			list[len++] = i + 1 < n ? ',' : '}';
 		}
-		ids[len] = '\0';
-		vals[0] = ids;
-		res = PQexecPrepared(conn, "get_records", 1, vals, NULL, NULL, 1);
+		list[len] = '\0';
+		vals[0] = list;
 	}
+	until = statement_deadline(deadline);
+	res = db_exec_prepared(conn, n == 1 ? "get_record" : "get_records", 1, vals, 1, &until,
+	                       errstr, errstr_size);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		db_error_line(PQresultErrorMessage(res), errstr, sizeof(errstr));
+		if (res != NULL) /* else errstr says why: no answer in time */
+			db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
 		PQclear(res);
-		pool_release(conn, 1);
-		metrics_add(&m_db_errors, 1);
-		fail_all(batch, errstr);
-		return;
+		pool_release(conn, true); /* a timed-out one is being cancelled: a new one next */
+		return -1;
 	}
-	pool_release(conn, 0);
+	pool_release(conn, false);
 
-	for (struct reader *r = batch; r != NULL; r = r->next)
-		r->result = LOOKUP_MISSING;
-	for (int row = 0; row < PQntuples(res); row++) {
+	for (int i = 0; i < n; i++) {
+		found[i] = false;
+		uuid_parse(ids[i], keys[i]); /* valid: lookup_get checked */
+	}
+	for (int row = 0; row < PQntuples(res) && rc == 0; row++) {
 		if (PQgetlength(res, row, 0) != 16 || PQgetlength(res, row, 1) != 8 ||
 		    PQgetlength(res, row, 2) != 8) {
-			fail_all(batch, "unexpected column format");
+			snprintf(errstr, errstr_size, "unexpected column format");
+			rc = -1;
 			break;
 		}
 		/* Several readers may ask for the same id. */
-		for (struct reader *r = batch; r != NULL; r = r->next) {
-			if (memcmp(r->key, PQgetvalue(res, row, 0), 16) == 0) {
-				r->result = LOOKUP_FOUND;
-				r->rec.event_time = pg_time(PQgetvalue(res, row, 1));
-				r->rec.created_at = pg_time(PQgetvalue(res, row, 2));
+		for (int i = 0; i < n; i++) {
+			if (memcmp(keys[i], PQgetvalue(res, row, 0), 16) == 0) {
+				found[i] = true;
+				recs[i].event_time = pg_time(PQgetvalue(res, row, 1));
+				recs[i].created_at = pg_time(PQgetvalue(res, row, 2));
 			}
 		}
 	}
 	PQclear(res);
+	return rc;
 }
 
-/* Takes up to BATCH_MAX readers from the head of the queue. Under mu. */
-static struct reader *take_batch(int *n)
+int lookup_ping(char *errstr, size_t errstr_size)
 {
-	struct reader *batch = head, *last = NULL;
+	const struct timespec deadline = ts_deadline(wait_ms);
+	struct timespec until;
+	PGconn *conn;
+	PGresult *res;
 
-	*n = 0;
-	for (struct reader *r = head; r != NULL && *n < BATCH_MAX; r = r->next) {
-		r->state = TAKEN;
-		last = r;
-		++*n;
+	if (pool_answered_within(LOOKUP_ANSWERED_FRESH_MS))
+		return 0;
+	if ((conn = pool_acquire(&deadline, errstr, errstr_size)) == NULL)
+		return -1;
+	until = statement_deadline(&deadline);
+	res = db_exec_prepared(conn, "ping", 0, NULL, 0, &until, errstr, errstr_size);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		if (res != NULL)
+			db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
+		PQclear(res);
+		pool_release(conn, true);
+		return -1;
 	}
-	head = last->next;
+	PQclear(res);
+	pool_release(conn, false);
+	return 0;
+}
+
+/* Reads a batch with the reader in place. Runs without mu. */
+static void read_batch(struct batch *b, lookup_reader_fn fn, const struct timespec *deadline)
+{
+	metrics_observe(&m_batch, b->n);
+	b->failed = fn((const char(*)[UID_TEXT_SIZE])b->ids, b->n, deadline, b->found, b->recs,
+	               b->err, sizeof(b->err)) != 0;
+	if (b->failed)
+		metrics_add(&m_db_errors, 1);
+}
+
+/* Takes up to BATCH_MAX readers from the head of the queue into b.
+ * Under mu. */
+static void take_batch(struct batch *b)
+{
+	struct reader *r = head;
+
+	b->n = 0;
+	while (r != NULL && b->n < BATCH_MAX) {
+		r->state = TAKEN;
+		r->batch = b;
+		r->slot = b->n;
+		b->member[b->n] = r;
+		memcpy(b->ids[b->n], r->id, UID_TEXT_SIZE);
+		b->n++;
+		r = r->next;
+	}
+	head = r;
 	if (head == NULL)
 		tail = NULL;
-	last->next = NULL;
-	return batch;
+	queued -= b->n;
+}
+
+/* Hands every reader still in b its answer and wakes it. Under mu. */
+static void deliver(struct batch *b, const struct reader *me)
+{
+	for (int i = 0; i < b->n; i++) {
+		struct reader *r = b->member[i];
+		if (r == NULL)
+			continue; /* gave up, and is gone */
+		if (b->failed) {
+			r->result = LOOKUP_UNAVAILABLE;
+			snprintf(r->err, sizeof(r->err), "%s", b->err);
+		} else if (b->found[i]) {
+			r->result = LOOKUP_FOUND;
+			r->rec = b->recs[i];
+		} else {
+			r->result = LOOKUP_MISSING;
+		}
+		r->state = DONE;
+		r->batch = NULL;
+		if (r != me)
+			pthread_cond_signal(&r->cv);
+	}
 }
 
 /* Removes a reader that gave up from the queue. Under mu. */
@@ -177,21 +288,55 @@ static void unqueue(struct reader *me)
 	*p = me->next;
 	if (tail == me)
 		tail = prev;
+	queued--;
+}
+
+/* Gives up at the deadline, wherever me waits. Under mu. */
+static void give_up(struct reader *me)
+{
+	if (me->state == QUEUED) {
+		struct reader *next = me->next;
+
+		unqueue(me);
+		if (head != NULL && head == next) /* it may lead now */
+			pthread_cond_signal(&head->cv);
+		snprintf(me->err, sizeof(me->err), "all %d database connections busy for %d ms",
+		         max_leading, wait_ms);
+	} else {
+		/* The leader's statement hangs: leave its batch. */
+		me->batch->member[me->slot] = NULL;
+		me->batch = NULL;
+		snprintf(me->err, sizeof(me->err), "no answer from the database within %d ms",
+		         wait_ms);
+	}
+	me->state = DONE;
+	me->result = LOOKUP_UNAVAILABLE;
+}
+
+/* True once deadline (CLOCK_REALTIME) has passed. */
+static bool passed(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return now.tv_sec > deadline->tv_sec ||
+	       (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
 }
 
 enum lookup_result lookup_get(const char *id, struct lookup_record *out, char *errstr,
                               size_t errstr_size)
 {
 	struct reader me = {.state = QUEUED};
-	struct timespec until;
+	struct timespec deadline;
+	uuid_t key;
 
 	uid_normalize(id, me.id);
-	if (uuid_parse(me.id, me.key) != 0) {
+	if (uuid_parse(me.id, key) != 0) {
 		snprintf(errstr, errstr_size, "not a UUID");
 		return LOOKUP_UNAVAILABLE;
 	}
 	pthread_cond_init(&me.cv, NULL);
-	until = ts_deadline(wait_ms);
+	deadline = ts_deadline(wait_ms);
 
 	pthread_mutex_lock(&mu);
 	if (tail != NULL)
@@ -199,40 +344,24 @@ enum lookup_result lookup_get(const char *id, struct lookup_record *out, char *e
 	else
 		head = &me;
 	tail = &me;
+	queued++;
 	while (me.state != DONE) {
-		if (me.state == QUEUED && head == &me && leading < max_leading) {
-			int n;
-			struct reader *batch = take_batch(&n);
+		if (me.state == QUEUED && head == &me && leading < max_leading && !passed(&deadline)) {
+			struct batch b;
+			lookup_reader_fn fn = reader_fn;
 
+			take_batch(&b);
 			leading++;
 			pthread_mutex_unlock(&mu);
-			read_batch(batch, n);
+			read_batch(&b, fn, &deadline);
 			pthread_mutex_lock(&mu);
 			leading--;
-			for (struct reader *r = batch, *next; r != NULL; r = next) {
-				next = r->next; /* r may be gone once DONE */
-				r->state = DONE;
-				if (r != &me)
-					pthread_cond_signal(&r->cv);
-			}
+			deliver(&b, &me);
 			if (head != NULL) /* the next leader */
 				pthread_cond_signal(&head->cv);
-		} else if (me.state == QUEUED) {
-			if (pthread_cond_timedwait(&me.cv, &mu, &until) == ETIMEDOUT &&
-			    me.state == QUEUED) {
-				struct reader *next = me.next;
-
-				unqueue(&me);
-				if (head != NULL && head == next)
-					pthread_cond_signal(&head->cv);
-				me.state = DONE;
-				me.result = LOOKUP_UNAVAILABLE;
-				snprintf(me.err, sizeof(me.err),
-				         "all %d database connections busy for %d ms", max_leading,
-				         wait_ms);
-			}
-		} else {
-			pthread_cond_wait(&me.cv, &mu); /* a leader has it */
+		} else if (pthread_cond_timedwait(&me.cv, &mu, &deadline) == ETIMEDOUT &&
+		           me.state != DONE) {
+			give_up(&me);
 		}
 	}
 	pthread_mutex_unlock(&mu);

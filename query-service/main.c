@@ -30,7 +30,8 @@ int main(int argc, char **argv)
 	    {"DB_POOL_SIZE", CFG_INT, &pool_size, "8", 1, 90,
 	     "database connections shared by all HTTP threads"},
 	    {"DB_POOL_TIMEOUT_MS", CFG_INT, &pool_timeout, "2000", 1, 60000,
-	     "how long a request waits for a free connection before 503"},
+	     "how long a request (or /ready) waits for the database in all — a free "
+	     "connection, connecting, its statement — before 503 with Retry-After"},
 	};
 
 	if ((rc = cfg_args(argc, argv, "query-service", summary, params, CFG_COUNT(params))) >= 0)
@@ -51,7 +52,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (pool_setup(&db, pool_size, pool_timeout, api_statements, errstr, sizeof(errstr)) != 0) {
+	if (pool_setup(&db, pool_size, api_statements, errstr, sizeof(errstr)) != 0) {
 		log_error("database pool: %s", errstr);
 		return 1;
 	}

@@ -1,4 +1,5 @@
-/* pool: a bounded pool of PostgreSQL connections. */
+/* pool: a bounded pool of PostgreSQL connections, every wait bounded by
+ * the caller's deadline. */
 #include "pool.h"
 
 #include <poll.h>
@@ -8,7 +9,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "ts.h"
 
 struct slot {
 	PGconn *conn;
@@ -22,16 +22,19 @@ struct slot {
 static struct db_params params;
 static const struct pool_stmt *stmts;
 static struct slot *slots;
-static int n_slots, n_busy, timeout_ms;
+static int n_slots, n_busy;
+static bool last_ok;               /* the last release was not broken, under lock */
+static struct timespec last_release; /* monotonic, under lock */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t freed = PTHREAD_COND_INITIALIZER;
 
-int pool_setup(const struct db_params *p, int size, int acquire_timeout_ms,
-               const struct pool_stmt *s, char *errstr, size_t errstr_size)
+int pool_setup(const struct db_params *p, int size, const struct pool_stmt *s, char *errstr,
+               size_t errstr_size)
 {
 	params = *p;
 	stmts = s;
-	timeout_ms = acquire_timeout_ms;
+	n_busy = 0;
+	last_ok = false;
 	slots = calloc((size_t)size, sizeof(*slots));
 	if (slots == NULL) {
 		snprintf(errstr, errstr_size, "out of memory");
@@ -41,16 +44,18 @@ int pool_setup(const struct db_params *p, int size, int acquire_timeout_ms,
 	return 0;
 }
 
-/* Connects and prepares every statement. */
-static PGconn *connect_slot(char *errstr, size_t errstr_size)
+/* Connects and prepares every statement, by deadline. */
+static PGconn *connect_slot(const struct timespec *deadline, char *errstr, size_t errstr_size)
 {
-	PGconn *conn = db_connect(&params, errstr, errstr_size);
+	PGconn *conn = db_connect_until(&params, deadline, errstr, errstr_size);
 
 	for (const struct pool_stmt *s = stmts; conn && s->name; s++) {
-		PGresult *res = PQprepare(conn, s->name, s->sql, s->n_params, NULL);
+		char why[256];
+		PGresult *res = db_prepare(conn, s->name, s->sql, s->n_params, deadline, why,
+		                           sizeof(why));
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			char why[256];
-			db_error_line(PQresultErrorMessage(res), why, sizeof(why));
+			if (res != NULL)
+				db_error_line(PQresultErrorMessage(res), why, sizeof(why));
 			snprintf(errstr, errstr_size, "prepare %s: %s", s->name, why);
 			PQfinish(conn);
 			conn = NULL;
@@ -81,16 +86,14 @@ static bool stale(const struct slot *slot)
 	return poll(&p, 1, 0) != 0;
 }
 
-PGconn *pool_acquire(char *errstr, size_t errstr_size)
+PGconn *pool_acquire(const struct timespec *deadline, char *errstr, size_t errstr_size)
 {
-	struct timespec until;
 	struct slot *slot = NULL;
 	int rc = 0;
 
-	until = ts_deadline(timeout_ms);
 	pthread_mutex_lock(&lock);
 	while (n_busy == n_slots && rc == 0)
-		rc = pthread_cond_timedwait(&freed, &lock, &until);
+		rc = pthread_cond_timedwait(&freed, &lock, deadline);
 	/* A free slot with a live connection if there is one, else any free. */
 	for (int i = 0; i < n_slots && (slot == NULL || slot->conn == NULL); i++) {
 		if (!slots[i].busy)
@@ -102,8 +105,7 @@ PGconn *pool_acquire(char *errstr, size_t errstr_size)
 	}
 	pthread_mutex_unlock(&lock);
 	if (slot == NULL) {
-		snprintf(errstr, errstr_size, "all %d database connections busy for %d ms",
-		         n_slots, timeout_ms);
+		snprintf(errstr, errstr_size, "all %d database connections busy", n_slots);
 		return NULL;
 	}
 	if (slot->conn != NULL && stale(slot)) {
@@ -111,7 +113,7 @@ PGconn *pool_acquire(char *errstr, size_t errstr_size)
 		slot->conn = NULL;
 	}
 	if (slot->conn == NULL)
-		slot->conn = connect_slot(errstr, errstr_size);
+		slot->conn = connect_slot(deadline, errstr, errstr_size);
 	if (slot->conn == NULL) {
 		pthread_mutex_lock(&lock);
 		slot->busy = false;
@@ -122,23 +124,41 @@ PGconn *pool_acquire(char *errstr, size_t errstr_size)
 	return slot->conn;
 }
 
-void pool_release(PGconn *conn, int broken)
+void pool_release(PGconn *conn, bool broken)
 {
 	pthread_mutex_lock(&lock);
 	for (int i = 0; i < n_slots; i++) {
 		if (slots[i].busy && slots[i].conn == conn) {
-			if (broken) {
-				PQfinish(conn);
+			if (broken)
 				slots[i].conn = NULL;
-			}
 			slots[i].busy = false;
 			clock_gettime(CLOCK_MONOTONIC, &slots[i].released);
+			last_release = slots[i].released;
+			last_ok = !broken;
 			n_busy--;
 			pthread_cond_signal(&freed);
 			break;
 		}
 	}
 	pthread_mutex_unlock(&lock);
+	/* The connection is nonblocking (db_connect): closing it never waits
+	 * on the server, but needs no lock either. */
+	if (broken)
+		PQfinish(conn);
+}
+
+bool pool_answered_within(int ms)
+{
+	struct timespec now;
+	bool ok;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&lock);
+	ok = last_ok && (now.tv_sec - last_release.tv_sec) * 1000L +
+	                        (now.tv_nsec - last_release.tv_nsec) / 1000000L <
+	                    ms;
+	pthread_mutex_unlock(&lock);
+	return ok;
 }
 
 int pool_in_use(void)
@@ -155,5 +175,5 @@ void pool_shutdown(void)
 		PQfinish(slots[i].conn);
 	free(slots);
 	slots = NULL;
-	n_slots = 0;
+	n_slots = n_busy = 0;
 }

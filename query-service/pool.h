@@ -1,10 +1,13 @@
 /* pool: a bounded pool of PostgreSQL connections, each with the service's
- * statements prepared, shared by all HTTP threads. */
+ * statements prepared, shared by all HTTP threads. Every wait in it (for a
+ * free connection, connecting, preparing) ends at the caller's deadline. */
 #ifndef QUERY_POOL_H
 #define QUERY_POOL_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "db.h"
 
@@ -16,19 +19,25 @@ struct pool_stmt {
 
 /* Sets up `size` slots (connected lazily). stmts (NULL-name terminated)
  * are prepared on every new connection. */
-int pool_setup(const struct db_params *p, int size, int acquire_timeout_ms,
-               const struct pool_stmt *stmts, char *errstr, size_t errstr_size)
-    __attribute__((warn_unused_result));
+int pool_setup(const struct db_params *p, int size, const struct pool_stmt *stmts,
+               char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
 
-/* Waits for a free connection (connecting it if needed). Returns NULL with
- * errstr when none is free in time or the database cannot be reached. */
-PGconn *pool_acquire(char *errstr, size_t errstr_size);
+/* Waits until deadline (CLOCK_REALTIME, as ts_deadline) for a free
+ * connection, connecting it if needed. Returns NULL with errstr when none is
+ * free in time or the database cannot be reached in time. The connection is
+ * the caller's until pool_release. */
+PGconn *pool_acquire(const struct timespec *deadline, char *errstr, size_t errstr_size);
 
-/* Gives a connection back; broken = true drops it (reconnected on next use). */
-void pool_release(PGconn *conn, int broken);
+/* Gives a connection back; broken = true drops it (a new one is opened on
+ * the slot's next use): after any failed or timed-out call on it. */
+void pool_release(PGconn *conn, bool broken);
 
 /* Connections lent out right now. */
 int pool_in_use(void);
+
+/* True if the last connection given back was not broken and came back
+ * less than ms ago: the database answered just now. */
+bool pool_answered_within(int ms);
 
 void pool_shutdown(void);
 

@@ -1,9 +1,25 @@
 /* test_db: DB_URL conversion (common/db.c): libpq URIs pass as they are,
- * JDBC URLs lose their "jdbc:" prefix, anything else is refused. */
+ * JDBC URLs lose their "jdbc:" prefix, anything else is refused. And the
+ * time limits, against fake servers on 127.0.0.1: one that never answers
+ * (a listening socket nobody accepts on: what a frozen server looks like
+ * from outside), and one that speaks just enough of the protocol to answer
+ * "SELECT 1", an error, or nothing at all. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "suites.h"
+#include "ts.h"
 
 static const struct {
 	const char *in, *out;
@@ -129,6 +145,275 @@ START_TEST(error_line_is_one_line)
 }
 END_TEST
 
+/* ---- fake servers ---- */
+
+/* A listening socket on 127.0.0.1 that nobody accepts on: the kernel
+ * completes connections and takes their data, and nothing answers. */
+static int listen_frozen(int *port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 16), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+static void params_for(struct db_params *p, int port)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->url, sizeof(p->url),
+	         "postgresql://127.0.0.1:%d/db?sslmode=disable&gssencmode=disable", port);
+	p->user = "u";
+	p->app_name = "test";
+}
+
+/* A server that completes the start-up of every connection, then either
+ * answers a simple query (SELECT 1: one row; anything else: an error) or,
+ * silent, reads and never answers. It counts the cancel requests it gets. */
+struct fake {
+	int lfd, port;
+	bool silent;
+	atomic_bool stop;
+	atomic_int cancels;
+	pthread_t tid;
+};
+
+/* Reads n bytes; reads time out every 100 ms (SO_RCVTIMEO) to look at
+ * f->stop. */
+static bool read_full(struct fake *f, int fd, void *buf, size_t n)
+{
+	for (size_t got = 0; got < n;) {
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !atomic_load(&f->stop))
+			continue;
+		if (r <= 0)
+			return false;
+		got += (size_t)r;
+	}
+	return true;
+}
+
+/* Sends one message: type, then length and body. */
+static void send_msg(int fd, char type, const void *body, uint32_t len)
+{
+	char buf[512];
+	uint32_t n = htonl(len + 4);
+
+	buf[0] = type;
+	memcpy(buf + 1, &n, 4);
+	memcpy(buf + 5, body, len);
+	(void)!write(fd, buf, 5 + len);
+}
+
+static void answer_query(int fd, const char *sql)
+{
+	if (strcmp(sql, "SELECT 1") == 0) {
+		/* one int4 column "c"; one row "1"; SELECT 1; idle */
+		static const char desc[] = {0, 1, 'c', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 23, 0, 4,
+		                            -1, -1, -1, -1, 0, 0};
+		static const char row[] = {0, 1, 0, 0, 0, 1, '1'};
+		send_msg(fd, 'T', desc, sizeof(desc));
+		send_msg(fd, 'D', row, sizeof(row));
+		send_msg(fd, 'C', "SELECT 1", 9);
+	} else {
+		static const char err[] = "SERROR\0C42P01\0Mrelation \"nothing\" does not exist\0";
+		send_msg(fd, 'E', err, sizeof(err));
+	}
+	send_msg(fd, 'Z', "I", 1);
+}
+
+/* One connection, from its first packet on. */
+static void serve(struct fake *f, int fd)
+{
+	uint32_t len, code;
+	char buf[4096], type;
+
+	if (!read_full(f, fd, &len, 4) || (len = ntohl(len)) < 8 || len > sizeof(buf) ||
+	    !read_full(f, fd, buf, len - 4))
+		return;
+	memcpy(&code, buf, 4);
+	if (ntohl(code) == 80877102) { /* CancelRequest: count it and hang up */
+		atomic_fetch_add(&f->cancels, 1);
+		return;
+	}
+	send_msg(fd, 'R', "\0\0\0\0", 4); /* AuthenticationOk */
+	send_msg(fd, 'Z', "I", 1);
+	while (!atomic_load(&f->stop) && read_full(f, fd, &type, 1) && read_full(f, fd, &len, 4)) {
+		len = ntohl(len);
+		if (len < 4 || len - 4 >= sizeof(buf) || !read_full(f, fd, buf, len - 4))
+			return;
+		buf[len - 4] = '\0';
+		if (type == 'X')
+			return;
+		if (!f->silent && type == 'Q')
+			answer_query(fd, buf);
+	}
+}
+
+static void *fake_main(void *arg)
+{
+	struct fake *f = arg;
+
+	while (!atomic_load(&f->stop)) {
+		struct pollfd p = {.fd = f->lfd, .events = POLLIN};
+		int fd;
+		if (poll(&p, 1, 50) <= 0 || (fd = accept(f->lfd, NULL, NULL)) < 0)
+			continue;
+		/* One connection at a time is enough here: the test's own, then
+		 * its cancel request, which comes once the test gave up on it. */
+		struct timeval tv = {.tv_usec = 100000};
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		serve(f, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+static void fake_start(struct fake *f, bool silent)
+{
+	memset(f, 0, sizeof(*f));
+	f->silent = silent;
+	f->lfd = listen_frozen(&f->port);
+	ck_assert_int_eq(pthread_create(&f->tid, NULL, fake_main, f), 0);
+}
+
+static void fake_stop(struct fake *f)
+{
+	atomic_store(&f->stop, true);
+	pthread_join(f->tid, NULL);
+	close(f->lfd);
+}
+
+/* ---- time limits ---- */
+
+START_TEST(connect_gives_up_at_the_deadline)
+{
+	struct db_params p;
+	struct timespec deadline = ts_deadline(200);
+	char err[256] = "";
+	int port, lfd = listen_frozen(&port);
+	PGconn *conn;
+
+	params_for(&p, port);
+	conn = db_connect_until(&p, &deadline, err, sizeof(err));
+	ck_assert_ptr_null(conn);
+	ck_assert_msg(strstr(err, "no connection") != NULL, "%s", err);
+
+	/* Without a deadline: DB_CONNECT_TIMEOUT_MS. */
+	p.connect_timeout_ms = 200;
+	conn = db_connect(&p, err, sizeof(err));
+	ck_assert_ptr_null(conn);
+	ck_assert_msg(strstr(err, "within 200 ms") != NULL, "%s", err);
+	close(lfd);
+}
+END_TEST
+
+START_TEST(connect_refused_says_why)
+{
+	struct db_params p;
+	char err[256] = "";
+	int port, lfd = listen_frozen(&port);
+
+	close(lfd); /* nobody listens there any more */
+	params_for(&p, port);
+	ck_assert_ptr_null(db_connect(&p, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "refused") != NULL, "%s", err);
+}
+END_TEST
+
+/* Which call a loop test makes. */
+static PGresult *call(int which, PGconn *conn, const struct timespec *deadline, char *err,
+                      size_t size)
+{
+	switch (which) {
+	case 0: return db_exec(conn, "SELECT 1", deadline, err, size);
+	case 1: return db_prepare(conn, "s", "SELECT 1", 0, deadline, err, size);
+	default: return db_exec_prepared(conn, "s", 0, NULL, 1, deadline, err, size);
+	}
+}
+
+START_TEST(statement_gives_up_at_the_deadline_and_is_cancelled)
+{
+	struct fake f;
+	struct db_params p;
+	struct timespec deadline;
+	char err[256] = "";
+	PGconn *conn;
+	PGresult *res;
+
+	fake_start(&f, true);
+	params_for(&p, f.port);
+	conn = db_connect(&p, err, sizeof(err));
+	ck_assert_msg(conn != NULL, "%s", err);
+	deadline = ts_deadline(200);
+	res = call(_i, conn, &deadline, err, sizeof(err));
+	ck_assert_ptr_null(res);
+	ck_assert_msg(strstr(err, "no answer") != NULL, "%s", err);
+	PQfinish(conn);
+	/* The cancel request comes from another thread: wait for it (a
+	 * generous bound; it normally takes a millisecond). */
+	for (int i = 0; i < 1000 && atomic_load(&f.cancels) == 0; i++)
+		usleep(10000);
+	ck_assert_int_eq(atomic_load(&f.cancels), 1);
+	fake_stop(&f);
+}
+END_TEST
+
+START_TEST(statement_answers_and_errors_keep_the_server_text)
+{
+	struct fake f;
+	struct db_params p;
+	struct timespec deadline = ts_deadline(10000);
+	char err[256] = "";
+	PGconn *conn;
+	PGresult *res;
+
+	fake_start(&f, false);
+	params_for(&p, f.port);
+	conn = db_connect(&p, err, sizeof(err));
+	ck_assert_msg(conn != NULL, "%s", err);
+	res = db_exec(conn, "SELECT 1", &deadline, err, sizeof(err));
+	ck_assert_msg(res != NULL, "%s", err);
+	ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
+	ck_assert_int_eq(PQntuples(res), 1);
+	ck_assert_str_eq(PQgetvalue(res, 0, 0), "1");
+	PQclear(res);
+
+	/* An error is a result, as with PQexec: its text and SQLSTATE are there. */
+	res = db_exec(conn, "SELECT * FROM nothing", &deadline, err, sizeof(err));
+	ck_assert_msg(res != NULL, "%s", err);
+	ck_assert_int_eq(PQresultStatus(res), PGRES_FATAL_ERROR);
+	ck_assert_str_eq(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42P01");
+	ck_assert_ptr_nonnull(strstr(PQresultErrorMessage(res), "does not exist"));
+	PQclear(res);
+
+	/* The connection is still in use after both. */
+	res = db_exec(conn, "SELECT 1", &deadline, err, sizeof(err));
+	ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
+	PQclear(res);
+	PQfinish(conn);
+	ck_assert_int_eq(atomic_load(&f.cancels), 0);
+	fake_stop(&f);
+}
+END_TEST
+
+START_TEST(statement_deadline_is_the_timeout_and_a_grace)
+{
+	struct db_params p = {.statement_timeout_ms = 3000};
+	struct timespec lo = ts_deadline(3000 + DB_ANSWER_GRACE_MS), d = db_statement_deadline(&p),
+	                hi;
+
+	hi = ts_deadline(3000 + DB_ANSWER_GRACE_MS);
+	ck_assert(d.tv_sec > lo.tv_sec || (d.tv_sec == lo.tv_sec && d.tv_nsec >= lo.tv_nsec));
+	ck_assert(d.tv_sec < hi.tv_sec || (d.tv_sec == hi.tv_sec && d.tv_nsec <= hi.tv_nsec));
+}
+END_TEST
+
 Suite *make_db_suite(void)
 {
 	Suite *s = suite_create("db");
@@ -143,6 +428,15 @@ Suite *make_db_suite(void)
 
 	tc = tcase_create("error_line");
 	tcase_add_test(tc, error_line_is_one_line);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("deadline");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, connect_gives_up_at_the_deadline);
+	tcase_add_test(tc, connect_refused_says_why);
+	tcase_add_loop_test(tc, statement_gives_up_at_the_deadline_and_is_cancelled, 0, 3);
+	tcase_add_test(tc, statement_answers_and_errors_keep_the_server_text);
+	tcase_add_test(tc, statement_deadline_is_the_timeout_and_a_grace);
 	suite_add_tcase(s, tc);
 
 	return s;

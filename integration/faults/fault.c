@@ -3,6 +3,7 @@
 
 #include <check.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -152,12 +153,110 @@ void fault_broker_pause(bool stop)
 	}
 }
 
+/* The parent pid of a process from /proc, or -1. */
+static int proc_ppid(int pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+	int ppid;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p != NULL && sscanf(p + 1, " %*c %d", &ppid) == 1 ? ppid : -1;
+}
+
+/* The postmaster's pid (the first line of <state_dir>/pgdata/postmaster.pid),
+ * or -1. */
+static int db_postmaster_pid(void)
+{
+	char path[1024];
+	FILE *f;
+	int pid = -1;
+
+	snprintf(path, sizeof(path), "%s/pgdata/postmaster.pid", stack.state_dir);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	if (fscanf(f, "%d", &pid) != 1 || pid <= 0 || kill(pid, 0) != 0)
+		pid = -1;
+	fclose(f);
+	return pid;
+}
+
+/* The postmaster, then its children (found once it is stopped, so that it
+ * forks no new one in between) into pids; returns how many. */
+static int db_pids(int *pids, int max)
+{
+	DIR *d;
+	struct dirent *e;
+	int n = 0;
+
+	if ((pids[0] = db_postmaster_pid()) < 0)
+		return 0;
+	n = 1;
+	if ((d = opendir("/proc")) == NULL)
+		return n;
+	while ((e = readdir(d)) != NULL && n < max) {
+		int pid = atoi(e->d_name);
+		if (pid > 0 && proc_ppid(pid) == pids[0])
+			pids[n++] = pid;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Waits up to 5 s until pid is stopped (stop) or not. */
+static bool wait_state(int pid, bool stop)
+{
+	const long deadline = proc_now_ms() + 5000;
+
+	for (;;) {
+		char st = proc_state(pid);
+		if (st == 0 || (st == 'T') == stop)
+			return true; /* a process that is gone is neither */
+		if (proc_now_ms() >= deadline)
+			return false;
+		proc_sleep_ms(1);
+	}
+}
+
+void fault_db_pause(bool stop)
+{
+	int pids[512], n, pm = db_postmaster_pid();
+
+	ck_assert_msg(pm > 0, "no running postmaster in %s/pgdata/postmaster.pid", stack.state_dir);
+	if (stop) {
+		ck_assert_msg(kill(pm, SIGSTOP) == 0, "kill %d: %s", pm, strerror(errno));
+		ck_assert_msg(wait_state(pm, true), "postmaster %d not stopped", pm);
+	}
+	n = db_pids(pids, 512);
+	for (int i = stop ? 1 : 0; i < n; i++) {
+		ck_assert_msg(kill(pids[i], stop ? SIGSTOP : SIGCONT) == 0 || errno == ESRCH,
+		              "kill %d: %s", pids[i], strerror(errno));
+		ck_assert_msg(wait_state(pids[i], stop), "postgres process %d: state %c after %s",
+		              pids[i], proc_state(pids[i]), stop ? "SIGSTOP" : "SIGCONT");
+	}
+}
+
 void fault_teardown(struct svc *extra, int n_extra)
 {
 	const int pid = fault_broker_pid();
+	int pids[512], n = db_pids(pids, 512);
 
 	if (pid > 0 && proc_state(pid) == 'T')
 		kill(pid, SIGCONT);
+	/* A test that failed while the database was frozen. */
+	for (int i = 0; i < n; i++) {
+		if (proc_state(pids[i]) == 'T')
+			kill(pids[i], SIGCONT);
+	}
 	if (fault_script("kafka.sh", "status") != 0 && fault_script("kafka.sh", "start") != 0)
 		fprintf(stderr, "teardown: the broker does not start (see %s/kafka.log)\n",
 		        stack.state_dir);

@@ -87,8 +87,14 @@ int fault_broker_pid(void);
  * is stopped, or running again. Asserts. */
 void fault_broker_pause(bool stop);
 
-/* Puts the world back for the next test: resumes the broker if it is
- * stopped, starts the broker and the database if they are down, stops the
+/* SIGSTOPs (stop=true) or SIGCONTs every process of the test cluster of
+ * PostgreSQL (the postmaster of <state_dir>/pgdata and all its children)
+ * and waits until /proc says each took it: a frozen server, whose kernel
+ * still accepts connections and acknowledges data. Asserts. */
+void fault_db_pause(bool stop);
+
+/* Puts the world back for the next test: resumes the broker and the
+ * database if they are stopped, starts them if they are down, stops the
  * three services (SIGTERM, then SIGKILL) and every extra process given. */
 void fault_teardown(struct svc *extra, int n_extra);
 

@@ -8,6 +8,7 @@ Suite *make_poison_suite(void);   /* undecodable messages of every kind */
 Suite *make_edge_suite(void);     /* abuse at the HTTP edge */
 Suite *make_broker_suite(void);   /* Kafka frozen, Kafka restarted */
 Suite *make_database_suite(void); /* PostgreSQL down for 20 s */
+Suite *make_freeze_suite(void);   /* PostgreSQL frozen (SIGSTOP) for 15 s */
 Suite *make_kill_suite(void);     /* the consumer SIGKILLed mid-stream */
 Suite *make_scaleout_suite(void); /* two consumers in one group */
 Suite *make_stop_suite(void);     /* SIGTERM under load */

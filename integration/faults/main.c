@@ -82,6 +82,7 @@ int main(int argc, char **argv)
 	srunner_add_suite(sr, make_edge_suite());
 	srunner_add_suite(sr, make_broker_suite());
 	srunner_add_suite(sr, make_database_suite());
+	srunner_add_suite(sr, make_freeze_suite());
 	srunner_add_suite(sr, make_kill_suite());
 	srunner_add_suite(sr, make_scaleout_suite());
 	srunner_add_suite(sr, make_stop_suite());

@@ -1,0 +1,97 @@
+/* test_pool: the pool's and the default reader's deadlines
+ * (query-service/pool.c, lookup.c) against a server that never answers: a
+ * listening socket on 127.0.0.1 nobody accepts on, which is what a frozen
+ * PostgreSQL looks like from outside (its kernel still completes the
+ * connection). Every wait ends with an error, and the slot is free again. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "lookup.h"
+#include "pool.h"
+#include "suites.h"
+
+#define POOL_SIZE 2
+
+static int lfd = -1;
+
+static void setup(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	struct db_params p = {.user = "u", .app_name = "test"};
+	char err[256];
+
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(lfd, 16), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+	snprintf(p.url, sizeof(p.url),
+	         "postgresql://127.0.0.1:%d/db?sslmode=disable&gssencmode=disable",
+	         ntohs(sa.sin_port));
+	ck_assert_msg(pool_setup(&p, POOL_SIZE, api_statements, err, sizeof(err)) == 0, "%s", err);
+	lookup_setup(POOL_SIZE, 300);
+}
+
+static void teardown(void)
+{
+	pool_shutdown();
+	close(lfd);
+}
+
+START_TEST(acquire_gives_up_and_frees_the_slot)
+{
+	char err[256] = "";
+
+	/* More attempts than slots: none stays taken by a failed one. */
+	for (int i = 0; i < 2 * POOL_SIZE; i++) {
+		struct timespec deadline = ts_deadline(200);
+		ck_assert_ptr_null(pool_acquire(&deadline, err, sizeof(err)));
+		ck_assert_msg(strstr(err, "no connection") != NULL, "%s", err);
+		ck_assert_int_eq(pool_in_use(), 0);
+	}
+	ck_assert(!pool_answered_within(60000));
+}
+END_TEST
+
+START_TEST(lookup_answers_unavailable_when_the_database_does_not)
+{
+	struct lookup_record rec;
+	char err[256] = "";
+
+	ck_assert_int_eq(lookup_get("0b0e4a8c-6a0f-4c9e-9d3c-2c6a1d0e5f77", &rec, err, sizeof(err)),
+	                 LOOKUP_UNAVAILABLE);
+	ck_assert_msg(err[0] != '\0', "no reason given");
+	ck_assert_int_eq(pool_in_use(), 0);
+	ck_assert_int_eq(lookup_queued(), 0);
+}
+END_TEST
+
+START_TEST(ready_check_answers_not_ready_when_the_database_does_not)
+{
+	char err[256] = "";
+
+	ck_assert_int_eq(lookup_ping(err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "no connection") != NULL, "%s", err);
+	ck_assert_int_eq(pool_in_use(), 0);
+}
+END_TEST
+
+Suite *make_pool_suite(void)
+{
+	Suite *s = suite_create("pool");
+	TCase *tc = tcase_create("frozen_server");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, acquire_gives_up_and_frees_the_slot);
+	tcase_add_test(tc, lookup_answers_unavailable_when_the_database_does_not);
+	tcase_add_test(tc, ready_check_answers_not_ready_when_the_database_does_not);
+	suite_add_tcase(s, tc);
+	return s;
+}
