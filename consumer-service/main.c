@@ -163,8 +163,10 @@ int main(int argc, char **argv)
 	rc = consumer_run(&stop) == 0 ? 0 : 1;
 
 	log_info("stopping");
-	consumer_shutdown();
+	/* HTTP first: /ready asks the Kafka handle that consumer_shutdown
+	 * destroys, and mg_stop returns only after every handler has. */
 	mg_stop(ctx);
+	consumer_shutdown();
 	mg_exit_library();
 	log_info("stopped");
 	return rc;
