@@ -3,9 +3,11 @@
  * Messages are polled into a batch (as many as are ready, up to the batch
  * size), decoded with the shared codec, inserted with one statement, and
  * only then are their offsets stored for the auto-committer. Messages that
- * cannot be decoded go, unchanged, to <topic>.dlq. While PostgreSQL is down
- * the assignment is paused and the batch retried with capped backoff; the
- * poll loop keeps running, so the group membership is kept. */
+ * cannot be decoded, and rows PostgreSQL refuses as data (found by splitting
+ * the statement), go unchanged to <topic>.dlq. While PostgreSQL (or the
+ * dead-letter topic) is down the assignment is paused and the batch retried
+ * with capped backoff; the poll loop keeps running, so the group membership
+ * is kept. */
 #include "consumer.h"
 
 #include <inttypes.h>
@@ -25,7 +27,8 @@
 struct item {
 	rd_kafka_message_t *rkm;
 	char cid[UID_TEXT_SIZE]; /* correlationId header, "" if none */
-	char reason[160];        /* why it is poison, "" if it is not */
+	char reason[256];        /* why it is poison, "" if it is not */
+	long row;                /* its index in rows[], -1 when it did not decode */
 	int dlq_state;           /* 0 not sent, 1 in flight, 2 delivered, -1 failed */
 };
 
@@ -43,14 +46,22 @@ static char dlq_topic[512];
 static struct item *items;
 static struct sink_row *rows;
 static size_t n_items, n_rows, n_poison, cap_items; /* rows: decoded items only */
+static size_t rows_written; /* rows[0, rows_written) are written or refused */
 static unsigned batch_gen;
-static bool rows_done;
 static bool dlq_ready; /* the dead-letter topic is known to exist */
 static const char *const dlq_configs[] = {"max.message.bytes", "10485760", NULL};
 
-static atomic_bool joined, db_up;
+/* Seams for the unit tests: the writer of rows (PostgreSQL through sink)
+ * and the allocator of the batch's arrays. */
+static int db_write(const struct sink_row *rows, size_t n, long *inserted, char *errstr,
+                    size_t errstr_size);
+static consumer_write_fn write_rows = db_write;
+static void *(*batch_realloc)(void *, size_t) = realloc;
+
+static atomic_bool joined, db_up, dlq_up = true;
+static atomic_bool failed; /* a message could be neither kept nor read again */
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
-static char db_error[256] = "not connected yet";
+static char db_error[256] = "not connected yet", dlq_error[256];
 
 #define RECORDS_HELP "Records taken from the topic, by outcome."
 static struct metrics_series m_inserted = METRICS_COUNTER_INIT("consumer_records_total", RECORDS_HELP, "outcome=\"inserted\"");
@@ -61,6 +72,7 @@ static struct metrics_series m_batch_duration = METRICS_HISTOGRAM_INIT("consumer
 static struct metrics_series m_batch_size = METRICS_SIZE_HISTOGRAM_INIT("consumer_batch_size", "Messages per batch written.", "");
 static struct metrics_series m_db_errors = METRICS_COUNTER_INIT("consumer_db_errors_total", "Failed database writes or checks.", "");
 static struct metrics_series m_db_up = METRICS_GAUGE_INIT("consumer_db_up", "1 when the last database operation succeeded.", "");
+static struct metrics_series m_rebalances = METRICS_COUNTER_INIT("consumer_rebalances_total", "Partition assignments and revocations of this member (a rebalance is one of each).", "");
 
 /* Lag per partition, from librdkafka's statistics; the gauges are
  * registered the first time the partition count is known. */
@@ -115,6 +127,18 @@ static void set_db_state(bool up, const char *why)
 	}
 }
 
+/* The dead-letter topic could not take (or acknowledge) a dead letter:
+ * consumption stops there, so /ready must say so. */
+static void set_dlq_state(bool up, const char *why)
+{
+	atomic_store(&dlq_up, up);
+	if (!up) {
+		pthread_mutex_lock(&state_lock);
+		snprintf(dlq_error, sizeof(dlq_error), "%s", why);
+		pthread_mutex_unlock(&state_lock);
+	}
+}
+
 static double now_s(void)
 {
 	return metrics_now();
@@ -126,40 +150,87 @@ static void batch_discard(void)
 {
 	for (size_t i = 0; i < n_items; i++)
 		rd_kafka_message_destroy(items[i].rkm);
-	n_items = n_rows = n_poison = 0;
-	rows_done = false;
+	n_items = n_rows = n_poison = rows_written = 0;
 	batch_gen++;
 }
 
-/* Takes ownership of rkm. */
-static void batch_add(rd_kafka_message_t *rkm)
+/* The record timestamp as created_at. RFC 3339 (so the command service, the
+ * query service and their clients) has years 0001-9999 only; a later one,
+ * which any producer on the topic may write, would fail the whole batch in
+ * PostgreSQL or come back unreadable. Returns 0, or -1 with the reason. */
+static int created_at(int64_t ts_ms, struct ts_instant *out, char *errstr, size_t errstr_size)
+{
+	const int64_t end_ms = ts_days_from_civil(10000, 1, 1) * 86400 * 1000;
+
+	if (ts_ms < 0) {
+		snprintf(errstr, errstr_size, "record has no timestamp");
+		return -1;
+	}
+	if (ts_ms >= end_ms) {
+		snprintf(errstr, errstr_size,
+		         "record timestamp %" PRId64 " ms is past year 9999 (RFC 3339 range)", ts_ms);
+		return -1;
+	}
+	out->sec = ts_ms / 1000;
+	out->nsec = (int32_t)(ts_ms % 1000) * 1000000;
+	return 0;
+}
+
+/* A message that cannot be kept (no memory for it) is read again: its
+ * partition is sought back to it, which also drops the later messages
+ * already fetched, so no offset of the partition is stored past it. If
+ * even that fails, the consumer takes no more messages and stops. */
+static void batch_refuse(rd_kafka_message_t *rkm)
+{
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_error_t *error;
+	rd_kafka_resp_err_t err;
+
+	rd_kafka_topic_partition_list_add(parts, rd_kafka_topic_name(rkm->rkt), rkm->partition)
+	    ->offset = rkm->offset;
+	error = rd_kafka_seek_partitions(rk, parts, 5000);
+	err = error ? rd_kafka_error_code(error) : parts->elems[0].err;
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		log_error("out of memory: %s[%" PRId32 "]@%" PRId64 " is read again",
+		          rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset);
+	} else {
+		log_error("out of memory, and %s[%" PRId32 "]@%" PRId64 " cannot be read again (%s): "
+		          "stopping", rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset,
+		          rd_kafka_err2str(err));
+		atomic_store(&failed, true);
+	}
+	rd_kafka_error_destroy(error);
+	rd_kafka_topic_partition_list_destroy(parts);
+	rd_kafka_message_destroy(rkm);
+}
+
+/* Takes ownership of rkm. Returns false when it could not be kept: its
+ * partition is then read again from it (see batch_refuse). */
+static bool batch_add(rd_kafka_message_t *rkm)
 {
 	struct item *it;
 	struct msg_command m;
+	struct ts_instant created;
 	rd_kafka_headers_t *hdrs = NULL;
 	rd_kafka_timestamp_type_t tstype;
-	int64_t ts_ms;
 	const void *val;
 	size_t val_len;
 
-	if (rkm->err) {
-		if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+	if (rkm->err || atomic_load(&failed)) {
+		if (rkm->err && rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
 			log_warn("kafka: %s", rd_kafka_message_errstr(rkm));
 		rd_kafka_message_destroy(rkm);
-		return;
+		return true;
 	}
 	if (n_items == cap_items) {
 		size_t cap = cap_items ? cap_items * 2 : (size_t)cfg.batch_size;
-		struct item *ni = realloc(items, cap * sizeof(*ni));
-		struct sink_row *nr = ni ? realloc(rows, cap * sizeof(*nr)) : NULL;
+		struct item *ni = batch_realloc(items, cap * sizeof(*ni));
+		struct sink_row *nr = ni ? batch_realloc(rows, cap * sizeof(*nr)) : NULL;
 		if (ni)
 			items = ni;
 		if (nr == NULL) {
-			/* Not stored, so it is read again after a restart. */
-			log_error("out of memory: message at %s[%" PRId32 "]@%" PRId64 " skipped",
-			          rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset);
-			rd_kafka_message_destroy(rkm);
-			return;
+			batch_refuse(rkm);
+			return false;
 		}
 		rows = nr;
 		cap_items = cap;
@@ -168,6 +239,7 @@ static void batch_add(rd_kafka_message_t *rkm)
 	it->rkm = rkm;
 	it->cid[0] = '\0';
 	it->reason[0] = '\0';
+	it->row = -1;
 	it->dlq_state = 0;
 	if (rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
 	    rd_kafka_header_get_last(hdrs, MSG_HDR_CORRELATION, &val, &val_len) ==
@@ -176,23 +248,20 @@ static void batch_add(rd_kafka_message_t *rkm)
 		memcpy(it->cid, val, 36);
 		it->cid[36] = '\0';
 	}
-	ts_ms = rd_kafka_message_timestamp(rkm, &tstype);
-	if (msg_decode(rkm->payload, rkm->len, &m, it->reason, sizeof(it->reason)) != 0) {
+	if (msg_decode(rkm->payload, rkm->len, &m, it->reason, sizeof(it->reason)) != 0 ||
+	    created_at(rd_kafka_message_timestamp(rkm, &tstype), &created, it->reason,
+	               sizeof(it->reason)) != 0) {
 		n_poison++;
-		return;
-	}
-	if (ts_ms < 0) {
-		snprintf(it->reason, sizeof(it->reason), "record has no timestamp");
-		n_poison++;
-		return;
+		return true;
 	}
 	/* In topic order, so the first message for an id is the one that
 	 * lands; later ones conflict like any other duplicate. */
-	struct sink_row *r = &rows[n_rows++];
+	struct sink_row *r = &rows[n_rows];
+	it->row = (long)n_rows++;
 	memcpy(r->id, m.command_id, UID_TEXT_SIZE);
 	r->event_time = m.event_time;
-	r->created_at.sec = ts_ms / 1000;
-	r->created_at.nsec = (int32_t)(ts_ms % 1000) * 1000000;
+	r->created_at = created;
+	return true;
 }
 
 /* ---- dead letters ---- */
@@ -261,6 +330,15 @@ static int dlq_send(size_t index)
 
 /* ---- one attempt at a batch ---- */
 
+/* The writer of consumer_run: PostgreSQL, connecting first if need be. */
+static int db_write(const struct sink_row *rows_, size_t n, long *inserted, char *errstr,
+                    size_t errstr_size)
+{
+	if (!sink_connected() && sink_connect(&cfg.db, errstr, errstr_size) != 0)
+		return -1;
+	return sink_insert(rows_, n, inserted, errstr, errstr_size);
+}
+
 static void store_offsets(void)
 {
 	rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(8);
@@ -284,34 +362,80 @@ static void store_offsets(void)
 	rd_kafka_topic_partition_list_destroy(offsets);
 }
 
+/* The item whose row is rows[row]. */
+static struct item *row_item(size_t row)
+{
+	for (size_t i = 0; i < n_items; i++)
+		if (items[i].row == (long)row)
+			return &items[i];
+	return NULL; /* not reached: every row comes from an item */
+}
+
+/* Writes rows[lo, hi). A statement PostgreSQL refuses as data is split in
+ * halves until each refused row stands alone; that row becomes poison, the
+ * SQLSTATE and message its reason. Left to right, so rows_written follows
+ * and a retry after an outage starts where this one stopped. Returns 0, or
+ * -1 (an outage) with errstr. */
+static int write_range(size_t lo, size_t hi, char *errstr, size_t errstr_size)
+{
+	long inserted = 0;
+	size_t mid;
+	int rc = write_rows(rows + lo, hi - lo, &inserted, errstr, errstr_size);
+
+	if (rc == 0) {
+		metrics_add(&m_inserted, inserted);
+		metrics_add(&m_duplicate, (int64_t)(hi - lo) - inserted);
+		rows_written = hi;
+		return 0;
+	}
+	if (rc != SINK_REFUSED)
+		return -1;
+	if (hi - lo == 1) {
+		struct item *it = row_item(lo);
+		snprintf(it->reason, sizeof(it->reason), "refused by PostgreSQL: %s", errstr);
+		n_poison++;
+		rows_written = hi;
+		return 0;
+	}
+	mid = lo + (hi - lo) / 2;
+	if (write_range(lo, mid, errstr, errstr_size) != 0)
+		return -1;
+	return write_range(mid, hi, errstr, errstr_size);
+}
+
+/* The dead-letter topic exists: seen in the metadata (a cluster that does
+ * not let this client create topics may have it made for it), or created. */
+static int dlq_ensure(char *errstr, size_t errstr_size)
+{
+	if (!dlq_ready && kafka_check_topic(dlq, dlq_topic, 1000, errstr, errstr_size) != 0 &&
+	    kafka_ensure_topic(dlq, dlq_topic, 1, cfg.replication, dlq_configs, 5000, errstr,
+	                       errstr_size) != 0)
+		return -1;
+	dlq_ready = true;
+	return 0;
+}
+
+enum flush_result { FLUSH_DONE = 0, FLUSH_DB_DOWN = -1, FLUSH_DLQ_DOWN = -2 };
+
 /* Writes the batch's rows, dead-letters its poison, stores its offsets.
- * Returns 0, or -1 (database or dead-letter failure) with the batch kept. */
-static int batch_flush_once(char *errstr, size_t errstr_size)
+ * Returns FLUSH_DONE, or what failed (with errstr), the batch kept. */
+static enum flush_result batch_flush_once(char *errstr, size_t errstr_size)
 {
 	const double started = now_s();
-	long inserted = 0;
+	char why[256];
 
-	if (!rows_done && n_rows > 0) {
-		if (!sink_connected() && sink_connect(&cfg.db, errstr, errstr_size) != 0)
-			return -1;
-		if (sink_insert(rows, n_rows, &inserted, errstr, errstr_size) != 0)
-			return -1;
-		metrics_add(&m_inserted, inserted);
-		metrics_add(&m_duplicate, (int64_t)n_rows - inserted);
-	}
-	rows_done = true;
+	if (rows_written < n_rows && write_range(rows_written, n_rows, errstr, errstr_size) != 0)
+		return FLUSH_DB_DOWN;
 	set_db_state(true, NULL);
 
-	if (n_poison > 0 && !dlq_ready) {
-		if (kafka_ensure_topic(dlq, dlq_topic, 1, cfg.replication, dlq_configs, 5000,
-		                       errstr, errstr_size) != 0)
-			return -1;
-		dlq_ready = true;
+	if (n_poison > 0 && dlq_ensure(why, sizeof(why)) != 0) {
+		snprintf(errstr, errstr_size, "%.200s", why);
+		return FLUSH_DLQ_DOWN;
 	}
 	for (size_t i = 0; i < n_items; i++) {
 		if (items[i].reason[0] && items[i].dlq_state <= 0 && dlq_send(i) != 0) {
-			snprintf(errstr, errstr_size, "cannot queue a dead letter");
-			return -1;
+			snprintf(errstr, errstr_size, "cannot queue a dead letter for %.100s", dlq_topic);
+			return FLUSH_DLQ_DOWN;
 		}
 	}
 	if (n_poison > 0) {
@@ -320,9 +444,10 @@ static int batch_flush_once(char *errstr, size_t errstr_size)
 			if (items[i].reason[0] && items[i].dlq_state != 2) {
 				snprintf(errstr, errstr_size, "dead letters not acknowledged by %.100s",
 				         dlq_topic);
-				return -1;
+				return FLUSH_DLQ_DOWN;
 			}
 		}
+		set_dlq_state(true, NULL);
 		for (size_t i = 0; i < n_items; i++) {
 			const struct item *it = &items[i];
 			if (it->reason[0])
@@ -337,10 +462,9 @@ static int batch_flush_once(char *errstr, size_t errstr_size)
 	metrics_add(&m_batches, 1);
 	metrics_observe(&m_batch_size, (double)n_items);
 	metrics_observe(&m_batch_duration, now_s() - started);
-	log_debug("batch of %zu: %ld inserted, %ld duplicate, %zu dead-lettered", n_items,
-	          inserted, (long)n_rows - inserted, n_poison);
+	log_debug("batch of %zu: %zu rows, %zu dead-lettered", n_items, n_rows, n_poison);
 	batch_discard();
-	return 0;
+	return FLUSH_DONE;
 }
 
 /* ---- partitions ---- */
@@ -364,6 +488,7 @@ static void on_rebalance(rd_kafka_t *rk_, rd_kafka_resp_err_t err,
 	char errstr[256];
 
 	(void)opaque;
+	metrics_add(&m_rebalances, 1);
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		log_info("assigned %d partition(s) of %s", parts->cnt, cfg.topic);
 		rd_kafka_assign(rk_, parts);
@@ -388,12 +513,12 @@ static void on_rebalance(rd_kafka_t *rk_, rd_kafka_resp_err_t err,
 
 /* ---- the loop ---- */
 
-/* Polls for up to timeout_ms; a message goes into the batch. */
-static void poll_into_batch(int timeout_ms)
+/* Polls for up to timeout_ms; a message goes into the batch. Returns false
+ * when one could not be kept. */
+static bool poll_into_batch(int timeout_ms)
 {
 	rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, timeout_ms);
-	if (rkm != NULL)
-		batch_add(rkm);
+	return rkm == NULL || batch_add(rkm);
 }
 
 /* Writes the batch, retrying with capped exponential backoff while the
@@ -405,14 +530,19 @@ static void batch_flush(const atomic_bool *stop)
 	int backoff = 100;
 	bool paused = false;
 
-	while (n_items > 0 && batch_flush_once(errstr, sizeof(errstr)) != 0) {
-		set_db_state(sink_connected(), errstr);
+	enum flush_result res;
+
+	while (n_items > 0 && (res = batch_flush_once(errstr, sizeof(errstr))) != FLUSH_DONE) {
+		if (res == FLUSH_DB_DOWN)
+			set_db_state(false, errstr);
+		else
+			set_dlq_state(false, errstr);
 		if (!paused) {
 			pause_assignment(true);
 			paused = true;
 		}
-		log_warn("writing a batch of %zu failed: %s; retrying in %d ms", n_items,
-		         errstr, backoff);
+		log_warn("writing a batch of %zu failed: %s%s; retrying in %d ms", n_items,
+		         res == FLUSH_DLQ_DOWN ? "dead-letter topic: " : "", errstr, backoff);
 		const double until = now_s() + backoff / 1000.0;
 		while (!atomic_load(stop) && n_items > 0 && now_s() < until)
 			poll_into_batch(50);
@@ -448,43 +578,62 @@ static void connect_db(const atomic_bool *stop)
 		set_db_state(true, NULL);
 }
 
-void consumer_run(const atomic_bool *stop)
+int consumer_subscribe(char *errstr, size_t errstr_size)
 {
-	rd_kafka_topic_partition_list_t *topics;
+	rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_resp_err_t err;
+
+	rd_kafka_topic_partition_list_add(topics, cfg.topic, RD_KAFKA_PARTITION_UA);
+	err = rd_kafka_subscribe(rk, topics);
+	rd_kafka_topic_partition_list_destroy(topics);
+	if (err) {
+		snprintf(errstr, errstr_size, "cannot subscribe to %s: %s", cfg.topic,
+		         rd_kafka_err2str(err));
+		return -1;
+	}
+	return 0;
+}
+
+bool consumer_step(const atomic_bool *stop, int timeout_ms)
+{
+	/* Take what is ready now, without waiting: large batches under
+	 * load, no added latency when idle. Out of memory: write what is in
+	 * hand first. */
+	if (poll_into_batch(timeout_ms)) {
+		while (n_items > 0 && n_items < (size_t)cfg.batch_size) {
+			rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 0);
+			if (rkm == NULL || !batch_add(rkm))
+				break;
+		}
+	}
+	if (n_items == 0)
+		return false;
+	batch_flush(stop);
+	return true;
+}
+
+int consumer_run(const atomic_bool *stop)
+{
+	char errstr[256];
 	rd_kafka_resp_err_t err;
 	double last_db_check = now_s();
 
 	connect_db(stop);
 	if (atomic_load(stop))
-		return;
+		return 0;
 	log_info("database ready, schema applied");
 
-	topics = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(topics, cfg.topic, RD_KAFKA_PARTITION_UA);
-	err = rd_kafka_subscribe(rk, topics);
-	rd_kafka_topic_partition_list_destroy(topics);
-	if (err) {
-		log_error("cannot subscribe to %s: %s", cfg.topic, rd_kafka_err2str(err));
-		return;
+	if (consumer_subscribe(errstr, sizeof(errstr)) != 0) {
+		log_error("%s", errstr);
+		return -1;
 	}
 	log_info("subscribed to %s as group %s", cfg.topic, cfg.group);
 
-	while (!atomic_load(stop)) {
-		poll_into_batch(100);
-		/* Take what is ready now, without waiting: large batches under
-		 * load, no added latency when idle. */
-		while (n_items > 0 && n_items < (size_t)cfg.batch_size) {
-			rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 0);
-			if (rkm == NULL)
-				break;
-			batch_add(rkm);
-		}
-		if (n_items > 0) {
-			batch_flush(stop);
+	while (!atomic_load(stop) && !atomic_load(&failed)) {
+		if (consumer_step(stop, 100)) {
 			last_db_check = now_s();
 		} else if (now_s() - last_db_check > 2) {
 			/* Idle: make sure /ready tells the truth about the database. */
-			char errstr[256];
 			if (sink_ping(errstr, sizeof(errstr)) != 0 &&
 			    sink_connect(&cfg.db, errstr, sizeof(errstr)) != 0)
 				set_db_state(false, errstr);
@@ -497,6 +646,13 @@ void consumer_run(const atomic_bool *stop)
 	err = rd_kafka_commit(rk, NULL, 0);
 	if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
 		log_warn("final commit failed: %s", rd_kafka_err2str(err));
+	return atomic_load(&failed) ? -1 : 0;
+}
+
+void consumer_set_seams(consumer_write_fn write, void *(*alloc)(void *, size_t))
+{
+	write_rows = write ? write : db_write;
+	batch_realloc = alloc ? alloc : realloc;
 }
 
 int consumer_setup(const struct consumer_config *c, char *errstr, size_t errstr_size)
@@ -541,7 +697,14 @@ int consumer_setup(const struct consumer_config *c, char *errstr, size_t errstr_
 	pconf = kafka_conf_new(cfg.brokers, errstr, errstr_size);
 	if (pconf == NULL)
 		goto failed;
+	/* KAFKA_PROPERTIES too: a cluster that wants TLS or SASL wants them
+	 * from every client. Consumer-only properties among them cost one
+	 * librdkafka warning each ("... will be ignored by this producer
+	 * instance"), nothing more (librdkafka 2.0.2). */
 	if (kafka_conf_set(pconf, "client.id", "consumer-service-dlq", errstr, errstr_size) ||
+	    kafka_conf_apply(pconf, cfg.properties, errstr, errstr_size) ||
+	    /* A dead letter is stored on every replica before its message's
+	     * offset is. */
 	    kafka_conf_set(pconf, "acks", "all", errstr, errstr_size) ||
 	    kafka_conf_set(pconf, "message.max.bytes", "10485760", errstr, errstr_size) ||
 	    kafka_conf_set(pconf, "message.timeout.ms", "10000", errstr, errstr_size))
@@ -560,14 +723,12 @@ int consumer_setup(const struct consumer_config *c, char *errstr, size_t errstr_
 	metrics_register(&m_batch_size);
 	metrics_register(&m_db_errors);
 	metrics_register(&m_db_up);
+	metrics_register(&m_rebalances);
 
 	/* The dead-letter topic must exist before the first poison message:
 	 * the broker does not create topics on its own. Retried later if the
 	 * broker is not there yet. */
-	if (kafka_ensure_topic(dlq, dlq_topic, 1, cfg.replication, dlq_configs, 5000, why,
-	                       sizeof(why)) == 0)
-		dlq_ready = true;
-	else
+	if (dlq_ensure(why, sizeof(why)) != 0)
 		log_warn("cannot make sure %s exists yet (retried at the first dead letter): %s",
 		         dlq_topic, why);
 	return 0;
@@ -591,6 +752,12 @@ const char *consumer_down(char *buf, size_t size)
 	if (!atomic_load(&db_up)) {
 		pthread_mutex_lock(&state_lock);
 		snprintf(buf, size, "postgresql: %s", db_error);
+		pthread_mutex_unlock(&state_lock);
+		return buf;
+	}
+	if (!atomic_load(&dlq_up)) {
+		pthread_mutex_lock(&state_lock);
+		snprintf(buf, size, "dlq: %s", dlq_error);
 		pthread_mutex_unlock(&state_lock);
 		return buf;
 	}

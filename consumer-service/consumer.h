@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "db.h"
+#include "sink.h"
 
 struct consumer_config {
 	const char *brokers;
@@ -26,13 +27,36 @@ int consumer_setup(const struct consumer_config *c, char *errstr, size_t errstr_
     __attribute__((warn_unused_result));
 
 /* Connects to PostgreSQL (retrying), joins the group and consumes until
- * *stop is set; then finishes the batch in hand and commits. */
-void consumer_run(const atomic_bool *stop);
+ * *stop is set; then finishes the batch in hand and commits. Returns 0, or
+ * -1 when it had to stop on its own (it cannot subscribe, or a message it
+ * had no memory for cannot be read again): the offsets committed are then
+ * still before every message not handled. */
+int consumer_run(const atomic_bool *stop) __attribute__((warn_unused_result));
 
-/* NULL when ready, else what is down (text in buf). Any thread. */
+/* NULL when ready, else what is down (text in buf): "postgresql: ...",
+ * "dlq: ..." (a dead letter could not be delivered), "kafka: ...". Any
+ * thread, between consumer_setup and consumer_shutdown. */
 const char *consumer_down(char *buf, size_t size);
 
 /* Leaves the group (committing offsets) and frees everything. */
 void consumer_shutdown(void);
+
+/* ---- the parts of consumer_run, for the unit tests ---- */
+
+/* Writes rows somewhere: returns 0 with *inserted set, or as sink_insert. */
+typedef int (*consumer_write_fn)(const struct sink_row *rows, size_t n, long *inserted,
+                                 char *errstr, size_t errstr_size);
+
+/* Replaces the writer of rows (NULL: PostgreSQL, as consumer_run needs) and
+ * the allocator of the batch's arrays (NULL: realloc). Before consumer_setup. */
+void consumer_set_seams(consumer_write_fn write, void *(*alloc)(void *, size_t));
+
+/* Subscribes to the topic. Returns 0, or -1 with errstr. */
+int consumer_subscribe(char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
+
+/* One turn of consumer_run's loop: polls up to timeout_ms, takes what else
+ * is ready, and writes that batch (retrying until it is written or *stop).
+ * Returns whether there was a batch. */
+bool consumer_step(const atomic_bool *stop, int timeout_ms);
 
 #endif

@@ -160,12 +160,14 @@ int main(int argc, char **argv)
 	log_info("listening on %s:%d, consuming %s at %s", ho.address, ho.port, cc.topic,
 	         cc.brokers);
 
-	consumer_run(&stop);
+	rc = consumer_run(&stop) == 0 ? 0 : 1;
 
 	log_info("stopping");
-	consumer_shutdown();
+	/* HTTP first: /ready asks the Kafka handle that consumer_shutdown
+	 * destroys, and mg_stop returns only after every handler has. */
 	mg_stop(ctx);
+	consumer_shutdown();
 	mg_exit_library();
 	log_info("stopped");
-	return 0;
+	return rc;
 }

@@ -23,6 +23,22 @@ static const char insert_sql[] =
 static PGconn *conn;
 static struct db_params params; /* the timeouts, from sink_connect */
 
+/* Only a row's own data is a reason to refuse it for good: a data
+ * exception (class 22: a value out of range or malformed) or an integrity
+ * constraint it violates (class 23: CHECK, NOT NULL, foreign key). Every
+ * other failure refuses every row alike -- 42 (the table or a privilege is
+ * missing), 25006 (a read-only standby after a failover), 08/53/57 (the
+ * server is away, full or shutting down), 40 (a conflict worth retrying):
+ * dead-lettering on those would empty the topic into <topic>.dlq, so they
+ * are waited out as outages, as is anything unknown. */
+enum sink_failure sink_classify(const char *sqlstate)
+{
+	if (sqlstate != NULL && strlen(sqlstate) == 5 &&
+	    (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0))
+		return SINK_REFUSED;
+	return SINK_OUTAGE;
+}
+
 static void drop_connection(void)
 {
 	PQfinish(conn);
@@ -124,9 +140,21 @@ int sink_insert(const struct sink_row *rows, size_t n, long *inserted,
 	res = db_exec_prepared(conn, "insert_batch", 3, (const char *const *)vals, 0, &deadline,
 	                       errstr, errstr_size);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		if (res != NULL) /* else errstr says why (no answer in time) */
-			db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
-		drop_connection();
+		const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+		char why[256];
+
+		if (res != NULL)
+			db_error_line(PQresultErrorMessage(res), why, sizeof(why));
+		else /* db_exec_prepared said why: no answer in time, or a broken connection */
+			snprintf(why, sizeof(why), "%s", errstr);
+		snprintf(errstr, errstr_size, "SQLSTATE %s: %s", sqlstate ? sqlstate : "none", why);
+		rc = sink_classify(sqlstate);
+		/* A refused statement leaves the connection as it was; after
+		 * anything else it is not to be trusted. */
+		if (rc != SINK_REFUSED || PQstatus(conn) != CONNECTION_OK) {
+			rc = SINK_OUTAGE;
+			drop_connection();
+		}
 		goto done;
 	}
 	*inserted = strtol(PQcmdTuples(res), NULL, 10);

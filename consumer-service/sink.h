@@ -16,14 +16,23 @@ struct sink_row {
 	struct ts_instant created_at;
 };
 
+/* Why a write failed: the database is not there (retry the same rows
+ * later), or it refused the rows as data (retrying them cannot help). */
+enum sink_failure { SINK_OUTAGE = -1, SINK_REFUSED = -2 };
+
+/* What a failed statement's SQLSTATE (NULL when there is none: no result,
+ * connection lost) means: SINK_OUTAGE or SINK_REFUSED. */
+enum sink_failure sink_classify(const char *sqlstate);
+
 /* Connects (if not connected), applies the schema and prepares the insert.
  * Returns 0, or -1 with errstr; safe to call again after a failure. */
 int sink_connect(const struct db_params *p, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
 
 /* Inserts rows in one statement and transaction. *inserted gets the number
- * of new rows (the rest were already there). Returns 0, or -1 with errstr;
- * after -1 the connection is dropped and sink_connect is needed again. */
+ * of new rows (the rest were already there). Returns 0, or with errstr
+ * ("SQLSTATE xxxxx: message") SINK_REFUSED (nothing written, the connection
+ * kept) or SINK_OUTAGE (the connection is dropped: sink_connect again). */
 int sink_insert(const struct sink_row *rows, size_t n, long *inserted,
                 char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
 

@@ -12,5 +12,6 @@ Suite *make_freeze_suite(void);   /* PostgreSQL frozen (SIGSTOP) for 15 s */
 Suite *make_kill_suite(void);     /* the consumer SIGKILLed mid-stream */
 Suite *make_scaleout_suite(void); /* two consumers in one group */
 Suite *make_stop_suite(void);     /* SIGTERM under load */
+Suite *make_readystop_suite(void); /* SIGTERM while /ready is probed */
 
 #endif

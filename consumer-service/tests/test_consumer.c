@@ -1,0 +1,566 @@
+/* test_consumer: the consumer's batch and offset bookkeeping, against
+ * librdkafka's in-process mock cluster, with a fake writer in PostgreSQL's
+ * place. The offsets the group commits are read back from the cluster: one
+ * past the last message of each partition that was written or
+ * dead-lettered, never past one that was neither. */
+#include <check.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "consumer.h"
+#include "log.h"
+#include "metrics.h"
+#include "msg.h"
+#include "suites.h"
+
+#define TOPIC "t.cmd"
+#define DLQ TOPIC ".dlq"
+#define GROUP "consumer-tests"
+#define TS_MS 1254164592000LL
+#define MAX_ROWS 256
+#define STEPS 300         /* turns of the loop (100 ms polls at most) before giving up */
+#define WATCH_MS 30000    /* a watcher stops a consumer that retries for ever */
+#define TEST_TIMEOUT_S 60 /* joining the mock group alone takes 3 s */
+
+static rd_kafka_t *prk; /* the producer that owns the mock cluster */
+static rd_kafka_mock_cluster_t *mcluster;
+static atomic_bool stop;
+
+/* What the fake writer was asked to do, and did. */
+static struct {
+	char ids[MAX_ROWS][UID_TEXT_SIZE]; /* every row written, in order */
+	size_t n;
+	int outages;             /* fail this many writes as an outage first */
+	int stop_after_outages;  /* then set stop (0: never) */
+	const char *refuse[4];   /* ids refused as data, as a CHECK constraint would */
+	int refusals;
+} w;
+
+/* The allocator's call that fails (0: none). */
+static int alloc_calls, alloc_fail_at;
+
+static void *fake_realloc(void *p, size_t size)
+{
+	return ++alloc_calls == alloc_fail_at ? NULL : realloc(p, size);
+}
+
+static int fake_write(const struct sink_row *rows, size_t n, long *inserted, char *errstr,
+                      size_t errstr_size)
+{
+	if (w.outages > 0) {
+		w.outages--;
+		if (w.stop_after_outages > 0 && --w.stop_after_outages == 0)
+			atomic_store(&stop, true);
+		snprintf(errstr, errstr_size, "connection refused");
+		return SINK_OUTAGE;
+	}
+	for (size_t i = 0; i < n; i++) {
+		for (int k = 0; k < 4 && w.refuse[k]; k++) {
+			if (strcmp(rows[i].id, w.refuse[k]) != 0)
+				continue;
+			if (++w.refusals > 200) /* a consumer that retries them for ever */
+				atomic_store(&stop, true);
+			snprintf(errstr, errstr_size, "SQLSTATE 23514: new row for relation "
+			                              "\"timestamp_records\" violates check constraint");
+			return SINK_REFUSED;
+		}
+	}
+	for (size_t i = 0; i < n && w.n < MAX_ROWS; i++)
+		memcpy(w.ids[w.n++], rows[i].id, UID_TEXT_SIZE);
+	*inserted = (long)n;
+	return 0;
+}
+
+static size_t times_written(const char *id)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < w.n; i++)
+		k += strcmp(w.ids[i], id) == 0;
+	return k;
+}
+
+static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk, (void)level, (void)fac, (void)buf;
+}
+
+static void setup(void)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char errstr[256];
+
+	log_setup("consumer-tests", LOG_ERROR);
+	rd_kafka_conf_set_log_cb(conf, quiet_log);
+	ck_assert(rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", errstr, sizeof(errstr)) ==
+	          RD_KAFKA_CONF_OK);
+	prk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	ck_assert_msg(prk != NULL, "%s", errstr);
+	mcluster = rd_kafka_handle_mock_cluster(prk);
+	ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, TOPIC, 2, 1), 0);
+	ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, DLQ, 1, 1), 0);
+	memset(&w, 0, sizeof(w));
+	alloc_calls = alloc_fail_at = 0;
+	atomic_store(&stop, false);
+}
+
+static void teardown(void)
+{
+	rd_kafka_destroy(prk);
+}
+
+static const char *mock_brokers(void)
+{
+	return rd_kafka_mock_cluster_bootstraps(mcluster);
+}
+
+/* Sets the consumer up on the mock cluster (or brokers) with props and
+ * subscribes it. */
+static void start_consumer(const char *brokers, const char *props)
+{
+	const struct consumer_config c = {
+	    .brokers = brokers ? brokers : mock_brokers(), .topic = TOPIC, .group = GROUP,
+	    .properties = props ? props : "", .replication = 1, .batch_size = 100,
+	    .retry_max_ms = 200};
+	char errstr[512];
+
+	consumer_set_seams(fake_write, fake_realloc);
+	ck_assert_msg(consumer_setup(&c, errstr, sizeof(errstr)) == 0, "%s", errstr);
+	ck_assert_msg(consumer_subscribe(errstr, sizeof(errstr)) == 0, "%s", errstr);
+}
+
+static void produce(int32_t partition, const char *key, const char *value, int64_t ts_ms)
+{
+	ck_assert_int_eq(rd_kafka_producev(prk, RD_KAFKA_V_TOPIC(TOPIC),
+	                                   RD_KAFKA_V_PARTITION(partition),
+	                                   RD_KAFKA_V_KEY(key, strlen(key)),
+	                                   RD_KAFKA_V_VALUE((void *)value, strlen(value)),
+	                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	                                   RD_KAFKA_V_TIMESTAMP(ts_ms), RD_KAFKA_V_END),
+	                 RD_KAFKA_RESP_ERR_NO_ERROR);
+	ck_assert_int_eq(rd_kafka_flush(prk, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+/* Produces a valid command for a fresh id (into id[UID_TEXT_SIZE]). */
+static void produce_valid(int32_t partition, char *id, int64_t ts_ms)
+{
+	struct msg_command m = {.event_time = {1254164592, 0}};
+	char value[MSG_ENCODED_MAX];
+
+	uid_v4(m.command_id);
+	msg_encode(&m, value);
+	memcpy(id, m.command_id, UID_TEXT_SIZE);
+	produce(partition, id, value, ts_ms);
+}
+
+/* Turns the consumer's loop until id is written (then every earlier
+ * message of its partition was handled), stop, or STEPS turns. */
+static void drive_until_written(const char *id)
+{
+	for (int i = 0; i < STEPS && times_written(id) == 0 && !atomic_load(&stop); i++)
+		consumer_step(&stop, 100);
+}
+
+/* The offsets the group committed for partitions 0..n-1. */
+static void committed(int64_t *offsets, int n)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n);
+	rd_kafka_t *rk;
+	char errstr[256];
+
+	ck_assert(rd_kafka_conf_set(conf, "bootstrap.servers", mock_brokers(), errstr,
+	                            sizeof(errstr)) == RD_KAFKA_CONF_OK);
+	ck_assert(rd_kafka_conf_set(conf, "group.id", GROUP, errstr, sizeof(errstr)) ==
+	          RD_KAFKA_CONF_OK);
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	ck_assert_msg(rk != NULL, "%s", errstr);
+	for (int p = 0; p < n; p++)
+		rd_kafka_topic_partition_list_add(parts, TOPIC, p);
+	ck_assert_int_eq(rd_kafka_committed(rk, parts, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+	for (int p = 0; p < n; p++)
+		offsets[p] = parts->elems[p].offset;
+	rd_kafka_topic_partition_list_destroy(parts);
+	rd_kafka_destroy(rk);
+}
+
+struct dead {
+	char key[64];
+	char reason[256];
+};
+
+/* Reads the whole dead-letter topic into out[0..max); returns the count. */
+static size_t read_dlq(struct dead *out, size_t max)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_t *rk;
+	char errstr[256];
+	size_t n = 0;
+
+	ck_assert(rd_kafka_conf_set(conf, "bootstrap.servers", mock_brokers(), errstr,
+	                            sizeof(errstr)) == RD_KAFKA_CONF_OK);
+	ck_assert(rd_kafka_conf_set(conf, "group.id", "dlq-reader", errstr, sizeof(errstr)) ==
+	          RD_KAFKA_CONF_OK);
+	ck_assert(rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr,
+	                            sizeof(errstr)) == RD_KAFKA_CONF_OK);
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	ck_assert_msg(rk != NULL, "%s", errstr);
+	rd_kafka_topic_partition_list_add(parts, DLQ, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+	ck_assert_int_eq(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
+	rd_kafka_topic_partition_list_destroy(parts);
+	for (int tries = 0; tries < 30; tries++) {
+		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 1000);
+		rd_kafka_headers_t *hdrs;
+		const void *val;
+		size_t len;
+		bool eof;
+
+		if (rkm == NULL)
+			continue;
+		eof = rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
+		if (rkm->err == 0 && n < max) {
+			snprintf(out[n].key, sizeof(out[n].key), "%.*s", (int)rkm->key_len,
+			         (const char *)rkm->key);
+			out[n].reason[0] = '\0';
+			if (rd_kafka_message_headers(rkm, &hdrs) == 0 &&
+			    rd_kafka_header_get_last(hdrs, "dlq.reason", &val, &len) == 0)
+				snprintf(out[n].reason, sizeof(out[n].reason), "%.*s", (int)len,
+				         (const char *)val);
+			n++;
+		}
+		rd_kafka_message_destroy(rkm);
+		if (eof)
+			break;
+	}
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+	return n;
+}
+
+static const struct dead *find_dead(const struct dead *d, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(d[i].key, key) == 0)
+			return &d[i];
+	return NULL;
+}
+
+/* A thread that watches consumer_down() until told to end, and sets stop
+ * when it sees a dead-letter failure reported or WATCH_MS pass. */
+static struct {
+	pthread_t tid;
+	atomic_bool end;
+	char seen[512]; /* the first "dlq..." that consumer_down said */
+} watch;
+
+static void *watch_main(void *arg)
+{
+	(void)arg;
+	for (int waited = 0; !atomic_load(&watch.end); waited += 10) {
+		char buf[512];
+		const char *down = consumer_down(buf, sizeof(buf));
+		if (down != NULL && strncmp(down, "dlq", 3) == 0) {
+			snprintf(watch.seen, sizeof(watch.seen), "%s", down);
+			break;
+		}
+		if (waited >= WATCH_MS)
+			break;
+		nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+	}
+	atomic_store(&stop, true);
+	return NULL;
+}
+
+static void watch_start(void)
+{
+	watch.seen[0] = '\0';
+	atomic_store(&watch.end, false);
+	ck_assert_int_eq(pthread_create(&watch.tid, NULL, watch_main, NULL), 0);
+}
+
+static void watch_stop(void)
+{
+	atomic_store(&watch.end, true);
+	pthread_join(watch.tid, NULL);
+}
+
+/* The value of an unlabelled series in /metrics, or -1. */
+static long metric(const char *name)
+{
+	size_t len;
+	char *text = metrics_render(&len), *p;
+	long v = -1;
+
+	for (p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, name, strlen(name)) == 0 && p[strlen(name)] == ' ') {
+			v = strtol(p + strlen(name) + 1, NULL, 10);
+			break;
+		}
+	}
+	free(text);
+	return v;
+}
+
+/* ---- bookkeeping ---- */
+
+START_TEST(offsets_stored_are_one_past_the_last_written_message_of_each_partition)
+{
+	char ids[5][UID_TEXT_SIZE];
+	int64_t offsets[2];
+
+	for (int i = 0; i < 5; i++)
+		produce_valid(i < 3 ? 0 : 1, ids[i], TS_MS);
+	start_consumer(NULL, NULL);
+	drive_until_written(ids[2]);
+	drive_until_written(ids[4]);
+	for (int i = 0; i < 5; i++)
+		ck_assert_msg(times_written(ids[i]) == 1, "message %d written %zu times", i,
+		              times_written(ids[i]));
+	consumer_shutdown();
+	committed(offsets, 2);
+	ck_assert_int_eq(offsets[0], 3);
+	ck_assert_int_eq(offsets[1], 2);
+}
+END_TEST
+
+START_TEST(nothing_is_stored_while_the_write_fails)
+{
+	char ids[2][UID_TEXT_SIZE];
+	int64_t offsets[1];
+
+	produce_valid(0, ids[0], TS_MS);
+	produce_valid(0, ids[1], TS_MS);
+	w.outages = 1000;
+	w.stop_after_outages = 3;
+	start_consumer(NULL, NULL);
+	drive_until_written(ids[1]);
+	ck_assert_uint_eq(w.n, 0);
+	consumer_shutdown();
+	committed(offsets, 1);
+	ck_assert_int_eq(offsets[0], RD_KAFKA_OFFSET_INVALID);
+}
+END_TEST
+
+START_TEST(an_outage_is_retried_and_nothing_is_dead_lettered)
+{
+	char ids[3][UID_TEXT_SIZE];
+	struct dead dead[4];
+	int64_t offsets[1];
+
+	for (int i = 0; i < 3; i++)
+		produce_valid(0, ids[i], TS_MS);
+	w.outages = 2;
+	start_consumer(NULL, NULL);
+	drive_until_written(ids[2]);
+	for (int i = 0; i < 3; i++)
+		ck_assert_uint_eq(times_written(ids[i]), 1);
+	consumer_shutdown();
+	committed(offsets, 1);
+	ck_assert_int_eq(offsets[0], 3);
+	ck_assert_uint_eq(read_dlq(dead, 4), 0);
+}
+END_TEST
+
+START_TEST(poison_in_the_middle_is_dead_lettered_and_passed)
+{
+	char a[UID_TEXT_SIZE], b[UID_TEXT_SIZE];
+	struct dead dead[4];
+	int64_t offsets[1];
+	size_t n;
+
+	produce_valid(0, a, TS_MS);
+	produce(0, "poison-1", "this is not JSON", TS_MS);
+	produce_valid(0, b, TS_MS);
+	start_consumer(NULL, NULL);
+	drive_until_written(b);
+	ck_assert_uint_eq(times_written(a), 1);
+	ck_assert_uint_eq(times_written(b), 1);
+	ck_assert_uint_eq(w.n, 2);
+	consumer_shutdown();
+	committed(offsets, 1);
+	ck_assert_int_eq(offsets[0], 3);
+	n = read_dlq(dead, 4);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(dead[0].key, "poison-1");
+	ck_assert_msg(strstr(dead[0].reason, "JSON") != NULL, "reason '%s'", dead[0].reason);
+}
+END_TEST
+
+/* ---- what PostgreSQL cannot take ---- */
+
+/* 10000-01-01T00:00:00Z in ms: the first instant RFC 3339 cannot write. */
+#define YEAR_10000_MS 253402300800000LL
+
+START_TEST(record_timestamp_past_year_9999_is_dead_lettered)
+{
+	char last[UID_TEXT_SIZE], x1[UID_TEXT_SIZE], x2[UID_TEXT_SIZE], b[UID_TEXT_SIZE];
+	struct dead dead[4];
+	const struct dead *d;
+	int64_t offsets[1];
+	size_t n;
+
+	produce_valid(0, last, YEAR_10000_MS - 1); /* 9999-12-31T23:59:59.999Z: fine */
+	produce_valid(0, x1, YEAR_10000_MS);
+	produce_valid(0, x2, INT64_MAX);
+	produce_valid(0, b, TS_MS);
+	start_consumer(NULL, NULL);
+	drive_until_written(b);
+	ck_assert_uint_eq(times_written(last), 1);
+	ck_assert_uint_eq(times_written(b), 1);
+	ck_assert_msg(times_written(x1) == 0, "a record of year 10000 became a row");
+	ck_assert_msg(times_written(x2) == 0, "a record of INT64_MAX ms became a row");
+	consumer_shutdown();
+	committed(offsets, 1);
+	ck_assert_int_eq(offsets[0], 4);
+	n = read_dlq(dead, 4);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_ptr_nonnull(d = find_dead(dead, n, x1));
+	ck_assert_msg(strstr(d->reason, "9999") != NULL, "reason '%s'", d->reason);
+	ck_assert_ptr_nonnull(d = find_dead(dead, n, x2));
+	ck_assert_msg(strstr(d->reason, "9999") != NULL, "reason '%s'", d->reason);
+}
+END_TEST
+
+START_TEST(rows_refused_as_data_are_found_by_splitting_and_dead_lettered)
+{
+	char ids[8][UID_TEXT_SIZE];
+	struct dead dead[4];
+	const struct dead *d;
+	int64_t offsets[1];
+	size_t n;
+
+	for (int i = 0; i < 8; i++)
+		produce_valid(0, ids[i], TS_MS);
+	w.refuse[0] = ids[2];
+	w.refuse[1] = ids[5];
+	start_consumer(NULL, NULL);
+	drive_until_written(ids[7]);
+	for (int i = 0; i < 8; i++)
+		ck_assert_msg(times_written(ids[i]) == (i == 2 || i == 5 ? 0u : 1u),
+		              "message %d written %zu times", i, times_written(ids[i]));
+	consumer_shutdown();
+	committed(offsets, 1);
+	ck_assert_int_eq(offsets[0], 8);
+	n = read_dlq(dead, 4);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_ptr_nonnull(d = find_dead(dead, n, ids[2]));
+	ck_assert_msg(strstr(d->reason, "23514") != NULL, "reason '%s'", d->reason);
+	ck_assert_ptr_nonnull(d = find_dead(dead, n, ids[5]));
+	ck_assert_msg(strstr(d->reason, "23514") != NULL, "reason '%s'", d->reason);
+}
+END_TEST
+
+/* The first (items) and the second (rows) allocation of the batch fail. */
+START_TEST(an_allocation_failure_loses_no_message)
+{
+	char ids[3][UID_TEXT_SIZE];
+	int64_t offsets[1];
+
+	for (int i = 0; i < 3; i++)
+		produce_valid(0, ids[i], TS_MS);
+	alloc_fail_at = 1 + _i;
+	start_consumer(NULL, NULL);
+	drive_until_written(ids[2]);
+	drive_until_written(ids[0]);
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(times_written(ids[i]) == 1, "message %d written %zu times", i,
+		              times_written(ids[i]));
+	consumer_shutdown();
+	committed(offsets, 1);
+	ck_assert_int_eq(offsets[0], 3);
+}
+END_TEST
+
+START_TEST(assignments_and_revocations_are_counted)
+{
+	char id[UID_TEXT_SIZE];
+
+	produce_valid(0, id, TS_MS);
+	start_consumer(NULL, NULL);
+	drive_until_written(id);
+	ck_assert_int_eq(metric("consumer_rebalances_total"), 1);
+	consumer_shutdown(); /* leaving the group revokes the partitions */
+	ck_assert_int_eq(metric("consumer_rebalances_total"), 2);
+}
+END_TEST
+
+/* ---- the dead-letter producer ---- */
+
+/* KAFKA_BROKER names nothing; KAFKA_PROPERTIES has the real servers and
+ * consumer-only properties: like a cluster that needs security.protocol
+ * and SASL settings, it is reached only with KAFKA_PROPERTIES. */
+START_TEST(the_dead_letter_producer_takes_kafka_properties)
+{
+	char props[512], b[UID_TEXT_SIZE];
+	struct dead dead[4];
+
+	snprintf(props, sizeof(props),
+	         "bootstrap.servers=%s,session.timeout.ms=30000,max.poll.interval.ms=600000",
+	         mock_brokers());
+	produce(0, "poison-1", "this is not JSON", TS_MS);
+	produce_valid(0, b, TS_MS);
+	start_consumer("127.0.0.1:9", props);
+	watch_start();
+	drive_until_written(b);
+	watch_stop();
+	ck_assert_msg(times_written(b) == 1, "consumption stalled at the dead letter");
+	consumer_shutdown();
+	ck_assert_uint_eq(read_dlq(dead, 4), 1);
+	ck_assert_str_eq(dead[0].key, "poison-1");
+}
+END_TEST
+
+START_TEST(a_dead_letter_producer_that_cannot_deliver_is_not_ready)
+{
+	static rd_kafka_resp_err_t errs[500];
+	char b[UID_TEXT_SIZE];
+
+	produce(0, "poison-1", "this is not JSON", TS_MS);
+	produce_valid(0, b, TS_MS);
+	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++)
+		errs[i] = RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+	rd_kafka_mock_push_request_errors_array(mcluster, 0 /* Produce */,
+	                                        sizeof(errs) / sizeof(errs[0]), errs);
+	start_consumer(NULL, NULL);
+	watch_start();
+	drive_until_written(b);
+	watch_stop();
+	ck_assert_msg(strncmp(watch.seen, "dlq: ", 5) == 0,
+	              "/ready never said the dead-letter topic is down");
+	ck_assert_msg(times_written(b) == 0, "a message after an undelivered dead letter was written");
+	consumer_shutdown();
+}
+END_TEST
+
+Suite *make_consumer_suite(void)
+{
+	Suite *s = suite_create("consumer");
+	TCase *tc = tcase_create("batch");
+
+	tcase_set_timeout(tc, TEST_TIMEOUT_S);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, offsets_stored_are_one_past_the_last_written_message_of_each_partition);
+	tcase_add_test(tc, nothing_is_stored_while_the_write_fails);
+	tcase_add_test(tc, an_outage_is_retried_and_nothing_is_dead_lettered);
+	tcase_add_test(tc, poison_in_the_middle_is_dead_lettered_and_passed);
+	tcase_add_test(tc, record_timestamp_past_year_9999_is_dead_lettered);
+	tcase_add_test(tc, rows_refused_as_data_are_found_by_splitting_and_dead_lettered);
+	tcase_add_loop_test(tc, an_allocation_failure_loses_no_message, 0, 2);
+	tcase_add_test(tc, assignments_and_revocations_are_counted);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("dlq");
+	tcase_set_timeout(tc, TEST_TIMEOUT_S);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, the_dead_letter_producer_takes_kafka_properties);
+	tcase_add_test(tc, a_dead_letter_producer_that_cannot_deliver_is_not_ready);
+	suite_add_tcase(s, tc);
+	return s;
+}

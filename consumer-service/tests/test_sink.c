@@ -1,0 +1,54 @@
+/* test_sink: what a failed statement's SQLSTATE means for the batch. Only
+ * a row's own data (classes 22 and 23) is worth dead-lettering: anything
+ * else would refuse every row alike, and is waited out as an outage. */
+#include "sink.h"
+#include "suites.h"
+
+static const struct {
+	const char *sqlstate, *what;
+	enum sink_failure want;
+} cases[] = {
+    {NULL, "no result: the connection is gone", SINK_OUTAGE},
+    {"", "an empty SQLSTATE", SINK_OUTAGE},
+    {"08006", "connection_failure", SINK_OUTAGE},
+    {"08001", "sqlclient_unable_to_establish_sqlconnection", SINK_OUTAGE},
+    {"53300", "too_many_connections", SINK_OUTAGE},
+    {"53100", "disk_full", SINK_OUTAGE},
+    {"57P01", "admin_shutdown", SINK_OUTAGE},
+    {"57P03", "cannot_connect_now", SINK_OUTAGE},
+    {"57014", "query_canceled (statement_timeout)", SINK_OUTAGE},
+    {"40001", "serialization_failure", SINK_OUTAGE},
+    {"40P01", "deadlock_detected", SINK_OUTAGE},
+    {"25006", "read_only_sql_transaction (a standby)", SINK_OUTAGE},
+    {"42P01", "undefined_table (every row would fail)", SINK_OUTAGE},
+    {"42501", "insufficient_privilege (every row would fail)", SINK_OUTAGE},
+    {"58030", "io_error", SINK_OUTAGE},
+    {"XX000", "internal_error", SINK_OUTAGE},
+    {"2200", "a malformed SQLSTATE", SINK_OUTAGE},
+    {"22008", "datetime_field_overflow", SINK_REFUSED},
+    {"22007", "invalid_datetime_format", SINK_REFUSED},
+    {"22P02", "invalid_text_representation", SINK_REFUSED},
+    {"22001", "string_data_right_truncation", SINK_REFUSED},
+    {"23514", "check_violation", SINK_REFUSED},
+    {"23502", "not_null_violation", SINK_REFUSED},
+    {"23503", "foreign_key_violation", SINK_REFUSED},
+    {"23505", "unique_violation", SINK_REFUSED},
+};
+
+START_TEST(sqlstate_classes)
+{
+	ck_assert_msg(sink_classify(cases[_i].sqlstate) == cases[_i].want, "%s (%s): want %s",
+	              cases[_i].sqlstate ? cases[_i].sqlstate : "NULL", cases[_i].what,
+	              cases[_i].want == SINK_OUTAGE ? "an outage" : "refused as data");
+}
+END_TEST
+
+Suite *make_sink_suite(void)
+{
+	Suite *s = suite_create("sink");
+	TCase *tc = tcase_create("classify");
+
+	tcase_add_loop_test(tc, sqlstate_classes, 0, TABLE_LEN(cases));
+	suite_add_tcase(s, tc);
+	return s;
+}
