@@ -25,14 +25,17 @@ static int post_timestamp(struct http_req *req, const char *segment)
 {
 	struct msg_command m;
 	char why[128], value[MSG_ENCODED_MAX], body[64], key[256];
-	int n;
+	int n, status;
 	struct ts_instant accepted;
 	enum pub_result res;
 	size_t len;
 
-	if (http_drain_body(req) != 0)
+	if ((status = http_drain_body(req)) == 413)
 		return http_send_error(req, 413, "Connection: close\r\n",
 		                       "request body larger than %d bytes", HTTP_BODY_MAX);
+	if (status != 0)
+		return http_send_error(req, status, "Connection: close\r\n",
+		                       "request not received within the request timeout");
 	accepted = ts_now();
 	if (segment == NULL) {
 		m.event_time = accepted;

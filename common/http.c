@@ -1,9 +1,11 @@
 /* http: civetweb helpers shared by the three services. */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "jsonw.h"
 #include "log.h"
@@ -22,6 +25,9 @@
  * against the threads there are. */
 static atomic_int conns_held;
 static int worker_threads;
+
+/* The request deadline of http_drain_body (ms); see http_server_opts. */
+static int request_timeout_ms = 10000;
 
 /* Seconds a new connection may stay silent before it is handed to a worker
  * (TCP_DEFER_ACCEPT): until its first bytes arrive it waits in the kernel. */
@@ -52,13 +58,19 @@ int http_send(struct mg_connection *conn, int status, const char *cid,
 	const char *closing = "";
 	int n;
 
-	/* While every worker holds a connection, keeping this one alive would
-	 * leave the next client waiting for a thread (or for the keep-alive
-	 * timeout): answer, and close. */
-	if (atomic_load(&conns_held) >= worker_threads) {
-		mg_disable_connection_keep_alive(conn);
+	/* Once 3/4 of the workers hold a connection, keeping this one alive
+	 * would soon leave the next client waiting for a thread (or for the
+	 * keep-alive timeout): answer, and close. Waiting for every thread to be
+	 * held is too late: the last ones go to whoever comes first, slow
+	 * clients included, and new clients then wait behind them. */
+	if (atomic_load(&conns_held) * 4 >= worker_threads * 3) {
 		if (extra_headers == NULL || strstr(extra_headers, "Connection:") == NULL)
 			closing = "Connection: close\r\n";
+		mg_disable_connection_keep_alive(conn);
+	} else if (extra_headers != NULL && strstr(extra_headers, "Connection: close") != NULL) {
+		/* A reply that says close must close: otherwise civetweb reads
+		 * (and waits for) the rest of an unread body to keep it alive. */
+		mg_disable_connection_keep_alive(conn);
 	}
 	n = snprintf(head, sizeof(head),
 	             "HTTP/1.1 %d %s\r\n"
@@ -189,6 +201,7 @@ int http_req_init(struct http_req *req, struct mg_connection *conn, const char *
 	req->path = "";
 	req->path_bad = false;
 	req->raw_path = req->ri->local_uri ? req->ri->local_uri : "";
+	req->started = metrics_now();
 	uid_v4(req->cid);
 
 	/* Either name may be sent; each one sent must be a UUID, and
@@ -225,20 +238,184 @@ int http_req_init(struct http_req *req, struct mg_connection *conn, const char *
 	return 0;
 }
 
+/* ---- the body deadline ----
+ *
+ * civetweb's request_timeout_ms bounds each wait for data, not a body: its
+ * mg_read waits until all the bytes asked for have come, so a client that
+ * sends a byte every second keeps mg_read, and a worker thread, for as long
+ * as it likes (200 such clients took every thread of the command service).
+ * A single cutter thread shuts down the read side of a connection whose
+ * body is still being read when its deadline passes: civetweb's blocked
+ * recv then sees end-of-file, mg_read returns, and the handler answers 408
+ * and closes. Bodies are rare here (none of the routes needs one), so the
+ * cost, a scan of /proc/self/fd for the connection's socket, is paid only
+ * by requests that have one. */
+struct body_watch {
+	int fd;
+	double deadline; /* metrics_now() seconds */
+	bool cut;        /* the cutter shut the read side down */
+	struct body_watch *next;
+};
+
+static pthread_mutex_t watch_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t watch_cv;
+static struct body_watch *watches; /* bodies being read, under watch_mu */
+static pthread_once_t cutter_once = PTHREAD_ONCE_INIT;
+static bool cutter_running;
+
+static void *cutter_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&watch_mu);
+	for (;;) {
+		const double now = metrics_now();
+		double next = now + 60;
+		struct timespec until;
+
+		for (struct body_watch *w = watches; w != NULL; w = w->next) {
+			if (w->cut)
+				continue;
+			if (w->deadline <= now) {
+				/* Under watch_mu: the handler that owns fd is still
+				 * inside http_drain_body, so fd is still its socket. */
+				(void)shutdown(w->fd, SHUT_RD);
+				w->cut = true;
+			} else if (w->deadline < next) {
+				next = w->deadline;
+			}
+		}
+		until.tv_sec = (time_t)next;
+		until.tv_nsec = (long)((next - (double)until.tv_sec) * 1e9);
+		pthread_cond_timedwait(&watch_cv, &watch_mu, &until);
+	}
+	return NULL;
+}
+
+static void cutter_start(void)
+{
+	pthread_condattr_t attr;
+	pthread_t t;
+
+	/* metrics_now() is CLOCK_MONOTONIC: so are the cutter's waits. */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&watch_cv, &attr);
+	pthread_condattr_destroy(&attr);
+	if (pthread_create(&t, NULL, cutter_main, NULL) == 0) {
+		pthread_detach(t); /* lives as long as the process */
+		cutter_running = true;
+	}
+}
+
+/* Calls fn(fd, arg) for each socket of this process until it returns true.
+ * Returns the fd it returned true for, or -1. */
+static int find_socket(bool (*fn)(int fd, void *arg), void *arg)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = -1;
+
+	if (dir == NULL)
+		return -1;
+	while (found < 0 && (e = readdir(dir)) != NULL) {
+		int fd = atoi(e->d_name);
+		if (fd > 2 && fd != dirfd(dir) && fn(fd, arg))
+			found = fd;
+	}
+	closedir(dir);
+	return found;
+}
+
+static int sockaddr_port(const struct sockaddr_storage *sa)
+{
+	if (sa->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (sa->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return -1;
+}
+
+/* True if fd is the connection ri arrived on: same local port, same peer
+ * address and port (civetweb writes the address with inet_ntop too). */
+static bool is_conn_socket(int fd, void *arg)
+{
+	const struct mg_request_info *ri = arg;
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	char addr[INET6_ADDRSTRLEN];
+	const void *in;
+
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) != 0 ||
+	    sockaddr_port(&sa) != ri->server_port)
+		return false;
+	len = sizeof(sa);
+	if (getpeername(fd, (struct sockaddr *)&sa, &len) != 0 ||
+	    sockaddr_port(&sa) != ri->remote_port)
+		return false;
+	in = sa.ss_family == AF_INET ? (const void *)&((struct sockaddr_in *)&sa)->sin_addr
+	                             : (const void *)&((struct sockaddr_in6 *)&sa)->sin6_addr;
+	return inet_ntop(sa.ss_family, in, addr, sizeof(addr)) != NULL &&
+	       strcmp(addr, ri->remote_addr) == 0;
+}
+
+static void watch_add(struct body_watch *w)
+{
+	pthread_mutex_lock(&watch_mu);
+	w->next = watches;
+	watches = w;
+	pthread_cond_signal(&watch_cv);
+	pthread_mutex_unlock(&watch_mu);
+}
+
+/* Removes w; returns whether its read side was cut. */
+static bool watch_remove(struct body_watch *w)
+{
+	pthread_mutex_lock(&watch_mu);
+	for (struct body_watch **p = &watches; *p != NULL; p = &(*p)->next) {
+		if (*p == w) {
+			*p = w->next;
+			break;
+		}
+	}
+	const bool cut = w->cut;
+	pthread_mutex_unlock(&watch_mu);
+	return cut;
+}
+
 int http_drain_body(struct http_req *req)
 {
+	const char *te = mg_get_header(req->conn, "Transfer-Encoding");
+	struct body_watch w = {.fd = -1};
 	char buf[8192];
 	size_t total = 0;
-	int n;
+	int n, status = 0;
 
 	if (req->ri->content_length > HTTP_BODY_MAX)
-		return -1;
+		return 413;
+	if (req->ri->content_length <= 0 && (te == NULL || strcasecmp(te, "chunked") != 0))
+		return 0; /* no body */
+	w.deadline = req->started + request_timeout_ms / 1000.0;
+	pthread_once(&cutter_once, cutter_start);
+	if (cutter_running && (w.fd = find_socket(is_conn_socket, (void *)req->ri)) >= 0)
+		watch_add(&w);
+	else
+		log_warn("no deadline for this request body: %s", cutter_running
+		         ? "its socket was not found" : "cannot start the cutter thread");
 	while ((n = mg_read(req->conn, buf, sizeof(buf))) > 0) {
 		total += (size_t)n;
-		if (total > HTTP_BODY_MAX)
-			return -1;
+		if (total > HTTP_BODY_MAX) {
+			status = 413;
+			break;
+		}
+		/* A body that is all there but came late is late too. */
+		if (metrics_now() >= w.deadline) {
+			status = 408;
+			break;
+		}
 	}
-	return 0;
+	if (w.fd >= 0 && watch_remove(&w) && status == 0)
+		status = 408;
+	return status;
 }
 
 int http_method_not_allowed(const struct http_req *req, const char *allow)
@@ -333,6 +510,23 @@ static void on_connection_close(const struct mg_connection *conn)
 	atomic_fetch_sub(&conns_held, 1);
 }
 
+/* Sets TCP_DEFER_ACCEPT on a listening socket on port *arg. Returns false
+ * always, so that find_socket goes through every socket. */
+static bool set_defer_accept(int fd, void *arg)
+{
+	struct { int port, n; } *want = arg;
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa), ilen = sizeof(int);
+	const int secs = DEFER_ACCEPT_S;
+	int listening = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ilen) == 0 && listening &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0 && sockaddr_port(&sa) == want->port &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)) == 0)
+		want->n++;
+	return false;
+}
+
 /* Sets TCP_DEFER_ACCEPT on our listening sockets, so that a connection
  * that sends nothing never takes a worker thread (which would wait
  * request_timeout_ms for its request head): a client opening hundreds of
@@ -341,34 +535,10 @@ static void on_connection_close(const struct mg_connection *conn)
  * how many were set. */
 static int defer_accept(int port)
 {
-	DIR *dir = opendir("/proc/self/fd");
-	const int secs = DEFER_ACCEPT_S;
-	struct dirent *e;
-	int n = 0;
+	struct { int port, n; } want = {port, 0};
 
-	if (dir == NULL)
-		return 0;
-	while ((e = readdir(dir)) != NULL) {
-		struct sockaddr_storage sa;
-		socklen_t len = sizeof(sa), ilen = sizeof(int);
-		int fd = atoi(e->d_name), listening = 0, bound;
-
-		if (fd <= 2 || fd == dirfd(dir) ||
-		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ilen) != 0 || !listening ||
-		    getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
-			continue;
-		if (sa.ss_family == AF_INET)
-			bound = ntohs(((struct sockaddr_in *)&sa)->sin_port);
-		else if (sa.ss_family == AF_INET6)
-			bound = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
-		else
-			continue;
-		if (bound == port &&
-		    setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)) == 0)
-			n++;
-	}
-	closedir(dir);
-	return n;
+	(void)find_socket(set_defer_accept, &want);
+	return want.n;
 }
 
 struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
@@ -376,14 +546,18 @@ struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
 {
 	struct mg_callbacks callbacks;
 	struct mg_context *ctx;
-	char port[80], threads[16];
+	char port[80], threads[16], request_ms[16], keep_alive_ms[16];
+	/* civetweb's request_timeout_ms bounds a whole request head (it counts
+	 * from the head's first read), and keep_alive_timeout_ms the idle wait
+	 * plus the head of each later request on a connection: kept short,
+	 * since an idle connection holds a worker thread. */
 	const char *options[] = {
 	    "listening_ports", port,
 	    "num_threads", threads,
 	    "enable_keep_alive", "yes",
-	    "keep_alive_timeout_ms", "30000",
+	    "keep_alive_timeout_ms", keep_alive_ms,
 	    "tcp_nodelay", "1",
-	    "request_timeout_ms", "10000",
+	    "request_timeout_ms", request_ms,
 	    "linger_timeout_ms", "0",
 	    "max_request_size", "65536", /* larger heads get civetweb's 400 */
 	    "listen_backlog", "1024", /* a burst of connections is queued, not dropped */
@@ -396,6 +570,10 @@ struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
 	else
 		snprintf(port, sizeof(port), "%s:%d", opts->address, opts->port);
 	snprintf(threads, sizeof(threads), "%d", opts->threads);
+	request_timeout_ms = opts->request_timeout_ms > 0 ? opts->request_timeout_ms : 10000;
+	snprintf(request_ms, sizeof(request_ms), "%d", request_timeout_ms);
+	snprintf(keep_alive_ms, sizeof(keep_alive_ms), "%d",
+	         opts->keep_alive_timeout_ms > 0 ? opts->keep_alive_timeout_ms : 5000);
 	memset(&callbacks, 0, sizeof(callbacks));
 	callbacks.log_message = on_log_message;
 	callbacks.http_error = on_http_error;

@@ -338,6 +338,8 @@ static void *probe_main(void *arg)
 		if (curl != NULL) {
 			curl_easy_setopt(curl, CURLOPT_URL, p->url);
 			curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+			if (p->post)
+				curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
 			curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, p->timeout_ms);
 			curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, p->timeout_ms);
 			curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);

@@ -47,9 +47,11 @@ struct fault_load {
 	struct fault_log log;
 };
 
-/* A thread that GETs one URL every interval_ms until stopped. */
+/* A thread that GETs (or, with post set, POSTs with no body) one URL every
+ * interval_ms, on a new connection each time, until stopped. */
 struct fault_probe {
 	char url[256];
+	bool post;
 	int interval_ms;
 	long timeout_ms; /* per request */
 	atomic_bool stop;
