@@ -69,9 +69,15 @@ static int post_timestamp(struct http_req *req, const char *segment)
 		snprintf(body, sizeof(body), "{\"id\":\"%s\"}", m.command_id);
 		return http_send_json(req, 200, NULL, body);
 	case PUB_UNAVAILABLE:
+		/* A message that timed out here may still be stored by the broker
+		 * later (a 503 can become a row): the answer names the id tried, so
+		 * that the client can look for it; a retry with an Idempotency-Key
+		 * yields one record whatever happened. */
 		log_at(LOG_WARN, req->cid, m.command_id, "not published: %s", why);
-		return http_send_error(req, 503, "Retry-After: 1\r\n",
-		                       "Kafka did not acknowledge the message: %s; retry", why);
+		return http_send_error_id(req, 503, "Retry-After: 1\r\n", m.command_id,
+		                          "Kafka did not acknowledge the message: %s; retry "
+		                          "(with an Idempotency-Key for exactly one record)",
+		                          why);
 	case PUB_FAILED:
 		break;
 	}

@@ -112,29 +112,53 @@ int http_send_json(const struct http_req *req, int status,
 	                 extra_headers, json, strlen(json));
 }
 
-int http_send_error(const struct http_req *req, int status,
-                    const char *extra_headers, const char *fmt, ...)
+/* The one error writer: {"error":…,"correlationId":…[,"id":…]}. */
+static int send_error(const struct http_req *req, int status, const char *extra_headers,
+                      const char *id, const char *fmt, va_list ap)
 {
 	char msg[512], body[1024];
 	size_t pos = 0;
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	jsonw_append(body, sizeof(body), &pos, "{\"error\":\"");
-	jsonw_escape(body, sizeof(body) - 128, &pos, msg, (size_t)-1);
+	jsonw_escape(body, sizeof(body) - 192, &pos, msg, (size_t)-1);
 	jsonw_append(body, sizeof(body), &pos, "\",\"correlationId\":\"");
-	jsonw_escape(body, sizeof(body) - 4, &pos, req->cid, (size_t)-1);
+	jsonw_escape(body, sizeof(body) - 68, &pos, req->cid, (size_t)-1);
+	if (id != NULL) {
+		jsonw_append(body, sizeof(body), &pos, "\",\"id\":\"");
+		jsonw_escape(body, sizeof(body) - 4, &pos, id, (size_t)-1);
+	}
 	jsonw_append(body, sizeof(body), &pos, "\"}");
 	if (status >= 500)
-		log_at(LOG_WARN, req->cid, NULL, "%s %s -> %d: %s",
+		log_at(LOG_WARN, req->cid, id, "%s %s -> %d: %s",
 		       req->ri->request_method, req->path, status, msg);
 	else
-		log_at(LOG_DEBUG, req->cid, NULL, "%s %s -> %d: %s",
+		log_at(LOG_DEBUG, req->cid, id, "%s %s -> %d: %s",
 		       req->ri->request_method, req->path, status, msg);
 	return http_send(req->conn, status, req->cid, "application/json",
 	                 extra_headers, body, pos);
+}
+
+int http_send_error(const struct http_req *req, int status,
+                    const char *extra_headers, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	status = send_error(req, status, extra_headers, NULL, fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+int http_send_error_id(const struct http_req *req, int status, const char *extra_headers,
+                       const char *id, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	status = send_error(req, status, extra_headers, id, fmt, ap);
+	va_end(ap);
+	return status;
 }
 
 static int hexval(char c)

@@ -44,6 +44,12 @@ int http_send_error(const struct http_req *req, int status,
                     const char *extra_headers, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* http_send_error with "id":"<id>" after the correlationId: the ticket
+ * that a failed request tried (see the command service's 503). */
+int http_send_error_id(const struct http_req *req, int status, const char *extra_headers,
+                       const char *id, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /* Fills req from conn. Returns 0, or the status to answer with *why: 400
  * for a correlation id header (correlationId or X-Correlation-ID) that is
  * not a UUID (req->cid then holds a

@@ -44,6 +44,8 @@ static int test_route(struct http_req *req, const char **route_name)
 		return http_send_error(req, 404, NULL, "no \"such\" thing");
 	if (strcmp(p, "/unavailable") == 0)
 		return http_send_error(req, 503, "Retry-After: 1\r\n", "database down");
+	if (strcmp(p, "/unavailable-id") == 0)
+		return http_send_error_id(req, 503, "Retry-After: 1\r\n", V1_ID, "not acknowledged");
 	if (strcmp(p, "/long-error") == 0) {
 		char msg[600];
 		memset(msg, '"', sizeof(msg) - 1);
@@ -423,6 +425,27 @@ START_TEST(error_reply_carries_extra_headers)
 	ck_assert_ptr_nonnull(header(&r, "Retry-After", v, sizeof(v)));
 	ck_assert_str_eq(v, "1");
 	assert_error_body(&r, "database down", NULL, 0);
+	response_free(&r);
+}
+END_TEST
+
+/* An error that names the id a request tried: the error body's members
+ * and "id", nothing else. */
+START_TEST(error_reply_can_name_the_id_tried)
+{
+	struct response r;
+	struct json_object *jobj, *id;
+
+	request("GET", "/unavailable-id", NULL, &r);
+	ck_assert_int_eq(r.status, 503);
+	assert_error_body(&r, "not acknowledged", NULL, 0);
+	jobj = json_tokener_parse(r.body);
+	ck_assert_msg(json_object_object_get_ex(jobj, "id", &id) &&
+	                  json_object_is_type(id, json_type_string),
+	              "no id string: %s", r.body);
+	ck_assert_str_eq(json_object_get_string(id), V1_ID);
+	ck_assert_int_eq(json_object_object_length(jobj), 3);
+	json_object_put(jobj);
 	response_free(&r);
 }
 END_TEST
@@ -978,6 +1001,7 @@ Suite *make_http_suite(void)
 	tcase_add_test(tc, json_reply_has_status_type_and_exact_length);
 	tcase_add_test(tc, error_reply_is_json_with_error_and_correlation_id);
 	tcase_add_test(tc, error_reply_carries_extra_headers);
+	tcase_add_test(tc, error_reply_can_name_the_id_tried);
 	tcase_add_test(tc, long_error_message_still_gives_valid_json_of_exact_length);
 	tcase_add_test(tc, unknown_route_is_a_json_404);
 	tcase_add_test(tc, malformed_request_gets_a_json_error);

@@ -274,6 +274,12 @@ static void *load_main(void *arg)
 				else
 					a.status = -200; /* a 200 without a ticket: counted as wrong */
 				json_object_put(jobj);
+			} else if (a.status == 503) {
+				json_object *jobj = http_resp_json(&resp);
+				const char *id = json_str(jobj, "id");
+				if (is_uuid(id))
+					memcpy(a.id, id, UID_TEXT_SIZE);
+				json_object_put(jobj);
 			}
 		}
 		a.answered_ms = proc_now_ms();

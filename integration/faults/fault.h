@@ -27,7 +27,9 @@ struct fault_answer {
 	long answered_ms; /* ... and when the answer (or the failure) came */
 	int status;       /* HTTP status, 0 when no answer (refused, reset, timeout) */
 	bool retry_after; /* a Retry-After header came with it */
-	char id[UID_TEXT_SIZE]; /* the ticket of a 200 from the command service */
+	/* the ticket of a 200 from the command service, or the id a 503 from it
+	 * says was tried ("" if it names none) */
+	char id[UID_TEXT_SIZE];
 };
 
 /* A growing, locked list of answers. */
