@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "jsonw.h"
 #include "log.h"
@@ -28,6 +29,11 @@ static int worker_threads;
 
 /* The request deadline of http_drain_body (ms); see http_server_opts. */
 static int request_timeout_ms = 10000;
+
+/* The port of the server (one per process), and whether it is stopping:
+ * then every reply closes its connection (see http_drain). */
+static int server_port;
+static atomic_bool draining;
 
 /* Seconds a new connection may stay silent before it is handed to a worker
  * (TCP_DEFER_ACCEPT): until its first bytes arrive it waits in the kernel. */
@@ -63,7 +69,7 @@ int http_send(struct mg_connection *conn, int status, const char *cid,
 	 * keep-alive timeout): answer, and close. Waiting for every thread to be
 	 * held is too late: the last ones go to whoever comes first, slow
 	 * clients included, and new clients then wait behind them. */
-	if (atomic_load(&conns_held) * 4 >= worker_threads * 3) {
+	if (atomic_load(&conns_held) * 4 >= worker_threads * 3 || atomic_load(&draining)) {
 		if (extra_headers == NULL || strstr(extra_headers, "Connection:") == NULL)
 			closing = "Connection: close\r\n";
 		mg_disable_connection_keep_alive(conn);
@@ -565,6 +571,42 @@ static int defer_accept(int port)
 	return want.n;
 }
 
+/* Closes a listening socket on port *arg: new connections are refused at
+ * once. civetweb's accept loop keeps polling the descriptor, so it is
+ * replaced by an idle UDP socket rather than closed (a closed descriptor
+ * could be reused; a shut-down listener polls readable and would make the
+ * loop spin); mg_stop closes it. */
+static bool close_listener(int fd, void *arg)
+{
+	const int *port = arg;
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa), ilen = sizeof(int);
+	int listening = 0, udp;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ilen) != 0 || !listening ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0 || sockaddr_port(&sa) != *port)
+		return false;
+	udp = socket(sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	(void)shutdown(fd, SHUT_RDWR);
+	if (udp >= 0) {
+		(void)dup2(udp, fd);
+		close(udp);
+	}
+	return false;
+}
+
+int http_drain(int timeout_ms)
+{
+	const double until = metrics_now() + timeout_ms / 1000.0;
+	int port = server_port;
+
+	atomic_store(&draining, true);
+	(void)find_socket(close_listener, &port);
+	while (atomic_load(&conns_held) > 0 && metrics_now() < until)
+		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+	return atomic_load(&conns_held);
+}
+
 struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
                               size_t errstr_size)
 {
@@ -604,6 +646,8 @@ struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
 	callbacks.init_connection = on_init_connection;
 	callbacks.connection_close = on_connection_close;
 	worker_threads = opts->threads;
+	server_port = opts->port;
+	atomic_store(&draining, false);
 	mg_init_library(0);
 	ctx = mg_start(&callbacks, NULL, options);
 	if (ctx == NULL) {

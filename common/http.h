@@ -114,6 +114,14 @@ struct http_server_opts {
 	{"HTTP_KEEP_ALIVE_TIMEOUT_MS", CFG_INT, &(opts).keep_alive_timeout_ms, "5000",  \
 	 100, 300000, "time an idle kept-alive connection may take for its next request"}
 
+/* The first step of stopping the server: new connections are refused,
+ * each reply from now on closes its connection, and the requests in
+ * progress are answered. Waits up to timeout_ms until every connection
+ * closed, and returns how many are still open. mg_stop comes next: alone,
+ * it drops the answers of the requests in progress (civetweb writes nothing
+ * once it is stopping). */
+int http_drain(int timeout_ms);
+
 /* Starts civetweb with keep-alive, tcp_nodelay, request timeouts and JSON
  * error pages; civetweb's own messages go to the log. Returns NULL and
  * fills errstr on failure. Stop with mg_stop. */

@@ -263,7 +263,9 @@ static void *load_main(void *arg)
 	stack_url(url, sizeof(url), STACK_COMMAND, "/api/v1/timestamp");
 	while (curl != NULL && !atomic_load(&load->stop)) {
 		struct fault_answer a = {.sent_ms = proc_now_ms()};
-		if (http_request(curl, "POST", url, NULL, NULL, 0, &resp) == 0) {
+		if (http_request(curl, "POST", url, NULL, NULL, 0, &resp) != 0) {
+			a.refused = resp.curl_code == CURLE_COULDNT_CONNECT;
+		} else {
 			a.status = (int)resp.status;
 			a.retry_after = resp.retry_after[0] != '\0';
 			if (a.status == 200) {

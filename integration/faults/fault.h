@@ -26,6 +26,7 @@ struct fault_answer {
 	long sent_ms;     /* proc_now_ms() just before the request was sent */
 	long answered_ms; /* ... and when the answer (or the failure) came */
 	int status;       /* HTTP status, 0 when no answer (refused, reset, timeout) */
+	bool refused;     /* no answer because the connection was refused */
 	bool retry_after; /* a Retry-After header came with it */
 	/* the ticket of a 200 from the command service, or the id a 503 from it
 	 * says was tried ("" if it names none) */
