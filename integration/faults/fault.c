@@ -547,20 +547,7 @@ int fault_grep(const char *path, long offset, const char *needle,
 
 double fault_metric(const char *url, const char *series)
 {
-	struct http_resp resp;
-	const size_t len = strlen(series);
-	double value = -1;
-
-	if (http_get(url, NULL, &resp) == 0 && resp.status == 200 && resp.body != NULL) {
-		for (const char *p = resp.body; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : p) {
-			if (strncmp(p, series, len) == 0 && p[len] == ' ') {
-				value = strtod(p + len + 1, NULL);
-				break;
-			}
-		}
-	}
-	http_resp_clear(&resp);
-	return value;
+	return metric_value(url, series);
 }
 
 double fault_secs(long ms)

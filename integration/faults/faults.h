@@ -11,5 +11,6 @@ Suite *make_database_suite(void); /* PostgreSQL down for 20 s */
 Suite *make_kill_suite(void);     /* the consumer SIGKILLed mid-stream */
 Suite *make_scaleout_suite(void); /* two consumers in one group */
 Suite *make_stop_suite(void);     /* SIGTERM under load */
+Suite *make_topic_suite(void);    /* the configs of the topics created */
 
 #endif
