@@ -32,12 +32,19 @@
 
 /* ---- the server under test ------------------------------------------------ */
 
+static atomic_bool slow_started;
+
 /* One route per behaviour; every reply goes through the helpers. */
 static int test_route(struct http_req *req, const char **route_name)
 {
 	const char *p = req->path;
 
 	*route_name = "test";
+	if (strcmp(p, "/slow") == 0) { /* a request still in progress a while */
+		atomic_store(&slow_started, true);
+		usleep(300 * 1000);
+		return http_send_json(req, 200, NULL, "{\"slow\":true}");
+	}
 	if (strcmp(p, "/json") == 0)
 		return http_send_json(req, 200, NULL, "{\"ok\":true}");
 	if (strcmp(p, "/error") == 0)
@@ -863,6 +870,43 @@ START_TEST(keep_alive_is_refused_once_three_quarters_of_the_threads_are_held)
 }
 END_TEST
 
+/* Stopping: the request in progress is answered (and its connection
+ * closed), and new connections are refused from the moment the drain
+ * begins. mg_stop alone would drop the answer. */
+START_TEST(drain_answers_the_request_in_progress_and_refuses_new_connections)
+{
+	struct client *c = client_open();
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct response r;
+	char conn_hdr[64];
+	int fd, rc, err;
+
+	atomic_store(&slow_started, false);
+	client_send_str(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+	while (!atomic_load(&slow_started))
+		usleep(1000);
+	ck_assert_int_eq(http_drain(5000), 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	err = errno;
+	close(fd);
+	ck_assert_msg(rc != 0 && err == ECONNREFUSED, "a new connection after the drain: %s",
+	              rc == 0 ? "accepted" : strerror(err));
+
+	read_response(c, &r, true);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.body, "{\"slow\":true}");
+	ck_assert_msg(header(&r, "Connection", conn_hdr, sizeof(conn_hdr)) != NULL &&
+	                  strcasecmp(conn_hdr, "close") == 0,
+	              "kept alive while stopping:\n%s", r.head);
+	response_free(&r);
+	expect_eof(c);
+	client_close(c);
+}
+END_TEST
+
 /* ---- shared routes ------------------------------------------------------------- */
 
 START_TEST(health_is_up)
@@ -1031,6 +1075,7 @@ Suite *make_http_suite(void)
 	tcase_add_test(tc, head_reply_has_no_body);
 	tcase_add_test(tc, start_fails_on_a_port_in_use);
 	tcase_add_test(tc, keep_alive_is_refused_once_three_quarters_of_the_threads_are_held);
+	tcase_add_test(tc, drain_answers_the_request_in_progress_and_refuses_new_connections);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("body");
