@@ -75,6 +75,14 @@ static void teardown(void)
 	fault_teardown(NULL, 0);
 }
 
+/* The query service is ready once the table exists: the consumer creates
+ * it (in a run of this suite alone, nothing else has started one). */
+static void start_query(void)
+{
+	fault_start(STACK_CONSUMER, NULL);
+	fault_start(STACK_QUERY, NULL);
+}
+
 static void start_health(enum stack_service which)
 {
 	char url[128];
@@ -276,7 +284,7 @@ START_TEST(edge_oversized)
 
 	ck_assert_ptr_nonnull(req);
 	fault_start(STACK_COMMAND, NULL);
-	fault_start(STACK_QUERY, NULL);
+	start_query();
 	start_health(STACK_COMMAND);
 
 	for (size_t s = 0; s < sizeof(services) / sizeof(services[0]); s++) {
@@ -374,7 +382,7 @@ static void many_connections(enum stack_service which)
 START_TEST(edge_many_connections)
 {
 	fault_start(STACK_COMMAND, NULL);
-	fault_start(STACK_QUERY, NULL);
+	start_query();
 	many_connections(STACK_COMMAND);
 	many_connections(STACK_QUERY);
 }
