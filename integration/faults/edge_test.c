@@ -279,12 +279,13 @@ START_TEST(edge_oversized)
 	static const enum stack_service services[] = {STACK_COMMAND, STACK_QUERY};
 	const size_t big = 70 * 1024;
 	char *req = malloc(2 * big);
-	const long since = proc_now_ms();
+	long since;
 	size_t len;
 
 	ck_assert_ptr_nonnull(req);
 	fault_start(STACK_COMMAND, NULL);
 	start_query();
+	since = proc_now_ms(); /* the probes are counted from their start */
 	start_health(STACK_COMMAND);
 
 	for (size_t s = 0; s < sizeof(services) / sizeof(services[0]); s++) {
