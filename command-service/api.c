@@ -25,14 +25,17 @@ static int post_timestamp(struct http_req *req, const char *segment)
 {
 	struct msg_command m;
 	char why[128], value[MSG_ENCODED_MAX], body[64], key[256];
-	int n;
+	int n, status;
 	struct ts_instant accepted;
 	enum pub_result res;
 	size_t len;
 
-	if (http_drain_body(req) != 0)
+	if ((status = http_drain_body(req)) == 413)
 		return http_send_error(req, 413, "Connection: close\r\n",
 		                       "request body larger than %d bytes", HTTP_BODY_MAX);
+	if (status != 0)
+		return http_send_error(req, status, "Connection: close\r\n",
+		                       "request not received within the request timeout");
 	accepted = ts_now();
 	if (segment == NULL) {
 		m.event_time = accepted;
@@ -66,9 +69,15 @@ static int post_timestamp(struct http_req *req, const char *segment)
 		snprintf(body, sizeof(body), "{\"id\":\"%s\"}", m.command_id);
 		return http_send_json(req, 200, NULL, body);
 	case PUB_UNAVAILABLE:
+		/* A message that timed out here may still be stored by the broker
+		 * later (a 503 can become a row): the answer names the id tried, so
+		 * that the client can look for it; a retry with an Idempotency-Key
+		 * yields one record whatever happened. */
 		log_at(LOG_WARN, req->cid, m.command_id, "not published: %s", why);
-		return http_send_error(req, 503, "Retry-After: 1\r\n",
-		                       "Kafka did not acknowledge the message: %s; retry", why);
+		return http_send_error_id(req, 503, "Retry-After: 1\r\n", m.command_id,
+		                          "Kafka did not acknowledge the message: %s; retry "
+		                          "(with an Idempotency-Key for exactly one record)",
+		                          why);
 	case PUB_FAILED:
 		break;
 	}

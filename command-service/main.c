@@ -22,7 +22,7 @@ int main(int argc, char **argv)
 	char errstr[512];
 	struct mg_context *ctx;
 	sigset_t sigs;
-	int sig, rc;
+	int sig, rc, open_conns;
 	const struct cfg_param params[] = {
 	    HTTP_CFG_PARAMS(ho, "7080", "128"),
 	    {"LOG_LEVEL", CFG_LOG_LEVEL, &level, "INFO", 0, 0, "DEBUG, INFO, WARN or ERROR"},
@@ -75,8 +75,14 @@ int main(int argc, char **argv)
 
 	sigwait(&sigs, &sig);
 	log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	mg_stop(ctx); /* finishes the requests in progress */
-	pub_shutdown(5000);
+	/* New connections are refused; the requests in progress are answered
+	 * while the producer still runs; then civetweb stops. Within the 10 s a
+	 * stop may take: 5 s, 1 s for mg_stop, 3 s to flush. */
+	if ((open_conns = http_drain(5000)) > 0)
+		log_warn("%d connection(s) still open 5 s after %s: closing them", open_conns,
+		         sig == SIGINT ? "SIGINT" : "SIGTERM");
+	mg_stop(ctx);
+	pub_shutdown(3000);
 	mg_exit_library();
 	log_info("stopped");
 	return 0;

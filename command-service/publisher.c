@@ -32,6 +32,7 @@ static rd_kafka_t *rk;
 static pthread_rwlock_t rk_lock = PTHREAD_RWLOCK_INITIALIZER; /* guards rk */
 static pthread_t poll_thread;
 static atomic_bool running, topic_ready, fatal;
+static atomic_int waiters_alive;
 
 static struct metrics_series m_published = METRICS_COUNTER_INIT(
     "publish_total", "Messages published, by outcome.", "outcome=\"acked\"");
@@ -48,6 +49,7 @@ static void waiter_unref(struct waiter *w)
 		pthread_cond_destroy(&w->cv);
 		pthread_mutex_destroy(&w->mu);
 		free(w);
+		atomic_fetch_sub(&waiters_alive, 1);
 	}
 }
 
@@ -112,6 +114,51 @@ failed:
 	return NULL;
 }
 
+/* Topic creation, owned by the poll thread. The Admin request is sent
+ * without waiting, and its answer is picked up from topic_q on each turn of
+ * the poll loop: waiting for it (up to PUBLISH_TIMEOUT_MS while the broker
+ * does not answer) would hold back the delivery reports the loop serves,
+ * and requests whose messages were acknowledged meanwhile would be
+ * answered late, or 503. */
+static rd_kafka_queue_t *topic_q; /* an attempt is under way */
+static double next_topic_try;     /* metrics_now() seconds */
+
+static void topic_attempt_end(bool ok, const char *why)
+{
+	rd_kafka_queue_destroy(topic_q);
+	topic_q = NULL;
+	next_topic_try = metrics_now() + 2;
+	if (ok)
+		atomic_store(&topic_ready, true);
+	else
+		log_warn("cannot make sure the topic exists yet (will retry): %s", why);
+}
+
+/* Starts an attempt when none is under way and it is time; picks up the
+ * answer of the one under way. Called with rk_lock held for reading. */
+static void topic_step(void)
+{
+	char errstr[512];
+
+	if (atomic_load(&topic_ready))
+		return;
+	if (topic_q == NULL) {
+		if (metrics_now() < next_topic_try)
+			return;
+		topic_q = rd_kafka_queue_new(rk);
+		if (kafka_create_topic(rk, topic_q, cfg.topic, cfg.partitions, cfg.replication, NULL,
+		                       cfg.timeout_ms, errstr, sizeof(errstr)) != 0)
+			topic_attempt_end(false, errstr);
+		return;
+	}
+	rd_kafka_event_t *ev = rd_kafka_queue_poll(topic_q, 0);
+	if (ev == NULL)
+		return;
+	const int rc = kafka_create_topic_result(ev, cfg.topic, errstr, sizeof(errstr));
+	rd_kafka_event_destroy(ev);
+	topic_attempt_end(rc == 0, errstr);
+}
+
 /* Replaces a producer that hit a fatal error. Messages still queued in the
  * old one are purged: their requests get 503 and may be retried. */
 static void producer_recreate(void)
@@ -128,41 +175,25 @@ static void producer_recreate(void)
 	rk = fresh;
 	atomic_store(&fatal, false);
 	pthread_rwlock_unlock(&rk_lock);
+	if (topic_q != NULL) /* its answer would come from the old producer */
+		topic_attempt_end(false, "producer recreated");
 	rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-	rd_kafka_poll(old, 0); /* serves the purged messages' reports */
+	/* Serves the purged messages' reports: each frees its waiter. */
+	(void)rd_kafka_flush(old, 1000);
 	rd_kafka_destroy(old);
 }
 
-static void ensure_topic(void)
-{
-	char errstr[512];
-
-	pthread_rwlock_rdlock(&rk_lock);
-	int rc = kafka_ensure_topic(rk, cfg.topic, cfg.partitions, cfg.replication, NULL,
-	                            cfg.timeout_ms, errstr, sizeof(errstr));
-	pthread_rwlock_unlock(&rk_lock);
-	if (rc == 0)
-		atomic_store(&topic_ready, true);
-	else
-		log_warn("cannot make sure the topic exists yet (will retry): %s", errstr);
-}
-
-/* Serves delivery reports continuously; retries topic creation and
- * replaces a fatally failed producer. */
+/* Serves delivery reports continuously, creates the topic without waiting
+ * for the answer (see topic_step), and replaces a fatally failed producer. */
 static void *poll_main(void *arg)
 {
-	double next_topic_try = 0;
-
 	(void)arg;
 	while (atomic_load(&running)) {
 		if (atomic_load(&fatal))
 			producer_recreate();
-		if (!atomic_load(&topic_ready) && metrics_now() >= next_topic_try) {
-			ensure_topic();
-			next_topic_try = metrics_now() + 2;
-		}
 		pthread_rwlock_rdlock(&rk_lock);
-		rd_kafka_poll(rk, 100);
+		topic_step();
+		rd_kafka_poll(rk, atomic_load(&topic_ready) ? 100 : 20);
 		pthread_rwlock_unlock(&rk_lock);
 	}
 	return NULL;
@@ -171,6 +202,8 @@ static void *poll_main(void *arg)
 int pub_setup(const struct pub_config *c, char *errstr, size_t errstr_size)
 {
 	cfg = *c;
+	if (cfg.report_wait_ms <= 0)
+		cfg.report_wait_ms = cfg.timeout_ms + 1000;
 	rk = producer_new(errstr, errstr_size);
 	if (rk == NULL)
 		return -1;
@@ -178,7 +211,6 @@ int pub_setup(const struct pub_config *c, char *errstr, size_t errstr_size)
 	metrics_register(&m_unavailable);
 	metrics_register(&m_failed);
 	metrics_register(&m_duration);
-	ensure_topic();
 	atomic_store(&running, true);
 	if (pthread_create(&poll_thread, NULL, poll_main, NULL) != 0) {
 		snprintf(errstr, errstr_size, "cannot start the poll thread");
@@ -237,6 +269,7 @@ enum pub_result pub_send(const char *id, const char *value, size_t len,
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	atomic_store(&w->refs, 2); /* this thread and the delivery report */
+	atomic_fetch_add(&waiters_alive, 1);
 
 	res = produce(w, id, value, len, cid, ts_ms, errstr, errstr_size);
 	if (res != PUB_OK) {
@@ -246,9 +279,7 @@ enum pub_result pub_send(const char *id, const char *value, size_t len,
 		return res;
 	}
 
-	/* librdkafka fails the message itself after message.timeout.ms; the
-	 * extra second only guards against a report that never comes. */
-	until = ts_deadline(cfg.timeout_ms + 1000L);
+	until = ts_deadline(cfg.report_wait_ms);
 	pthread_mutex_lock(&w->mu);
 	while (!w->done && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&w->cv, &w->mu, &until);
@@ -258,7 +289,7 @@ enum pub_result pub_send(const char *id, const char *value, size_t len,
 	waiter_unref(w);
 
 	if (!done) {
-		snprintf(errstr, errstr_size, "no delivery report within %d ms", cfg.timeout_ms);
+		snprintf(errstr, errstr_size, "no delivery report within %d ms", cfg.report_wait_ms);
 		metrics_add(&m_unavailable, 1);
 		return PUB_UNAVAILABLE;
 	}
@@ -293,12 +324,21 @@ const char *pub_down(char *buf, size_t size)
 	return buf;
 }
 
+int pub_waiters(void)
+{
+	return atomic_load(&waiters_alive);
+}
+
 void pub_shutdown(int timeout_ms)
 {
 	if (rk == NULL)
 		return;
 	atomic_store(&running, false);
 	pthread_join(poll_thread, NULL);
+	if (topic_q != NULL) {
+		rd_kafka_queue_destroy(topic_q);
+		topic_q = NULL;
+	}
 	if (rd_kafka_flush(rk, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		log_error("%d message(s) not delivered at shutdown", rd_kafka_outq_len(rk));
 	rd_kafka_destroy(rk);

@@ -14,6 +14,10 @@ struct pub_config {
 	int partitions;
 	int replication;
 	int timeout_ms; /* PUBLISH_TIMEOUT_MS */
+	/* How long pub_send waits for a delivery report. 0: timeout_ms + 1000:
+	 * librdkafka fails a message itself after timeout_ms, and the extra
+	 * second only guards against a report that never comes. */
+	int report_wait_ms;
 };
 
 enum pub_result {
@@ -22,9 +26,10 @@ enum pub_result {
 	PUB_FAILED,      /* a bug or a permanent error */
 };
 
-/* Creates the producer and its polling thread and tries once to create the
- * topic (it is retried in the background if the broker is not there yet).
- * Returns 0, or -1 with errstr (a configuration error). */
+/* Creates the producer and its polling thread, which creates the topic
+ * (retrying every 2 s until the broker answers; pub_down says so until
+ * then) while it serves delivery reports. Returns 0, or -1 with errstr (a
+ * configuration error). */
 int pub_setup(const struct pub_config *c, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
 
@@ -37,6 +42,11 @@ enum pub_result pub_send(const char *id, const char *value, size_t len,
 /* NULL when Kafka answers and the topic exists, else what is wrong. The
  * text is the caller's (buf). */
 const char *pub_down(char *buf, size_t size);
+
+/* Waiters alive: requests waiting for their delivery report, and reports
+ * still owed to requests that gave up waiting (each frees its waiter when
+ * it comes). 0 once every report came. */
+int pub_waiters(void);
 
 /* Flushes what is still queued (up to timeout_ms), reports what was not
  * delivered, and destroys the producer. */

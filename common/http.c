@@ -1,9 +1,11 @@
 /* http: civetweb helpers shared by the three services. */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -11,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "jsonw.h"
 #include "log.h"
@@ -22,6 +26,14 @@
  * against the threads there are. */
 static atomic_int conns_held;
 static int worker_threads;
+
+/* The request deadline of http_drain_body (ms); see http_server_opts. */
+static int request_timeout_ms = 10000;
+
+/* The port of the server (one per process), and whether it is stopping:
+ * then every reply closes its connection (see http_drain). */
+static int server_port;
+static atomic_bool draining;
 
 /* Seconds a new connection may stay silent before it is handed to a worker
  * (TCP_DEFER_ACCEPT): until its first bytes arrive it waits in the kernel. */
@@ -52,13 +64,19 @@ int http_send(struct mg_connection *conn, int status, const char *cid,
 	const char *closing = "";
 	int n;
 
-	/* While every worker holds a connection, keeping this one alive would
-	 * leave the next client waiting for a thread (or for the keep-alive
-	 * timeout): answer, and close. */
-	if (atomic_load(&conns_held) >= worker_threads) {
-		mg_disable_connection_keep_alive(conn);
+	/* Once 3/4 of the workers hold a connection, keeping this one alive
+	 * would soon leave the next client waiting for a thread (or for the
+	 * keep-alive timeout): answer, and close. Waiting for every thread to be
+	 * held is too late: the last ones go to whoever comes first, slow
+	 * clients included, and new clients then wait behind them. */
+	if (atomic_load(&conns_held) * 4 >= worker_threads * 3 || atomic_load(&draining)) {
 		if (extra_headers == NULL || strstr(extra_headers, "Connection:") == NULL)
 			closing = "Connection: close\r\n";
+		mg_disable_connection_keep_alive(conn);
+	} else if (extra_headers != NULL && strstr(extra_headers, "Connection: close") != NULL) {
+		/* A reply that says close must close: otherwise civetweb reads
+		 * (and waits for) the rest of an unread body to keep it alive. */
+		mg_disable_connection_keep_alive(conn);
 	}
 	n = snprintf(head, sizeof(head),
 	             "HTTP/1.1 %d %s\r\n"
@@ -100,29 +118,53 @@ int http_send_json(const struct http_req *req, int status,
 	                 extra_headers, json, strlen(json));
 }
 
-int http_send_error(const struct http_req *req, int status,
-                    const char *extra_headers, const char *fmt, ...)
+/* The one error writer: {"error":…,"correlationId":…[,"id":…]}. */
+static int send_error(const struct http_req *req, int status, const char *extra_headers,
+                      const char *id, const char *fmt, va_list ap)
 {
 	char msg[512], body[1024];
 	size_t pos = 0;
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	jsonw_append(body, sizeof(body), &pos, "{\"error\":\"");
-	jsonw_escape(body, sizeof(body) - 128, &pos, msg, (size_t)-1);
+	jsonw_escape(body, sizeof(body) - 192, &pos, msg, (size_t)-1);
 	jsonw_append(body, sizeof(body), &pos, "\",\"correlationId\":\"");
-	jsonw_escape(body, sizeof(body) - 4, &pos, req->cid, (size_t)-1);
+	jsonw_escape(body, sizeof(body) - 68, &pos, req->cid, (size_t)-1);
+	if (id != NULL) {
+		jsonw_append(body, sizeof(body), &pos, "\",\"id\":\"");
+		jsonw_escape(body, sizeof(body) - 4, &pos, id, (size_t)-1);
+	}
 	jsonw_append(body, sizeof(body), &pos, "\"}");
 	if (status >= 500)
-		log_at(LOG_WARN, req->cid, NULL, "%s %s -> %d: %s",
+		log_at(LOG_WARN, req->cid, id, "%s %s -> %d: %s",
 		       req->ri->request_method, req->path, status, msg);
 	else
-		log_at(LOG_DEBUG, req->cid, NULL, "%s %s -> %d: %s",
+		log_at(LOG_DEBUG, req->cid, id, "%s %s -> %d: %s",
 		       req->ri->request_method, req->path, status, msg);
 	return http_send(req->conn, status, req->cid, "application/json",
 	                 extra_headers, body, pos);
+}
+
+int http_send_error(const struct http_req *req, int status,
+                    const char *extra_headers, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	status = send_error(req, status, extra_headers, NULL, fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+int http_send_error_id(const struct http_req *req, int status, const char *extra_headers,
+                       const char *id, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	status = send_error(req, status, extra_headers, id, fmt, ap);
+	va_end(ap);
+	return status;
 }
 
 static int hexval(char c)
@@ -189,6 +231,7 @@ int http_req_init(struct http_req *req, struct mg_connection *conn, const char *
 	req->path = "";
 	req->path_bad = false;
 	req->raw_path = req->ri->local_uri ? req->ri->local_uri : "";
+	req->started = metrics_now();
 	uid_v4(req->cid);
 
 	/* Either name may be sent; each one sent must be a UUID, and
@@ -225,20 +268,184 @@ int http_req_init(struct http_req *req, struct mg_connection *conn, const char *
 	return 0;
 }
 
+/* ---- the body deadline ----
+ *
+ * civetweb's request_timeout_ms bounds each wait for data, not a body: its
+ * mg_read waits until all the bytes asked for have come, so a client that
+ * sends a byte every second keeps mg_read, and a worker thread, for as long
+ * as it likes (200 such clients took every thread of the command service).
+ * A single cutter thread shuts down the read side of a connection whose
+ * body is still being read when its deadline passes: civetweb's blocked
+ * recv then sees end-of-file, mg_read returns, and the handler answers 408
+ * and closes. Bodies are rare here (none of the routes needs one), so the
+ * cost, a scan of /proc/self/fd for the connection's socket, is paid only
+ * by requests that have one. */
+struct body_watch {
+	int fd;
+	double deadline; /* metrics_now() seconds */
+	bool cut;        /* the cutter shut the read side down */
+	struct body_watch *next;
+};
+
+static pthread_mutex_t watch_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t watch_cv;
+static struct body_watch *watches; /* bodies being read, under watch_mu */
+static pthread_once_t cutter_once = PTHREAD_ONCE_INIT;
+static bool cutter_running;
+
+static void *cutter_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&watch_mu);
+	for (;;) {
+		const double now = metrics_now();
+		double next = now + 60;
+		struct timespec until;
+
+		for (struct body_watch *w = watches; w != NULL; w = w->next) {
+			if (w->cut)
+				continue;
+			if (w->deadline <= now) {
+				/* Under watch_mu: the handler that owns fd is still
+				 * inside http_drain_body, so fd is still its socket. */
+				(void)shutdown(w->fd, SHUT_RD);
+				w->cut = true;
+			} else if (w->deadline < next) {
+				next = w->deadline;
+			}
+		}
+		until.tv_sec = (time_t)next;
+		until.tv_nsec = (long)((next - (double)until.tv_sec) * 1e9);
+		pthread_cond_timedwait(&watch_cv, &watch_mu, &until);
+	}
+	return NULL;
+}
+
+static void cutter_start(void)
+{
+	pthread_condattr_t attr;
+	pthread_t t;
+
+	/* metrics_now() is CLOCK_MONOTONIC: so are the cutter's waits. */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&watch_cv, &attr);
+	pthread_condattr_destroy(&attr);
+	if (pthread_create(&t, NULL, cutter_main, NULL) == 0) {
+		pthread_detach(t); /* lives as long as the process */
+		cutter_running = true;
+	}
+}
+
+/* Calls fn(fd, arg) for each socket of this process until it returns true.
+ * Returns the fd it returned true for, or -1. */
+static int find_socket(bool (*fn)(int fd, void *arg), void *arg)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = -1;
+
+	if (dir == NULL)
+		return -1;
+	while (found < 0 && (e = readdir(dir)) != NULL) {
+		int fd = atoi(e->d_name);
+		if (fd > 2 && fd != dirfd(dir) && fn(fd, arg))
+			found = fd;
+	}
+	closedir(dir);
+	return found;
+}
+
+static int sockaddr_port(const struct sockaddr_storage *sa)
+{
+	if (sa->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (sa->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return -1;
+}
+
+/* True if fd is the connection ri arrived on: same local port, same peer
+ * address and port (civetweb writes the address with inet_ntop too). */
+static bool is_conn_socket(int fd, void *arg)
+{
+	const struct mg_request_info *ri = arg;
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	char addr[INET6_ADDRSTRLEN];
+	const void *in;
+
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) != 0 ||
+	    sockaddr_port(&sa) != ri->server_port)
+		return false;
+	len = sizeof(sa);
+	if (getpeername(fd, (struct sockaddr *)&sa, &len) != 0 ||
+	    sockaddr_port(&sa) != ri->remote_port)
+		return false;
+	in = sa.ss_family == AF_INET ? (const void *)&((struct sockaddr_in *)&sa)->sin_addr
+	                             : (const void *)&((struct sockaddr_in6 *)&sa)->sin6_addr;
+	return inet_ntop(sa.ss_family, in, addr, sizeof(addr)) != NULL &&
+	       strcmp(addr, ri->remote_addr) == 0;
+}
+
+static void watch_add(struct body_watch *w)
+{
+	pthread_mutex_lock(&watch_mu);
+	w->next = watches;
+	watches = w;
+	pthread_cond_signal(&watch_cv);
+	pthread_mutex_unlock(&watch_mu);
+}
+
+/* Removes w; returns whether its read side was cut. */
+static bool watch_remove(struct body_watch *w)
+{
+	pthread_mutex_lock(&watch_mu);
+	for (struct body_watch **p = &watches; *p != NULL; p = &(*p)->next) {
+		if (*p == w) {
+			*p = w->next;
+			break;
+		}
+	}
+	const bool cut = w->cut;
+	pthread_mutex_unlock(&watch_mu);
+	return cut;
+}
+
 int http_drain_body(struct http_req *req)
 {
+	const char *te = mg_get_header(req->conn, "Transfer-Encoding");
+	struct body_watch w = {.fd = -1};
 	char buf[8192];
 	size_t total = 0;
-	int n;
+	int n, status = 0;
 
 	if (req->ri->content_length > HTTP_BODY_MAX)
-		return -1;
+		return 413;
+	if (req->ri->content_length <= 0 && (te == NULL || strcasecmp(te, "chunked") != 0))
+		return 0; /* no body */
+	w.deadline = req->started + request_timeout_ms / 1000.0;
+	pthread_once(&cutter_once, cutter_start);
+	if (cutter_running && (w.fd = find_socket(is_conn_socket, (void *)req->ri)) >= 0)
+		watch_add(&w);
+	else
+		log_warn("no deadline for this request body: %s", cutter_running
+		         ? "its socket was not found" : "cannot start the cutter thread");
 	while ((n = mg_read(req->conn, buf, sizeof(buf))) > 0) {
 		total += (size_t)n;
-		if (total > HTTP_BODY_MAX)
-			return -1;
+		if (total > HTTP_BODY_MAX) {
+			status = 413;
+			break;
+		}
+		/* A body that is all there but came late is late too. */
+		if (metrics_now() >= w.deadline) {
+			status = 408;
+			break;
+		}
 	}
-	return 0;
+	if (w.fd >= 0 && watch_remove(&w) && status == 0)
+		status = 408;
+	return status;
 }
 
 int http_method_not_allowed(const struct http_req *req, const char *allow)
@@ -333,6 +540,23 @@ static void on_connection_close(const struct mg_connection *conn)
 	atomic_fetch_sub(&conns_held, 1);
 }
 
+/* Sets TCP_DEFER_ACCEPT on a listening socket on port *arg. Returns false
+ * always, so that find_socket goes through every socket. */
+static bool set_defer_accept(int fd, void *arg)
+{
+	struct { int port, n; } *want = arg;
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa), ilen = sizeof(int);
+	const int secs = DEFER_ACCEPT_S;
+	int listening = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ilen) == 0 && listening &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0 && sockaddr_port(&sa) == want->port &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)) == 0)
+		want->n++;
+	return false;
+}
+
 /* Sets TCP_DEFER_ACCEPT on our listening sockets, so that a connection
  * that sends nothing never takes a worker thread (which would wait
  * request_timeout_ms for its request head): a client opening hundreds of
@@ -341,34 +565,46 @@ static void on_connection_close(const struct mg_connection *conn)
  * how many were set. */
 static int defer_accept(int port)
 {
-	DIR *dir = opendir("/proc/self/fd");
-	const int secs = DEFER_ACCEPT_S;
-	struct dirent *e;
-	int n = 0;
+	struct { int port, n; } want = {port, 0};
 
-	if (dir == NULL)
-		return 0;
-	while ((e = readdir(dir)) != NULL) {
-		struct sockaddr_storage sa;
-		socklen_t len = sizeof(sa), ilen = sizeof(int);
-		int fd = atoi(e->d_name), listening = 0, bound;
+	(void)find_socket(set_defer_accept, &want);
+	return want.n;
+}
 
-		if (fd <= 2 || fd == dirfd(dir) ||
-		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ilen) != 0 || !listening ||
-		    getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
-			continue;
-		if (sa.ss_family == AF_INET)
-			bound = ntohs(((struct sockaddr_in *)&sa)->sin_port);
-		else if (sa.ss_family == AF_INET6)
-			bound = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
-		else
-			continue;
-		if (bound == port &&
-		    setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)) == 0)
-			n++;
+/* Closes a listening socket on port *arg: new connections are refused at
+ * once. civetweb's accept loop keeps polling the descriptor, so it is
+ * replaced by an idle UDP socket rather than closed (a closed descriptor
+ * could be reused; a shut-down listener polls readable and would make the
+ * loop spin); mg_stop closes it. */
+static bool close_listener(int fd, void *arg)
+{
+	const int *port = arg;
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa), ilen = sizeof(int);
+	int listening = 0, udp;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ilen) != 0 || !listening ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0 || sockaddr_port(&sa) != *port)
+		return false;
+	udp = socket(sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	(void)shutdown(fd, SHUT_RDWR);
+	if (udp >= 0) {
+		(void)dup2(udp, fd);
+		close(udp);
 	}
-	closedir(dir);
-	return n;
+	return false;
+}
+
+int http_drain(int timeout_ms)
+{
+	const double until = metrics_now() + timeout_ms / 1000.0;
+	int port = server_port;
+
+	atomic_store(&draining, true);
+	(void)find_socket(close_listener, &port);
+	while (atomic_load(&conns_held) > 0 && metrics_now() < until)
+		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+	return atomic_load(&conns_held);
 }
 
 struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
@@ -376,14 +612,18 @@ struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
 {
 	struct mg_callbacks callbacks;
 	struct mg_context *ctx;
-	char port[80], threads[16];
+	char port[80], threads[16], request_ms[16], keep_alive_ms[16];
+	/* civetweb's request_timeout_ms bounds a whole request head (it counts
+	 * from the head's first read), and keep_alive_timeout_ms the idle wait
+	 * plus the head of each later request on a connection: kept short,
+	 * since an idle connection holds a worker thread. */
 	const char *options[] = {
 	    "listening_ports", port,
 	    "num_threads", threads,
 	    "enable_keep_alive", "yes",
-	    "keep_alive_timeout_ms", "30000",
+	    "keep_alive_timeout_ms", keep_alive_ms,
 	    "tcp_nodelay", "1",
-	    "request_timeout_ms", "10000",
+	    "request_timeout_ms", request_ms,
 	    "linger_timeout_ms", "0",
 	    "max_request_size", "65536", /* larger heads get civetweb's 400 */
 	    "listen_backlog", "1024", /* a burst of connections is queued, not dropped */
@@ -396,12 +636,18 @@ struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
 	else
 		snprintf(port, sizeof(port), "%s:%d", opts->address, opts->port);
 	snprintf(threads, sizeof(threads), "%d", opts->threads);
+	request_timeout_ms = opts->request_timeout_ms > 0 ? opts->request_timeout_ms : 10000;
+	snprintf(request_ms, sizeof(request_ms), "%d", request_timeout_ms);
+	snprintf(keep_alive_ms, sizeof(keep_alive_ms), "%d",
+	         opts->keep_alive_timeout_ms > 0 ? opts->keep_alive_timeout_ms : 5000);
 	memset(&callbacks, 0, sizeof(callbacks));
 	callbacks.log_message = on_log_message;
 	callbacks.http_error = on_http_error;
 	callbacks.init_connection = on_init_connection;
 	callbacks.connection_close = on_connection_close;
 	worker_threads = opts->threads;
+	server_port = opts->port;
+	atomic_store(&draining, false);
 	mg_init_library(0);
 	ctx = mg_start(&callbacks, NULL, options);
 	if (ctx == NULL) {

@@ -24,6 +24,7 @@ struct http_req {
 	const char *path;     /* percent-decoded path, without the query string */
 	const char *raw_path; /* the path as civetweb gives it (not decoded) */
 	bool path_bad;        /* the path could not be decoded */
+	double started;       /* metrics_now() when the handler got the request */
 	char cid[UID_TEXT_SIZE]; /* correlation id: echoed as received */
 	char path_buf[HTTP_PATH_MAX + 1];
 };
@@ -43,6 +44,12 @@ int http_send_error(const struct http_req *req, int status,
                     const char *extra_headers, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* http_send_error with "id":"<id>" after the correlationId: the ticket
+ * that a failed request tried (see the command service's 503). */
+int http_send_error_id(const struct http_req *req, int status, const char *extra_headers,
+                       const char *id, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /* Fills req from conn. Returns 0, or the status to answer with *why: 400
  * for a correlation id header (correlationId or X-Correlation-ID) that is
  * not a UUID (req->cid then holds a
@@ -58,8 +65,10 @@ int http_req_init(struct http_req *req, struct mg_connection *conn, const char *
  * Returns its length, -1 if absent, -2 if longer than size - 1. */
 int http_header(struct mg_connection *conn, const char *name, char *buf, size_t size);
 
-/* Reads and discards the request body. Returns 0, or -1 if it is larger
- * than HTTP_BODY_MAX (the caller answers 413). */
+/* Reads and discards the request body within the request deadline
+ * (request_timeout_ms of http_server_opts, counted from req->started).
+ * Returns 0, or the status the caller answers with (and closes): 413 for a
+ * body larger than HTTP_BODY_MAX, 408 for one not received in time. */
 int http_drain_body(struct http_req *req) __attribute__((warn_unused_result));
 
 /* Answers 405 with Allow. */
@@ -84,6 +93,12 @@ struct http_server_opts {
 	const char *address; /* e.g. "0.0.0.0" */
 	int port;
 	int threads;
+	/* A request head must arrive within request_timeout_ms (civetweb), and
+	 * a body within request_timeout_ms of the handler's start (http_drain_body);
+	 * 0: 10000. A kept-alive connection waits keep_alive_timeout_ms for its
+	 * next request head, whole; 0: 5000. */
+	int request_timeout_ms;
+	int keep_alive_timeout_ms;
 	const struct http_routes *routes; /* gets every request */
 };
 
@@ -93,7 +108,19 @@ struct http_server_opts {
 	{"SERVER_ADDRESS", CFG_STRING, &(opts).address, "0.0.0.0", 0, 0,                \
 	 "HTTP listen address"},                                                         \
 	{"HTTP_THREADS", CFG_INT, &(opts).threads, default_threads, 1, 1024,             \
-	 "HTTP worker threads"}
+	 "HTTP worker threads"},                                                         \
+	{"HTTP_REQUEST_TIMEOUT_MS", CFG_INT, &(opts).request_timeout_ms, "10000", 500,  \
+	 300000, "time a client has to send a request head, and again its body (408)"}, \
+	{"HTTP_KEEP_ALIVE_TIMEOUT_MS", CFG_INT, &(opts).keep_alive_timeout_ms, "5000",  \
+	 100, 300000, "time an idle kept-alive connection may take for its next request"}
+
+/* The first step of stopping the server: new connections are refused,
+ * each reply from now on closes its connection, and the requests in
+ * progress are answered. Waits up to timeout_ms until every connection
+ * closed, and returns how many are still open. mg_stop comes next: alone,
+ * it drops the answers of the requests in progress (civetweb writes nothing
+ * once it is stopping). */
+int http_drain(int timeout_ms);
 
 /* Starts civetweb with keep-alive, tcp_nodelay, request timeouts and JSON
  * error pages; civetweb's own messages go to the log. Returns NULL and

@@ -75,17 +75,21 @@ int kafka_conf_apply(rd_kafka_conf_t *conf, const char *props, char *errstr,
 	return rc;
 }
 
-int kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions,
-                       int replication, const char *const *configs,
-                       int timeout_ms, char *errstr,
-                       size_t errstr_size)
+void kafka_topic_configs(int replication, struct kafka_topic_config out[KAFKA_TOPIC_CONFIGS])
 {
-	rd_kafka_NewTopic_t *nt = NULL;
+	out[0].name = "retention.ms";
+	snprintf(out[0].value, sizeof(out[0].value), "-1");
+	out[1].name = "min.insync.replicas";
+	snprintf(out[1].value, sizeof(out[1].value), "%d", replication < 2 ? 1 : 2);
+}
+
+int kafka_create_topic(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *topic, int partitions,
+                       int replication, const char *const *configs, int timeout_ms,
+                       char *errstr, size_t errstr_size)
+{
+	struct kafka_topic_config ours[KAFKA_TOPIC_CONFIGS];
+	rd_kafka_NewTopic_t *nt;
 	rd_kafka_AdminOptions_t *opts = NULL;
-	rd_kafka_queue_t *q = NULL;
-	rd_kafka_event_t *ev = NULL;
-	const rd_kafka_topic_result_t **res;
-	size_t n;
 	char why[256];
 	int rc = -1;
 
@@ -94,9 +98,12 @@ int kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions,
 		snprintf(errstr, errstr_size, "topic %s: %s", topic, why);
 		return -1;
 	}
-	if (rd_kafka_NewTopic_set_config(nt, "retention.ms", "-1")) {
-		snprintf(errstr, errstr_size, "topic %s: cannot set retention.ms", topic);
-		goto done;
+	kafka_topic_configs(replication, ours);
+	for (int i = 0; i < KAFKA_TOPIC_CONFIGS; i++) {
+		if (rd_kafka_NewTopic_set_config(nt, ours[i].name, ours[i].value)) {
+			snprintf(errstr, errstr_size, "topic %s: cannot set %s", topic, ours[i].name);
+			goto done;
+		}
 	}
 	for (; configs && configs[0]; configs += 2) {
 		if (rd_kafka_NewTopic_set_config(nt, configs[0], configs[1])) {
@@ -107,46 +114,68 @@ int kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions,
 	opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
 	rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, why, sizeof(why));
 	rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, why, sizeof(why));
-	q = rd_kafka_queue_new(rk);
 	rd_kafka_CreateTopics(rk, &nt, 1, opts, q);
+	rc = 0;
+done:
+	if (opts)
+		rd_kafka_AdminOptions_destroy(opts);
+	rd_kafka_NewTopic_destroy(nt);
+	return rc;
+}
+
+int kafka_create_topic_result(rd_kafka_event_t *ev, const char *topic, char *errstr,
+                              size_t errstr_size)
+{
+	const rd_kafka_CreateTopics_result_t *result = rd_kafka_event_CreateTopics_result(ev);
+	const rd_kafka_topic_result_t **res;
+	size_t n;
+
+	if (rd_kafka_event_error(ev)) {
+		snprintf(errstr, errstr_size, "topic %s: %s", topic, rd_kafka_event_error_string(ev));
+		return -1;
+	}
+	if (result == NULL ||
+	    (res = rd_kafka_CreateTopics_result_topics(result, &n), n != 1)) {
+		snprintf(errstr, errstr_size, "topic %s: unexpected answer", topic);
+		return -1;
+	}
+	switch (rd_kafka_topic_result_error(res[0])) {
+	case RD_KAFKA_RESP_ERR_NO_ERROR:
+		log_info("created topic %s", topic);
+		return 0;
+	case RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS:
+		log_debug("topic %s exists", topic);
+		return 0;
+	default:
+		snprintf(errstr, errstr_size, "topic %s: %s", topic,
+		         rd_kafka_topic_result_error_string(res[0]));
+		return -1;
+	}
+}
+
+int kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions,
+                       int replication, const char *const *configs,
+                       int timeout_ms, char *errstr,
+                       size_t errstr_size)
+{
+	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+	rd_kafka_event_t *ev = NULL;
+	int rc = -1;
+
+	if (kafka_create_topic(rk, q, topic, partitions, replication, configs, timeout_ms, errstr,
+	                       errstr_size) != 0)
+		goto done;
 	ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
 	if (ev == NULL) {
 		snprintf(errstr, errstr_size, "topic %s: no answer from the broker within %d ms",
 		         topic, timeout_ms);
 		goto done;
 	}
-	if (rd_kafka_event_error(ev)) {
-		snprintf(errstr, errstr_size, "topic %s: %s", topic,
-		         rd_kafka_event_error_string(ev));
-		goto done;
-	}
-	res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-	if (n != 1) {
-		snprintf(errstr, errstr_size, "topic %s: unexpected answer", topic);
-		goto done;
-	}
-	switch (rd_kafka_topic_result_error(res[0])) {
-	case RD_KAFKA_RESP_ERR_NO_ERROR:
-		log_info("created topic %s (%d partitions, replication %d, retention.ms=-1)",
-		         topic, partitions, replication);
-		rc = 0;
-		break;
-	case RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS:
-		log_debug("topic %s exists", topic);
-		rc = 0;
-		break;
-	default:
-		snprintf(errstr, errstr_size, "topic %s: %s", topic,
-		         rd_kafka_topic_result_error_string(res[0]));
-	}
+	rc = kafka_create_topic_result(ev, topic, errstr, errstr_size);
 done:
 	if (ev)
 		rd_kafka_event_destroy(ev);
-	if (q)
-		rd_kafka_queue_destroy(q);
-	if (opts)
-		rd_kafka_AdminOptions_destroy(opts);
-	rd_kafka_NewTopic_destroy(nt);
+	rd_kafka_queue_destroy(q);
 	return rc;
 }
 

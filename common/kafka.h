@@ -21,9 +21,35 @@ int kafka_conf_apply(rd_kafka_conf_t *conf, const char *props, char *errstr,
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
                    char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
 
-/* Creates topic (partitions, replication, retention.ms=-1 and the name/value
- * pairs of configs, a NULL-terminated list or NULL) with the Admin API
- * unless it exists. Returns 0, or -1 with errstr. */
+/* The configs every topic of ours is created with. retention.ms=-1: the
+ * topic is the golden record. min.insync.replicas=min(2, replication): at
+ * the broker's default of 1, acks=all is satisfied by the leader alone, and
+ * a leader lost before a follower copied the message loses a message that
+ * was acknowledged; 2 needs one copy more, when there can be one. */
+#define KAFKA_TOPIC_CONFIGS 2
+struct kafka_topic_config {
+	const char *name;
+	char value[16];
+};
+void kafka_topic_configs(int replication, struct kafka_topic_config out[KAFKA_TOPIC_CONFIGS]);
+
+/* Starts creating topic with the Admin API (partitions, replication,
+ * kafka_topic_configs and the name/value pairs of configs, a
+ * NULL-terminated list or NULL) and returns at once: the answer comes to q
+ * as an event, for kafka_create_topic_result. Returns 0, or -1 with errstr
+ * (nothing was sent). */
+int kafka_create_topic(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *topic, int partitions,
+                       int replication, const char *const *configs, int timeout_ms,
+                       char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
+
+/* Reads the answer to kafka_create_topic from its event (which stays the
+ * caller's). Returns 0 when the topic was created or exists already, else
+ * -1 with errstr. */
+int kafka_create_topic_result(rd_kafka_event_t *ev, const char *topic, char *errstr,
+                              size_t errstr_size) __attribute__((warn_unused_result));
+
+/* kafka_create_topic and its answer, waited for (up to timeout_ms and 2 s).
+ * Returns 0 when the topic was created or exists, or -1 with errstr. */
 int kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions,
                        int replication, const char *const *configs,
                        int timeout_ms, char *errstr,

@@ -2,6 +2,7 @@
 #include "checks.h"
 
 #include <check.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "topic.h"
@@ -111,4 +112,22 @@ struct ts_instant parse_ts(const char *text)
 int64_t ts_micros(struct ts_instant t)
 {
 	return t.sec * 1000000 + t.nsec / 1000;
+}
+
+double metric_value(const char *url, const char *series)
+{
+	struct http_resp resp;
+	const size_t len = strlen(series);
+	double value = -1;
+
+	if (http_get(url, NULL, &resp) == 0 && resp.status == 200 && resp.body != NULL) {
+		for (const char *p = resp.body; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : p) {
+			if (strncmp(p, series, len) == 0 && p[len] == ' ') {
+				value = strtod(p + len + 1, NULL);
+				break;
+			}
+		}
+	}
+	http_resp_clear(&resp);
+	return value;
 }

@@ -32,6 +32,11 @@ void post_ticket(const char *path, const char *const *headers, char *id);
  * string, id == command_id == id. Returns the object (the caller puts it). */
 json_object *get_record(const char *id);
 
+/* The value of the Prometheus series whose line starts with series (name
+ * and labels, e.g. consumer_records_total{outcome="duplicate"}) in GET url,
+ * or -1 when there is none. */
+double metric_value(const char *url, const char *series);
+
 /* The sum of the topic's high watermarks (asserts success). */
 int64_t topic_total(void);
 

@@ -126,6 +126,7 @@ int http_request(CURL *curl, const char *method, const char *url,
 		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 	}
 	rc = curl_easy_perform(curl);
+	resp->curl_code = rc;
 	if (rc == CURLE_OK) {
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
 	} else if (resp->errstr[0] == '\0') {

@@ -16,6 +16,7 @@ struct http_resp {
 	char allow[64];       /* Allow */
 	char content_type[128];
 	char errstr[CURL_ERROR_SIZE];
+	CURLcode curl_code; /* CURLE_OK when a response arrived */
 };
 
 /* Sends one request and fills *resp (clear it with http_resp_clear, even

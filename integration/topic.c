@@ -413,3 +413,59 @@ void topic_in_clear(struct topic_in *m)
 	}
 	memset(m, 0, sizeof(*m));
 }
+
+int topic_config(const char *brokers, const char *topic, const char *name, char *value,
+                 size_t value_size, int *source, char *errstr, size_t errstr_size)
+{
+	rd_kafka_conf_t *conf = conf_new(brokers, errstr, errstr_size);
+	rd_kafka_t *rk = NULL;
+	rd_kafka_ConfigResource_t *res = NULL;
+	rd_kafka_queue_t *q = NULL;
+	rd_kafka_event_t *ev = NULL;
+	const rd_kafka_ConfigResource_t **described;
+	const rd_kafka_ConfigEntry_t **entries;
+	size_t n_described, n_entries;
+	int rc = -1;
+
+	if (conf == NULL)
+		return -1;
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+	if (rk == NULL) {
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+	q = rd_kafka_queue_new(rk);
+	rd_kafka_DescribeConfigs(rk, &res, 1, NULL, q);
+	ev = rd_kafka_queue_poll(q, 15000);
+	if (ev == NULL || rd_kafka_event_error(ev)) {
+		snprintf(errstr, errstr_size, "describe %s: %s", topic,
+		         ev ? rd_kafka_event_error_string(ev) : "no answer within 15 s");
+		goto done;
+	}
+	described = rd_kafka_DescribeConfigs_result_resources(
+	    rd_kafka_event_DescribeConfigs_result(ev), &n_described);
+	if (n_described != 1 || rd_kafka_ConfigResource_error(described[0])) {
+		snprintf(errstr, errstr_size, "describe %s: %s", topic,
+		         n_described == 1 ? rd_kafka_ConfigResource_error_string(described[0])
+		                          : "unexpected answer");
+		goto done;
+	}
+	entries = rd_kafka_ConfigResource_configs(described[0], &n_entries);
+	snprintf(errstr, errstr_size, "topic %s has no config %s", topic, name);
+	for (size_t i = 0; i < n_entries && rc != 0; i++) {
+		if (strcmp(rd_kafka_ConfigEntry_name(entries[i]), name) == 0) {
+			const char *v = rd_kafka_ConfigEntry_value(entries[i]);
+			snprintf(value, value_size, "%s", v ? v : "");
+			*source = (int)rd_kafka_ConfigEntry_source(entries[i]);
+			rc = 0;
+		}
+	}
+done:
+	if (ev)
+		rd_kafka_event_destroy(ev);
+	rd_kafka_ConfigResource_destroy(res);
+	rd_kafka_queue_destroy(q);
+	rd_kafka_destroy(rk);
+	return rc;
+}

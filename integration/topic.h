@@ -77,6 +77,14 @@ int topic_find(const char *brokers, const char *topic, const char *key,
                struct topic_in *out, size_t max, size_t *found, int timeout_ms,
                char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
 
+/* Describes topic's config name (Admin DescribeConfigs): its value into
+ * value[value_size] and its source (rd_kafka_ConfigSource_t: set on the
+ * topic, or a default) into *source. Returns 0, or -1 with errstr (also
+ * when the topic has no such config). */
+int topic_config(const char *brokers, const char *topic, const char *name, char *value,
+                 size_t value_size, int *source, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
 /* The value of the last header called name, or NULL. */
 const char *topic_in_header(const struct topic_in *m, const char *name);
 

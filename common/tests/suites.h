@@ -12,6 +12,7 @@ Suite *make_cfg_suite(void);
 Suite *make_log_suite(void);
 Suite *make_jsonw_suite(void);
 Suite *make_http_suite(void);
+Suite *make_kafka_suite(void);
 Suite *make_metrics_suite(void);
 Suite *make_fuzz_regress_suite(void);
 

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -31,18 +32,27 @@
 
 /* ---- the server under test ------------------------------------------------ */
 
+static atomic_bool slow_started;
+
 /* One route per behaviour; every reply goes through the helpers. */
 static int test_route(struct http_req *req, const char **route_name)
 {
 	const char *p = req->path;
 
 	*route_name = "test";
+	if (strcmp(p, "/slow") == 0) { /* a request still in progress a while */
+		atomic_store(&slow_started, true);
+		usleep(300 * 1000);
+		return http_send_json(req, 200, NULL, "{\"slow\":true}");
+	}
 	if (strcmp(p, "/json") == 0)
 		return http_send_json(req, 200, NULL, "{\"ok\":true}");
 	if (strcmp(p, "/error") == 0)
 		return http_send_error(req, 404, NULL, "no \"such\" thing");
 	if (strcmp(p, "/unavailable") == 0)
 		return http_send_error(req, 503, "Retry-After: 1\r\n", "database down");
+	if (strcmp(p, "/unavailable-id") == 0)
+		return http_send_error_id(req, 503, "Retry-After: 1\r\n", V1_ID, "not acknowledged");
 	if (strcmp(p, "/long-error") == 0) {
 		char msg[600];
 		memset(msg, '"', sizeof(msg) - 1);
@@ -50,8 +60,9 @@ static int test_route(struct http_req *req, const char **route_name)
 		return http_send_error(req, 400, NULL, "%s", msg);
 	}
 	if (strcmp(p, "/drain") == 0) {
-		if (http_drain_body(req) != 0)
-			return http_send_error(req, 413, NULL, "body over %d bytes", HTTP_BODY_MAX);
+		int st = http_drain_body(req);
+		if (st != 0)
+			return http_send_error(req, st, "Connection: close\r\n", "body not drained");
 		return http_send_json(req, 200, NULL, "{\"drained\":true}");
 	}
 	if (strcmp(p, "/health") == 0)
@@ -82,6 +93,10 @@ static const struct http_routes test_routes = {.route = test_route};
 static struct mg_context *ctx;
 static int port;
 
+/* Short, so that the tests of the request deadline take a second or two. */
+#define TEST_REQUEST_TIMEOUT_MS 1000
+#define TEST_THREADS 4
+
 /* A port the kernel just handed out, free unless someone races us. */
 static int free_port(void)
 {
@@ -108,7 +123,8 @@ static void server_start(void)
 		struct http_server_opts opts = {
 		    .address = "127.0.0.1",
 		    .port = free_port(),
-		    .threads = 4,
+		    .threads = TEST_THREADS,
+		    .request_timeout_ms = TEST_REQUEST_TIMEOUT_MS,
 		    .routes = &test_routes,
 		};
 		ctx = http_start(&opts, err, sizeof(err));
@@ -420,6 +436,27 @@ START_TEST(error_reply_carries_extra_headers)
 }
 END_TEST
 
+/* An error that names the id a request tried: the error body's members
+ * and "id", nothing else. */
+START_TEST(error_reply_can_name_the_id_tried)
+{
+	struct response r;
+	struct json_object *jobj, *id;
+
+	request("GET", "/unavailable-id", NULL, &r);
+	ck_assert_int_eq(r.status, 503);
+	assert_error_body(&r, "not acknowledged", NULL, 0);
+	jobj = json_tokener_parse(r.body);
+	ck_assert_msg(json_object_object_get_ex(jobj, "id", &id) &&
+	                  json_object_is_type(id, json_type_string),
+	              "no id string: %s", r.body);
+	ck_assert_str_eq(json_object_get_string(id), V1_ID);
+	ck_assert_int_eq(json_object_object_length(jobj), 3);
+	json_object_put(jobj);
+	response_free(&r);
+}
+END_TEST
+
 START_TEST(long_error_message_still_gives_valid_json_of_exact_length)
 {
 	struct response r;
@@ -692,8 +729,21 @@ START_TEST(body_over_64k_is_refused)
 {
 	struct client *c = client_open();
 	struct response r;
+	char head[256], body[8192];
+	size_t left = HTTP_BODY_MAX + 1;
 
-	post_body(c, HTTP_BODY_MAX + 1, "Connection: close\r\n");
+	/* The server answers and closes without reading the rest (a rest that
+	 * may never come): the last bytes may meet a closed connection. */
+	snprintf(head, sizeof(head), "POST /drain HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n"
+	                             "Connection: close\r\n\r\n", left);
+	client_send_str(c, head);
+	memset(body, 'b', sizeof(body));
+	while (left > 0) {
+		ssize_t k = send(c->fd, body, left < sizeof(body) ? left : sizeof(body), MSG_NOSIGNAL);
+		if (k <= 0)
+			break;
+		left -= (size_t)k;
+	}
 	read_response(c, &r, true);
 	ck_assert_str_eq(r.status_line, "HTTP/1.1 413 Payload Too Large");
 	assert_error_body(&r, NULL, NULL, 0);
@@ -737,6 +787,135 @@ START_TEST(chunked_body_over_64k_is_refused)
 	ck_assert_int_eq(r.status, 413);
 	assert_error_body(&r, NULL, NULL, 0);
 	response_free(&r);
+	client_close(c);
+}
+END_TEST
+
+/* Sends the head of a POST /drain announcing body_len bytes (sized, or
+ * chunked when chunked), then the body a byte at a time, 20 ms apart, until
+ * the server answers or the whole body went. Returns the bytes of the body
+ * sent before the answer came. */
+static size_t trickle_body(struct client *c, size_t body_len, bool chunked)
+{
+	char head[256];
+	size_t sent = 0;
+
+	if (chunked)
+		snprintf(head, sizeof(head), "POST /drain HTTP/1.1\r\nHost: x\r\n"
+		                             "Transfer-Encoding: chunked\r\n\r\n%zx\r\n", body_len);
+	else
+		snprintf(head, sizeof(head), "POST /drain HTTP/1.1\r\nHost: x\r\n"
+		                             "Content-Length: %zu\r\n\r\n", body_len);
+	client_send_str(c, head);
+	while (sent < body_len) {
+		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+		if (poll(&pfd, 1, 20) > 0)
+			break; /* an answer (or the close) is there */
+		if (send(c->fd, "b", 1, MSG_NOSIGNAL) != 1)
+			break;
+		sent++;
+	}
+	if (sent == body_len && chunked)
+		client_send_str(c, "\r\n0\r\n\r\n");
+	return sent;
+}
+
+/* A client sending its body a byte at a time is cut off once the request's
+ * deadline passes, instead of holding a worker thread for as long as it
+ * keeps sending: 408, Connection: close, and the connection closed. The
+ * body (400 bytes at 20 ms each: 8 s) takes far longer than the deadline. */
+START_TEST(slow_body_is_cut_with_408_at_the_request_deadline)
+{
+	struct client *c = client_open();
+	struct response r;
+	char conn_hdr[64];
+	const size_t body_len = 400;
+	size_t sent = trickle_body(c, body_len, _i == 1);
+
+	read_response(c, &r, true);
+	ck_assert_msg(r.status == 408, "%s body sent a byte at a time (%zu of %zu bytes sent): "
+	              "status %d, want 408", _i ? "chunked" : "sized", sent, body_len, r.status);
+	ck_assert_str_eq(r.status_line, "HTTP/1.1 408 Request Timeout");
+	assert_error_body(&r, NULL, NULL, 0);
+	ck_assert_msg(header(&r, "Connection", conn_hdr, sizeof(conn_hdr)) != NULL &&
+	                  strcasecmp(conn_hdr, "close") == 0,
+	              "no Connection: close:\n%s", r.head);
+	ck_assert_uint_lt(sent, body_len);
+	response_free(&r);
+	expect_eof(c);
+	client_close(c);
+}
+END_TEST
+
+/* Each kept-alive connection holds a worker thread while it waits for its
+ * next request. Once 3/4 of the threads are held, replies close their
+ * connection, so that threads stay free for new clients. */
+START_TEST(keep_alive_is_refused_once_three_quarters_of_the_threads_are_held)
+{
+	const int keep = TEST_THREADS * 3 / 4 - 1; /* connections that stay open */
+	struct client *held[TEST_THREADS];
+	struct client *c;
+	struct response r;
+	char conn_hdr[64];
+
+	for (int i = 0; i < keep; i++) {
+		held[i] = client_open();
+		client_send_str(held[i], "GET /json HTTP/1.1\r\nHost: x\r\n\r\n");
+		read_response(held[i], &r, true);
+		ck_assert_msg(header(&r, "Connection", conn_hdr, sizeof(conn_hdr)) == NULL,
+		              "connection %d of %d closed with %d of %d threads held", i + 1, keep,
+		              i + 1, TEST_THREADS);
+		response_free(&r);
+	}
+	/* This one is the 3/4th connection held. */
+	c = client_open();
+	client_send_str(c, "GET /json HTTP/1.1\r\nHost: x\r\n\r\n");
+	read_response(c, &r, true);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_msg(header(&r, "Connection", conn_hdr, sizeof(conn_hdr)) != NULL &&
+	                  strcasecmp(conn_hdr, "close") == 0,
+	              "kept alive with %d of %d threads held:\n%s", keep + 1, TEST_THREADS, r.head);
+	response_free(&r);
+	expect_eof(c);
+	client_close(c);
+	for (int i = 0; i < keep; i++)
+		client_close(held[i]);
+}
+END_TEST
+
+/* Stopping: the request in progress is answered (and its connection
+ * closed), and new connections are refused from the moment the drain
+ * begins. mg_stop alone would drop the answer. */
+START_TEST(drain_answers_the_request_in_progress_and_refuses_new_connections)
+{
+	struct client *c = client_open();
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct response r;
+	char conn_hdr[64];
+	int fd, rc, err;
+
+	atomic_store(&slow_started, false);
+	client_send_str(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+	while (!atomic_load(&slow_started))
+		usleep(1000);
+	ck_assert_int_eq(http_drain(5000), 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	err = errno;
+	close(fd);
+	ck_assert_msg(rc != 0 && err == ECONNREFUSED, "a new connection after the drain: %s",
+	              rc == 0 ? "accepted" : strerror(err));
+
+	read_response(c, &r, true);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.body, "{\"slow\":true}");
+	ck_assert_msg(header(&r, "Connection", conn_hdr, sizeof(conn_hdr)) != NULL &&
+	                  strcasecmp(conn_hdr, "close") == 0,
+	              "kept alive while stopping:\n%s", r.head);
+	response_free(&r);
+	expect_eof(c);
 	client_close(c);
 }
 END_TEST
@@ -879,6 +1058,7 @@ Suite *make_http_suite(void)
 	tcase_add_test(tc, json_reply_has_status_type_and_exact_length);
 	tcase_add_test(tc, error_reply_is_json_with_error_and_correlation_id);
 	tcase_add_test(tc, error_reply_carries_extra_headers);
+	tcase_add_test(tc, error_reply_can_name_the_id_tried);
 	tcase_add_test(tc, long_error_message_still_gives_valid_json_of_exact_length);
 	tcase_add_test(tc, unknown_route_is_a_json_404);
 	tcase_add_test(tc, malformed_request_gets_a_json_error);
@@ -907,6 +1087,8 @@ Suite *make_http_suite(void)
 	tcase_add_test(tc, keep_alive_serves_two_requests_on_one_connection);
 	tcase_add_test(tc, head_reply_has_no_body);
 	tcase_add_test(tc, start_fails_on_a_port_in_use);
+	tcase_add_test(tc, keep_alive_is_refused_once_three_quarters_of_the_threads_are_held);
+	tcase_add_test(tc, drain_answers_the_request_in_progress_and_refuses_new_connections);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("body");
@@ -916,6 +1098,7 @@ Suite *make_http_suite(void)
 	tcase_add_test(tc, body_over_64k_is_refused);
 	tcase_add_test(tc, announced_body_over_64k_is_refused_before_reading);
 	tcase_add_test(tc, chunked_body_over_64k_is_refused);
+	tcase_add_loop_test(tc, slow_body_is_cut_with_408_at_the_request_deadline, 0, 2);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("routes");

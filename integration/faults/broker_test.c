@@ -6,7 +6,10 @@
  * exited) and answered before it was resumed (or before its start began).
  * Every such answer is a 503 with Retry-After, never a 200; /ready says
  * 503 in that window and 200 after; the same service process recovers; and
- * every ticket answered 200 — before, during or after — is readable. */
+ * every ticket answered 200 — before, during or after — is readable. Each
+ * 503 names the id it tried (a message that timed out may still be stored
+ * by the broker later: the client can look for it, or retry with an
+ * Idempotency-Key). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,8 +99,8 @@ static long await_recovery(long t)
  * outage window [from, to) and that every 200 ticket is readable. */
 static void check_outage(const char *what, long from, long to, long recovered_ms)
 {
-	size_t during = 0, during_503 = 0, n_200 = 0, other = 0, ready_during = 0,
-	       ready_503 = 0, n_ids = 0, readable;
+	size_t during = 0, during_503 = 0, n_200 = 0, n_503 = 0, no_id = 0, other = 0,
+	       ready_during = 0, ready_503 = 0, n_ids = 0, readable;
 	int other_status = 0;
 	char (*ids)[UID_TEXT_SIZE];
 	long rows;
@@ -110,10 +113,14 @@ static void check_outage(const char *what, long from, long to, long recovered_ms
 
 	for (size_t i = 0; i < load.log.n; i++) {
 		const struct fault_answer *a = &load.log.a[i];
-		if (a->status == 200)
+		if (a->status == 200) {
 			n_200++;
-		else if (a->status != 503 && other++ == 0)
+		} else if (a->status == 503) {
+			n_503++;
+			no_id += a->id[0] == '\0';
+		} else if (other++ == 0) {
 			other_status = a->status;
+		}
 		if (a->sent_ms >= from && a->answered_ms < to) {
 			during++;
 			if (a->status == 503 && a->retry_after)
@@ -139,6 +146,8 @@ static void check_outage(const char *what, long from, long to, long recovered_ms
 	       ready_during, fault_secs(recovered_ms));
 	ck_assert_msg(other == 0, "%s: %zu answers neither 200 nor 503 (first: %d)", what, other,
 	              other_status);
+	ck_assert_msg(no_id == 0, "%s: %zu of %zu 503 answers name no UUID id that was tried", what,
+	              no_id, n_503);
 	ck_assert_msg(during >= CLIENTS / 2, "%s: only %zu requests fell into the outage", what,
 	              during);
 	ck_assert_msg(during_503 == during, "%s: %zu of %zu answers during the outage were not 503 "
@@ -158,6 +167,19 @@ static void check_outage(const char *what, long from, long to, long recovered_ms
 	              readable, n_ids);
 	printf("  %s: all %zu tickets answered 200 are rows and readable\n", what, n_ids);
 	free(ids);
+	{
+		char (*tried)[UID_TEXT_SIZE] = calloc(n_503 + 1, UID_TEXT_SIZE);
+		size_t n_tried = 0;
+		ck_assert_ptr_nonnull(tried);
+		for (size_t i = 0; i < load.log.n; i++) {
+			if (load.log.a[i].status == 503)
+				memcpy(tried[n_tried++], load.log.a[i].id, UID_TEXT_SIZE);
+		}
+		printf("  %s: %zu answers were 503, each naming the id tried; %zu of those ids are rows "
+		       "(stored after the request gave up; allowed)\n",
+		       what, n_503, fault_count_readable(tried, n_tried));
+		free(tried);
+	}
 	fault_log_free(&load.log);
 	fault_log_free(&ready.log);
 }

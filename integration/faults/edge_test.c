@@ -1,7 +1,7 @@
 /* edge_test: abusive HTTP clients — a request line over 8 KiB (and over
  * 64 KiB), 200 headers, a body over 64 KiB (sized and chunked), one client
- * holding 1,000 connections (each with a request on it, or idle), and slow
- * clients that send a byte a second. Each gets a proper status or a closed
+ * holding 1,000 connections (each with a request on it, or idle), slow
+ * clients that send a byte a second, and 200 that send a body that way. Each gets a proper status or a closed
  * connection, never a 2xx or 5xx; and meanwhile /health keeps answering
  * 200, within HEALTH_MAX_MS, to another client that opens a new connection
  * for every probe (as a load balancer's health check does). */
@@ -26,6 +26,13 @@
 #define IDLE_HOLD_MS 8000
 #define SLOW_CLIENTS 16
 #define SLOW_LIMIT_MS 20000 /* the services cut a request head off after 10 s */
+#define SLOW_BODY_CLIENTS 200
+#define SLOW_BODY_BYTES 61440
+#define SLOW_BODY_TICK_MS 2000
+#define SLOW_BODY_MS 40000
+#define SLOW_BODY_GRACE_MS 15000 /* the first slow clients are cut after 10 s */
+#define POST_INTERVAL_MS 250
+#define POST_MAX_MS 3000
 
 /* What became of one connection. */
 enum outcome { PENDING, ANSWERED, CLOSED };
@@ -39,7 +46,7 @@ struct conn {
 	size_t got;
 };
 
-static struct fault_probe health;
+static struct fault_probe health, posts;
 static struct conn *conns;
 static size_t n_conns;
 
@@ -57,13 +64,23 @@ static void close_all(void)
 static void setup(void)
 {
 	memset(&health, 0, sizeof(health));
+	memset(&posts, 0, sizeof(posts));
 }
 
 static void teardown(void)
 {
 	fault_probe_stop(&health);
+	fault_probe_stop(&posts);
 	close_all();
 	fault_teardown(NULL, 0);
+}
+
+/* The query service is ready once the table exists: the consumer creates
+ * it (in a run of this suite alone, nothing else has started one). */
+static void start_query(void)
+{
+	fault_start(STACK_CONSUMER, NULL);
+	fault_start(STACK_QUERY, NULL);
 }
 
 static void start_health(enum stack_service which)
@@ -262,12 +279,13 @@ START_TEST(edge_oversized)
 	static const enum stack_service services[] = {STACK_COMMAND, STACK_QUERY};
 	const size_t big = 70 * 1024;
 	char *req = malloc(2 * big);
-	const long since = proc_now_ms();
+	long since;
 	size_t len;
 
 	ck_assert_ptr_nonnull(req);
 	fault_start(STACK_COMMAND, NULL);
-	fault_start(STACK_QUERY, NULL);
+	start_query();
+	since = proc_now_ms(); /* the probes are counted from their start */
 	start_health(STACK_COMMAND);
 
 	for (size_t s = 0; s < sizeof(services) / sizeof(services[0]); s++) {
@@ -365,7 +383,7 @@ static void many_connections(enum stack_service which)
 START_TEST(edge_many_connections)
 {
 	fault_start(STACK_COMMAND, NULL);
-	fault_start(STACK_QUERY, NULL);
+	start_query();
 	many_connections(STACK_COMMAND);
 	many_connections(STACK_QUERY);
 }
@@ -399,6 +417,72 @@ START_TEST(edge_slow_clients)
 }
 END_TEST
 
+/* Clients that announce a 60 KB body and send it a byte every 2 s, 200 of
+ * them (more than the command service's 128 threads), for 40 s. Each is cut
+ * off at its request deadline (408, or a closed connection), and from 15 s
+ * on, when the first of them have been cut, fresh POSTs on new connections
+ * get their 200 within 3 s again. */
+START_TEST(edge_slow_bodies)
+{
+	char *req = malloc(256 + SLOW_BODY_BYTES), url[128];
+	size_t ok, bad, closed, pending, head_len, after = 0, late = 0, not_200 = 0;
+	int bad_status, first_not_200 = 0;
+	long worst = 0, since, grace;
+
+	ck_assert_ptr_nonnull(req);
+	head_len = (size_t)sprintf(req, "POST /app HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+	                                "Content-Length: %d\r\n\r\n", SLOW_BODY_BYTES);
+	memset(req + head_len, 'b', SLOW_BODY_BYTES);
+	fault_start(STACK_COMMAND, NULL);
+	stack_url(url, sizeof(url), STACK_COMMAND, "/api/v1/timestamp");
+	posts.post = true;
+	since = proc_now_ms();
+	grace = since + SLOW_BODY_GRACE_MS;
+	fault_probe_start(&posts, url, POST_INTERVAL_MS, POST_MAX_MS);
+	open_conns(SLOW_BODY_CLIENTS, stack.port[STACK_COMMAND]);
+	drive(req, head_len, 0, 0, proc_now_ms() + 1000); /* every head, whole */
+	drive(req, head_len + SLOW_BODY_BYTES, 1, SLOW_BODY_TICK_MS, since + SLOW_BODY_MS);
+	if (proc_now_ms() < since + SLOW_BODY_MS)
+		proc_sleep_ms(since + SLOW_BODY_MS - proc_now_ms()); /* the POSTs go on */
+	fault_probe_stop(&posts);
+
+	tally(400, 499, &ok, &bad, &closed, &pending, &bad_status);
+	for (size_t i = 0; i < posts.log.n; i++) {
+		const struct fault_answer *a = &posts.log.a[i];
+		const long took = a->answered_ms - a->sent_ms;
+		if (a->sent_ms < grace)
+			continue;
+		after++;
+		worst = took > worst ? took : worst;
+		if (a->status != 200 && not_200++ == 0)
+			first_not_200 = a->status;
+		else if (took > POST_MAX_MS)
+			late++;
+	}
+	printf("  %d clients sending a %d-byte body a byte every %.0f s: %zu answered 4xx (first %d), "
+	       "%zu closed, %zu other, %zu pending after %.1f s\n",
+	       SLOW_BODY_CLIENTS, SLOW_BODY_BYTES, fault_secs(SLOW_BODY_TICK_MS), ok,
+	       n_conns ? conns[0].status : 0, closed, bad, pending, fault_secs(proc_now_ms() - since));
+	printf("  fresh POSTs meanwhile: %zu, %zu of them sent after %.0f s: %zu not 200 (first %d), "
+	       "%zu over %d ms, worst %ld ms\n",
+	       posts.log.n, after, fault_secs(SLOW_BODY_GRACE_MS), not_200, first_not_200, late,
+	       POST_MAX_MS, worst);
+	ck_assert_msg(bad == 0, "a slow body was answered %d", bad_status);
+	ck_assert_msg(pending == 0, "%zu slow bodies still being read after %d ms", pending,
+	              SLOW_BODY_MS);
+	ck_assert_msg(not_200 == 0, "%zu of %zu POSTs sent after %d ms were not 200 (first: %d)",
+	              not_200, after, SLOW_BODY_GRACE_MS, first_not_200);
+	ck_assert_msg(late == 0, "%zu of %zu POSTs sent after %d ms took over %d ms (worst %ld ms)",
+	              late, after, SLOW_BODY_GRACE_MS, POST_MAX_MS, worst);
+	ck_assert_msg(after + 2 >= (size_t)((SLOW_BODY_MS - SLOW_BODY_GRACE_MS) / (POST_INTERVAL_MS + 50)),
+	              "only %zu POSTs in the %d ms after the grace period", after,
+	              SLOW_BODY_MS - SLOW_BODY_GRACE_MS);
+	close_all();
+	fault_log_free(&posts.log);
+	free(req);
+}
+END_TEST
+
 Suite *make_edge_suite(void)
 {
 	Suite *s = suite_create("edge");
@@ -409,6 +493,12 @@ Suite *make_edge_suite(void)
 	tcase_add_test(tc, edge_oversized);
 	tcase_add_test(tc, edge_many_connections);
 	tcase_add_test(tc, edge_slow_clients);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("slow_bodies");
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, edge_slow_bodies);
 	suite_add_tcase(s, tc);
 	return s;
 }

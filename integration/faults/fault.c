@@ -362,7 +362,9 @@ static void *load_main(void *arg)
 	stack_url(url, sizeof(url), STACK_COMMAND, "/api/v1/timestamp");
 	while (curl != NULL && !atomic_load(&load->stop)) {
 		struct fault_answer a = {.sent_ms = proc_now_ms()};
-		if (http_request(curl, "POST", url, NULL, NULL, 0, &resp) == 0) {
+		if (http_request(curl, "POST", url, NULL, NULL, 0, &resp) != 0) {
+			a.refused = resp.curl_code == CURLE_COULDNT_CONNECT;
+		} else {
 			a.status = (int)resp.status;
 			a.retry_after = resp.retry_after[0] != '\0';
 			if (a.status == 200) {
@@ -372,6 +374,12 @@ static void *load_main(void *arg)
 					memcpy(a.id, id, UID_TEXT_SIZE);
 				else
 					a.status = -200; /* a 200 without a ticket: counted as wrong */
+				json_object_put(jobj);
+			} else if (a.status == 503) {
+				json_object *jobj = http_resp_json(&resp);
+				const char *id = json_str(jobj, "id");
+				if (is_uuid(id))
+					memcpy(a.id, id, UID_TEXT_SIZE);
 				json_object_put(jobj);
 			}
 		}
@@ -437,6 +445,8 @@ static void *probe_main(void *arg)
 		if (curl != NULL) {
 			curl_easy_setopt(curl, CURLOPT_URL, p->url);
 			curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+			if (p->post)
+				curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
 			curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, p->timeout_ms);
 			curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, p->timeout_ms);
 			curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
@@ -636,20 +646,7 @@ int fault_grep(const char *path, long offset, const char *needle,
 
 double fault_metric(const char *url, const char *series)
 {
-	struct http_resp resp;
-	const size_t len = strlen(series);
-	double value = -1;
-
-	if (http_get(url, NULL, &resp) == 0 && resp.status == 200 && resp.body != NULL) {
-		for (const char *p = resp.body; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : p) {
-			if (strncmp(p, series, len) == 0 && p[len] == ' ') {
-				value = strtod(p + len + 1, NULL);
-				break;
-			}
-		}
-	}
-	http_resp_clear(&resp);
-	return value;
+	return metric_value(url, series);
 }
 
 double fault_secs(long ms)

@@ -26,8 +26,11 @@ struct fault_answer {
 	long sent_ms;     /* proc_now_ms() just before the request was sent */
 	long answered_ms; /* ... and when the answer (or the failure) came */
 	int status;       /* HTTP status, 0 when no answer (refused, reset, timeout) */
+	bool refused;     /* no answer because the connection was refused */
 	bool retry_after; /* a Retry-After header came with it */
-	char id[UID_TEXT_SIZE]; /* the ticket of a 200 from the command service */
+	/* the ticket of a 200 from the command service, or the id a 503 from it
+	 * says was tried ("" if it names none) */
+	char id[UID_TEXT_SIZE];
 };
 
 /* A growing, locked list of answers. */
@@ -47,9 +50,11 @@ struct fault_load {
 	struct fault_log log;
 };
 
-/* A thread that GETs one URL every interval_ms until stopped. */
+/* A thread that GETs (or, with post set, POSTs with no body) one URL every
+ * interval_ms, on a new connection each time, until stopped. */
 struct fault_probe {
 	char url[256];
+	bool post;
 	int interval_ms;
 	long timeout_ms; /* per request */
 	atomic_bool stop;

@@ -1,8 +1,13 @@
 /* stop_test: SIGTERM each service in turn while clients post tickets and
  * read records: each exits 0 within 10 s and is started again, and every
- * ticket answered 200 at any time is a row and readable afterwards. While
- * the command service is down the clients' connections are refused: those
- * requests have no ticket and promise nothing. */
+ * ticket answered 200 at any time is a row and readable afterwards.
+ *
+ * Every POST gets an HTTP answer (200 or 503), or a refused connection
+ * while the command service is down (from its SIGTERM until it is ready
+ * again): none is cut off, those in flight when SIGTERM arrives included
+ * (the command service batches for 50 ms here, so that the clients' POSTs
+ * are in flight at any moment). A crash, or a stop that drops answers,
+ * fails. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +21,9 @@
 #define CLIENT_PAUSE_MS 5
 #define READERS 4
 #define ROWS_MS 60000
+
+/* Each POST waits for a batch of 50 ms: always some in flight. */
+static const char *const command_env[] = {"KAFKA_PROPERTIES=linger.ms=50", NULL};
 
 static struct fault_load load;
 static struct fault_probe readers[READERS];
@@ -43,11 +51,12 @@ START_TEST(sigterm_under_load)
 {
 	static const enum stack_service order[] = {STACK_COMMAND, STACK_CONSUMER, STACK_QUERY};
 	char url[256], known[UID_TEXT_SIZE], errstr[512], (*ids)[UID_TEXT_SIZE];
-	size_t n_ids, readable, count[4] = {0}; /* 200, 503, no answer, other */
+	size_t n_ids, readable, count[4] = {0}; /* 200, 503, refused while down, other */
+	size_t in_flight = 0, cut = 0;
 	int other_status = 0;
-	long rows;
+	long rows, term = 0, back = 0, first_cut = -1; /* the command service's downtime */
 
-	fault_start(STACK_COMMAND, NULL);
+	fault_start(STACK_COMMAND, command_env);
 	fault_start(STACK_CONSUMER, NULL);
 	fault_start(STACK_QUERY, NULL);
 	ck_assert_msg(stack_sentinel(0, 15000, known, errstr, sizeof(errstr)) == 0, "%s", errstr);
@@ -59,10 +68,15 @@ START_TEST(sigterm_under_load)
 
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		const size_t before = fault_log_count(&load.log);
+		const long sent_term = proc_now_ms();
 		long took = fault_sigterm(&stack.svc[order[i]]), restarted;
 		proc_sleep_ms(1000); /* the clients keep at it meanwhile */
 		restarted = proc_now_ms();
-		fault_start(order[i], NULL);
+		fault_start(order[i], order[i] == STACK_COMMAND ? command_env : NULL);
+		if (order[i] == STACK_COMMAND) {
+			term = sent_term;
+			back = proc_now_ms();
+		}
 		printf("  %s: exited 0 %.2f s after SIGTERM under load (%zu tickets "
 		       "requested meanwhile); ready again %.2f s after its restart\n",
 		       stack_name(order[i]), fault_secs(took), fault_log_count(&load.log) - before,
@@ -72,13 +86,26 @@ START_TEST(sigterm_under_load)
 	stop_clients();
 
 	for (size_t i = 0; i < load.log.n; i++) {
-		switch (load.log.a[i].status) {
+		const struct fault_answer *a = &load.log.a[i];
+		if (a->sent_ms < term && a->answered_ms >= term) {
+			in_flight++; /* sent before SIGTERM, answered after */
+			if (a->status != 200 && a->status != 503)
+				ck_abort_msg("a POST in flight when SIGTERM arrived got %d (sent %ld ms "
+				             "before it)", a->status, term - a->sent_ms);
+		}
+		switch (a->status) {
 		case 200: count[0]++; break;
 		case 503: count[1]++; break;
-		case 0: count[2]++; break;
+		case 0:
+			if (a->refused && a->sent_ms >= term && a->answered_ms <= back) {
+				count[2]++;
+			} else if (cut++ == 0) {
+				first_cut = a->sent_ms - term;
+			}
+			break;
 		default:
 			if (count[3]++ == 0)
-				other_status = load.log.a[i].status;
+				other_status = a->status;
 		}
 	}
 	for (int r = 0; r < READERS; r++) {
@@ -91,11 +118,16 @@ START_TEST(sigterm_under_load)
 	ids = fault_tickets(&load.log, &n_ids);
 	rows = fault_wait_rows(ids, n_ids, ROWS_MS);
 	readable = fault_count_readable(ids, n_ids);
-	printf("  %zu requests: %zu answered 200, %zu 503, %zu refused or cut while the command "
-	       "service was down, %zu other; %ld of the 200 tickets are rows, %zu readable\n",
-	       load.log.n, count[0], count[1], count[2], count[3], rows, readable);
+	printf("  %zu POSTs: %zu answered 200, %zu 503, %zu refused while the command service was "
+	       "down, %zu cut off without an answer, %zu other; %zu were in flight when SIGTERM "
+	       "arrived, all answered; %ld of the 200 tickets are rows, %zu readable\n",
+	       load.log.n, count[0], count[1], count[2], cut, count[3], in_flight, rows, readable);
 	ck_assert_msg(count[3] == 0, "%zu answers neither 200 nor 503 (first: %d)", count[3],
 	              other_status);
+	ck_assert_msg(cut == 0, "%zu POSTs had no answer and no refused connection, or were refused "
+	              "while the command service was up (first sent %ld ms after its SIGTERM)", cut,
+	              first_cut);
+	ck_assert_msg(in_flight > 0, "no POST was in flight when SIGTERM arrived");
 	ck_assert_msg(n_ids > 0, "no ticket was answered 200");
 	ck_assert_msg(rows == (long)n_ids, "%ld of %zu tickets answered 200 are rows", rows, n_ids);
 	ck_assert_msg(readable == n_ids, "%zu of %zu tickets answered 200 are readable", readable,

@@ -1,0 +1,259 @@
+/* test_publisher: the publisher (command-service/publisher.c) against
+ * librdkafka's in-process mock cluster: a message acknowledged, refused by
+ * the broker, refused locally, and acknowledged only after its request gave
+ * up waiting; and delivery reports served while the topic's creation is
+ * still waiting for an answer. Each waiter is freed exactly once: the
+ * count of waiters alive goes back to 0, and under AddressSanitizer
+ * (make test-unit-san) a second free or a leak fails the run.
+ *
+ * The publisher is one per process: each test runs in its own process
+ * (Check's default fork mode, as make test-unit runs it). */
+#include <check.h>
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "msg.h"
+#include "publisher.h"
+#include "suites.h"
+#include "uid.h"
+
+#define TOPIC "test.publisher"
+#define PRODUCE_API_KEY 0 /* Kafka's ApiKey of Produce requests */
+#define CID "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+/* The longest any wait below may take: it bounds a wait, it asserts nothing. */
+#define WAIT_LIMIT_MS 15000
+
+static rd_kafka_t *mock_rk; /* only owns the mock cluster */
+static rd_kafka_mock_cluster_t *mcluster;
+
+static void cluster_start(void)
+{
+	char errstr[512];
+
+	log_setup("test", LOG_WARN);
+	mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new(), errstr, sizeof(errstr));
+	ck_assert_msg(mock_rk != NULL, "%s", errstr);
+	mcluster = rd_kafka_mock_cluster_new(mock_rk, 1);
+	ck_assert_ptr_nonnull(mcluster);
+}
+
+static void cluster_stop(void)
+{
+	rd_kafka_mock_cluster_destroy(mcluster);
+	rd_kafka_destroy(mock_rk);
+}
+
+static void sleep_ms(long ms)
+{
+	nanosleep(&(struct timespec){.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000}, NULL);
+}
+
+/* pub_setup against the mock cluster; report_wait_ms 0 is the default. */
+static void setup_publisher(int timeout_ms, int report_wait_ms)
+{
+	struct pub_config pc = {
+	    .brokers = rd_kafka_mock_cluster_bootstraps(mcluster),
+	    .topic = TOPIC,
+	    .properties = "",
+	    .partitions = 1,
+	    .replication = 1,
+	    .timeout_ms = timeout_ms,
+	    .report_wait_ms = report_wait_ms,
+	};
+	char errstr[512];
+
+	ck_assert_msg(pub_setup(&pc, errstr, sizeof(errstr)) == 0, "pub_setup: %s", errstr);
+}
+
+/* One command, as the API publishes it. */
+static enum pub_result send_one(char *errstr, size_t errstr_size)
+{
+	struct msg_command m = {.event_time = {.sec = 1254164592}};
+	char value[MSG_ENCODED_MAX];
+	size_t len;
+
+	uid_v4(m.command_id);
+	len = msg_encode(&m, value);
+	return pub_send(m.command_id, value, len, CID, 1254164592000, errstr, errstr_size);
+}
+
+/* Waits (up to WAIT_LIMIT_MS) for every owed report; returns the waiters
+ * still alive. */
+static int waiters_after_reports(void)
+{
+	for (long waited = 0; pub_waiters() > 0 && waited < WAIT_LIMIT_MS; waited += 10)
+		sleep_ms(10);
+	return pub_waiters();
+}
+
+START_TEST(acknowledged_message_is_ok_and_frees_its_waiter)
+{
+	char errstr[256] = "";
+
+	setup_publisher(5000, 0);
+	ck_assert_msg(send_one(errstr, sizeof(errstr)) == PUB_OK, "not acknowledged: %s", errstr);
+	ck_assert_int_eq(waiters_after_reports(), 0);
+	pub_shutdown(1000);
+}
+END_TEST
+
+/* The broker answers after the request stopped waiting (503): the report,
+ * which still comes, frees the waiter; the request had already let go of
+ * it. The message is stored: a 503 may become a row, which is why the
+ * answer carries the id that was tried. */
+START_TEST(report_after_the_request_gave_up_frees_the_waiter_once)
+{
+	char errstr[256] = "";
+	enum pub_result res;
+
+	setup_publisher(5000, 300);
+	ck_assert_msg(send_one(errstr, sizeof(errstr)) == PUB_OK, "warm-up: %s", errstr);
+	ck_assert_int_eq(rd_kafka_mock_broker_set_rtt(mcluster, 1, 1500), RD_KAFKA_RESP_ERR_NO_ERROR);
+	res = send_one(errstr, sizeof(errstr));
+	ck_assert_msg(res == PUB_UNAVAILABLE, "answered %d (%s) before the broker did", res, errstr);
+	ck_assert_msg(strstr(errstr, "no delivery report") != NULL, "why: %s", errstr);
+	ck_assert_msg(pub_waiters() == 1, "%d waiters alive while a report is owed, want 1",
+	              pub_waiters());
+	ck_assert_int_eq(waiters_after_reports(), 0);
+	pub_shutdown(1000);
+}
+END_TEST
+
+/* The broker refuses the message: the request gets its report (503), and
+ * the waiter is freed by whichever of the two lets go last. */
+START_TEST(message_refused_by_the_broker_frees_its_waiter)
+{
+	char errstr[256] = "";
+	enum pub_result res;
+
+	setup_publisher(5000, 0);
+	ck_assert_msg(send_one(errstr, sizeof(errstr)) == PUB_OK, "warm-up: %s", errstr);
+	rd_kafka_mock_push_request_errors(mcluster, PRODUCE_API_KEY, 1,
+	                                  RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+	res = send_one(errstr, sizeof(errstr));
+	ck_assert_msg(res == PUB_UNAVAILABLE, "a refused message answered %d (%s)", res, errstr);
+	ck_assert_int_eq(waiters_after_reports(), 0);
+	pub_shutdown(1000);
+}
+END_TEST
+
+/* librdkafka refuses the message before it is queued: no report will
+ * come, and the request frees the waiter alone. */
+START_TEST(message_refused_locally_frees_its_waiter)
+{
+	const size_t big = 2 * 1000 * 1000; /* over message.max.bytes */
+	char *value = malloc(big), errstr[256] = "";
+	char id[UID_TEXT_SIZE];
+	enum pub_result res;
+
+	ck_assert_ptr_nonnull(value);
+	memset(value, 'x', big);
+	uid_v4(id);
+	setup_publisher(5000, 0);
+	res = pub_send(id, value, big, CID, 1254164592000, errstr, sizeof(errstr));
+	ck_assert_msg(res == PUB_FAILED, "a message over message.max.bytes answered %d (%s)", res,
+	              errstr);
+	ck_assert_int_eq(pub_waiters(), 0);
+	pub_shutdown(1000);
+	free(value);
+}
+END_TEST
+
+/* ---- topic creation ---- */
+
+static int saved_stdout = -1;
+static char log_path[] = "/tmp/test-publisher-log-XXXXXX";
+
+/* Sends the log (stdout) to a file, to be read back. */
+static void capture_log(void)
+{
+	int fd = mkstemp(log_path);
+
+	ck_assert_int_ge(fd, 0);
+	fflush(stdout);
+	saved_stdout = dup(STDOUT_FILENO);
+	ck_assert_int_ge(dup2(fd, STDOUT_FILENO), 0);
+	close(fd);
+}
+
+static void release_log(void)
+{
+	if (saved_stdout < 0)
+		return;
+	dup2(saved_stdout, STDOUT_FILENO);
+	close(saved_stdout);
+	saved_stdout = -1;
+	unlink(log_path);
+}
+
+/* The lines logged so far that contain needle. */
+static int log_count(const char *needle)
+{
+	FILE *f = fopen(log_path, "r");
+	char line[4096];
+	int n = 0;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+#define TOPIC_NOT_YET "cannot make sure the topic exists"
+
+/* The mock cluster leaves a CreateTopics request waiting for a controller
+ * until it times out (PUBLISH_TIMEOUT_MS): as a broker that does not answer
+ * would. Meanwhile a message is acknowledged, and its request must hear so
+ * then, not once the creation attempt has given up: no attempt may end
+ * between pub_setup and the request's answer. */
+START_TEST(delivery_reports_are_served_while_topic_creation_is_pending)
+{
+	char errstr[256] = "";
+	int before, after;
+
+	capture_log();
+	setup_publisher(3000, 0);
+	before = log_count(TOPIC_NOT_YET);
+	ck_assert_msg(send_one(errstr, sizeof(errstr)) == PUB_OK, "not acknowledged: %s", errstr);
+	after = log_count(TOPIC_NOT_YET);
+	ck_assert_msg(after == before, "%d topic-creation attempt(s) ended between pub_setup and the "
+	              "delivery report: the report waited for them", after - before);
+	/* And creation was indeed under way: its attempt ends in time. */
+	for (long waited = 0; log_count(TOPIC_NOT_YET) == 0 && waited < WAIT_LIMIT_MS; waited += 50)
+		sleep_ms(50);
+	ck_assert_msg(log_count(TOPIC_NOT_YET) > 0, "no topic-creation attempt ended");
+	pub_shutdown(1000);
+	release_log();
+}
+END_TEST
+
+Suite *make_publisher_suite(void)
+{
+	Suite *s = suite_create("publisher");
+	TCase *tc;
+
+	tc = tcase_create("waiters");
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, cluster_start, cluster_stop);
+	tcase_add_test(tc, acknowledged_message_is_ok_and_frees_its_waiter);
+	tcase_add_test(tc, report_after_the_request_gave_up_frees_the_waiter_once);
+	tcase_add_test(tc, message_refused_by_the_broker_frees_its_waiter);
+	tcase_add_test(tc, message_refused_locally_frees_its_waiter);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("topic");
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, cluster_start, cluster_stop);
+	tcase_add_checked_fixture(tc, NULL, release_log);
+	tcase_add_test(tc, delivery_reports_are_served_while_topic_creation_is_pending);
+	suite_add_tcase(s, tc);
+	return s;
+}
