@@ -19,7 +19,7 @@ int main(int argc, char **argv)
 	struct http_server_opts ho = {.routes = &api_routes};
 	const char *db_url;
 	enum log_level level;
-	int pool_size, pool_timeout, rc, sig;
+	int pool_size, pool_timeout, rc, sig, open_conns;
 	char errstr[512];
 	struct mg_context *ctx;
 	sigset_t sigs;
@@ -67,6 +67,11 @@ int main(int argc, char **argv)
 
 	sigwait(&sigs, &sig);
 	log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	/* New connections are refused and the reads in progress answered
+	 * (each has at most DB_POOL_TIMEOUT_MS); then civetweb stops. */
+	if ((open_conns = http_drain(5000)) > 0)
+		log_warn("%d connection(s) still open 5 s after %s: closing them", open_conns,
+		         sig == SIGINT ? "SIGINT" : "SIGTERM");
 	mg_stop(ctx);
 	pool_shutdown();
 	mg_exit_library();
