@@ -534,8 +534,13 @@ START_TEST(a_dead_letter_producer_that_cannot_deliver_is_not_ready)
 	watch_stop();
 	ck_assert_msg(strncmp(watch.seen, "dlq: ", 5) == 0,
 	              "/ready never said the dead-letter topic is down");
-	ck_assert_msg(times_written(b) == 0, "a message after an undelivered dead letter was written");
 	consumer_shutdown();
+	/* b's row may be written (when it came in the poison's batch: rows go
+	 * first), but no offset may pass the undelivered dead letter at 0. */
+	int64_t offsets[1];
+	committed(offsets, 1);
+	ck_assert_msg(offsets[0] <= 0, "offset %" PRId64 " committed past an undelivered dead letter",
+	              offsets[0]);
 }
 END_TEST
 
