@@ -42,6 +42,10 @@ CONSUMER_TEST_SRCS := $(wildcard consumer-service/tests/*.c) \
                       $(filter-out %/main.c,$(CONSUMER_SRCS)) common/tests/runner.c
 QUERY_TEST_SRCS    := $(wildcard query-service/tests/*.c) \
                       $(filter-out %/main.c,$(QUERY_SRCS)) common/tests/runner.c
+# The test harness (integration/harness/: processes, the stack, HTTP, Kafka
+# and database access, shared assertions) is a library of its own that the
+# integration suites (integration/*.c) and the fault suites link.
+HARNESS_SRCS  := $(wildcard integration/harness/*.c)
 INTEG_SRCS    := $(wildcard integration/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -92,7 +96,11 @@ $(BUILD)/consumer-service-tests: $(call obj,$(CONSUMER_TEST_SRCS)) $(BUILD)/obj/
 	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check) $(LDLIBS)
 $(BUILD)/query-service-tests: $(call obj,$(QUERY_TEST_SRCS)) $(BUILD)/libcommon.a
 	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check) $(LDLIBS)
-$(BUILD)/integration-tests: $(call obj,$(INTEG_SRCS)) $(BUILD)/libcommon.a
+$(BUILD)/libharness.a: $(call obj,$(HARNESS_SRCS))
+	$(call quiet,AR,$@)$(AR) rcs $@ $^
+# The suites include the harness's headers.
+$(BUILD)/obj/integration/%.o: CFLAGS += -Iintegration/harness
+$(BUILD)/integration-tests: $(call obj,$(INTEG_SRCS)) $(BUILD)/libharness.a $(BUILD)/libcommon.a
 	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check libcurl) $(LDLIBS)
 
 # The only targets that install anything (see scripts/deps.sh): deps what
@@ -128,7 +136,7 @@ test-integration: all $(BUILD)/integration-tests
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem -Icommon \
-	  common command-service consumer-service query-service integration bench
+	  -Iintegration/harness common command-service consumer-service query-service integration bench
 	shellcheck scripts/*.sh .ci/run
 
 clean:

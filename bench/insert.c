@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "../consumer-service/sink.h" /* the consumer's module, the one thing taken from it */
 #include "db.h"
 #include "log.h"
-#include "sink.h"
 
 static long arg_long(const char *s)
 {

@@ -4,14 +4,11 @@
 #   make test-faults     build and run them on their own stack (ports 29092,
 #                        25432, 27080-27083; state in .local/faults)
 
-FAULT_SRCS := $(wildcard integration/faults/*.c) \
-              integration/proc.c integration/stack.c integration/client.c \
-              integration/topic.c integration/store.c integration/checks.c
+FAULT_SRCS := $(wildcard integration/faults/*.c)
 
-# The fault tests include the shared helpers of integration/.
-$(BUILD)/obj/integration/faults/%.o: CFLAGS += -Iintegration
-
-$(BUILD)/fault-tests: $(call obj,$(FAULT_SRCS)) $(BUILD)/libcommon.a
+# The fault suites link the test harness (integration/harness/, see the
+# Makefile), as the integration suites do.
+$(BUILD)/fault-tests: $(call obj,$(FAULT_SRCS)) $(BUILD)/libharness.a $(BUILD)/libcommon.a
 	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check libcurl) $(LDLIBS)
 
 .PHONY: test-faults

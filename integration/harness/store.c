@@ -6,11 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void error_line(const char *msg, char *errstr, size_t errstr_size)
-{
-	size_t len = strcspn(msg, "\n");
-	snprintf(errstr, errstr_size, "%.*s", (int)len, msg);
-}
+#include "db.h"
 
 int store_count_ids(const char *db_url, const char *const *ids, size_t n,
                     long *count, char *errstr, size_t errstr_size)
@@ -46,14 +42,14 @@ int store_count_ids(const char *db_url, const char *const *ids, size_t n,
 
 	conn = PQconnectdb(db_url);
 	if (PQstatus(conn) != CONNECTION_OK) {
-		error_line(PQerrorMessage(conn), errstr, errstr_size);
+		db_error_line(PQerrorMessage(conn), errstr, errstr_size);
 		goto done;
 	}
 	res = PQexecParams(conn,
 	                   "SELECT count(*) FROM timestamp_records WHERE id = ANY($1::uuid[])",
 	                   1, NULL, vals, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		error_line(PQresultErrorMessage(res), errstr, errstr_size);
+		db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
 		goto done;
 	}
 	*count = strtol(PQgetvalue(res, 0, 0), NULL, 10);

@@ -7,17 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kafka.h"
 #include "proc.h"
 
 #define TIMEOUT_MS 10000
 
+/* The services' client configuration (common/kafka.c), errors only logged. */
 static rd_kafka_conf_t *conf_new(const char *brokers, char *errstr, size_t errstr_size)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_t *conf = kafka_conf_new(brokers, errstr, errstr_size);
 
-	if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, errstr_size) !=
-	        RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "log_level", "3", errstr, errstr_size) != RD_KAFKA_CONF_OK) {
+	if (conf != NULL && kafka_conf_set(conf, "log_level", "3", errstr, errstr_size)) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;
 	}
@@ -144,8 +144,8 @@ int topic_committed(const char *brokers, const char *topic, const char *group,
 
 	if (conf == NULL)
 		return -1;
-	if (rd_kafka_conf_set(conf, "group.id", group, errstr, errstr_size) ||
-	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size)) {
+	if (kafka_conf_set(conf, "group.id", group, errstr, errstr_size) ||
+	    kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size)) {
 		rd_kafka_conf_destroy(conf);
 		return -1;
 	}
@@ -207,11 +207,11 @@ int topic_produce_max(const char *brokers, const char *topic, struct topic_out *
 	if (conf == NULL)
 		return -1;
 	snprintf(max, sizeof(max), "%d", max_bytes);
-	if (rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
-	    rd_kafka_conf_set(conf, "acks", "all", errstr, errstr_size) ||
-	    rd_kafka_conf_set(conf, "linger.ms", "0", errstr, errstr_size) ||
+	if (kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
+	    kafka_conf_set(conf, "acks", "all", errstr, errstr_size) ||
+	    kafka_conf_set(conf, "linger.ms", "0", errstr, errstr_size) ||
 	    (max_bytes > 0 &&
-	     rd_kafka_conf_set(conf, "message.max.bytes", max, errstr, errstr_size))) {
+	     kafka_conf_set(conf, "message.max.bytes", max, errstr, errstr_size))) {
 		rd_kafka_conf_destroy(conf);
 		return -1;
 	}
@@ -322,10 +322,9 @@ int topic_find(const char *brokers, const char *topic, const char *key,
 	if (conf == NULL)
 		return -1;
 	/* A group id is needed by the handle, but nothing is ever committed. */
-	if (rd_kafka_conf_set(conf, "group.id", "integration-tests-reader", errstr,
-	                      errstr_size) ||
-	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
-	    rd_kafka_conf_set(conf, "enable.partition.eof", "false", errstr, errstr_size)) {
+	if (kafka_conf_set(conf, "group.id", "integration-tests-reader", errstr, errstr_size) ||
+	    kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
+	    kafka_conf_set(conf, "enable.partition.eof", "false", errstr, errstr_size)) {
 		rd_kafka_conf_destroy(conf);
 		return -1;
 	}
