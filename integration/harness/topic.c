@@ -24,6 +24,41 @@ static rd_kafka_conf_t *conf_new(const char *brokers, char *errstr, size_t errst
 	return conf;
 }
 
+/* A handle for metadata and watermarks (a producer that sends nothing), or
+ * NULL with errstr. */
+static rd_kafka_t *metadata_new(const char *brokers, char *errstr, size_t errstr_size)
+{
+	rd_kafka_conf_t *conf = conf_new(brokers, errstr, errstr_size);
+	rd_kafka_t *rk;
+
+	if (conf == NULL)
+		return NULL;
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+	if (rk == NULL)
+		rd_kafka_conf_destroy(conf);
+	return rk;
+}
+
+/* A consumer handle of group that commits nothing by itself (and reports no
+ * partition ends), or NULL with errstr. */
+static rd_kafka_t *consumer_new(const char *brokers, const char *group, char *errstr,
+                                size_t errstr_size)
+{
+	rd_kafka_conf_t *conf = conf_new(brokers, errstr, errstr_size);
+	rd_kafka_t *rk;
+
+	if (conf == NULL)
+		return NULL;
+	if (kafka_conf_set(conf, "group.id", group, errstr, errstr_size) ||
+	    kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
+	    kafka_conf_set(conf, "enable.partition.eof", "false", errstr, errstr_size) ||
+	    (rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size)) == NULL) {
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	return rk;
+}
+
 /* The partition count of topic, or -1 with errstr. */
 static int partition_count(rd_kafka_t *rk, const char *topic, char *errstr,
                            size_t errstr_size)
@@ -82,18 +117,12 @@ static int watermarks(rd_kafka_t *rk, const char *topic, int *n, int64_t **lo,
 int topic_watermark_sum(const char *brokers, const char *topic, int64_t *sum,
                         char *errstr, size_t errstr_size)
 {
-	rd_kafka_conf_t *conf = conf_new(brokers, errstr, errstr_size);
-	rd_kafka_t *rk;
+	rd_kafka_t *rk = metadata_new(brokers, errstr, errstr_size);
 	int64_t *lo = NULL, *hi = NULL;
 	int n, rc;
 
-	if (conf == NULL)
+	if (rk == NULL)
 		return -1;
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
-	if (rk == NULL) {
-		rd_kafka_conf_destroy(conf);
-		return -1;
-	}
 	rc = watermarks(rk, topic, &n, &lo, &hi, errstr, errstr_size);
 	*sum = 0;
 	for (int p = 0; rc == 0 && p < n; p++)
@@ -107,19 +136,13 @@ int topic_watermark_sum(const char *brokers, const char *topic, int64_t *sum,
 int topic_high_watermarks(const char *brokers, const char *topic, int64_t *out, int max,
                           int *n, char *errstr, size_t errstr_size)
 {
-	rd_kafka_conf_t *conf = conf_new(brokers, errstr, errstr_size);
-	rd_kafka_t *rk;
+	rd_kafka_t *rk = metadata_new(brokers, errstr, errstr_size);
 	int64_t *lo = NULL, *hi = NULL;
 	int rc;
 
 	*n = 0;
-	if (conf == NULL)
+	if (rk == NULL)
 		return -1;
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
-	if (rk == NULL) {
-		rd_kafka_conf_destroy(conf);
-		return -1;
-	}
 	rc = watermarks(rk, topic, n, &lo, &hi, errstr, errstr_size);
 	if (rc == 0 && *n > max) {
 		snprintf(errstr, errstr_size, "%s has %d partitions, more than %d", topic, *n, max);
@@ -136,24 +159,13 @@ int topic_high_watermarks(const char *brokers, const char *topic, int64_t *out, 
 int topic_committed(const char *brokers, const char *topic, const char *group,
                     int64_t *offsets, int n, char *errstr, size_t errstr_size)
 {
-	rd_kafka_conf_t *conf = conf_new(brokers, errstr, errstr_size);
+	rd_kafka_t *rk = consumer_new(brokers, group, errstr, errstr_size);
 	rd_kafka_topic_partition_list_t *parts;
 	rd_kafka_resp_err_t err;
-	rd_kafka_t *rk;
 	int rc = -1;
 
-	if (conf == NULL)
+	if (rk == NULL)
 		return -1;
-	if (kafka_conf_set(conf, "group.id", group, errstr, errstr_size) ||
-	    kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size)) {
-		rd_kafka_conf_destroy(conf);
-		return -1;
-	}
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
-	if (rk == NULL) {
-		rd_kafka_conf_destroy(conf);
-		return -1;
-	}
 	parts = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
 	for (int p = 0; p < n; p++)
 		rd_kafka_topic_partition_list_add(parts, topic, p);
@@ -308,7 +320,6 @@ int topic_find(const char *brokers, const char *topic, const char *key,
                struct topic_in *out, size_t max, size_t *found, int timeout_ms,
                char *errstr, size_t errstr_size)
 {
-	rd_kafka_conf_t *conf = conf_new(brokers, errstr, errstr_size);
 	rd_kafka_topic_partition_list_t *parts = NULL;
 	rd_kafka_t *rk = NULL;
 	int64_t *lo = NULL, *hi = NULL;
@@ -319,20 +330,10 @@ int topic_find(const char *brokers, const char *topic, const char *key,
 	rd_kafka_resp_err_t err;
 
 	*found = 0;
-	if (conf == NULL)
-		return -1;
 	/* A group id is needed by the handle, but nothing is ever committed. */
-	if (kafka_conf_set(conf, "group.id", "integration-tests-reader", errstr, errstr_size) ||
-	    kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
-	    kafka_conf_set(conf, "enable.partition.eof", "false", errstr, errstr_size)) {
-		rd_kafka_conf_destroy(conf);
+	rk = consumer_new(brokers, "integration-tests-reader", errstr, errstr_size);
+	if (rk == NULL)
 		return -1;
-	}
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
-	if (rk == NULL) {
-		rd_kafka_conf_destroy(conf);
-		return -1;
-	}
 	if (watermarks(rk, topic, &n, &lo, &hi, errstr, errstr_size) != 0)
 		goto done;
 	parts = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
