@@ -137,7 +137,7 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem -Icommon \
 	  -Iintegration/harness common command-service consumer-service query-service integration bench
-	shellcheck scripts/*.sh .ci/run
+	shellcheck scripts/*.sh scripts/lib/*.sh .ci/run
 
 clean:
 	rm -rf build

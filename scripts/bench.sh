@@ -21,6 +21,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
+# shellcheck source=scripts/lib/proc.sh
+. "$HERE/lib/proc.sh"
 BUILD=$(cd "${1:?usage: bench.sh BUILD_DIR OUT_DIR}" && pwd)
 mkdir -p "${2:?usage: bench.sh BUILD_DIR OUT_DIR}"
 OUT=$(cd "$2" && pwd)
@@ -70,26 +72,22 @@ tools() {  # installed by make deps-test (scripts/deps.sh test)
 declare -A PIDS=()
 
 # start NAME PORT BIN [ENV...]: starts a program in the background, waits for
-# its /ready; sets READY_MS.
+# its /ready (polled every 2 ms: the wait is measured); sets READY_MS.
 start() {
-  local name=$1 port=$2 bin=$3 t0 deadline
+  local name=$1 port=$2 bin=$3 t0
   shift 3
   t0=$(date +%s%N)
-  env SERVER_PORT="$port" "$@" "$bin" >>"$STATE_DIR/$name.log" 2>&1 &
-  PIDS[$name]=$!
-  deadline=$((SECONDS + 30))
-  until curl -sf -m 5 -o /dev/null "http://127.0.0.1:$port/ready"; do  # noop: 200 to all
-    kill -0 "${PIDS[$name]}" 2>/dev/null || { tail -5 "$STATE_DIR/$name.log"; die "$name exited"; }
-    [ $SECONDS -lt $deadline ] || { curl -sS -m 2 "http://127.0.0.1:$port/ready"; tail -5 "$STATE_DIR/$name.log"; die "$name not ready in 30 s"; }
-    sleep 0.002
-  done
+  proc_start "$STATE_DIR/$name.log" env SERVER_PORT="$port" "$@" "$bin"
+  PIDS[$name]=$PROC_PID
+  proc_wait_ready "$PROC_PID" "http://127.0.0.1:$port/ready" 30 "$STATE_DIR/$name.log" 0.002 ||
+    die "$name did not get ready"  # noop: 200 to all
   READY_MS=$((($(date +%s%N) - t0) / 1000000))
 }
 
 stop() {
   local pid=${PIDS[$1]:-}
   [ -n "$pid" ] || return 0
-  kill "$pid" 2>/dev/null || true
+  proc_stop "$pid" "$1" || true
   wait "$pid" 2>/dev/null || true
   unset "PIDS[$1]"
 }
@@ -181,14 +179,6 @@ ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
 
 # ---- the run -----------------------------------------------------------------------
 
-port_of() {
-  case $1 in
-    command-service) echo "$COMMAND_PORT" ;;
-    consumer-service) echo "$CONSUMER_PORT" ;;
-    query-service) echo "$QUERY_PORT" ;;
-  esac
-}
-
 trap cleanup EXIT
 cleanup
 # A fresh broker and database each run: nothing left from an earlier one.
@@ -203,12 +193,12 @@ say "stack: Kafka :$KAFKA_PORT, PostgreSQL :$PG_PORT, services :$COMMAND_PORT-$Q
 # alone with its dependencies up, is what "ready within 200 ms" measures.
 declare -A READY FIRST_READY RSS_REST
 for s in command-service consumer-service query-service; do
-  start "$s" "$(port_of "$s")" "$BUILD/$s"
+  start "$s" "$(proc_service_port "$s")" "$BUILD/$s"
   FIRST_READY[$s]=$READY_MS
 done
 for s in command-service consumer-service query-service; do
   stop "$s"
-  start "$s" "$(port_of "$s")" "$BUILD/$s"
+  start "$s" "$(proc_service_port "$s")" "$BUILD/$s"
   READY[$s]=$READY_MS
   RSS_REST[$s]=$(rss_kb "$s" VmRSS)
 done

@@ -37,6 +37,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
+# shellcheck source=scripts/lib/proc.sh
+. "$HERE/lib/proc.sh"
 OWN_STACK=0
 case "${1:-}" in
   "") ;;
@@ -80,7 +82,7 @@ on_exit() {
   local rc=$?
   trap - EXIT INT TERM
   if [ -n "$EXTRA_PID" ]; then
-    kill -TERM "$EXTRA_PID" 2>/dev/null || true
+    proc_stop "$EXTRA_PID" "the extra consumer" || true
     wait "$EXTRA_PID" 2>/dev/null || true
   fi
   if [ "$CONSUMER_STOPPED" = 1 ]; then
@@ -154,11 +156,7 @@ ready_within_30s() {  # a stack that has just started may need a moment
   return 1
 }
 
-consumer_pid() {  # the stack's consumer, if its pid file names a live one
-  local p
-  p=$(cat "$PIDFILE" 2>/dev/null) || return 1
-  [ -n "$p" ] && kill -0 "$p" 2>/dev/null && echo "$p"
-}
+consumer_pid() { proc_pid_file "$PIDFILE"; }  # the stack's consumer, if its pid file names a live one
 
 # Remembers how the stack's consumer runs, so that the drill can start
 # helpers with its configuration and restart it exactly as it was.
@@ -185,29 +183,10 @@ capture_consumer() {
 consumer_env() { env -i "${CONSUMER_ENV[@]}" "$@"; }
 
 start_consumer() {  # as services.sh does, with the captured binary, environment and cwd
-  (cd "$CONSUMER_CWD" && exec env -i "${CONSUMER_ENV[@]}" nohup "$CONSUMER_EXE" \
-     >>"$CONSUMER_LOG" 2>&1 </dev/null) &
-  echo $! >"$PIDFILE"
+  proc_start "$CONSUMER_LOG" env -i -C "$CONSUMER_CWD" "${CONSUMER_ENV[@]}" "$CONSUMER_EXE"
+  echo "$PROC_PID" >"$PIDFILE"
   CONSUMER_STOPPED=0
-  local i
-  for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
-    http_ok "http://127.0.0.1:$C_PORT/ready" && return 0
-    consumer_pid >/dev/null || { tail -n 20 "$CONSUMER_LOG" >&2; return 1; }
-    sleep 0.1
-  done
-  return 1
-}
-
-stop_pid() {  # SIGTERM, then up to 10 s (the services' promise), then SIGKILL
-  local p=$1 i
-  kill -TERM "$p" 2>/dev/null || return 0
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$p" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  say "pid $p did not stop within 10 s; killing it"
-  kill -KILL "$p" 2>/dev/null || true
-  return 1
+  proc_wait_ready "$PROC_PID" "http://127.0.0.1:$C_PORT/ready" "$WAIT_SECONDS" "$CONSUMER_LOG"
 }
 
 # Polls the row count until it reaches $1; prints the last count.
@@ -369,14 +348,15 @@ psql_ -c "TRUNCATE $TABLE"
 TABLE_DIRTY=1
 say "   TRUNCATE $TABLE: $(row_count) rows"
 t0=$(now)
-env -i "${CONSUMER_ENV[@]}" SERVER_PORT="$SPARE_PORT" KAFKA_GROUP_ID="$EXTRA_GROUP" "$BIN" \
-  >"$WORK/consumer-a.log" 2>&1 </dev/null &  # not via a function: $! must be the consumer
-EXTRA_PID=$!
+: >"$WORK/consumer-a.log"
+proc_start "$WORK/consumer-a.log" \
+  env -i "${CONSUMER_ENV[@]}" SERVER_PORT="$SPARE_PORT" KAFKA_GROUP_ID="$EXTRA_GROUP" "$BIN"
+EXTRA_PID=$PROC_PID
 say "   started $BIN (pid $EXTRA_PID, port $SPARE_PORT; log $WORK/consumer-a.log)"
 n=$(wait_rows "$WANT" "$EXTRA_PID")
 say "   $n of $WANT rows after $(since "$t0") s"
 rc=0
-stop_pid "$EXTRA_PID" || rc=1
+proc_stop "$EXTRA_PID" "the extra consumer" || rc=1
 wait "$EXTRA_PID" || { say "   the extra consumer exited with status $?"; rc=1; }
 EXTRA_PID=""
 compare a || rc=1

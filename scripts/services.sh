@@ -20,6 +20,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib/proc.sh
+. "$ROOT/scripts/lib/proc.sh"
 BIN_DIR=${BIN_DIR:-$ROOT/build}
 STATE_DIR=${STATE_DIR:-$ROOT/.local/run}
 COMMAND_PORT=${COMMAND_PORT:-7080}
@@ -30,52 +32,27 @@ export DB_URL=${DB_URL:-postgresql://127.0.0.1:${PG_PORT:-5432}/postgres}
 
 say() { echo "[services] $*"; }
 
-port_of() {
-  case $1 in
-    command-service) echo "$COMMAND_PORT" ;;
-    consumer-service) echo "$CONSUMER_PORT" ;;
-    query-service) echo "$QUERY_PORT" ;;
-  esac
-}
-
-pid_of() {  # prints the service's pid if it is running
-  local f=$STATE_DIR/$1.pid p
-  [ -f "$f" ] || return 1
-  p=$(cat "$f")
-  kill -0 "$p" 2>/dev/null && echo "$p"
-}
+pid_of() { proc_pid_file "$STATE_DIR/$1.pid"; }  # the service's pid if it is running
 
 start_one() {
-  local name=$1 port
-  port=$(port_of "$name")
+  local name=$1
   rm -f "$STATE_DIR/$name.held"
   if pid_of "$name" >/dev/null; then
     say "$name already running"
     return 0
   fi
-  SERVER_PORT=$port nohup "$BIN_DIR/$name" >>"$STATE_DIR/$name.log" 2>&1 &
-  echo $! >"$STATE_DIR/$name.pid"
-  disown $! 2>/dev/null || true  # its end is ours to report, not the shell's ("Killed")
+  proc_start "$STATE_DIR/$name.log" env SERVER_PORT="$(proc_service_port "$name")" "$BIN_DIR/$name"
+  echo "$PROC_PID" >"$STATE_DIR/$name.pid"
+  disown "$PROC_PID" 2>/dev/null || true  # its end is ours to report, not the shell's ("Killed")
 }
 
 wait_ready() {
-  local name=$1 port
-  port=$(port_of "$name")
-  for _ in $(seq 1 300); do
-    if curl -fsS -o /dev/null "http://127.0.0.1:$port/ready" 2>/dev/null; then
-      say "$name ready on http://127.0.0.1:$port"
-      return 0
-    fi
-    if ! pid_of "$name" >/dev/null; then
-      say "$name exited; last lines of $STATE_DIR/$name.log:"
-      tail -n 20 "$STATE_DIR/$name.log" >&2
-      return 1
-    fi
-    sleep 0.1
-  done
-  say "$name not ready after 30 s; last lines of $STATE_DIR/$name.log:"
-  tail -n 20 "$STATE_DIR/$name.log" >&2
-  return 1
+  local name=$1 port p
+  port=$(proc_service_port "$name")
+  p=$(cat "$STATE_DIR/$name.pid")
+  proc_wait_ready "$p" "http://127.0.0.1:$port/ready" 30 "$STATE_DIR/$name.log" ||
+    { say "$name did not get ready"; return 1; }
+  say "$name ready on http://127.0.0.1:$port"
 }
 
 stop_one() {
@@ -84,15 +61,7 @@ stop_one() {
   # Held: the supervisor leaves this service down (see supervise).
   [ ! -d "$STATE_DIR" ] || echo "$p" >"$STATE_DIR/$name.held"
   [ "$p" != none ] || { rm -f "$STATE_DIR/$name.pid"; return 0; }
-  kill -TERM "$p"
-  for _ in $(seq 1 100); do
-    kill -0 "$p" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$p" 2>/dev/null; then
-    say "$name did not stop within 10 s; killing it"
-    kill -KILL "$p"
-  fi
+  proc_stop "$p" "$name" || true
   rm -f "$STATE_DIR/$name.pid"
   say "$name stopped"
 }
