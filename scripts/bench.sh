@@ -2,8 +2,9 @@
 # bench.sh BUILD_DIR OUT_DIR — make bench: each service measured against its
 # ceiling in the same run, on a stack of its own (Kafka 13092, PostgreSQL
 # 13432, services 13080-13082, the do-nothing server 13083; state in
-# .local/bench). Prints a table (figure, ceiling, ratio, PASS/FAIL against the
-# targets of DESIGN.md) and writes OUT_DIR/REPORT.md with gnuplot charts.
+# .local/bench). It measures; bench/report.py judges the figures against
+# bench/targets.tsv (the targets of DESIGN.md, written once there), prints the
+# table and writes OUT_DIR/REPORT.md with gnuplot charts.
 #
 #   1. HTTP ceiling     bench/noop-server (http_start, the services' options)
 #   2. command-service  POST at fixed concurrency (wrk), real broker, acks=all
@@ -128,10 +129,6 @@ warm() {
 # get FILE KEY: a value of a key=value line.
 get() { tr ' ' '\n' <"$R/$1" | sed -n "s/^$2=//p"; }
 
-metric() {  # metric PORT NAME_WITH_LABELS: a sample's value from /metrics
-  curl -sf "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m { print $2; exit }'
-}
-
 rows() { psql_ -c "SELECT count(*) FROM timestamp_records"; }
 
 # drain N: waits (up to 60 s) until at least N rows are stored and no more
@@ -147,35 +144,8 @@ drain() {
   done
 }
 
-FAILED=0
-declare -a TABLE=()
-# row LABEL VALUE CEILING RATIO_TARGET UNIT: a table row; ratio and verdict
-# computed here. TARGET is a minimum ratio (e.g. 0.40), or "" for none.
-row() {
-  local label=$1 value=$2 ceiling=$3 target=$4 unit=$5 ratio verdict
-  ratio=$(awk -v a="$value" -v b="$ceiling" 'BEGIN { if (b > 0) printf "%.0f %%", 100 * a / b; else print "-" }')
-  verdict=$(verdict_ge "$(awk -v a="$value" -v b="$ceiling" 'BEGIN { print (b > 0 ? a / b : 0) }')" "$target")
-  TABLE+=("| $label | $(fmt "$value") $unit | $(fmt "$ceiling") $unit | $ratio | $(target_text "$target") | $verdict |")
-}
-# row_max LABEL VALUE LIMIT UNIT: a figure that must stay under a limit
-# ("" for none: shown for information).
-row_max() {
-  local label=$1 value=$2 limit=$3 unit=$4 verdict
-  verdict=$(awk -v a="$value" -v b="$limit" -v s="$SMOKE" \
-    'BEGIN { print ((s == 1 || b == "") ? "-" : (a < b ? "PASS" : "FAIL")) }')
-  [ "$verdict" != FAIL ] || FAILED=1
-  TABLE+=("| $label | $(fmt "$value") $unit | | | ${limit:+< $limit $unit} | $verdict |")
-}
-verdict_ge() {
-  local v
-  if [ -z "$2" ] || [ "$SMOKE" = 1 ]; then echo "-"; return; fi
-  v=$(awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t ? "PASS" : "FAIL") }')
-  [ "$v" = PASS ] || FAILED=1
-  echo "$v"
-}
-target_text() { [ -z "$1" ] || awk -v t="$1" 'BEGIN { printf "≥ %.0f %%", 100 * t }'; }
+# Numbers for the progress lines (the report's own are bench/report.py's).
 fmt() { awk -v v="$1" 'BEGIN { if (v == int(v)) printf "%\047d", v; else printf "%.2f", v }'; }
-ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
 
 # ---- the run -----------------------------------------------------------------------
 
@@ -300,141 +270,41 @@ done
 RSS_PEAK_COMMAND=$(rss_kb command-service VmHWM)
 RSS_PEAK_QUERY=$(rss_kb query-service VmHWM)
 
-# ---- the table ------------------------------------------------------------------------
+# ---- the verdicts and the report ---------------------------------------------------------------
 
-TABLE+=("| Figure | Measured | Ceiling | Ratio | Target | |" "|---|---:|---:|---:|---:|---|")
-row "command-service POST req/s ($CONNS conn.)" "$(get command.wrk rps)" "$(get noop.wrk rps)" 0.40 "req/s"
-row "consumer-service rows/s ($MESSAGES msgs, $batches batches)" "$consumer_rps" "$insert_rps" 0.50 "rows/s"
-row "query-service GET req/s (pool $POOL)" "$(get query.wrk rps)" "$pgbench_tps" 0.50 "req/s"
-for rate in $RATES; do
-  row_max "accept→readable p99 at $rate/s (p50 $(get "readable-$rate" readable_p50_ms), max $(get "readable-$rate" readable_max_ms) ms; $(get "readable-$rate" readable) checked, achieved $(get "readable-$rate" rate)/s)" \
-    "$(get "readable-$rate" readable_p99_ms)" "$([ "$rate" = 5000 ] && echo 50)" ms
-done
-for s in command-service consumer-service query-service; do
-  case $s in
-    command-service) peak=$RSS_PEAK_COMMAND ;;
-    consumer-service) peak=$RSS_PEAK_CONSUMER ;;
-    query-service) peak=$RSS_PEAK_QUERY ;;
-  esac
-  row_max "$s resident memory, peak under load (at rest $((RSS_REST[$s] / 1024)) MiB)" \
-    "$(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }')" 32 MiB
-  row_max "$s start → /ready (dependencies up; first start ${FIRST_READY[$s]} ms)" "${READY[$s]}" 200 ms
-done
-
-LAT=("| Latency (wrk, closed loop) | p50 | p99 | p99.9 | max |" "|---|---:|---:|---:|---:|")
-for n in noop command query; do
-  LAT+=("| $n | $(ms "$(get $n.wrk p50_us)") ms | $(ms "$(get $n.wrk p99_us)") ms | $(ms "$(get $n.wrk p999_us)") ms | $(ms "$(get $n.wrk max_us)") ms |")
-done
-for rate in $RATES; do
-  LAT+=("| command POST at $rate/s (vegeta) | $(get "readable-$rate" post_p50_ms) ms | $(get "readable-$rate" post_p99_ms) ms | | $(get "readable-$rate" post_max_ms) ms |")
-done
-
-SIZES=$(for s in command-service consumer-service query-service; do
-  printf '%s %s KiB; ' "$s" $(($(stat -c %s "$BUILD/$s") / 1024)); done)
-
-printf '%s\n' "${TABLE[@]}"
-echo
-printf '%s\n' "${LAT[@]}"
-echo
-echo "binaries (with debug info): $SIZES"
-
-# ---- the report ------------------------------------------------------------------------
-
-charts() {
-  cat >"$R/throughput.dat" <<EOF
-"command-service\\nPOST" $(get command.wrk rps) $(get noop.wrk rps)
-"consumer-service\\nrows" $consumer_rps $insert_rps
-"query-service\\nGET" $(get query.wrk rps) $pgbench_tps
-EOF
-  gnuplot <<EOF
-set terminal pngcairo size 900,500 font "sans,10"
-set output "$OUT/throughput.png"
-set title "Throughput against its ceiling (same machine, same run)"
-set bmargin 5
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.8 border -1
-set ylabel "per second"
-set grid ytics
-set key top right
-set yrange [0:*]
-plot "$R/throughput.dat" using 2:xtic(1) title "service" lc rgb "#3366cc", \
-     "" using 3 title "ceiling" lc rgb "#aaaaaa"
-EOF
-  local plots="" timeline="" rate
-  for rate in $RATES; do
-    sort -n "$R/readable-$rate.ms" |
-      awk -v n="$(wc -l <"$R/readable-$rate.ms")" '{ print $1, 100 * NR / n }' >"$R/readable-$rate.cdf"
-    plots="$plots${plots:+, }\"$R/readable-$rate.cdf\" using 1:2 with lines lw 2 title \"$rate req/s\""
-    timeline="$timeline${timeline:+, }\"$R/readable-$rate.ms\" using 2:1 with points pt 7 ps 0.3 title \"$rate req/s\""
+# Every figure that is not in a results file already, one key=value a line,
+# for bench/report.py, which judges them against bench/targets.tsv.
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
+{
+  echo "rev=$REV"
+  echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "machine=$(nproc) cores ($cpu), $mem, $(uname -sr)"
+  echo "versions=Kafka $KAFKA_VERSION, PostgreSQL $(pgbench --version | awk '{ print $3 }'), librdkafka $(dpkg-query -W -f '${Version}' librdkafka1 2>/dev/null), civetweb $(dpkg-query -W -f '${Version}' libcivetweb1 2>/dev/null), $(wrk -v 2>&1 | head -1 | awk '{ print $1, $2 }'), vegeta $VEGETA_VERSION."
+  echo "seconds=$SECS"
+  echo "messages=$MESSAGES"
+  echo "conns=$CONNS"
+  echo "pool=$POOL"
+  echo "rates=$(echo "$RATES" | tr ' ' ',')"
+  echo "batches=$batches"
+  echo "consumer_rps=$consumer_rps"
+  echo "insert_rps=$insert_rps"
+  echo "pgbench_tps=$pgbench_tps"
+  for s in command-service consumer-service query-service; do
+    case $s in
+      command-service) peak=$RSS_PEAK_COMMAND ;;
+      consumer-service) peak=$RSS_PEAK_CONSUMER ;;
+      query-service) peak=$RSS_PEAK_QUERY ;;
+    esac
+    echo "rss_peak_mib_$s=$(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }')"
+    echo "rss_rest_mib_$s=$((RSS_REST[$s] / 1024))"
+    echo "ready_ms_$s=${READY[$s]}"
+    echo "first_ready_ms_$s=${FIRST_READY[$s]}"
+    echo "size_kib_$s=$(($(stat -c %s "$BUILD/$s") / 1024))"
   done
-  gnuplot <<EOF
-set terminal pngcairo size 900,500 font "sans,10"
-set output "$OUT/readable.png"
-set title "Accept → readable: time from a POST's 200 to the first GET that finds the record"
-set xlabel "milliseconds"
-set ylabel "% of records readable"
-set logscale x
-set grid
-set key bottom right
-set yrange [0:100]
-set arrow from 50, graph 0 to 50, graph 1 nohead dt 2 lc rgb "red"
-set label "target p99" at 50, 5 right offset -0.5,0 tc rgb "red"
-plot $plots
-EOF
-  gnuplot <<EOF
-set terminal pngcairo size 900,400 font "sans,10"
-set output "$OUT/readable-timeline.png"
-set title "Accept → readable over each run: a stall shows as a column"
-set xlabel "seconds into the run"
-set ylabel "milliseconds"
-set logscale y
-set grid
-set key top right
-set arrow from graph 0, first 50 to graph 1, first 50 nohead dt 2 lc rgb "red"
-plot $timeline
-EOF
-}
+} >"$R/run"
 
-report() {
-  local cpu mem
-  cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
-  mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
-  {
-    echo "# Benchmark report"
-    echo
-    echo "Written by \`make bench\` ($([ "$SMOKE" = 1 ] && echo "smoke run: no thresholds" || echo "full run")) on $(date -u +%Y-%m-%dT%H:%MZ), commit $REV."
-    echo
-    echo "Machine: $(nproc) cores ($cpu), $mem, $(uname -sr); load generator, Kafka, PostgreSQL"
-    echo "and the services all on these cores. Kafka $KAFKA_VERSION,"
-    echo "PostgreSQL $("$(dirname "$(command -v pgbench)")/pgbench" --version | awk '{ print $3 }'),"
-    echo "librdkafka $(dpkg-query -W -f '${Version}' librdkafka1 2>/dev/null), civetweb $(dpkg-query -W -f '${Version}' libcivetweb1 2>/dev/null), $(wrk -v 2>&1 | head -1 | awk '{ print $1, $2 }'), vegeta $VEGETA_VERSION."
-    echo "Each step ran ${SECS} s; $MESSAGES messages for the consumer."
-    echo
-    printf '%s\n' "${TABLE[@]}"
-    echo
-    echo "![throughput against ceilings](throughput.png)"
-    echo
-    printf '%s\n' "${LAT[@]}"
-    echo
-    echo "![accept → readable](readable.png)"
-    echo
-    echo "![accept → readable over time](readable-timeline.png)"
-    echo
-    echo "Binary sizes (with debug info): $SIZES"
-    echo
-    echo "How each figure is taken: see bench/README.md."
-  } >"$OUT/REPORT.md"
-}
-
-charts
-report
+rc=0
+BENCH_SMOKE=$SMOKE python3 "$ROOT/bench/report.py" "$R" "$OUT" || rc=$?
 say "report: $OUT/REPORT.md (charts throughput.png, readable.png, readable-timeline.png; raw figures in $R)"
-if [ "$SMOKE" = 1 ]; then
-  say "smoke run: every step ran; no thresholds"
-elif [ "$FAILED" = 1 ]; then
-  say "some targets were missed (FAIL above)"
-  exit 1
-else
-  say "every target met"
-fi
+exit "$rc"
