@@ -2,9 +2,9 @@
 # dr-drill.sh — the disaster-recovery drill: rebuild timestamp_records from the
 # Kafka topic twice and prove that every row comes back identical.
 #
-# usage: scripts/dr-drill.sh              against a running stack (`make run`)
-#        scripts/dr-drill.sh --own-stack  start a fresh stack first, stop it at the end
-#                                         (`make test-dr`)
+# usage: scripts/dr-drill.sh   against a running stack (`make run`, or any stack
+#                              of scripts/services.sh: `make test-dr` starts one)
+# The same rebuilds are a test of the fault suite too (integration/faults/dr_test.c).
 #
 #  1. create DR_RECORDS records through the command service (a mix of offsets,
 #     fractions, a leap second, "now", and Idempotency-Key retries);
@@ -39,11 +39,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 # shellcheck source=scripts/lib/proc.sh
 . "$HERE/lib/proc.sh"
-OWN_STACK=0
 case "${1:-}" in
   "") ;;
-  --own-stack) OWN_STACK=1 ;;
-  *) echo "usage: $0 [--own-stack]" >&2; exit 2 ;;
+  *) echo "usage: $0   (against a running stack; see the comment at the top)" >&2; exit 2 ;;
 esac
 
 export STATE_DIR=${STATE_DIR:-$ROOT/.local/run}
@@ -93,13 +91,9 @@ on_exit() {
     say "restoring the rows the rebuild did not bring back from $WORK/backup.copy"
     restore_backup || say "restore failed; the copy is in $WORK/backup.copy"
   fi
-  if [ -n "$EXTRA_GROUP" ] && [ "$OWN_STACK" = 0 ]; then
+  if [ -n "$EXTRA_GROUP" ]; then
     "$HERE/kafka.sh" groups --delete --group "$EXTRA_GROUP" >/dev/null 2>&1 \
       || say "note: could not delete the drill's consumer group $EXTRA_GROUP"
-  fi
-  if [ "$OWN_STACK" = 1 ]; then
-    "$HERE/services.sh" stop >/dev/null 2>&1 || true
-    "$HERE/stack.sh" down >/dev/null 2>&1 || true
   fi
   exit "$rc"
 }
@@ -228,17 +222,6 @@ compare() {
 }
 
 # ---- the stack -----------------------------------------------------------------
-
-if [ "$OWN_STACK" = 1 ]; then
-  say "starting a fresh stack in $STATE_DIR (Kafka $KAFKA_PORT, PostgreSQL $PG_PORT," \
-      "services $COMMAND_PORT/$CONSUMER_PORT/$QUERY_PORT)"
-  "$HERE/services.sh" stop >/dev/null 2>&1 || true
-  "$HERE/stack.sh" down >/dev/null 2>&1 || true
-  rm -rf "$STATE_DIR"
-  mkdir -p "$STATE_DIR"
-  "$HERE/stack.sh" up
-  "$HERE/services.sh" start
-fi
 
 BIN=$BIN_DIR/consumer-service
 [ -x "$BIN" ] || die "$BIN not found (make BUILD=... all, or set BIN_DIR)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# dr-test.sh — `make test-dr`: the disaster-recovery drill (dr-drill.sh
-# --own-stack) on a stack of its own whose DB_URL carries a password, which
+# dr-test.sh — `make test-dr`: the operator's disaster-recovery drill
+# (dr-drill.sh) on a fresh stack of its own whose DB_URL carries a password, which
 # must never show: not in the drill's output, not in the services' logs, and
 # not on any process's command line (where `ps` shows it to every user) —
 # /proc/*/cmdline is sampled every 10 ms while the drill runs. Ends with
@@ -14,8 +14,12 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # The test cluster trusts local connections, so any password works.
 secret=dr-secret-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
 export DB_URL=postgresql://postgres:$secret@127.0.0.1:$PG_PORT/postgres
-out=$(mktemp -d)
-trap 'kill "$sampler" 2>/dev/null || true; rm -rf "$out"' EXIT
+out=$(mktemp -d) sampler=""
+stop_stack() {
+  "$HERE/services.sh" stop >/dev/null 2>&1 || true
+  "$HERE/stack.sh" down >/dev/null 2>&1 || true
+}
+trap 'kill "$sampler" 2>/dev/null || true; stop_stack; rm -rf "$out"' EXIT
 # The pattern goes in a file: on grep's command line it would be found.
 printf '%s\n' "$secret" >"$out/pattern"
 
@@ -37,8 +41,13 @@ verdict() {  # verdict OK NAME
   else failed=$((failed + 1)); echo "dr-test: FAILED $2"; fi
 }
 
+stop_stack
+rm -rf "$STATE_DIR"
+mkdir -p "$STATE_DIR"
 rc=0
-"$HERE/dr-drill.sh" --own-stack 2>&1 | tee "$out/drill.txt" || rc=${PIPESTATUS[0]}
+{ "$HERE/stack.sh" up && "$HERE/services.sh" start && "$HERE/dr-drill.sh"; } 2>&1 |
+  tee "$out/drill.txt" || rc=${PIPESTATUS[0]}
+stop_stack
 kill "$sampler" 2>/dev/null || true
 wait "$sampler" 2>/dev/null || true
 verdict "$rc" "the drill rebuilds identical rows twice"

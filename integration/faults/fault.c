@@ -296,6 +296,12 @@ void fault_start_extra(struct svc *s, enum stack_service which, int port,
 	}
 }
 
+int fault_second_port(void)
+{
+	const char *v = getenv("TEST_CONSUMER2_PORT");
+	return v && atoi(v) > 0 ? atoi(v) : stack.port[STACK_QUERY] + 1;
+}
+
 long fault_sigterm(struct svc *s)
 {
 	long elapsed = 0;

@@ -114,6 +114,9 @@ void fault_start(enum stack_service which, const char *const *extra_env);
 void fault_start_extra(struct svc *s, enum stack_service which, int port,
                        const char *log_name, const char *const *extra_env, int ready_ms);
 
+/* The port for a second consumer: TEST_CONSUMER2_PORT, or the query port + 1. */
+int fault_second_port(void);
+
 /* SIGTERMs a service and asserts a clean exit (status 0) within 10 s;
  * returns the time it took in ms. */
 long fault_sigterm(struct svc *s);

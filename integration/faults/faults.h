@@ -13,6 +13,7 @@ Suite *make_kill_suite(void);     /* the consumer SIGKILLed mid-stream */
 Suite *make_scaleout_suite(void); /* two consumers in one group */
 Suite *make_stop_suite(void);     /* SIGTERM under load */
 Suite *make_readystop_suite(void); /* SIGTERM while /ready is probed */
-Suite *make_topic_suite(void);    /* the configs of the topics created */
+Suite *make_topic_suite(void);
+Suite *make_dr_suite(void);       /* the table rebuilt from the topic, twice */    /* the configs of the topics created */
 
 #endif

@@ -88,6 +88,7 @@ int main(int argc, char **argv)
 	srunner_add_suite(sr, make_stop_suite());
 	srunner_add_suite(sr, make_readystop_suite());
 	srunner_add_suite(sr, make_topic_suite());
+	srunner_add_suite(sr, make_dr_suite());
 	srunner_set_fork_status(sr, CK_NOFORK);
 	srunner_run(sr, suite, tcase, CK_ENV);
 	failed = srunner_ntests_failed(sr);

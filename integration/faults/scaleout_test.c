@@ -58,17 +58,11 @@ static int last_assigned(const char *path, long offset)
 	return n;
 }
 
-static int second_port(void)
-{
-	const char *v = getenv("TEST_CONSUMER2_PORT");
-	return v && atoi(v) > 0 ? atoi(v) : stack.port[STACK_QUERY] + 1;
-}
-
 START_TEST(two_consumers)
 {
 	const char *log1 = stack.svc[STACK_CONSUMER].log_path;
 	char log2[1024], metrics1[128], metrics2[128];
-	const int port2 = second_port();
+	const int port2 = fault_second_port();
 	long off1, off2, deadline, stopping, stopped_in, took_over_at, rows;
 	int share1 = -1, share2 = -1, all1 = -1;
 	double ins1 = 0, ins2 = 0;

@@ -48,7 +48,14 @@ int svc_start(struct svc *s, const char *name, const char *path,
               const char *const *env, const char *log_path, char *errstr,
               size_t errstr_size)
 {
-	const char *envp[128];
+	return svc_start_args(s, name, path, NULL, env, log_path, errstr, errstr_size);
+}
+
+int svc_start_args(struct svc *s, const char *name, const char *path,
+                   const char *const *args, const char *const *env, const char *log_path,
+                   char *errstr, size_t errstr_size)
+{
+	const char *envp[128], *argv[16];
 	size_t n = 0;
 	int fd;
 	pid_t pid, parent = getpid();
@@ -80,6 +87,16 @@ int svc_start(struct svc *s, const char *name, const char *path,
 		envp[n++] = *env;
 	}
 	envp[n] = NULL;
+	n = 0;
+	argv[n++] = path;
+	for (; args != NULL && *args != NULL; args++) {
+		if (n + 1 >= sizeof(argv) / sizeof(argv[0])) {
+			snprintf(errstr, errstr_size, "%s: too many arguments", name);
+			return -1;
+		}
+		argv[n++] = *args;
+	}
+	argv[n] = NULL;
 
 	fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0) {
@@ -107,7 +124,7 @@ int svc_start(struct svc *s, const char *name, const char *path,
 			dup2(devnull, STDIN_FILENO);
 		dup2(fd, STDOUT_FILENO);
 		dup2(fd, STDERR_FILENO);
-		execve(path, (char *const[]){(char *)path, NULL}, (char *const *)envp);
+		execve(path, (char *const *)argv, (char *const *)envp);
 		_exit(127);
 	}
 	close(fd);

@@ -37,6 +37,12 @@ int svc_start(struct svc *s, const char *name, const char *path,
               const char *const *env, const char *log_path, char *errstr,
               size_t errstr_size) __attribute__((warn_unused_result));
 
+/* svc_start with command-line arguments: args is NULL or a NULL-terminated
+ * list (at most 14) passed after the program's name. */
+int svc_start_args(struct svc *s, const char *name, const char *path,
+                   const char *const *args, const char *const *env, const char *log_path,
+                   char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
+
 /* Sends sig (SIGSTOP, SIGCONT, SIGKILL, ...) without waiting. Returns 0 or -1. */
 int svc_signal(const struct svc *s, int sig);
 

@@ -101,6 +101,14 @@ int stack_spawn(struct svc *s, enum stack_service which, int port, const char *n
                 const char *log_file, const char *const *extra_env, char *errstr,
                 size_t errstr_size)
 {
+	return stack_spawn_args(s, which, port, name, log_file, NULL, extra_env, errstr,
+	                        errstr_size);
+}
+
+int stack_spawn_args(struct svc *s, enum stack_service which, int port, const char *name,
+                     const char *log_file, const char *const *args,
+                     const char *const *extra_env, char *errstr, size_t errstr_size)
+{
 	char v[8][1200], path[1024], log[1024];
 	const char *env[64];
 	size_t n = 0;
@@ -131,7 +139,7 @@ int stack_spawn(struct svc *s, enum stack_service which, int port, const char *n
 
 	snprintf(path, sizeof(path), "%s/%s", stack.bin_dir, names[which]);
 	snprintf(log, sizeof(log), "%s/%s", stack.state_dir, log_file);
-	return svc_start(s, name, path, env, log, errstr, errstr_size);
+	return svc_start_args(s, name, path, args, env, log, errstr, errstr_size);
 }
 
 /* Starts one of the run's services without waiting for it. */

@@ -51,6 +51,13 @@ int stack_spawn(struct svc *s, enum stack_service which, int port, const char *n
                 const char *log_file, const char *const *extra_env, char *errstr,
                 size_t errstr_size) __attribute__((warn_unused_result));
 
+/* stack_spawn with command-line arguments (NULL or a NULL-terminated list),
+ * e.g. the consumer's --reset-offsets. */
+int stack_spawn_args(struct svc *s, enum stack_service which, int port, const char *name,
+                     const char *log_file, const char *const *args,
+                     const char *const *extra_env, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
 /* Starts the three services (command first: it creates the topic) and waits
  * until all three /ready answer 200. Truncates their logs first. Returns 0,
  * or -1 with errstr after stopping whatever had started. */

@@ -66,3 +66,69 @@ int store_count(const char *db_url, const char *id, long *count, char *errstr,
 {
 	return store_count_ids(db_url, &id, 1, count, errstr, errstr_size);
 }
+
+/* A connection in UTC with ISO dates, so that dumps compare as text. */
+static PGconn *connect_utc(const char *db_url, char *errstr, size_t errstr_size)
+{
+	const char *keys[] = {"dbname", "options", NULL};
+	const char *vals[] = {db_url, "-c TimeZone=UTC -c DateStyle=ISO", NULL};
+	PGconn *conn = PQconnectdbParams(keys, vals, 1);
+
+	if (PQstatus(conn) != CONNECTION_OK) {
+		db_error_line(PQerrorMessage(conn), errstr, errstr_size);
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+int store_exec(const char *db_url, const char *sql, char *errstr, size_t errstr_size)
+{
+	PGconn *conn = connect_utc(db_url, errstr, errstr_size);
+	PGresult *res;
+	int rc = -1;
+
+	if (conn == NULL)
+		return -1;
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK)
+		rc = 0;
+	else
+		db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}
+
+int store_dump(const char *db_url, char **text, long *rows, char *errstr, size_t errstr_size)
+{
+	PGconn *conn = connect_utc(db_url, errstr, errstr_size);
+	PGresult *res = NULL;
+	size_t size = 1, pos = 0;
+	int rc = -1;
+
+	*text = NULL;
+	if (conn == NULL)
+		return -1;
+	res = PQexec(conn, "SELECT id, event_timestamp, created_at FROM timestamp_records ORDER BY id");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
+		goto done;
+	}
+	for (int r = 0; r < PQntuples(res); r++)
+		size += (size_t)PQgetlength(res, r, 0) + PQgetlength(res, r, 1) + PQgetlength(res, r, 2) + 3;
+	if ((*text = malloc(size)) == NULL) {
+		snprintf(errstr, errstr_size, "out of memory");
+		goto done;
+	}
+	for (int r = 0; r < PQntuples(res); r++)
+		pos += (size_t)sprintf(*text + pos, "%s|%s|%s\n", PQgetvalue(res, r, 0),
+		                       PQgetvalue(res, r, 1), PQgetvalue(res, r, 2));
+	(*text)[pos] = '\0';
+	*rows = PQntuples(res);
+	rc = 0;
+done:
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}

@@ -15,4 +15,15 @@ int store_count_ids(const char *db_url, const char *const *ids, size_t n,
 int store_count(const char *db_url, const char *id, long *count, char *errstr,
                 size_t errstr_size) __attribute__((warn_unused_result));
 
+/* Runs sql (no parameters: fixed statements only, e.g. TRUNCATE). Returns
+ * 0, or -1 with errstr. */
+int store_exec(const char *db_url, const char *sql, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
+/* Every row of timestamp_records as "id|event_timestamp|created_at" lines
+ * (PostgreSQL's UTC text, in id order) into *text, which the caller frees,
+ * and their number into *rows. Returns 0, or -1 with errstr. */
+int store_dump(const char *db_url, char **text, long *rows, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
 #endif
