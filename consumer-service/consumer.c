@@ -154,28 +154,6 @@ static void batch_discard(void)
 	batch_gen++;
 }
 
-/* The record timestamp as created_at. RFC 3339 (so the command service, the
- * query service and their clients) has years 0001-9999 only; a later one,
- * which any producer on the topic may write, would fail the whole batch in
- * PostgreSQL or come back unreadable. Returns 0, or -1 with the reason. */
-static int created_at(int64_t ts_ms, struct ts_instant *out, char *errstr, size_t errstr_size)
-{
-	const int64_t end_ms = ts_days_from_civil(10000, 1, 1) * 86400 * 1000;
-
-	if (ts_ms < 0) {
-		snprintf(errstr, errstr_size, "record has no timestamp");
-		return -1;
-	}
-	if (ts_ms >= end_ms) {
-		snprintf(errstr, errstr_size,
-		         "record timestamp %" PRId64 " ms is past year 9999 (RFC 3339 range)", ts_ms);
-		return -1;
-	}
-	out->sec = ts_ms / 1000;
-	out->nsec = (int32_t)(ts_ms % 1000) * 1000000;
-	return 0;
-}
-
 /* A message that cannot be kept (no memory for it) is read again: its
  * partition is sought back to it, which also drops the later messages
  * already fetched, so no offset of the partition is stored past it. If
@@ -211,10 +189,6 @@ static bool batch_add(rd_kafka_message_t *rkm)
 	struct item *it;
 	struct msg_command m;
 	struct ts_instant created;
-	rd_kafka_headers_t *hdrs = NULL;
-	rd_kafka_timestamp_type_t tstype;
-	const void *val;
-	size_t val_len;
 
 	if (rkm->err || atomic_load(&failed)) {
 		if (rkm->err && rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -241,16 +215,7 @@ static bool batch_add(rd_kafka_message_t *rkm)
 	it->reason[0] = '\0';
 	it->row = -1;
 	it->dlq_state = 0;
-	if (rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-	    rd_kafka_header_get_last(hdrs, MSG_HDR_CORRELATION, &val, &val_len) ==
-	        RD_KAFKA_RESP_ERR_NO_ERROR &&
-	    val != NULL && uid_valid(val, val_len)) {
-		memcpy(it->cid, val, 36);
-		it->cid[36] = '\0';
-	}
-	if (msg_decode(rkm->payload, rkm->len, &m, it->reason, sizeof(it->reason)) != 0 ||
-	    created_at(rd_kafka_message_timestamp(rkm, &tstype), &created, it->reason,
-	               sizeof(it->reason)) != 0) {
+	if (msg_decode_kafka(rkm, &m, &created, it->cid, it->reason, sizeof(it->reason)) != 0) {
 		n_poison++;
 		return true;
 	}
