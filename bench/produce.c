@@ -68,15 +68,12 @@ int main(int argc, char **argv)
 		m.event_time = now;
 		len = msg_encode(&m, value);
 		do {
-			err = rd_kafka_producev(
-			    rk, RD_KAFKA_V_TOPIC(argv[2]),
-			    RD_KAFKA_V_KEY(m.command_id, strlen(m.command_id)),
-			    RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-			    RD_KAFKA_V_TIMESTAMP(now.sec * 1000 + now.nsec / 1000000),
-			    RD_KAFKA_V_HEADER(MSG_HDR_CORRELATION, cid, (ssize_t)strlen(cid)),
-			    RD_KAFKA_V_HEADER(MSG_HDR_CONTENT_TYPE, MSG_CONTENT_TYPE,
-			                      (ssize_t)strlen(MSG_CONTENT_TYPE)),
-			    RD_KAFKA_V_END);
+			err = msg_produce(rk, &(struct msg_record){.topic = argv[2],
+			                                           .key = m.command_id,
+			                                           .value = value,
+			                                           .value_len = len,
+			                                           .cid = cid,
+			                                           .ts_ms = msg_ts_ms(now)});
 			if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 				rd_kafka_poll(rk, 10);
 		} while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL);

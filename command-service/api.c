@@ -62,7 +62,7 @@ static int post_timestamp(struct http_req *req, const char *segment)
 
 	len = msg_encode(&m, value);
 	res = pub_send(m.command_id, value, len, req->cid,
-	               accepted.sec * 1000 + accepted.nsec / 1000000, why, sizeof(why));
+	               msg_ts_ms(accepted), why, sizeof(why));
 	switch (res) {
 	case PUB_OK:
 		log_at(LOG_DEBUG, req->cid, m.command_id, "accepted %s", value);

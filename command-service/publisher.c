@@ -226,18 +226,14 @@ static enum pub_result produce(struct waiter *w, const char *id, const char *val
                                char *errstr, size_t errstr_size)
 {
 	const double deadline = metrics_now() + cfg.timeout_ms / 1000.0;
+	const struct msg_record rec = {.topic = cfg.topic, .key = id, .value = value,
+	                               .value_len = len, .cid = cid, .ts_ms = ts_ms,
+	                               .opaque = w};
 	rd_kafka_resp_err_t err;
 
 	for (;;) {
 		pthread_rwlock_rdlock(&rk_lock);
-		err = rd_kafka_producev(
-		    rk, RD_KAFKA_V_TOPIC(cfg.topic), RD_KAFKA_V_KEY(id, strlen(id)),
-		    RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-		    RD_KAFKA_V_TIMESTAMP(ts_ms),
-		    RD_KAFKA_V_HEADER(MSG_HDR_CORRELATION, cid, (ssize_t)strlen(cid)),
-		    RD_KAFKA_V_HEADER(MSG_HDR_CONTENT_TYPE, MSG_CONTENT_TYPE,
-		                      (ssize_t)strlen(MSG_CONTENT_TYPE)),
-		    RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
+		err = msg_produce(rk, &rec);
 		pthread_rwlock_unlock(&rk_lock);
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || metrics_now() >= deadline)
 			break;

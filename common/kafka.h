@@ -1,10 +1,13 @@
 /* kafka: librdkafka helpers shared by producer and consumer: configuration
- * with pass-through properties, logs routed to our log, topic creation. */
+ * with pass-through properties, logs routed to our log, Admin calls (topic
+ * creation, group offsets), metadata and watermark lookups. */
 #ifndef COMMON_KAFKA_H
 #define COMMON_KAFKA_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* A new configuration with bootstrap.servers = brokers and librdkafka's log
  * routed into ours. Returns NULL with errstr on failure. The caller owns the
@@ -54,6 +57,51 @@ int kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions,
                        int replication, const char *const *configs,
                        int timeout_ms, char *errstr,
                        size_t errstr_size) __attribute__((warn_unused_result));
+
+/* The cluster's metadata for topic alone: 0 with *md (the caller's, for
+ * rd_kafka_metadata_destroy) when the broker answered and the topic exists
+ * with partitions (md->topics[0]); else -1 with errstr and *md NULL. */
+int kafka_topic_metadata(rd_kafka_t *rk, const char *topic, int timeout_ms,
+                         const struct rd_kafka_metadata **md, char *errstr,
+                         size_t errstr_size) __attribute__((warn_unused_result));
+
+/* The low and high watermarks of one partition, asked of its leader.
+ * Returns 0, or -1 with errstr. */
+int kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *low,
+                     int64_t *high, int timeout_ms, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
+/* One Admin call, waited for: the queue its answer comes to, its options
+ * (request timeout; for CreateTopics the operation timeout too) and the
+ * answer. kafka_admin_begin, send the request with opts and q, then
+ * kafka_admin_wait; kafka_admin_end releases all, whatever happened. */
+struct kafka_admin {
+	rd_kafka_queue_t *q;
+	rd_kafka_AdminOptions_t *opts;
+	rd_kafka_event_t *ev; /* the answer, once kafka_admin_wait returned 0 */
+	int timeout_ms;
+};
+void kafka_admin_begin(struct kafka_admin *a, rd_kafka_t *rk, rd_kafka_admin_op_t op,
+                       int timeout_ms);
+
+/* Waits (timeout_ms and 2 s) for the answer into a->ev. 0, or -1 with
+ * "what: reason" in errstr when no answer came or the request as a whole
+ * failed. */
+int kafka_admin_wait(struct kafka_admin *a, const char *what, char *errstr,
+                     size_t errstr_size) __attribute__((warn_unused_result));
+
+void kafka_admin_end(struct kafka_admin *a);
+
+/* True for the broker's answers to an offset commit for a group that has
+ * members. */
+bool kafka_group_busy(rd_kafka_resp_err_t err);
+
+/* The partitions in the one group result of a list or alter group offsets
+ * call (which take one group per call): *out, NULL if none. 0, or -1 with
+ * errstr when there is not exactly one answer or the group itself failed. */
+int kafka_group_result(const rd_kafka_group_result_t **gres, size_t n, const char *what,
+                       const char *group, const rd_kafka_topic_partition_list_t **out,
+                       char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
 
 /* Asks the cluster for the topic's metadata: 0 when the broker answers and
  * the topic exists with leaders for its partitions, else -1 with errstr. */

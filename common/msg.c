@@ -3,6 +3,7 @@
 
 #include "jsonw.h"
 
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -115,4 +116,80 @@ done:
 	json_object_put(jobj);
 	json_tokener_free(tok);
 	return rc;
+}
+
+int64_t msg_ts_ms(struct ts_instant t)
+{
+	return t.sec * 1000 + t.nsec / 1000000;
+}
+
+rd_kafka_resp_err_t msg_produce(rd_kafka_t *rk, const struct msg_record *r)
+{
+	const rd_kafka_vu_t vu[] = {
+	    {.vtype = RD_KAFKA_VTYPE_TOPIC, .u.cstr = r->topic},
+	    {.vtype = RD_KAFKA_VTYPE_KEY, .u.mem = {(void *)r->key, strlen(r->key)}},
+	    {.vtype = RD_KAFKA_VTYPE_VALUE, .u.mem = {(void *)r->value, r->value_len}},
+	    {.vtype = RD_KAFKA_VTYPE_MSGFLAGS, .u.i = RD_KAFKA_MSG_F_COPY},
+	    {.vtype = RD_KAFKA_VTYPE_TIMESTAMP, .u.i64 = r->ts_ms},
+	    {.vtype = RD_KAFKA_VTYPE_HEADER,
+	     .u.header = {MSG_HDR_CORRELATION, r->cid, (ssize_t)strlen(r->cid)}},
+	    {.vtype = RD_KAFKA_VTYPE_HEADER,
+	     .u.header = {MSG_HDR_CONTENT_TYPE, MSG_CONTENT_TYPE,
+	                  (ssize_t)sizeof(MSG_CONTENT_TYPE) - 1}},
+	    {.vtype = RD_KAFKA_VTYPE_OPAQUE, .u.ptr = r->opaque},
+	};
+	rd_kafka_error_t *error = rd_kafka_produceva(rk, vu, sizeof(vu) / sizeof(vu[0]));
+	rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+	if (error != NULL) {
+		err = rd_kafka_error_code(error);
+		rd_kafka_error_destroy(error);
+	}
+	return err;
+}
+
+/* The record timestamp as created_at. RFC 3339 (so the command service, the
+ * query service and their clients) has years 0001-9999 only; a later one,
+ * which any producer on the topic may write, would fail the whole batch in
+ * PostgreSQL or come back unreadable. Returns 0, or -1 with the reason. */
+static int created_at_from(int64_t ts_ms, struct ts_instant *out, char *errstr,
+                           size_t errstr_size)
+{
+	const int64_t end_ms = ts_days_from_civil(10000, 1, 1) * 86400 * 1000;
+
+	if (ts_ms < 0) {
+		snprintf(errstr, errstr_size, "record has no timestamp");
+		return -1;
+	}
+	if (ts_ms >= end_ms) {
+		snprintf(errstr, errstr_size,
+		         "record timestamp %" PRId64 " ms is past year 9999 (RFC 3339 range)", ts_ms);
+		return -1;
+	}
+	out->sec = ts_ms / 1000;
+	out->nsec = (int32_t)(ts_ms % 1000) * 1000000;
+	return 0;
+}
+
+int msg_decode_kafka(const rd_kafka_message_t *rkm, struct msg_command *out,
+                     struct ts_instant *created_at, char cid[UID_TEXT_SIZE], char *errstr,
+                     size_t errstr_size)
+{
+	rd_kafka_headers_t *hdrs = NULL;
+	rd_kafka_timestamp_type_t tstype;
+	const void *val;
+	size_t val_len;
+
+	cid[0] = '\0';
+	if (rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+	    rd_kafka_header_get_last(hdrs, MSG_HDR_CORRELATION, &val, &val_len) ==
+	        RD_KAFKA_RESP_ERR_NO_ERROR &&
+	    val != NULL && uid_valid(val, val_len)) {
+		memcpy(cid, val, UID_TEXT_SIZE - 1);
+		cid[UID_TEXT_SIZE - 1] = '\0';
+	}
+	if (msg_decode(rkm->payload, rkm->len, out, errstr, errstr_size) != 0)
+		return -1;
+	return created_at_from(rd_kafka_message_timestamp(rkm, &tstype), created_at, errstr,
+	                       errstr_size);
 }

@@ -1,11 +1,14 @@
 /* msg: the Kafka message codec, the one definition of the wire format.
  *
  * value: {"command_id":"<uuid>","event_timestamp":"<RFC 3339, UTC>"}
- * key: the command id; headers: correlationId, content-type. */
+ * key: the command id; headers: correlationId, content-type; record
+ * timestamp (CreateTime): when the command was accepted, the created_at. */
 #ifndef COMMON_MSG_H
 #define COMMON_MSG_H
 
+#include <librdkafka/rdkafka.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ts.h"
 #include "uid.h"
@@ -33,5 +36,35 @@ size_t msg_encode(const struct msg_command *m, char *buf);
 int msg_decode(const void *value, size_t len, struct msg_command *out,
                char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
+
+/* One command's Kafka message, as msg_produce sends it. The pointers are
+ * the caller's and need to live only until msg_produce returns (librdkafka
+ * copies them). */
+struct msg_record {
+	const char *topic;
+	const char *key;   /* the command id */
+	const void *value; /* msg_encode's output (or any bytes, for tests) */
+	size_t value_len;
+	const char *cid;   /* the correlationId header */
+	int64_t ts_ms;     /* CreateTime: when the command was accepted */
+	void *opaque;      /* the delivery report's rkm->_private */
+};
+
+/* The record timestamp, in ms, of a command accepted at t. */
+int64_t msg_ts_ms(struct ts_instant t);
+
+/* Produces r (key, value, headers correlationId and content-type, CreateTime)
+ * to r->topic, copied. Returns librdkafka's answer: NO_ERROR when it was
+ * queued; _QUEUE_FULL and the like leave retrying to the caller. */
+rd_kafka_resp_err_t msg_produce(rd_kafka_t *rk, const struct msg_record *r)
+    __attribute__((warn_unused_result));
+
+/* Decodes a consumed message: the value into out, the record timestamp into
+ * *created_at, and the correlationId header (when it is a UUID; else "")
+ * into cid, which is filled even when decoding fails. Returns 0, or -1 with
+ * the reason (fit for a dead-letter header) in errstr. */
+int msg_decode_kafka(const rd_kafka_message_t *rkm, struct msg_command *out,
+                     struct ts_instant *created_at, char cid[UID_TEXT_SIZE], char *errstr,
+                     size_t errstr_size) __attribute__((warn_unused_result));
 
 #endif

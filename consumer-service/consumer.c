@@ -24,12 +24,15 @@
 #include "msg.h"
 #include "sink.h"
 
+/* Where a poison message's dead letter is. A failed one is sent again. */
+enum dlq_state { DLQ_FAILED = -1, DLQ_NOT_SENT, DLQ_IN_FLIGHT, DLQ_DELIVERED };
+
 struct item {
 	rd_kafka_message_t *rkm;
 	char cid[UID_TEXT_SIZE]; /* correlationId header, "" if none */
 	char reason[256];        /* why it is poison, "" if it is not */
 	long row;                /* its index in rows[], -1 when it did not decode */
-	int dlq_state;           /* 0 not sent, 1 in flight, 2 delivered, -1 failed */
+	enum dlq_state dlq_state;
 };
 
 /* Delivery report token for a dead-letter message: the batch may be gone
@@ -154,28 +157,6 @@ static void batch_discard(void)
 	batch_gen++;
 }
 
-/* The record timestamp as created_at. RFC 3339 (so the command service, the
- * query service and their clients) has years 0001-9999 only; a later one,
- * which any producer on the topic may write, would fail the whole batch in
- * PostgreSQL or come back unreadable. Returns 0, or -1 with the reason. */
-static int created_at(int64_t ts_ms, struct ts_instant *out, char *errstr, size_t errstr_size)
-{
-	const int64_t end_ms = ts_days_from_civil(10000, 1, 1) * 86400 * 1000;
-
-	if (ts_ms < 0) {
-		snprintf(errstr, errstr_size, "record has no timestamp");
-		return -1;
-	}
-	if (ts_ms >= end_ms) {
-		snprintf(errstr, errstr_size,
-		         "record timestamp %" PRId64 " ms is past year 9999 (RFC 3339 range)", ts_ms);
-		return -1;
-	}
-	out->sec = ts_ms / 1000;
-	out->nsec = (int32_t)(ts_ms % 1000) * 1000000;
-	return 0;
-}
-
 /* A message that cannot be kept (no memory for it) is read again: its
  * partition is sought back to it, which also drops the later messages
  * already fetched, so no offset of the partition is stored past it. If
@@ -204,6 +185,26 @@ static void batch_refuse(rd_kafka_message_t *rkm)
 	rd_kafka_message_destroy(rkm);
 }
 
+/* Makes room for one more item (and row): false when there is no memory. */
+static bool batch_grow(void)
+{
+	size_t cap = cap_items ? cap_items * 2 : (size_t)cfg.batch_size;
+	struct item *ni;
+	struct sink_row *nr;
+
+	if (n_items < cap_items)
+		return true;
+	ni = batch_realloc(items, cap * sizeof(*ni));
+	nr = ni ? batch_realloc(rows, cap * sizeof(*nr)) : NULL;
+	if (ni)
+		items = ni;
+	if (nr == NULL)
+		return false;
+	rows = nr;
+	cap_items = cap;
+	return true;
+}
+
 /* Takes ownership of rkm. Returns false when it could not be kept: its
  * partition is then read again from it (see batch_refuse). */
 static bool batch_add(rd_kafka_message_t *rkm)
@@ -211,10 +212,6 @@ static bool batch_add(rd_kafka_message_t *rkm)
 	struct item *it;
 	struct msg_command m;
 	struct ts_instant created;
-	rd_kafka_headers_t *hdrs = NULL;
-	rd_kafka_timestamp_type_t tstype;
-	const void *val;
-	size_t val_len;
 
 	if (rkm->err || atomic_load(&failed)) {
 		if (rkm->err && rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -222,35 +219,16 @@ static bool batch_add(rd_kafka_message_t *rkm)
 		rd_kafka_message_destroy(rkm);
 		return true;
 	}
-	if (n_items == cap_items) {
-		size_t cap = cap_items ? cap_items * 2 : (size_t)cfg.batch_size;
-		struct item *ni = batch_realloc(items, cap * sizeof(*ni));
-		struct sink_row *nr = ni ? batch_realloc(rows, cap * sizeof(*nr)) : NULL;
-		if (ni)
-			items = ni;
-		if (nr == NULL) {
-			batch_refuse(rkm);
-			return false;
-		}
-		rows = nr;
-		cap_items = cap;
+	if (!batch_grow()) {
+		batch_refuse(rkm);
+		return false;
 	}
 	it = &items[n_items++];
 	it->rkm = rkm;
-	it->cid[0] = '\0';
 	it->reason[0] = '\0';
 	it->row = -1;
-	it->dlq_state = 0;
-	if (rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-	    rd_kafka_header_get_last(hdrs, MSG_HDR_CORRELATION, &val, &val_len) ==
-	        RD_KAFKA_RESP_ERR_NO_ERROR &&
-	    val != NULL && uid_valid(val, val_len)) {
-		memcpy(it->cid, val, 36);
-		it->cid[36] = '\0';
-	}
-	if (msg_decode(rkm->payload, rkm->len, &m, it->reason, sizeof(it->reason)) != 0 ||
-	    created_at(rd_kafka_message_timestamp(rkm, &tstype), &created, it->reason,
-	               sizeof(it->reason)) != 0) {
+	it->dlq_state = DLQ_NOT_SENT;
+	if (msg_decode_kafka(rkm, &m, &created, it->cid, it->reason, sizeof(it->reason)) != 0) {
 		n_poison++;
 		return true;
 	}
@@ -273,7 +251,7 @@ static void on_dlq_delivery(rd_kafka_t *rk_, const rd_kafka_message_t *rkm, void
 	(void)rk_;
 	(void)opaque;
 	if (tok->gen == batch_gen && tok->index < n_items) {
-		items[tok->index].dlq_state = rkm->err ? -1 : 2;
+		items[tok->index].dlq_state = rkm->err ? DLQ_FAILED : DLQ_DELIVERED;
 		if (rkm->err)
 			log_at(LOG_ERROR, items[tok->index].cid[0] ? items[tok->index].cid : NULL, NULL,
 			       "dead-letter delivery failed: %s", rd_kafka_err2str(rkm->err));
@@ -324,7 +302,7 @@ static int dlq_send(size_t index)
 		free(tok);
 		return -1;
 	}
-	it->dlq_state = 1;
+	it->dlq_state = DLQ_IN_FLIGHT;
 	return 0;
 }
 
@@ -417,53 +395,72 @@ static int dlq_ensure(char *errstr, size_t errstr_size)
 
 enum flush_result { FLUSH_DONE = 0, FLUSH_DB_DOWN = -1, FLUSH_DLQ_DOWN = -2 };
 
-/* Writes the batch's rows, dead-letters its poison, stores its offsets.
- * Returns FLUSH_DONE, or what failed (with errstr), the batch kept. */
-static enum flush_result batch_flush_once(char *errstr, size_t errstr_size)
+/* Sends the batch's poison to the dead-letter topic (again, for those not
+ * delivered before) and waits until every one is acknowledged. Returns
+ * FLUSH_DONE, or FLUSH_DLQ_DOWN with errstr. */
+static enum flush_result dead_letter_batch(char *errstr, size_t errstr_size)
 {
-	const double started = now_s();
 	char why[256];
 
-	if (rows_written < n_rows && write_range(rows_written, n_rows, errstr, errstr_size) != 0)
-		return FLUSH_DB_DOWN;
-	set_db_state(true, NULL);
-
-	if (n_poison > 0 && dlq_ensure(why, sizeof(why)) != 0) {
+	if (n_poison == 0)
+		return FLUSH_DONE;
+	if (dlq_ensure(why, sizeof(why)) != 0) {
 		snprintf(errstr, errstr_size, "%.200s", why);
 		return FLUSH_DLQ_DOWN;
 	}
 	for (size_t i = 0; i < n_items; i++) {
-		if (items[i].reason[0] && items[i].dlq_state <= 0 && dlq_send(i) != 0) {
+		if (items[i].reason[0] &&
+		    (items[i].dlq_state == DLQ_NOT_SENT || items[i].dlq_state == DLQ_FAILED) &&
+		    dlq_send(i) != 0) {
 			snprintf(errstr, errstr_size, "cannot queue a dead letter for %.100s", dlq_topic);
 			return FLUSH_DLQ_DOWN;
 		}
 	}
-	if (n_poison > 0) {
-		rd_kafka_flush(dlq, 10000);
-		for (size_t i = 0; i < n_items; i++) {
-			if (items[i].reason[0] && items[i].dlq_state != 2) {
-				snprintf(errstr, errstr_size, "dead letters not acknowledged by %.100s",
-				         dlq_topic);
-				return FLUSH_DLQ_DOWN;
-			}
+	rd_kafka_flush(dlq, 10000);
+	for (size_t i = 0; i < n_items; i++) {
+		if (items[i].reason[0] && items[i].dlq_state != DLQ_DELIVERED) {
+			snprintf(errstr, errstr_size, "dead letters not acknowledged by %.100s",
+			         dlq_topic);
+			return FLUSH_DLQ_DOWN;
 		}
-		set_dlq_state(true, NULL);
-		for (size_t i = 0; i < n_items; i++) {
-			const struct item *it = &items[i];
-			if (it->reason[0])
-				log_at(LOG_WARN, it->cid[0] ? it->cid : NULL, NULL,
-				       "dead-lettered %s[%" PRId32 "]@%" PRId64 " to %s: %s",
-				       rd_kafka_topic_name(it->rkm->rkt), it->rkm->partition,
-				       it->rkm->offset, dlq_topic, it->reason);
-		}
-		metrics_add(&m_dead, (int64_t)n_poison);
 	}
+	set_dlq_state(true, NULL);
+	for (size_t i = 0; i < n_items; i++) {
+		const struct item *it = &items[i];
+		if (it->reason[0])
+			log_at(LOG_WARN, it->cid[0] ? it->cid : NULL, NULL,
+			       "dead-lettered %s[%" PRId32 "]@%" PRId64 " to %s: %s",
+			       rd_kafka_topic_name(it->rkm->rkt), it->rkm->partition, it->rkm->offset,
+			       dlq_topic, it->reason);
+	}
+	metrics_add(&m_dead, (int64_t)n_poison);
+	return FLUSH_DONE;
+}
+
+/* The batch is written and dead-lettered: its offsets go to the
+ * auto-committer and it is let go. */
+static void batch_done(double started)
+{
 	store_offsets();
 	metrics_add(&m_batches, 1);
 	metrics_observe(&m_batch_size, (double)n_items);
 	metrics_observe(&m_batch_duration, now_s() - started);
 	log_debug("batch of %zu: %zu rows, %zu dead-lettered", n_items, n_rows, n_poison);
 	batch_discard();
+}
+
+/* Writes the batch's rows, dead-letters its poison, stores its offsets.
+ * Returns FLUSH_DONE, or what failed (with errstr), the batch kept. */
+static enum flush_result batch_flush_once(char *errstr, size_t errstr_size)
+{
+	const double started = now_s();
+
+	if (rows_written < n_rows && write_range(rows_written, n_rows, errstr, errstr_size) != 0)
+		return FLUSH_DB_DOWN;
+	set_db_state(true, NULL);
+	if (dead_letter_batch(errstr, errstr_size) != FLUSH_DONE)
+		return FLUSH_DLQ_DOWN;
+	batch_done(started);
 	return FLUSH_DONE;
 }
 
@@ -655,17 +652,15 @@ void consumer_set_seams(consumer_write_fn write, void *(*alloc)(void *, size_t))
 	batch_realloc = alloc ? alloc : realloc;
 }
 
-int consumer_setup(const struct consumer_config *c, char *errstr, size_t errstr_size)
+/* The group member, configured with ours, then KAFKA_PROPERTIES, then what
+ * at-least-once needs. NULL with errstr. */
+static rd_kafka_t *consumer_new(char *errstr, size_t errstr_size)
 {
-	rd_kafka_conf_t *conf = NULL, *pconf = NULL;
-	char why[512];
+	rd_kafka_conf_t *conf = kafka_conf_new(cfg.brokers, errstr, errstr_size);
+	rd_kafka_t *c;
 
-	cfg = *c;
-	snprintf(dlq_topic, sizeof(dlq_topic), "%s.dlq", cfg.topic);
-
-	conf = kafka_conf_new(cfg.brokers, errstr, errstr_size);
 	if (conf == NULL)
-		return -1;
+		return NULL;
 	if (kafka_conf_set(conf, "group.id", cfg.group, errstr, errstr_size) ||
 	    kafka_conf_set(conf, "client.id", "consumer-service", errstr, errstr_size) ||
 	    kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) ||
@@ -688,33 +683,48 @@ int consumer_setup(const struct consumer_config *c, char *errstr, size_t errstr_
 		goto failed;
 	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
 	rd_kafka_conf_set_stats_cb(conf, on_stats);
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
-	if (rk == NULL)
+	c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+	if (c == NULL)
 		goto failed;
-	conf = NULL; /* owned by rk */
-	rd_kafka_poll_set_consumer(rk);
+	rd_kafka_poll_set_consumer(c);
+	return c; /* conf now belongs to c */
+failed:
+	rd_kafka_conf_destroy(conf);
+	return NULL;
+}
 
-	pconf = kafka_conf_new(cfg.brokers, errstr, errstr_size);
-	if (pconf == NULL)
-		goto failed;
+/* The producer of dead letters. NULL with errstr. */
+static rd_kafka_t *dlq_producer_new(char *errstr, size_t errstr_size)
+{
+	rd_kafka_conf_t *conf = kafka_conf_new(cfg.brokers, errstr, errstr_size);
+	rd_kafka_t *p;
+
+	if (conf == NULL)
+		return NULL;
 	/* KAFKA_PROPERTIES too: a cluster that wants TLS or SASL wants them
 	 * from every client. Consumer-only properties among them cost one
 	 * librdkafka warning each ("... will be ignored by this producer
 	 * instance"), nothing more (librdkafka 2.0.2). */
-	if (kafka_conf_set(pconf, "client.id", "consumer-service-dlq", errstr, errstr_size) ||
-	    kafka_conf_apply(pconf, cfg.properties, errstr, errstr_size) ||
+	if (kafka_conf_set(conf, "client.id", "consumer-service-dlq", errstr, errstr_size) ||
+	    kafka_conf_apply(conf, cfg.properties, errstr, errstr_size) ||
 	    /* A dead letter is stored on every replica before its message's
 	     * offset is. */
-	    kafka_conf_set(pconf, "acks", "all", errstr, errstr_size) ||
-	    kafka_conf_set(pconf, "message.max.bytes", "10485760", errstr, errstr_size) ||
-	    kafka_conf_set(pconf, "message.timeout.ms", "10000", errstr, errstr_size))
+	    kafka_conf_set(conf, "acks", "all", errstr, errstr_size) ||
+	    kafka_conf_set(conf, "message.max.bytes", "10485760", errstr, errstr_size) ||
+	    kafka_conf_set(conf, "message.timeout.ms", "10000", errstr, errstr_size))
 		goto failed;
-	rd_kafka_conf_set_dr_msg_cb(pconf, on_dlq_delivery);
-	dlq = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, errstr_size);
-	if (dlq == NULL)
+	rd_kafka_conf_set_dr_msg_cb(conf, on_dlq_delivery);
+	p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+	if (p == NULL)
 		goto failed;
-	pconf = NULL;
+	return p; /* conf now belongs to p */
+failed:
+	rd_kafka_conf_destroy(conf);
+	return NULL;
+}
 
+static void metrics_setup(void)
+{
 	metrics_register(&m_inserted);
 	metrics_register(&m_duplicate);
 	metrics_register(&m_dead);
@@ -724,6 +734,24 @@ int consumer_setup(const struct consumer_config *c, char *errstr, size_t errstr_
 	metrics_register(&m_db_errors);
 	metrics_register(&m_db_up);
 	metrics_register(&m_rebalances);
+}
+
+int consumer_setup(const struct consumer_config *c, char *errstr, size_t errstr_size)
+{
+	char why[512];
+
+	cfg = *c;
+	snprintf(dlq_topic, sizeof(dlq_topic), "%s.dlq", cfg.topic);
+	rk = consumer_new(errstr, errstr_size);
+	if (rk == NULL)
+		return -1;
+	dlq = dlq_producer_new(errstr, errstr_size);
+	if (dlq == NULL) {
+		rd_kafka_destroy(rk);
+		rk = NULL;
+		return -1;
+	}
+	metrics_setup();
 
 	/* The dead-letter topic must exist before the first poison message:
 	 * the broker does not create topics on its own. Retried later if the
@@ -732,15 +760,6 @@ int consumer_setup(const struct consumer_config *c, char *errstr, size_t errstr_
 		log_warn("cannot make sure %s exists yet (retried at the first dead letter): %s",
 		         dlq_topic, why);
 	return 0;
-failed:
-	if (conf)
-		rd_kafka_conf_destroy(conf);
-	if (pconf)
-		rd_kafka_conf_destroy(pconf);
-	if (rk)
-		rd_kafka_destroy(rk);
-	rk = NULL;
-	return -1;
 }
 
 static _Atomic double topic_seen_at; /* now_s() of the last successful check */

@@ -9,93 +9,6 @@
 
 #include "kafka.h"
 
-/* An Admin call's options with the request timeout set. */
-static rd_kafka_AdminOptions_t *admin_options(rd_kafka_t *rk, rd_kafka_admin_op_t op,
-                                              int timeout_ms)
-{
-	rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, op);
-	char why[128];
-
-	if (opts != NULL)
-		rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, why, sizeof(why));
-	return opts;
-}
-
-/* One Admin call: the queue its answer comes to, its options, the answer. */
-struct admin_call {
-	rd_kafka_queue_t *q;
-	rd_kafka_AdminOptions_t *opts;
-	rd_kafka_event_t *ev;
-	int timeout_ms;
-};
-
-static void admin_begin(struct admin_call *a, rd_kafka_t *rk, rd_kafka_admin_op_t op,
-                        int timeout_ms)
-{
-	a->q = rd_kafka_queue_new(rk);
-	a->opts = admin_options(rk, op, timeout_ms);
-	a->ev = NULL;
-	a->timeout_ms = timeout_ms;
-}
-
-/* Waits for the call's answer into a->ev. 0, or -1 with errstr when no
- * answer came or the request as a whole failed. */
-static int admin_wait(struct admin_call *a, const char *what, char *errstr, size_t errstr_size)
-{
-	a->ev = rd_kafka_queue_poll(a->q, a->timeout_ms + 2000);
-	if (a->ev == NULL) {
-		snprintf(errstr, errstr_size, "%s: no answer from the broker within %d ms", what,
-		         a->timeout_ms);
-		return -1;
-	}
-	if (rd_kafka_event_error(a->ev)) {
-		snprintf(errstr, errstr_size, "%s: %s", what, rd_kafka_event_error_string(a->ev));
-		return -1;
-	}
-	return 0;
-}
-
-static void admin_end(struct admin_call *a)
-{
-	if (a->ev)
-		rd_kafka_event_destroy(a->ev);
-	rd_kafka_AdminOptions_destroy(a->opts);
-	rd_kafka_queue_destroy(a->q);
-}
-
-/* The broker's answers to an offset commit for a group that has members. */
-static bool means_group_busy(rd_kafka_resp_err_t err)
-{
-	return err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
-	       err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
-	       err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
-	       err == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
-}
-
-/* The partitions in the one group result of a list or alter offsets call
- * (NULL if none). 0, or -1 with errstr when the group itself failed. */
-static int group_partitions(const rd_kafka_group_result_t **gres, size_t n, const char *what,
-                            const char *group, const rd_kafka_topic_partition_list_t **out,
-                            char *errstr, size_t errstr_size)
-{
-	const rd_kafka_error_t *gerr;
-
-	if (n != 1) {
-		snprintf(errstr, errstr_size, "%s: %zu answers", what, n);
-		return -1;
-	}
-	if ((gerr = rd_kafka_group_result_error(gres[0])) != NULL) {
-		snprintf(errstr, errstr_size, "%s of group %s: %s%s", what, group,
-		         rd_kafka_error_string(gerr),
-		         means_group_busy(rd_kafka_error_code(gerr))
-		             ? " (the group has active members: stop them first)"
-		             : "");
-		return -1;
-	}
-	*out = rd_kafka_group_result_partitions(gres[0]);
-	return 0;
-}
-
 static struct reset_partition *find_partition(struct reset_result *res, int32_t id)
 {
 	for (int i = 0; i < res->partition_cnt; i++)
@@ -114,38 +27,13 @@ static int by_partition(const void *a, const void *b)
 static int load_partitions(rd_kafka_t *rk, const struct reset_config *c,
                            struct reset_result *res, char *errstr, size_t errstr_size)
 {
-	const struct rd_kafka_metadata *md = NULL;
+	const struct rd_kafka_metadata *md;
 	const struct rd_kafka_metadata_topic *mt;
-	rd_kafka_topic_t *rkt;
-	rd_kafka_resp_err_t err;
 	int rc = -1;
 
-	rkt = rd_kafka_topic_new(rk, c->topic, NULL);
-	if (rkt == NULL) {
-		snprintf(errstr, errstr_size, "topic %s: %s", c->topic,
-		         rd_kafka_err2str(rd_kafka_last_error()));
+	if (kafka_topic_metadata(rk, c->topic, c->timeout_ms, &md, errstr, errstr_size) != 0)
 		return -1;
-	}
-	err = rd_kafka_metadata(rk, 0, rkt, &md, c->timeout_ms);
-	if (err) {
-		snprintf(errstr, errstr_size, "metadata of topic %s from %s: %s", c->topic,
-		         c->brokers, rd_kafka_err2str(err));
-		goto done;
-	}
-	if (md->topic_cnt != 1) {
-		snprintf(errstr, errstr_size, "metadata of topic %s: no answer for it", c->topic);
-		goto done;
-	}
 	mt = &md->topics[0];
-	if (mt->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-		snprintf(errstr, errstr_size, "topic %s does not exist", c->topic);
-		goto done;
-	}
-	if (mt->err || mt->partition_cnt <= 0) {
-		snprintf(errstr, errstr_size, "topic %s: %s", c->topic,
-		         mt->err ? rd_kafka_err2str(mt->err) : "no partitions");
-		goto done;
-	}
 	res->partitions = calloc((size_t)mt->partition_cnt, sizeof(*res->partitions));
 	if (res->partitions == NULL) {
 		snprintf(errstr, errstr_size, "out of memory");
@@ -161,9 +49,7 @@ static int load_partitions(rd_kafka_t *rk, const struct reset_config *c,
 	      by_partition);
 	rc = 0;
 done:
-	if (md)
-		rd_kafka_metadata_destroy(md);
-	rd_kafka_topic_destroy(rkt);
+	rd_kafka_metadata_destroy(md);
 	return rc;
 }
 
@@ -176,14 +62,14 @@ static int check_idle(rd_kafka_t *rk, const struct reset_config *c, struct reset
 	const rd_kafka_ConsumerGroupDescription_t **descs, *d;
 	const rd_kafka_error_t *gerr;
 	rd_kafka_consumer_group_state_t state;
-	struct admin_call a;
+	struct kafka_admin a;
 	char who[256] = "";
 	size_t n, used = 0;
 	int rc = -1;
 
-	admin_begin(&a, rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, c->timeout_ms);
+	kafka_admin_begin(&a, rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, c->timeout_ms);
 	rd_kafka_DescribeConsumerGroups(rk, groups, 1, a.opts, a.q);
-	if (admin_wait(&a, "describe group", errstr, errstr_size) != 0)
+	if (kafka_admin_wait(&a, "describe group", errstr, errstr_size) != 0)
 		goto done;
 	descs = rd_kafka_DescribeConsumerGroups_result_groups(
 	    rd_kafka_event_DescribeConsumerGroups_result(a.ev), &n);
@@ -223,7 +109,7 @@ static int check_idle(rd_kafka_t *rk, const struct reset_config *c, struct reset
 	         "group, then run this again",
 	         res->group, res->state, res->members, res->members == 1 ? "" : "s", who);
 done:
-	admin_end(&a);
+	kafka_admin_end(&a);
 	return rc;
 }
 
@@ -255,17 +141,17 @@ static int list_committed(rd_kafka_t *rk, const struct reset_config *c, struct r
 	    rd_kafka_ListConsumerGroupOffsets_new(res->group, parts);
 	const rd_kafka_group_result_t **gres;
 	const rd_kafka_topic_partition_list_t *got;
-	struct admin_call a;
+	struct kafka_admin a;
 	size_t n;
 	int rc = -1;
 
-	admin_begin(&a, rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, c->timeout_ms);
+	kafka_admin_begin(&a, rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, c->timeout_ms);
 	rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, a.opts, a.q);
-	if (admin_wait(&a, "list committed offsets", errstr, errstr_size) != 0)
+	if (kafka_admin_wait(&a, "list committed offsets", errstr, errstr_size) != 0)
 		goto done;
 	gres = rd_kafka_ListConsumerGroupOffsets_result_groups(
 	    rd_kafka_event_ListConsumerGroupOffsets_result(a.ev), &n);
-	if (group_partitions(gres, n, "list committed offsets", res->group, &got, errstr,
+	if (kafka_group_result(gres, n, "list committed offsets", res->group, &got, errstr,
 	                     errstr_size) != 0)
 		goto done;
 	for (int i = 0; got != NULL && i < got->cnt; i++) {
@@ -277,7 +163,7 @@ static int list_committed(rd_kafka_t *rk, const struct reset_config *c, struct r
 	}
 	rc = 0;
 done:
-	admin_end(&a);
+	kafka_admin_end(&a);
 	rd_kafka_ListConsumerGroupOffsets_destroy(req);
 	rd_kafka_topic_partition_list_destroy(parts);
 	return rc;
@@ -293,17 +179,17 @@ static int alter_offsets(rd_kafka_t *rk, const struct reset_config *c, struct re
 	    rd_kafka_AlterConsumerGroupOffsets_new(res->group, parts);
 	const rd_kafka_group_result_t **gres;
 	const rd_kafka_topic_partition_list_t *got;
-	struct admin_call a;
+	struct kafka_admin a;
 	size_t n;
 	int rc = -1, failed = 0, busy = 0;
 
-	admin_begin(&a, rk, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS, c->timeout_ms);
+	kafka_admin_begin(&a, rk, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS, c->timeout_ms);
 	rd_kafka_AlterConsumerGroupOffsets(rk, &req, 1, a.opts, a.q);
-	if (admin_wait(&a, "alter committed offsets", errstr, errstr_size) != 0)
+	if (kafka_admin_wait(&a, "alter committed offsets", errstr, errstr_size) != 0)
 		goto done;
 	gres = rd_kafka_AlterConsumerGroupOffsets_result_groups(
 	    rd_kafka_event_AlterConsumerGroupOffsets_result(a.ev), &n);
-	if (group_partitions(gres, n, "alter committed offsets", res->group, &got, errstr,
+	if (kafka_group_result(gres, n, "alter committed offsets", res->group, &got, errstr,
 	                     errstr_size) != 0)
 		goto done;
 	for (int i = 0; got != NULL && i < got->cnt; i++) {
@@ -312,7 +198,7 @@ static int alter_offsets(rd_kafka_t *rk, const struct reset_config *c, struct re
 		if (p == NULL || err == RD_KAFKA_RESP_ERR_NO_ERROR)
 			continue;
 		snprintf(p->error, sizeof(p->error), "%s", rd_kafka_err2str(err));
-		busy += means_group_busy(err);
+		busy += kafka_group_busy(err);
 	}
 	for (int i = 0; i < res->partition_cnt; i++)
 		failed += res->partitions[i].error[0] != '\0';
@@ -326,7 +212,7 @@ static int alter_offsets(rd_kafka_t *rk, const struct reset_config *c, struct re
 		              : "");
 	}
 done:
-	admin_end(&a);
+	kafka_admin_end(&a);
 	rd_kafka_AlterConsumerGroupOffsets_destroy(req);
 	rd_kafka_topic_partition_list_destroy(parts);
 	return rc;
@@ -373,13 +259,9 @@ int reset_offsets_earliest(const struct reset_config *c, struct reset_result *re
 	step = "watermarks";
 	for (int i = 0; i < res->partition_cnt; i++) {
 		struct reset_partition *p = &res->partitions[i];
-		rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-		    rk, c->topic, p->partition, &p->low, &p->high, c->timeout_ms);
-		if (err) {
-			snprintf(why, sizeof(why), "partition %d: %s", (int)p->partition,
-			         rd_kafka_err2str(err));
+		if (kafka_watermarks(rk, c->topic, p->partition, &p->low, &p->high, c->timeout_ms,
+		                     why, sizeof(why)) != 0)
 			goto failed;
-		}
 	}
 	step = "committed offsets";
 	if (list_committed(rk, c, res, false, why, sizeof(why)) != 0)

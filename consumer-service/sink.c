@@ -92,8 +92,11 @@ failed:
 	return -1;
 }
 
-/* Appends "{a,b,c}" of the rows' field to a new string. */
-static char *array_literal(const struct sink_row *rows, size_t n, int field)
+/* The columns of insert_batch, in the order of its parameters $1..$3. */
+enum sink_column { COL_ID, COL_EVENT_TIME, COL_CREATED_AT, COL_COUNT };
+
+/* Appends "{a,b,c}" of the rows' column to a new string. */
+static char *array_literal(const struct sink_row *rows, size_t n, enum sink_column col)
 {
 	char *buf = malloc(n * (TS_TEXT_MAX + 1) + 3), *p = buf;
 
@@ -103,13 +106,14 @@ static char *array_literal(const struct sink_row *rows, size_t n, int field)
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0)
 			*p++ = ',';
-		if (field == 0) {
+		if (col == COL_ID) {
 			memcpy(p, rows[i].id, UID_TEXT_SIZE - 1);
 			p += UID_TEXT_SIZE - 1;
 		} else {
 			/* PostgreSQL keeps microseconds: finer digits are truncated
 			 * here rather than rounded there. */
-			p += ts_format(field == 1 ? &rows[i].event_time : &rows[i].created_at,
+			p += ts_format(col == COL_EVENT_TIME ? &rows[i].event_time
+			                                     : &rows[i].created_at,
 			               6, p);
 		}
 	}
@@ -121,7 +125,7 @@ static char *array_literal(const struct sink_row *rows, size_t n, int field)
 int sink_insert(const struct sink_row *rows, size_t n, long *inserted,
                 char *errstr, size_t errstr_size)
 {
-	char *vals[3] = {NULL, NULL, NULL};
+	char *vals[COL_COUNT] = {NULL, NULL, NULL};
 	PGresult *res = NULL;
 	struct timespec deadline;
 	int rc = -1;
@@ -130,15 +134,15 @@ int sink_insert(const struct sink_row *rows, size_t n, long *inserted,
 		snprintf(errstr, errstr_size, "not connected");
 		return -1;
 	}
-	for (int f = 0; f < 3; f++) {
-		if ((vals[f] = array_literal(rows, n, f)) == NULL) {
+	for (enum sink_column col = COL_ID; col < COL_COUNT; col++) {
+		if ((vals[col] = array_literal(rows, n, col)) == NULL) {
 			snprintf(errstr, errstr_size, "out of memory");
 			goto done;
 		}
 	}
 	deadline = db_statement_deadline(&params);
-	res = db_exec_prepared(conn, "insert_batch", 3, (const char *const *)vals, 0, &deadline,
-	                       errstr, errstr_size);
+	res = db_exec_prepared(conn, "insert_batch", COL_COUNT, (const char *const *)vals, 0,
+	                       &deadline, errstr, errstr_size);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 		char why[256];
@@ -161,8 +165,8 @@ int sink_insert(const struct sink_row *rows, size_t n, long *inserted,
 	rc = 0;
 done:
 	PQclear(res);
-	for (int f = 0; f < 3; f++)
-		free(vals[f]);
+	for (int col = 0; col < COL_COUNT; col++)
+		free(vals[col]);
 	return rc;
 }
 

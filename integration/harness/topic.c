@@ -63,27 +63,13 @@ static rd_kafka_t *consumer_new(const char *brokers, const char *group, char *er
 static int partition_count(rd_kafka_t *rk, const char *topic, char *errstr,
                            size_t errstr_size)
 {
-	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_resp_err_t err;
-	int n = -1;
+	const struct rd_kafka_metadata *md;
+	int n;
 
-	if (rkt == NULL) {
-		snprintf(errstr, errstr_size, "topic handle for %s: %s", topic,
-		         rd_kafka_err2str(rd_kafka_last_error()));
+	if (kafka_topic_metadata(rk, topic, TIMEOUT_MS, &md, errstr, errstr_size) != 0)
 		return -1;
-	}
-	err = rd_kafka_metadata(rk, 0, rkt, &md, TIMEOUT_MS);
-	if (err)
-		snprintf(errstr, errstr_size, "metadata of %s: %s", topic, rd_kafka_err2str(err));
-	else if (md->topic_cnt != 1 || md->topics[0].err)
-		snprintf(errstr, errstr_size, "metadata of %s: %s", topic,
-		         md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "no topic");
-	else
-		n = md->topics[0].partition_cnt;
-	if (md != NULL)
-		rd_kafka_metadata_destroy(md);
-	rd_kafka_topic_destroy(rkt);
+	n = md->topics[0].partition_cnt;
+	rd_kafka_metadata_destroy(md);
 	return n;
 }
 
@@ -103,13 +89,9 @@ static int watermarks(rd_kafka_t *rk, const char *topic, int *n, int64_t **lo,
 		return -1;
 	}
 	for (int p = 0; p < *n; p++) {
-		rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-		    rk, topic, p, &(*lo)[p], &(*hi)[p], TIMEOUT_MS);
-		if (err) {
-			snprintf(errstr, errstr_size, "watermarks of %s[%d]: %s", topic, p,
-			         rd_kafka_err2str(err));
+		if (kafka_watermarks(rk, topic, p, &(*lo)[p], &(*hi)[p], TIMEOUT_MS, errstr,
+		                     errstr_size) != 0)
 			return -1;
-		}
 	}
 	return 0;
 }
@@ -420,8 +402,8 @@ int topic_config(const char *brokers, const char *topic, const char *name, char 
 	rd_kafka_conf_t *conf = conf_new(brokers, errstr, errstr_size);
 	rd_kafka_t *rk = NULL;
 	rd_kafka_ConfigResource_t *res = NULL;
-	rd_kafka_queue_t *q = NULL;
-	rd_kafka_event_t *ev = NULL;
+	struct kafka_admin a;
+	char what[300];
 	const rd_kafka_ConfigResource_t **described;
 	const rd_kafka_ConfigEntry_t **entries;
 	size_t n_described, n_entries;
@@ -435,16 +417,13 @@ int topic_config(const char *brokers, const char *topic, const char *name, char 
 		return -1;
 	}
 	res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
-	q = rd_kafka_queue_new(rk);
-	rd_kafka_DescribeConfigs(rk, &res, 1, NULL, q);
-	ev = rd_kafka_queue_poll(q, 15000);
-	if (ev == NULL || rd_kafka_event_error(ev)) {
-		snprintf(errstr, errstr_size, "describe %s: %s", topic,
-		         ev ? rd_kafka_event_error_string(ev) : "no answer within 15 s");
+	snprintf(what, sizeof(what), "describe %s", topic);
+	kafka_admin_begin(&a, rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, 13000); /* 15 s wait */
+	rd_kafka_DescribeConfigs(rk, &res, 1, a.opts, a.q);
+	if (kafka_admin_wait(&a, what, errstr, errstr_size) != 0)
 		goto done;
-	}
 	described = rd_kafka_DescribeConfigs_result_resources(
-	    rd_kafka_event_DescribeConfigs_result(ev), &n_described);
+	    rd_kafka_event_DescribeConfigs_result(a.ev), &n_described);
 	if (n_described != 1 || rd_kafka_ConfigResource_error(described[0])) {
 		snprintf(errstr, errstr_size, "describe %s: %s", topic,
 		         n_described == 1 ? rd_kafka_ConfigResource_error_string(described[0])
@@ -462,10 +441,8 @@ int topic_config(const char *brokers, const char *topic, const char *name, char 
 		}
 	}
 done:
-	if (ev)
-		rd_kafka_event_destroy(ev);
+	kafka_admin_end(&a);
 	rd_kafka_ConfigResource_destroy(res);
-	rd_kafka_queue_destroy(q);
 	rd_kafka_destroy(rk);
 	return rc;
 }
