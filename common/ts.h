@@ -32,10 +32,6 @@ size_t ts_format(const struct ts_instant *t, int digits, char *buf);
 /* Now, from the realtime clock. */
 struct ts_instant ts_now(void);
 
-/* The realtime clock `ms` milliseconds from now, as pthread_cond_timedwait
- * wants its deadline. */
-struct timespec ts_deadline(long ms);
-
 /* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
 int64_t ts_days_from_civil(int64_t y, unsigned m, unsigned d);
 void ts_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
