@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "ts.h"
 #include "uid.h"
 
@@ -44,7 +45,7 @@ struct heap {
 static struct fifo fresh;
 static struct heap retry;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t cv; /* clock_cond_init: its waits are monotonic */
 static int input_done;
 static size_t pending; /* items not yet found or given up */
 static const char *query_url;
@@ -180,9 +181,8 @@ static int next_item(struct item *out)
 		if (input_done && pending == 0)
 			return -1;
 		if (r != NULL) {
-			struct timespec until;
-			until.tv_sec = (time_t)r->next_at;
-			until.tv_nsec = (long)((r->next_at - (double)until.tv_sec) * 1e9);
+			/* next_at is wall time (vegeta's); the wait is monotonic. */
+			struct timespec until = clock_deadline_s(r->next_at - now);
 			pthread_cond_timedwait(&cv, &mu, &until);
 		} else {
 			pthread_cond_wait(&cv, &mu);
@@ -321,6 +321,10 @@ int main(int argc, char **argv)
 	interval_s = atof(argv[3]) / 1e3;
 	if ((out = fopen(argv[4], "w")) == NULL) {
 		perror(argv[4]);
+		return 1;
+	}
+	if (clock_cond_init(&cv) != 0) {
+		fprintf(stderr, "readable: cannot create a condition variable\n");
 		return 1;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -31,6 +31,11 @@ struct timespec clock_deadline(long ms)
 	return t;
 }
 
+struct timespec clock_deadline_s(double seconds)
+{
+	return clock_deadline(seconds > 0 ? (long)(seconds * 1000) + 1 : 0);
+}
+
 int clock_ms_left(const struct timespec *deadline)
 {
 	struct timespec now;

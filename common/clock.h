@@ -19,6 +19,11 @@ long clock_mono_ms(void);
  * variable made by clock_cond_init. */
 struct timespec clock_deadline(long ms);
 
+/* clock_deadline for a duration in seconds, rounded up to the next whole
+ * millisecond (a wait that woke a little early would spin until then);
+ * a negative duration is 0. */
+struct timespec clock_deadline_s(double seconds);
+
 /* Milliseconds from now until deadline, at least 0 and at most 10^9 (so
  * that poll() can take it). */
 int clock_ms_left(const struct timespec *deadline);

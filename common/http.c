@@ -315,8 +315,7 @@ static void *cutter_main(void *arg)
 				next = w->deadline;
 			}
 		}
-		/* Rounded up: waking a little early would spin until next. */
-		until = clock_deadline((long)((next - now) * 1000) + 1);
+		until = clock_deadline_s(next - now);
 		pthread_cond_timedwait(&watch_cv, &watch_mu, &until);
 	}
 	return NULL;

@@ -44,6 +44,18 @@ START_TEST(now_is_monotonic)
 }
 END_TEST
 
+START_TEST(deadline_in_seconds_rounds_up_to_a_millisecond)
+{
+	long long b = mono_ns();
+	struct timespec d = clock_deadline_s(0.0015), zero = clock_deadline_s(-3);
+	long long v = d.tv_sec * 1000000000LL + d.tv_nsec;
+
+	/* 1.5 ms is waited as 2 ms: never less than asked */
+	ck_assert_msg(v >= b + 2000000LL, "%lld < %lld", v, b + 2000000LL);
+	ck_assert(clock_passed(&zero));
+}
+END_TEST
+
 START_TEST(ms_left_is_clamped_and_passed_agrees)
 {
 	struct timespec past = clock_deadline(0), soon = clock_deadline(5000),
@@ -93,6 +105,7 @@ Suite *make_clock_suite(void)
 
 	tcase_add_test(tc, deadline_is_ms_from_now_and_normalized);
 	tcase_add_test(tc, now_is_monotonic);
+	tcase_add_test(tc, deadline_in_seconds_rounds_up_to_a_millisecond);
 	tcase_add_test(tc, ms_left_is_clamped_and_passed_agrees);
 	tcase_add_test(tc, cond_waits_until_a_monotonic_deadline);
 	suite_add_tcase(s, tc);
