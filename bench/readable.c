@@ -56,11 +56,11 @@ static double *found_ms, *found_at; /* latency; when the 200 arrived */
 static size_t found_n, found_cap, found_at_n, found_at_cap;
 static long gets, lost, get_errors;
 
+/* Wall time, as a double: the instants compared are vegeta's. */
 static double wall(void)
 {
-	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+	const struct ts_instant t = ts_now();
+	return (double)t.sec + (double)t.nsec / 1e9;
 }
 
 static void *xrealloc(void *p, size_t n)
