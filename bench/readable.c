@@ -319,12 +319,12 @@ int main(int argc, char **argv)
 	}
 	query_url = argv[1];
 	interval_s = atof(argv[3]) / 1e3;
-	if ((out = fopen(argv[4], "w")) == NULL) {
-		perror(argv[4]);
-		return 1;
-	}
 	if (clock_cond_init(&cv) != 0) {
 		fprintf(stderr, "readable: cannot create a condition variable\n");
+		return 1;
+	}
+	if ((out = fopen(argv[4], "w")) == NULL) {
+		perror(argv[4]);
 		return 1;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
