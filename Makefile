@@ -24,7 +24,7 @@ LDFLAGS += $(SANFLAGS)
 # civetweb ships no pkg-config file in Debian.
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcivetweb -lpthread
 
-COMMON_SRCS   := common/cfg.c common/db.c common/http.c common/jsonw.c \
+COMMON_SRCS   := common/cfg.c common/clock.c common/db.c common/http.c common/jsonw.c \
                  common/kafka.c common/log.c common/metrics.c common/msg.c \
                  common/ts.c common/uid.c
 COMMAND_SRCS  := command-service/main.c command-service/publisher.c \

@@ -7,9 +7,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "../consumer-service/sink.h" /* the consumer's module, the one thing taken from it */
+#include "clock.h"
 #include "db.h"
 #include "log.h"
 
@@ -21,13 +21,6 @@ static long arg_long(const char *s)
 	errno = 0;
 	v = strtol(s, &end, 10);
 	return (errno || *end != '\0' || v <= 0) ? -1 : v;
-}
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv)
@@ -57,7 +50,7 @@ int main(int argc, char **argv)
 		uid_v4(rows[i].id);
 		rows[i].event_time = rows[i].created_at = ts_now();
 	}
-	t0 = now_s();
+	t0 = clock_mono_s();
 	for (done = 0; done < n; done += batch) {
 		size_t k = (size_t)(n - done < batch ? n - done : batch);
 
@@ -67,7 +60,7 @@ int main(int argc, char **argv)
 		}
 		total += inserted;
 	}
-	printf("inserted %ld in %.3f s\n", total, now_s() - t0);
+	printf("inserted %ld in %.3f s\n", total, clock_mono_s() - t0);
 	sink_shutdown();
 	free(rows);
 	return total == n ? 0 : 1;

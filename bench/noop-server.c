@@ -34,7 +34,13 @@ static int starting_route(struct http_req *req, const char **route_name)
 	*route_name = "starting";
 	return http_send_error(req, 503, "Retry-After: 1\r\n", "starting");
 }
-static const struct http_routes routes = {.route = starting_route};
+/* /ready is http.c's: it says "starting" (503) too until noop takes over. */
+static const char *starting_down(char *buf, size_t size)
+{
+	snprintf(buf, size, "starting");
+	return buf;
+}
+static const struct http_routes routes = {.route = starting_route, .down = starting_down};
 
 int main(int argc, char **argv)
 {

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "kafka.h"
 #include "log.h"
 #include "msg.h"
@@ -21,13 +21,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 	(void)opaque;
 	if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR && failed++ == 0)
 		fprintf(stderr, "produce: delivery failed: %s\n", rd_kafka_err2str(m->err));
-}
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv)
@@ -57,7 +50,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "produce: %s\n", errstr);
 		return 1;
 	}
-	t0 = now_s();
+	t0 = clock_mono_s();
 	for (i = 0; i < n; i++) {
 		struct ts_instant now = ts_now();
 		size_t len;
@@ -94,6 +87,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "produce: %ld of %ld messages failed\n", failed, n);
 		return 1;
 	}
-	printf("produced %ld in %.2f s\n", n, now_s() - t0);
+	printf("produced %ld in %.2f s\n", n, clock_mono_s() - t0);
 	return 0;
 }

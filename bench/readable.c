@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "ts.h"
 #include "uid.h"
 
@@ -44,7 +45,7 @@ struct heap {
 static struct fifo fresh;
 static struct heap retry;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t cv; /* clock_cond_init: its waits are monotonic */
 static int input_done;
 static size_t pending; /* items not yet found or given up */
 static const char *query_url;
@@ -55,11 +56,11 @@ static double *found_ms, *found_at; /* latency; when the 200 arrived */
 static size_t found_n, found_cap, found_at_n, found_at_cap;
 static long gets, lost, get_errors;
 
+/* Wall time, as a double: the instants compared are vegeta's. */
 static double wall(void)
 {
-	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+	const struct ts_instant t = ts_now();
+	return (double)t.sec + (double)t.nsec / 1e9;
 }
 
 static void *xrealloc(void *p, size_t n)
@@ -180,9 +181,8 @@ static int next_item(struct item *out)
 		if (input_done && pending == 0)
 			return -1;
 		if (r != NULL) {
-			struct timespec until;
-			until.tv_sec = (time_t)r->next_at;
-			until.tv_nsec = (long)((r->next_at - (double)until.tv_sec) * 1e9);
+			/* next_at is wall time (vegeta's); the wait is monotonic. */
+			struct timespec until = clock_deadline_s(r->next_at - now);
 			pthread_cond_timedwait(&cv, &mu, &until);
 		} else {
 			pthread_cond_wait(&cv, &mu);
@@ -319,6 +319,10 @@ int main(int argc, char **argv)
 	}
 	query_url = argv[1];
 	interval_s = atof(argv[3]) / 1e3;
+	if (clock_cond_init(&cv) != 0) {
+		fprintf(stderr, "readable: cannot create a condition variable\n");
+		return 1;
+	}
 	if ((out = fopen(argv[4], "w")) == NULL) {
 		perror(argv[4]);
 		return 1;

@@ -2,7 +2,7 @@
  *
  *   POST /api/v1/timestamp/{rfc3339}   the given instant
  *   POST /api/v1/timestamp, POST /app  the current time
- *   GET  /health, /ready, /metrics */
+ *   GET  /health, /ready (Kafka), /metrics: answered by http.c */
 #include "api.h"
 
 #include <stdio.h>
@@ -10,7 +10,6 @@
 
 #include "http.h"
 #include "log.h"
-#include "metrics.h"
 #include "msg.h"
 #include "publisher.h"
 #include "ts.h"
@@ -88,14 +87,7 @@ static int post_timestamp(struct http_req *req, const char *segment)
 static int route(struct http_req *req, const char **route_name)
 {
 	const char *path = req->path, *method = req->ri->request_method;
-	char buf[256];
 
-	if (strcmp(path, "/health") == 0)
-		return *route_name = "/health", http_health(req);
-	if (strcmp(path, "/ready") == 0)
-		return *route_name = "/ready", http_ready(req, pub_down(buf, sizeof(buf)));
-	if (strcmp(path, "/metrics") == 0)
-		return *route_name = "/metrics", metrics_serve(req);
 	if (strcmp(path, "/app") == 0 || strcmp(path, TS_PREFIX) == 0) {
 		*route_name = strcmp(path, "/app") == 0 ? "/app" : TS_PREFIX;
 		if (strcmp(method, "POST") != 0)
@@ -120,4 +112,4 @@ static int bad_request(struct http_req *req, int status, const char *why)
 	return http_send_error(req, status, NULL, "%s", why);
 }
 
-const struct http_routes api_routes = {.route = route, .bad = bad_request};
+const struct http_routes api_routes = {.route = route, .bad = bad_request, .down = pub_down};

@@ -10,11 +10,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
 #include "msg.h"
-#include "ts.h"
 
 /* One request waiting for its delivery report. Shared by the request thread
  * and the delivery callback; whoever drops the last reference frees it, so a
@@ -121,13 +121,13 @@ failed:
  * and requests whose messages were acknowledged meanwhile would be
  * answered late, or 503. */
 static rd_kafka_queue_t *topic_q; /* an attempt is under way */
-static double next_topic_try;     /* metrics_now() seconds */
+static double next_topic_try;     /* clock_mono_s() seconds */
 
 static void topic_attempt_end(bool ok, const char *why)
 {
 	rd_kafka_queue_destroy(topic_q);
 	topic_q = NULL;
-	next_topic_try = metrics_now() + 2;
+	next_topic_try = clock_mono_s() + 2;
 	if (ok)
 		atomic_store(&topic_ready, true);
 	else
@@ -143,7 +143,7 @@ static void topic_step(void)
 	if (atomic_load(&topic_ready))
 		return;
 	if (topic_q == NULL) {
-		if (metrics_now() < next_topic_try)
+		if (clock_mono_s() < next_topic_try)
 			return;
 		topic_q = rd_kafka_queue_new(rk);
 		if (kafka_create_topic(rk, topic_q, cfg.topic, cfg.partitions, cfg.replication, NULL,
@@ -225,7 +225,7 @@ static enum pub_result produce(struct waiter *w, const char *id, const char *val
                                size_t len, const char *cid, int64_t ts_ms,
                                char *errstr, size_t errstr_size)
 {
-	const double deadline = metrics_now() + cfg.timeout_ms / 1000.0;
+	const double deadline = clock_mono_s() + cfg.timeout_ms / 1000.0;
 	const struct msg_record rec = {.topic = cfg.topic, .key = id, .value = value,
 	                               .value_len = len, .cid = cid, .ts_ms = ts_ms,
 	                               .opaque = w};
@@ -235,7 +235,7 @@ static enum pub_result produce(struct waiter *w, const char *id, const char *val
 		pthread_rwlock_rdlock(&rk_lock);
 		err = msg_produce(rk, &rec);
 		pthread_rwlock_unlock(&rk_lock);
-		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || metrics_now() >= deadline)
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || clock_mono_s() >= deadline)
 			break;
 		/* The local queue is full: wait for deliveries to make room. */
 		nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
@@ -253,7 +253,7 @@ enum pub_result pub_send(const char *id, const char *value, size_t len,
                          size_t errstr_size)
 {
 	struct waiter *w = calloc(1, sizeof(*w));
-	const double started = metrics_now();
+	const double started = clock_mono_s();
 	enum pub_result res;
 	struct timespec until;
 	int rc = 0;
@@ -263,7 +263,7 @@ enum pub_result pub_send(const char *id, const char *value, size_t len,
 		return PUB_FAILED;
 	}
 	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
+	clock_cond_init(&w->cv);
 	atomic_store(&w->refs, 2); /* this thread and the delivery report */
 	atomic_fetch_add(&waiters_alive, 1);
 
@@ -275,7 +275,7 @@ enum pub_result pub_send(const char *id, const char *value, size_t len,
 		return res;
 	}
 
-	until = ts_deadline(cfg.report_wait_ms);
+	until = clock_deadline(cfg.report_wait_ms);
 	pthread_mutex_lock(&w->mu);
 	while (!w->done && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&w->cv, &w->mu, &until);
@@ -294,7 +294,7 @@ enum pub_result pub_send(const char *id, const char *value, size_t len,
 		metrics_add(&m_unavailable, 1);
 		return PUB_UNAVAILABLE;
 	}
-	metrics_observe(&m_duration, metrics_now() - started);
+	metrics_observe(&m_duration, clock_mono_s() - started);
 	metrics_add(&m_published, 1);
 	return PUB_OK;
 }

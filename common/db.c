@@ -16,8 +16,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
-#include "ts.h"
 
 /* TCP keepalives: an idle connection to a peer that is gone (a partition,
  * a crashed host) is found dead after about 10 + 3 * 5 s, before a request
@@ -97,27 +97,6 @@ static void on_notice(void *arg, const char *message)
 	log_debug("postgresql: %s", line);
 }
 
-/* Milliseconds from now until deadline (CLOCK_REALTIME), at least 0 and
- * at most INT_MAX / 2 for poll(). */
-static int ms_left(const struct timespec *deadline)
-{
-	struct timespec now;
-	long long ms;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
-	     (deadline->tv_nsec - now.tv_nsec) / 1000000;
-	return ms < 0 ? 0 : ms > 1000000000 ? 1000000000 : (int)ms;
-}
-
-/* The earlier of two deadlines. */
-static struct timespec earlier(struct timespec a, const struct timespec *b)
-{
-	if (b != NULL && (b->tv_sec < a.tv_sec || (b->tv_sec == a.tv_sec && b->tv_nsec < a.tv_nsec)))
-		return *b;
-	return a;
-}
-
 /* Waits until fd is ready for events or deadline. Returns 1 when ready,
  * 0 at the deadline, -1 on a poll error (errno). */
 static int wait_fd(int fd, short events, const struct timespec *deadline)
@@ -126,7 +105,7 @@ static int wait_fd(int fd, short events, const struct timespec *deadline)
 	int rc;
 
 	do {
-		rc = poll(&pfd, 1, ms_left(deadline));
+		rc = poll(&pfd, 1, clock_ms_left(deadline));
 	} while (rc < 0 && errno == EINTR);
 	return rc;
 }
@@ -139,12 +118,14 @@ PGconn *db_connect_until(const struct db_params *p, const struct timespec *deadl
 	                                                 : DB_CONNECT_TIMEOUT_DEFAULT_MS;
 	const int statement_ms = p->statement_timeout_ms > 0 ? p->statement_timeout_ms
 	                                                     : DB_STATEMENT_TIMEOUT_DEFAULT_MS;
-	const struct timespec until = earlier(ts_deadline(connect_ms), deadline);
+	struct timespec until = clock_deadline(connect_ms);
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 	char options[64];
 	PGconn *conn;
 	int n = 0;
 
+	if (deadline != NULL && clock_cmp(deadline, &until) < 0)
+		until = *deadline;
 	snprintf(options, sizeof(options), "-c TimeZone=UTC -c statement_timeout=%d", statement_ms);
 	keys[n] = "dbname", vals[n++] = p->url;
 	if (p->user && *p->user)
@@ -182,7 +163,7 @@ PGconn *db_connect_until(const struct db_params *p, const struct timespec *deadl
 		if (rc == 0) {
 			snprintf(errstr, errstr_size, "no connection to %s:%s within %d ms", PQhost(conn),
 			         PQport(conn), connect_ms);
-			if (deadline != NULL && ms_left(deadline) == 0)
+			if (deadline != NULL && clock_ms_left(deadline) == 0)
 				snprintf(errstr, errstr_size, "no connection to %s:%s in time", PQhost(conn),
 				         PQport(conn));
 			goto failed;
@@ -213,7 +194,7 @@ PGconn *db_connect(const struct db_params *p, char *errstr, size_t errstr_size)
 
 struct timespec db_statement_deadline(const struct db_params *p)
 {
-	return ts_deadline((p->statement_timeout_ms > 0 ? p->statement_timeout_ms
+	return clock_deadline((p->statement_timeout_ms > 0 ? p->statement_timeout_ms
 	                                                : DB_STATEMENT_TIMEOUT_DEFAULT_MS) +
 	                   DB_ANSWER_GRACE_MS);
 }

@@ -58,11 +58,11 @@ PGconn *db_connect_until(const struct db_params *p, const struct timespec *deadl
 PGconn *db_connect(const struct db_params *p, char *errstr, size_t errstr_size);
 
 /* The deadline of one statement run on its own: statement_timeout_ms +
- * DB_ANSWER_GRACE_MS from now (CLOCK_REALTIME, as ts_deadline). */
+ * DB_ANSWER_GRACE_MS from now (a clock_deadline). */
 struct timespec db_statement_deadline(const struct db_params *p);
 
-/* Run a statement and wait for its answer until deadline (CLOCK_REALTIME,
- * as ts_deadline gives it), never longer: what PQexec, PQprepare and
+/* Run a statement and wait for its answer until deadline (a
+ * clock_deadline), never longer: what PQexec, PQprepare and
  * PQexecPrepared do, with a time limit. db_exec may hold several statements
  * (one transaction). Returns the result, which the caller checks
  * (PQresultStatus, PQresultErrorMessage, PQresultErrorField: as with libpq)

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "jsonw.h"
 #include "log.h"
 #include "metrics.h"
@@ -231,7 +232,7 @@ int http_req_init(struct http_req *req, struct mg_connection *conn, const char *
 	req->path = "";
 	req->path_bad = false;
 	req->raw_path = req->ri->local_uri ? req->ri->local_uri : "";
-	req->started = metrics_now();
+	req->started = clock_mono_s();
 	uid_v4(req->cid);
 
 	/* Either name may be sent; each one sent must be a UUID, and
@@ -282,7 +283,7 @@ int http_req_init(struct http_req *req, struct mg_connection *conn, const char *
  * by requests that have one. */
 struct body_watch {
 	int fd;
-	double deadline; /* metrics_now() seconds */
+	double deadline; /* clock_mono_s() seconds */
 	bool cut;        /* the cutter shut the read side down */
 	struct body_watch *next;
 };
@@ -298,7 +299,7 @@ static void *cutter_main(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&watch_mu);
 	for (;;) {
-		const double now = metrics_now();
+		const double now = clock_mono_s();
 		double next = now + 60;
 		struct timespec until;
 
@@ -314,8 +315,7 @@ static void *cutter_main(void *arg)
 				next = w->deadline;
 			}
 		}
-		until.tv_sec = (time_t)next;
-		until.tv_nsec = (long)((next - (double)until.tv_sec) * 1e9);
+		until = clock_deadline_s(next - now);
 		pthread_cond_timedwait(&watch_cv, &watch_mu, &until);
 	}
 	return NULL;
@@ -323,15 +323,9 @@ static void *cutter_main(void *arg)
 
 static void cutter_start(void)
 {
-	pthread_condattr_t attr;
 	pthread_t t;
 
-	/* metrics_now() is CLOCK_MONOTONIC: so are the cutter's waits. */
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&watch_cv, &attr);
-	pthread_condattr_destroy(&attr);
-	if (pthread_create(&t, NULL, cutter_main, NULL) == 0) {
+	if (clock_cond_init(&watch_cv) == 0 && pthread_create(&t, NULL, cutter_main, NULL) == 0) {
 		pthread_detach(t); /* lives as long as the process */
 		cutter_running = true;
 	}
@@ -438,7 +432,7 @@ int http_drain_body(struct http_req *req)
 			break;
 		}
 		/* A body that is all there but came late is late too. */
-		if (metrics_now() >= w.deadline) {
+		if (clock_mono_s() >= w.deadline) {
 			status = 408;
 			break;
 		}
@@ -456,7 +450,8 @@ int http_method_not_allowed(const struct http_req *req, const char *allow)
 	                       req->ri->request_method, allow);
 }
 
-int http_health(const struct http_req *req)
+/* GET /health: liveness, touching no dependency. */
+static int health(const struct http_req *req)
 {
 	if (strcmp(req->ri->request_method, "GET") != 0 &&
 	    strcmp(req->ri->request_method, "HEAD") != 0)
@@ -479,6 +474,41 @@ int http_ready(const struct http_req *req, const char *down)
 	jsonw_append(body, sizeof(body), &pos, "\",\"correlationId\":\"%s\"}", req->cid);
 	return http_send(req->conn, 503, req->cid, "application/json", "Retry-After: 1\r\n",
 	                 body, pos);
+}
+
+/* GET /metrics: every series in the text exposition format. */
+static int metrics(const struct http_req *req)
+{
+	size_t len;
+	char *text;
+
+	if (strcmp(req->ri->request_method, "GET") != 0)
+		return http_method_not_allowed(req, "GET");
+	text = metrics_render(&len);
+	if (text == NULL)
+		return http_send_error(req, 500, NULL, "out of memory");
+	http_send(req->conn, 200, req->cid, "text/plain; version=0.0.4; charset=utf-8",
+	          NULL, text, len);
+	free(text);
+	return 200;
+}
+
+/* The routes every service has, answered here before the service's own:
+ * /health, /ready (from routes->down) and /metrics. Returns the status
+ * sent, or 0 when path is none of them. */
+static int common_route(const struct http_routes *routes, const struct http_req *req,
+                        const char **route_name)
+{
+	char buf[512];
+
+	if (strcmp(req->path, "/health") == 0)
+		return *route_name = "/health", health(req);
+	if (strcmp(req->path, "/ready") == 0)
+		return *route_name = "/ready",
+		       http_ready(req, routes->down ? routes->down(buf, sizeof(buf)) : NULL);
+	if (strcmp(req->path, "/metrics") == 0)
+		return *route_name = "/metrics", metrics(req);
+	return 0;
 }
 
 static int on_log_message(const struct mg_connection *conn, const char *message)
@@ -511,18 +541,17 @@ static int on_http_error(struct mg_connection *conn, int status, const char *err
 static int serve(struct mg_connection *conn, void *cbdata)
 {
 	const struct http_routes *routes = cbdata;
-	const double started = metrics_now();
+	const double started = clock_mono_s();
 	const char *route_name = "other", *why;
 	struct http_req req;
 	int status = http_req_init(&req, conn, &why);
 
-	if (status == 0)
+	if (status != 0)
+		status = routes->bad != NULL ? routes->bad(&req, status, why)
+		                             : http_send_error(&req, status, NULL, "%s", why);
+	else if ((status = common_route(routes, &req, &route_name)) == 0)
 		status = routes->route(&req, &route_name);
-	else if (routes->bad != NULL)
-		status = routes->bad(&req, status, why);
-	else
-		status = http_send_error(&req, status, NULL, "%s", why);
-	metrics_http_request(route_name, status, metrics_now() - started);
+	metrics_http_request(route_name, status, clock_mono_s() - started);
 	return status;
 }
 
@@ -597,12 +626,12 @@ static bool close_listener(int fd, void *arg)
 
 int http_drain(int timeout_ms)
 {
-	const double until = metrics_now() + timeout_ms / 1000.0;
+	const long until = clock_mono_ms() + timeout_ms;
 	int port = server_port;
 
 	atomic_store(&draining, true);
 	(void)find_socket(close_listener, &port);
-	while (atomic_load(&conns_held) > 0 && metrics_now() < until)
+	while (atomic_load(&conns_held) > 0 && clock_mono_ms() < until)
 		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
 	return atomic_load(&conns_held);
 }

@@ -24,7 +24,7 @@ struct http_req {
 	const char *path;     /* percent-decoded path, without the query string */
 	const char *raw_path; /* the path as civetweb gives it (not decoded) */
 	bool path_bad;        /* the path could not be decoded */
-	double started;       /* metrics_now() when the handler got the request */
+	double started;       /* clock_mono_s() when the handler got the request */
 	char cid[UID_TEXT_SIZE]; /* correlation id: echoed as received */
 	char path_buf[HTTP_PATH_MAX + 1];
 };
@@ -74,19 +74,22 @@ int http_drain_body(struct http_req *req) __attribute__((warn_unused_result));
 /* Answers 405 with Allow. */
 int http_method_not_allowed(const struct http_req *req, const char *allow);
 
-/* Handles GET /health: 200 {"status":"UP"}. */
-int http_health(const struct http_req *req);
-
-/* Answers /ready from down == NULL (ready) or the name of what is down. */
+/* Answers /ready from down == NULL (ready: 200) or the name of what is
+ * down (503 with Retry-After). */
 int http_ready(const struct http_req *req, const char *down);
 
-/* A service's routing: route answers a well-formed request and names the
- * route for the metrics; bad, if not NULL, answers what http_req_init
- * refused (status and why) instead of the plain JSON error. Both return the
- * status they sent. */
+/* A service's routing. GET /health, /ready and /metrics are answered by
+ * http.c for every service (routes "/health", "/ready", "/metrics"); route
+ * answers every other well-formed request and names the route for the
+ * metrics; bad, if not NULL, answers what http_req_init refused (status
+ * and why) instead of the plain JSON error. Both return the status they
+ * sent. down, if not NULL, says for /ready what is down: it writes that
+ * into buf[size] and returns buf, or returns NULL when all is ready; it
+ * must answer in bounded time (a probe waits for it). NULL: always ready. */
 struct http_routes {
 	int (*route)(struct http_req *req, const char **route_name);
 	int (*bad)(struct http_req *req, int status, const char *why);
+	const char *(*down)(char *buf, size_t size);
 };
 
 struct http_server_opts {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "jsonw.h"
+#include "ts.h"
 
 enum log_level log_min_level = LOG_INFO;
 static const char *log_service = "unknown";
@@ -39,7 +40,8 @@ void log_write(enum log_level level, const char *correlation_id,
                const char *command_id, const char *fmt, ...)
 {
 	char msg[2048], line[4096];
-	struct timespec now;
+	const struct ts_instant now = ts_now();
+	const time_t sec = (time_t)now.sec;
 	struct tm tm;
 	size_t pos = 0;
 	va_list ap;
@@ -48,13 +50,12 @@ void log_write(enum log_level level, const char *correlation_id,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
+	gmtime_r(&sec, &tm);
 	jsonw_append(line, sizeof(line), &pos,
 	             "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\","
 	             "\"level\":\"%s\",\"service\":\"%s\",\"msg\":\"",
 	             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	             tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000,
+	             tm.tm_min, tm.tm_sec, (long)(now.nsec / 1000000),
 	             level_names[level], log_service);
 	/* Leave room for the ids and the closing brace. */
 	jsonw_escape(line, sizeof(line) - 160, &pos, msg, (size_t)-1);

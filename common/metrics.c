@@ -6,9 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include "jsonw.h"
 
 /* Upper bounds in seconds of the histogram buckets (+Inf is implicit). */
 static const double bucket_le[METRICS_BUCKETS] = {
@@ -40,13 +37,6 @@ void metrics_observe(struct metrics_series *s, double value)
 	}
 	atomic_fetch_add_explicit(&s->sum_us, (uint64_t)(value * 1e6 + 0.5), memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->value, 1, memory_order_relaxed);
-}
-
-double metrics_now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 /* HTTP requests by route and status: series are created on first use and
@@ -181,20 +171,4 @@ char *metrics_render(size_t *len)
 	pthread_mutex_unlock(&registry_lock);
 	*len = o.len;
 	return o.buf;
-}
-
-int metrics_serve(const struct http_req *req)
-{
-	size_t len;
-	char *text;
-
-	if (strcmp(req->ri->request_method, "GET") != 0)
-		return http_method_not_allowed(req, "GET");
-	text = metrics_render(&len);
-	if (text == NULL)
-		return http_send_error(req, 500, NULL, "out of memory");
-	http_send(req->conn, 200, req->cid, "text/plain; version=0.0.4; charset=utf-8",
-	          NULL, text, len);
-	free(text);
-	return 200;
 }

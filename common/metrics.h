@@ -1,14 +1,12 @@
 /* metrics: Prometheus counters, gauges and histograms. Series are declared
  * statically, registered once at start-up, updated lock-free, and rendered
- * in the text exposition format by GET /metrics. */
+ * in the text exposition format (which http.c serves as GET /metrics). */
 #ifndef COMMON_METRICS_H
 #define COMMON_METRICS_H
 
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "http.h"
 
 enum metrics_kind { METRICS_COUNTER, METRICS_GAUGE, METRICS_HISTOGRAM };
 
@@ -55,13 +53,7 @@ void metrics_observe(struct metrics_series *s, double value);
 /* Counts one HTTP request: route is one of the service's routes or "other". */
 void metrics_http_request(const char *route, int status, double seconds);
 
-/* Serves GET /metrics. */
-int metrics_serve(const struct http_req *req);
-
 /* Renders every series into a new string (the caller frees it). */
 char *metrics_render(size_t *len);
-
-/* Seconds on the monotonic clock. */
-double metrics_now(void);
 
 #endif

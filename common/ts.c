@@ -188,17 +188,3 @@ struct ts_instant ts_now(void)
 	clock_gettime(CLOCK_REALTIME, &now);
 	return (struct ts_instant){.sec = now.tv_sec, .nsec = (int32_t)now.tv_nsec};
 }
-
-struct timespec ts_deadline(long ms)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_REALTIME, &t);
-	t.tv_sec += ms / 1000;
-	t.tv_nsec += ms % 1000 * 1000000;
-	if (t.tv_nsec >= 1000000000) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000;
-	}
-	return t;
-}

@@ -29,12 +29,9 @@ int ts_parse_rfc3339(const char *s, size_t len, struct ts_instant *out,
  * Returns the length written. */
 size_t ts_format(const struct ts_instant *t, int digits, char *buf);
 
-/* Now, from the realtime clock. */
+/* Now, from the wall clock: the one place it is read, for instants
+ * (created_at, log lines). Durations and deadlines are clock.h's. */
 struct ts_instant ts_now(void);
-
-/* The realtime clock `ms` milliseconds from now, as pthread_cond_timedwait
- * wants its deadline. */
-struct timespec ts_deadline(long ms);
 
 /* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
 int64_t ts_days_from_civil(int64_t y, unsigned m, unsigned d);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
@@ -140,11 +141,6 @@ static void set_dlq_state(bool up, const char *why)
 		snprintf(dlq_error, sizeof(dlq_error), "%s", why);
 		pthread_mutex_unlock(&state_lock);
 	}
-}
-
-static double now_s(void)
-{
-	return metrics_now();
 }
 
 /* ---- batch ---- */
@@ -444,7 +440,7 @@ static void batch_done(double started)
 	store_offsets();
 	metrics_add(&m_batches, 1);
 	metrics_observe(&m_batch_size, (double)n_items);
-	metrics_observe(&m_batch_duration, now_s() - started);
+	metrics_observe(&m_batch_duration, clock_mono_s() - started);
 	log_debug("batch of %zu: %zu rows, %zu dead-lettered", n_items, n_rows, n_poison);
 	batch_discard();
 }
@@ -453,7 +449,7 @@ static void batch_done(double started)
  * Returns FLUSH_DONE, or what failed (with errstr), the batch kept. */
 static enum flush_result batch_flush_once(char *errstr, size_t errstr_size)
 {
-	const double started = now_s();
+	const double started = clock_mono_s();
 
 	if (rows_written < n_rows && write_range(rows_written, n_rows, errstr, errstr_size) != 0)
 		return FLUSH_DB_DOWN;
@@ -540,8 +536,8 @@ static void batch_flush(const atomic_bool *stop)
 		}
 		log_warn("writing a batch of %zu failed: %s%s; retrying in %d ms", n_items,
 		         res == FLUSH_DLQ_DOWN ? "dead-letter topic: " : "", errstr, backoff);
-		const double until = now_s() + backoff / 1000.0;
-		while (!atomic_load(stop) && n_items > 0 && now_s() < until)
+		const double until = clock_mono_s() + backoff / 1000.0;
+		while (!atomic_load(stop) && n_items > 0 && clock_mono_s() < until)
 			poll_into_batch(50);
 		if (atomic_load(stop)) {
 			log_warn("stopping with %zu unwritten message(s): they are read again "
@@ -613,7 +609,7 @@ int consumer_run(const atomic_bool *stop)
 {
 	char errstr[256];
 	rd_kafka_resp_err_t err;
-	double last_db_check = now_s();
+	double last_db_check = clock_mono_s();
 
 	connect_db(stop);
 	if (atomic_load(stop))
@@ -628,15 +624,15 @@ int consumer_run(const atomic_bool *stop)
 
 	while (!atomic_load(stop) && !atomic_load(&failed)) {
 		if (consumer_step(stop, 100)) {
-			last_db_check = now_s();
-		} else if (now_s() - last_db_check > 2) {
+			last_db_check = clock_mono_s();
+		} else if (clock_mono_s() - last_db_check > 2) {
 			/* Idle: make sure /ready tells the truth about the database. */
 			if (sink_ping(errstr, sizeof(errstr)) != 0 &&
 			    sink_connect(&cfg.db, errstr, sizeof(errstr)) != 0)
 				set_db_state(false, errstr);
 			else
 				set_db_state(true, NULL);
-			last_db_check = now_s();
+			last_db_check = clock_mono_s();
 		}
 	}
 	/* The last batch is written (above) before offsets are committed. */
@@ -762,7 +758,7 @@ int consumer_setup(const struct consumer_config *c, char *errstr, size_t errstr_
 	return 0;
 }
 
-static _Atomic double topic_seen_at; /* now_s() of the last successful check */
+static _Atomic double topic_seen_at; /* clock_mono_s() of the last successful check */
 
 const char *consumer_down(char *buf, size_t size)
 {
@@ -787,13 +783,13 @@ const char *consumer_down(char *buf, size_t size)
 	/* A metadata request waits behind the fetches on the broker connection
 	 * (up to fetch.wait.max.ms, more when busy): a topic seen within the
 	 * last second is taken as still there, so that probes answer at once. */
-	if (now_s() - atomic_load(&topic_seen_at) < 1.0)
+	if (clock_mono_s() - atomic_load(&topic_seen_at) < 1.0)
 		return NULL;
 	if (kafka_check_topic(rk, cfg.topic, 1000, errstr, sizeof(errstr)) != 0) {
 		snprintf(buf, size, "kafka: %s", errstr);
 		return buf;
 	}
-	atomic_store(&topic_seen_at, now_s());
+	atomic_store(&topic_seen_at, clock_mono_s());
 	return NULL;
 }
 

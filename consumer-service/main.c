@@ -9,7 +9,6 @@
 #include "consumer.h"
 #include "http.h"
 #include "log.h"
-#include "metrics.h"
 #include "reset.h"
 
 static atomic_bool stop;
@@ -20,20 +19,14 @@ static void on_signal(int sig)
 	atomic_store(&stop, true);
 }
 
+/* /health, /ready and /metrics are answered by http.c: nothing else here. */
 static int route(struct http_req *req, const char **route_name)
 {
-	char buf[512];
-
-	if (strcmp(req->path, "/health") == 0)
-		return *route_name = "/health", http_health(req);
-	if (strcmp(req->path, "/ready") == 0)
-		return *route_name = "/ready", http_ready(req, consumer_down(buf, sizeof(buf)));
-	if (strcmp(req->path, "/metrics") == 0)
-		return *route_name = "/metrics", metrics_serve(req);
+	(void)route_name;
 	return http_send_error(req, 404, NULL, "no such resource: %s", req->path);
 }
 
-static const struct http_routes routes = {.route = route};
+static const struct http_routes routes = {.route = route, .down = consumer_down};
 
 static const char summary[] =
     "Consumes the command topic as a consumer group and writes each command\n"

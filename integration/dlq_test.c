@@ -68,7 +68,7 @@ START_TEST(poison_dead_lettered)
 	                      "integration-tests", NULL};
 	struct ts_instant now = ts_now();
 	const int64_t ts_ms = now.sec * 1000 + now.nsec / 1000000;
-	const long deadline = proc_now_ms() + DLQ_TIMEOUT_MS;
+	const long deadline = clock_mono_ms() + DLQ_TIMEOUT_MS;
 	size_t n = 0;
 	long count = -1;
 	const struct topic_in *d;
@@ -95,7 +95,7 @@ START_TEST(poison_dead_lettered)
 		ck_assert_msg(topic_find(stack.broker, stack.dlq_topic, key, found, 4, &n, 15000, errstr,
 		                         sizeof(errstr)) == 0,
 		              "reading %s: %s", stack.dlq_topic, errstr);
-		if (n > 0 || proc_now_ms() >= deadline)
+		if (n > 0 || clock_mono_ms() >= deadline)
 			break;
 		proc_sleep_ms(200);
 	}

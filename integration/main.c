@@ -40,14 +40,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "integration-tests: curl_global_init failed\n");
 		return 2;
 	}
-	started = proc_now_ms();
+	started = clock_mono_ms();
 	if (stack_start_all(READY_TIMEOUT_MS, errstr, sizeof(errstr)) != 0) {
 		fprintf(stderr, "integration-tests: %s\n", errstr);
 		curl_global_cleanup();
 		return 2;
 	}
 	printf("services ready in %ld ms (broker %s, database %s, logs in %s)\n",
-	       proc_now_ms() - started, stack.broker, stack.db_url, stack.state_dir);
+	       clock_mono_ms() - started, stack.broker, stack.db_url, stack.state_dir);
 
 	sr = srunner_create(make_health_suite());
 	srunner_add_suite(sr, make_timestamp_suite());
@@ -78,6 +78,6 @@ int main(int argc, char **argv)
 	stack_kill_all(); /* whatever a failed shutdown test left running */
 	curl_global_cleanup();
 	printf("integration tests: %s in %ld ms\n", failed ? "FAILED" : "passed",
-	       proc_now_ms() - started);
+	       clock_mono_ms() - started);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

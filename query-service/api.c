@@ -1,7 +1,7 @@
 /* api: the query service's HTTP routes.
  *
  *   GET /api/v1/timestamp/{id}   one record, every value a JSON string
- *   GET /health, /ready, /metrics */
+ *   GET /health, /ready (PostgreSQL), /metrics: answered by http.c */
 #include "api.h"
 
 #include <stdio.h>
@@ -10,7 +10,6 @@
 #include "http.h"
 #include "log.h"
 #include "lookup.h"
-#include "metrics.h"
 #include "ts.h"
 #include "uid.h"
 
@@ -63,14 +62,7 @@ static const char *db_down(char *buf, size_t size)
 static int route(struct http_req *req, const char **route_name)
 {
 	const char *path = req->path;
-	char buf[320];
 
-	if (strcmp(path, "/health") == 0)
-		return *route_name = "/health", http_health(req);
-	if (strcmp(path, "/ready") == 0)
-		return *route_name = "/ready", http_ready(req, db_down(buf, sizeof(buf)));
-	if (strcmp(path, "/metrics") == 0)
-		return *route_name = "/metrics", metrics_serve(req);
 	if (strncmp(path, TS_PREFIX "/", sizeof(TS_PREFIX)) == 0) {
 		*route_name = TS_PREFIX "/{id}";
 		if (strcmp(req->ri->request_method, "GET") != 0)
@@ -82,4 +74,4 @@ static int route(struct http_req *req, const char **route_name)
 	return http_send_error(req, 404, NULL, "no such resource: %s", path);
 }
 
-const struct http_routes api_routes = {.route = route};
+const struct http_routes api_routes = {.route = route, .down = db_down};

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <uuid/uuid.h>
 
+#include "clock.h"
 #include "db.h"
 #include "metrics.h"
 
@@ -71,8 +72,6 @@ static lookup_reader_fn reader_fn = db_read;
 
 static struct metrics_series m_batch = METRICS_SIZE_HISTOGRAM_INIT(
     "query_batch_size", "Ids read by one database statement.", "");
-static struct metrics_series m_in_use = METRICS_GAUGE_INIT(
-    "db_pool_connections_in_use", "Pooled database connections lent out.", "");
 static struct metrics_series m_db_errors = METRICS_COUNTER_INIT(
     "db_errors_total", "Database calls that failed.", "");
 
@@ -84,7 +83,6 @@ void lookup_setup(int max_readers, int wait)
 	wait_ms = wait;
 	if (!registered) {
 		metrics_register(&m_batch);
-		metrics_register(&m_in_use);
 		metrics_register(&m_db_errors);
 		registered = true;
 	}
@@ -122,12 +120,9 @@ static struct ts_instant pg_time(const char *bin)
 /* The later of deadline and LOOKUP_STATEMENT_MIN_MS from now. */
 static struct timespec statement_deadline(const struct timespec *deadline)
 {
-	struct timespec floor = ts_deadline(LOOKUP_STATEMENT_MIN_MS);
+	const struct timespec floor = clock_deadline(LOOKUP_STATEMENT_MIN_MS);
 
-	if (floor.tv_sec > deadline->tv_sec ||
-	    (floor.tv_sec == deadline->tv_sec && floor.tv_nsec > deadline->tv_nsec))
-		return floor;
-	return *deadline;
+	return clock_cmp(&floor, deadline) > 0 ? floor : *deadline;
 }
 
 /* The default reader (lookup_reader_fn): one statement through the pool. */
@@ -145,7 +140,6 @@ static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespe
 
 	if ((conn = pool_acquire(deadline, errstr, errstr_size)) == NULL)
 		return -1;
-	metrics_set(&m_in_use, pool_in_use());
 	if (n == 1) {
 		vals[0] = ids[0];
 	} else { /* a text array: {id,id,...} */
@@ -196,7 +190,7 @@ static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespe
 
 int lookup_ping(char *errstr, size_t errstr_size)
 {
-	const struct timespec deadline = ts_deadline(wait_ms);
+	const struct timespec deadline = clock_deadline(wait_ms);
 	struct timespec until;
 	PGconn *conn;
 	PGresult *res;
@@ -313,14 +307,49 @@ static void give_up(struct reader *me)
 	me->result = LOOKUP_UNAVAILABLE;
 }
 
-/* True once deadline (CLOCK_REALTIME) has passed. */
-static bool passed(const struct timespec *deadline)
+/* Queues me at the tail. Under mu. */
+static void enqueue(struct reader *me)
 {
-	struct timespec now;
+	if (tail != NULL)
+		tail->next = me;
+	else
+		head = me;
+	tail = me;
+	queued++;
+}
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	return now.tv_sec > deadline->tv_sec ||
-	       (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+/* True if me is to lead now: first in the queue, a statement free, and
+ * time left to run it. Under mu. */
+static bool may_lead(const struct reader *me, const struct timespec *deadline)
+{
+	return me->state == QUEUED && head == me && leading < max_leading &&
+	       !clock_passed(deadline);
+}
+
+/* Takes the head of the queue (me among it) into a batch, reads it
+ * without mu, hands every reader still there its answer, and wakes the
+ * next leader. Called and returns under mu. */
+static void lead(struct reader *me, const struct timespec *deadline)
+{
+	struct batch b;
+	lookup_reader_fn fn = reader_fn;
+
+	take_batch(&b);
+	leading++;
+	pthread_mutex_unlock(&mu);
+	read_batch(&b, fn, deadline);
+	pthread_mutex_lock(&mu);
+	leading--;
+	deliver(&b, me);
+	if (head != NULL)
+		pthread_cond_signal(&head->cv);
+}
+
+/* Waits to be answered or to lead; at the deadline, gives up. Under mu. */
+static void wait_turn(struct reader *me, const struct timespec *deadline)
+{
+	if (pthread_cond_timedwait(&me->cv, &mu, deadline) == ETIMEDOUT && me->state != DONE)
+		give_up(me);
 }
 
 enum lookup_result lookup_get(const char *id, struct lookup_record *out, char *errstr,
@@ -335,34 +364,19 @@ enum lookup_result lookup_get(const char *id, struct lookup_record *out, char *e
 		snprintf(errstr, errstr_size, "not a UUID");
 		return LOOKUP_UNAVAILABLE;
 	}
-	pthread_cond_init(&me.cv, NULL);
-	deadline = ts_deadline(wait_ms);
+	if (clock_cond_init(&me.cv) != 0) {
+		snprintf(errstr, errstr_size, "out of resources for a wait");
+		return LOOKUP_UNAVAILABLE;
+	}
+	deadline = clock_deadline(wait_ms);
 
 	pthread_mutex_lock(&mu);
-	if (tail != NULL)
-		tail->next = &me;
-	else
-		head = &me;
-	tail = &me;
-	queued++;
+	enqueue(&me);
 	while (me.state != DONE) {
-		if (me.state == QUEUED && head == &me && leading < max_leading && !passed(&deadline)) {
-			struct batch b;
-			lookup_reader_fn fn = reader_fn;
-
-			take_batch(&b);
-			leading++;
-			pthread_mutex_unlock(&mu);
-			read_batch(&b, fn, &deadline);
-			pthread_mutex_lock(&mu);
-			leading--;
-			deliver(&b, &me);
-			if (head != NULL) /* the next leader */
-				pthread_cond_signal(&head->cv);
-		} else if (pthread_cond_timedwait(&me.cv, &mu, &deadline) == ETIMEDOUT &&
-		           me.state != DONE) {
-			give_up(&me);
-		}
+		if (may_lead(&me, &deadline))
+			lead(&me, &deadline);
+		else
+			wait_turn(&me, &deadline);
 	}
 	pthread_mutex_unlock(&mu);
 	pthread_cond_destroy(&me.cv);

@@ -7,41 +7,67 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
+#include <string.h>
 
+#include "clock.h"
+#include "metrics.h"
 
 struct slot {
 	PGconn *conn;
 	bool busy;
-	struct timespec released; /* monotonic */
+	long released_ms; /* clock_mono_ms() when last given back */
 };
 
 /* A connection given back less than this long ago is not checked again. */
-#define FRESH_NS 200000000L
+#define FRESH_MS 200
 
 static struct db_params params;
 static const struct pool_stmt *stmts;
 static struct slot *slots;
-static int n_slots, n_busy;
+static int n_slots, n_busy;        /* n_busy: under lock, mirrored in m_in_use */
 static bool last_ok;               /* the last release was not broken, under lock */
-static struct timespec last_release; /* monotonic, under lock */
+static long last_release_ms;       /* clock_mono_ms(), under lock */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t freed = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t freed;       /* a slot was given back: clock_cond_init */
+
+static struct metrics_series m_in_use = METRICS_GAUGE_INIT(
+    "db_pool_connections_in_use", "Pooled database connections lent out.", "");
 
 int pool_setup(const struct db_params *p, int size, const struct pool_stmt *s, char *errstr,
                size_t errstr_size)
 {
+	static bool registered;
+	int rc;
+
 	params = *p;
 	stmts = s;
 	n_busy = 0;
 	last_ok = false;
+	/* pool_acquire's deadlines are clock_deadline()s: monotonic. */
+	if ((rc = clock_cond_init(&freed)) != 0) {
+		snprintf(errstr, errstr_size, "pthread_cond_init: %s", strerror(rc));
+		return -1;
+	}
 	slots = calloc((size_t)size, sizeof(*slots));
 	if (slots == NULL) {
 		snprintf(errstr, errstr_size, "out of memory");
+		pthread_cond_destroy(&freed);
 		return -1;
 	}
 	n_slots = size;
+	if (!registered) {
+		metrics_register(&m_in_use);
+		registered = true;
+	}
+	metrics_set(&m_in_use, 0);
 	return 0;
+}
+
+/* Takes a free slot, or gives one back: n_busy and its gauge. Under lock. */
+static void busy_add(int n)
+{
+	n_busy += n;
+	metrics_set(&m_in_use, n_busy);
 }
 
 /* Connects and prepares every statement, by deadline. */
@@ -69,19 +95,16 @@ static PGconn *connect_slot(const struct timespec *deadline, char *errstr, size_
  * sessions it ends (a restart, an administrator) with a message and an EOF,
  * which libpq notices only at the next statement, failing it: so an idle
  * connection with anything to read counts as dead, and is replaced before
- * a request sees it fail. One used within the last FRESH_NS is taken as it
+ * a request sees it fail. One used within the last FRESH_MS is taken as it
  * is: under load that saves a poll() per request, and a server that ended
  * the session in between fails one statement, which drops the connection. */
 static bool stale(const struct slot *slot)
 {
 	struct pollfd p = {.fd = PQsocket(slot->conn), .events = POLLIN};
-	struct timespec now;
 
 	if (PQstatus(slot->conn) != CONNECTION_OK || p.fd < 0)
 		return true;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if ((now.tv_sec - slot->released.tv_sec) * 1000000000L +
-	        (now.tv_nsec - slot->released.tv_nsec) < FRESH_NS)
+	if (clock_mono_ms() - slot->released_ms < FRESH_MS)
 		return false;
 	return poll(&p, 1, 0) != 0;
 }
@@ -101,7 +124,7 @@ PGconn *pool_acquire(const struct timespec *deadline, char *errstr, size_t errst
 	}
 	if (slot != NULL) {
 		slot->busy = true;
-		n_busy++;
+		busy_add(1);
 	}
 	pthread_mutex_unlock(&lock);
 	if (slot == NULL) {
@@ -117,7 +140,7 @@ PGconn *pool_acquire(const struct timespec *deadline, char *errstr, size_t errst
 	if (slot->conn == NULL) {
 		pthread_mutex_lock(&lock);
 		slot->busy = false;
-		n_busy--;
+		busy_add(-1);
 		pthread_cond_signal(&freed);
 		pthread_mutex_unlock(&lock);
 	}
@@ -132,10 +155,9 @@ void pool_release(PGconn *conn, bool broken)
 			if (broken)
 				slots[i].conn = NULL;
 			slots[i].busy = false;
-			clock_gettime(CLOCK_MONOTONIC, &slots[i].released);
-			last_release = slots[i].released;
+			slots[i].released_ms = last_release_ms = clock_mono_ms();
 			last_ok = !broken;
-			n_busy--;
+			busy_add(-1);
 			pthread_cond_signal(&freed);
 			break;
 		}
@@ -149,14 +171,11 @@ void pool_release(PGconn *conn, bool broken)
 
 bool pool_answered_within(int ms)
 {
-	struct timespec now;
+	const long now = clock_mono_ms();
 	bool ok;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&lock);
-	ok = last_ok && (now.tv_sec - last_release.tv_sec) * 1000L +
-	                        (now.tv_nsec - last_release.tv_nsec) / 1000000L <
-	                    ms;
+	ok = last_ok && now - last_release_ms < ms;
 	pthread_mutex_unlock(&lock);
 	return ok;
 }
@@ -171,9 +190,13 @@ int pool_in_use(void)
 
 void pool_shutdown(void)
 {
+	if (slots == NULL)
+		return; /* never set up, or shut down already */
 	for (int i = 0; i < n_slots; i++)
 		PQfinish(slots[i].conn);
 	free(slots);
 	slots = NULL;
 	n_slots = n_busy = 0;
+	metrics_set(&m_in_use, 0);
+	pthread_cond_destroy(&freed);
 }

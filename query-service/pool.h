@@ -18,11 +18,12 @@ struct pool_stmt {
 };
 
 /* Sets up `size` slots (connected lazily). stmts (NULL-name terminated)
- * are prepared on every new connection. */
+ * are prepared on every new connection. Registers the gauge
+ * db_pool_connections_in_use, which the pool keeps equal to pool_in_use. */
 int pool_setup(const struct db_params *p, int size, const struct pool_stmt *stmts,
                char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
 
-/* Waits until deadline (CLOCK_REALTIME, as ts_deadline) for a free
+/* Waits until deadline (a clock_deadline) for a free
  * connection, connecting it if needed. Returns NULL with errstr when none is
  * free in time or the database cannot be reached in time. The connection is
  * the caller's until pool_release. */

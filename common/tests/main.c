@@ -13,7 +13,8 @@ int main(int argc, char **argv)
 	static const unit_suite_fn makers[] = {
 	    make_ts_suite,   make_uid_suite,  make_msg_suite,     make_db_suite,
 	    make_cfg_suite,  make_log_suite,  make_jsonw_suite,   make_http_suite,
-	    make_kafka_suite, make_metrics_suite, make_fuzz_regress_suite, NULL,
+	    make_kafka_suite, make_metrics_suite, make_fuzz_regress_suite,
+	    make_clock_suite, NULL,
 	};
 
 	return unit_main(argc, argv, makers);

@@ -17,9 +17,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "db.h"
 #include "suites.h"
-#include "ts.h"
 
 static const struct {
 	const char *in, *out;
@@ -294,7 +294,7 @@ static void fake_stop(struct fake *f)
 START_TEST(connect_gives_up_at_the_deadline)
 {
 	struct db_params p;
-	struct timespec deadline = ts_deadline(200);
+	struct timespec deadline = clock_deadline(200);
 	char err[256] = "";
 	int port, lfd = listen_frozen(&port);
 	PGconn *conn;
@@ -350,7 +350,7 @@ START_TEST(statement_gives_up_at_the_deadline_and_is_cancelled)
 	params_for(&p, f.port);
 	conn = db_connect(&p, err, sizeof(err));
 	ck_assert_msg(conn != NULL, "%s", err);
-	deadline = ts_deadline(200);
+	deadline = clock_deadline(200);
 	res = call(_i, conn, &deadline, err, sizeof(err));
 	ck_assert_ptr_null(res);
 	ck_assert_msg(strstr(err, "no answer") != NULL, "%s", err);
@@ -368,7 +368,7 @@ START_TEST(statement_answers_and_errors_keep_the_server_text)
 {
 	struct fake f;
 	struct db_params p;
-	struct timespec deadline = ts_deadline(10000);
+	struct timespec deadline = clock_deadline(10000);
 	char err[256] = "";
 	PGconn *conn;
 	PGresult *res;
@@ -405,10 +405,10 @@ END_TEST
 START_TEST(statement_deadline_is_the_timeout_and_a_grace)
 {
 	struct db_params p = {.statement_timeout_ms = 3000};
-	struct timespec lo = ts_deadline(3000 + DB_ANSWER_GRACE_MS), d = db_statement_deadline(&p),
+	struct timespec lo = clock_deadline(3000 + DB_ANSWER_GRACE_MS), d = db_statement_deadline(&p),
 	                hi;
 
-	hi = ts_deadline(3000 + DB_ANSWER_GRACE_MS);
+	hi = clock_deadline(3000 + DB_ANSWER_GRACE_MS);
 	ck_assert(d.tv_sec > lo.tv_sec || (d.tv_sec == lo.tv_sec && d.tv_nsec >= lo.tv_nsec));
 	ck_assert(d.tv_sec < hi.tv_sec || (d.tv_sec == hi.tv_sec && d.tv_nsec <= hi.tv_nsec));
 }

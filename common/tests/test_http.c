@@ -23,7 +23,6 @@
 #include "http.h"
 #include "jsonw.h"
 #include "log.h"
-#include "metrics.h"
 #include "suites.h"
 #include "uid.h"
 
@@ -34,7 +33,8 @@
 
 static atomic_bool slow_started;
 
-/* One route per behaviour; every reply goes through the helpers. */
+/* One route per behaviour; every reply goes through the helpers. /health,
+ * /ready (no down callback: ready) and /metrics are http.c's own. */
 static int test_route(struct http_req *req, const char **route_name)
 {
 	const char *p = req->path;
@@ -65,16 +65,10 @@ static int test_route(struct http_req *req, const char **route_name)
 			return http_send_error(req, st, "Connection: close\r\n", "body not drained");
 		return http_send_json(req, 200, NULL, "{\"drained\":true}");
 	}
-	if (strcmp(p, "/health") == 0)
-		return http_health(req);
-	if (strcmp(p, "/ready") == 0)
-		return http_ready(req, NULL);
 	if (strcmp(p, "/ready-down") == 0)
 		return http_ready(req, "kafka");
 	if (strcmp(p, "/ready-down-odd") == 0)
 		return http_ready(req, "postgresql: \"db\" said\nno\\");
-	if (strcmp(p, "/metrics") == 0)
-		return metrics_serve(req);
 	if (strcmp(p, "/post-only") == 0)
 		return http_method_not_allowed(req, "POST");
 	if (strncmp(p, "/echo/", 6) == 0) {

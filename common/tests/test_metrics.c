@@ -273,15 +273,6 @@ START_TEST(every_line_is_a_comment_or_a_sample)
 }
 END_TEST
 
-START_TEST(now_is_monotonic)
-{
-	double a = metrics_now(), b = metrics_now();
-
-	ck_assert(a > 0);
-	ck_assert(b >= a);
-}
-END_TEST
-
 Suite *make_metrics_suite(void)
 {
 	Suite *s = suite_create("metrics");
@@ -299,7 +290,6 @@ Suite *make_metrics_suite(void)
 	tcase_add_test(tc, histogram_with_labels_puts_le_last);
 	tcase_add_test(tc, families_appear_in_registration_order);
 	tcase_add_test(tc, every_line_is_a_comment_or_a_sample);
-	tcase_add_test(tc, now_is_monotonic);
 	suite_add_tcase(s, tc);
 
 	/* Process-wide HTTP series that cannot be reset: one test, and only

@@ -431,27 +431,6 @@ START_TEST(days_from_civil_and_back)
 }
 END_TEST
 
-START_TEST(deadline_is_ms_from_now_and_normalized)
-{
-	static const long ms[] = {0, 1, 999, 1000, 1500, 2999, 60000};
-
-	for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
-		struct timespec before, after, d;
-
-		clock_gettime(CLOCK_REALTIME, &before);
-		d = ts_deadline(ms[i]);
-		clock_gettime(CLOCK_REALTIME, &after);
-		ck_assert_int_ge(d.tv_nsec, 0);
-		ck_assert_int_lt(d.tv_nsec, 1000000000);
-		/* before + ms <= d <= after + ms, in nanoseconds */
-		long long b = before.tv_sec * 1000000000LL + before.tv_nsec + ms[i] * 1000000LL;
-		long long a = after.tv_sec * 1000000000LL + after.tv_nsec + ms[i] * 1000000LL;
-		long long v = d.tv_sec * 1000000000LL + d.tv_nsec;
-		ck_assert_msg(b <= v && v <= a, "%ld ms: %lld not in [%lld, %lld]", ms[i], v, b, a);
-	}
-}
-END_TEST
-
 START_TEST(now_is_a_valid_recent_instant)
 {
 	struct ts_instant t = ts_now();
@@ -496,7 +475,6 @@ Suite *make_ts_suite(void)
 	tc = tcase_create("civil");
 	tcase_add_test(tc, days_from_civil_and_back);
 	tcase_add_test(tc, now_is_a_valid_recent_instant);
-	tcase_add_test(tc, deadline_is_ms_from_now_and_normalized);
 	suite_add_tcase(s, tc);
 
 	return s;

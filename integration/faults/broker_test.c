@@ -78,7 +78,7 @@ static bool first_after(struct fault_log *l, long t, int status, struct fault_an
  * t; returns the later of the two answers' times (ms after t). */
 static long await_recovery(long t)
 {
-	const long deadline = proc_now_ms() + RECOVERY_MS;
+	const long deadline = clock_mono_ms() + RECOVERY_MS;
 	struct fault_answer ticket, rd;
 
 	for (;;) {
@@ -86,7 +86,7 @@ static long await_recovery(long t)
 		bool got_ready = first_after(&ready.log, t, 200, &rd);
 		if (got_ticket && got_ready)
 			break;
-		ck_assert_msg(proc_now_ms() < deadline,
+		ck_assert_msg(clock_mono_ms() < deadline,
 		              "no recovery %d ms after the broker came back: ticket %s, /ready %s",
 		              RECOVERY_MS, got_ticket ? "200" : "never 200",
 		              got_ready ? "200" : "never 200");
@@ -190,9 +190,9 @@ START_TEST(broker_frozen)
 
 	start_with_load();
 	fault_broker_pause(true);
-	paused = proc_now_ms();
+	paused = clock_mono_ms();
 	proc_sleep_ms(OUTAGE_MS);
-	resumed = proc_now_ms();
+	resumed = clock_mono_ms();
 	fault_broker_pause(false);
 	check_outage("broker frozen", paused, resumed, await_recovery(resumed));
 }
@@ -204,12 +204,12 @@ START_TEST(broker_restarted)
 
 	start_with_load();
 	ck_assert_msg(fault_script("kafka.sh", "stop") == 0, "scripts/kafka.sh stop failed");
-	down = proc_now_ms();
+	down = clock_mono_ms();
 	proc_sleep_ms(OUTAGE_MS);
-	starting = proc_now_ms();
+	starting = clock_mono_ms();
 	ck_assert_msg(fault_script("kafka.sh", "start") == 0, "scripts/kafka.sh start failed");
 	printf("  broker restarted: scripts/kafka.sh start took %.1f s\n",
-	       fault_secs(proc_now_ms() - starting));
+	       fault_secs(clock_mono_ms() - starting));
 	check_outage("broker stopped", down, starting, await_recovery(starting));
 }
 END_TEST

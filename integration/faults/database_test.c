@@ -146,16 +146,16 @@ START_TEST(database_down)
 	proc_sleep_ms(1500);
 
 	ck_assert_msg(fault_script("pg.sh", "stop") == 0, "scripts/pg.sh stop failed");
-	down = proc_now_ms();
+	down = clock_mono_ms();
 	proc_sleep_ms(OUTAGE_MS);
-	starting = proc_now_ms();
+	starting = clock_mono_ms();
 	ck_assert_msg(fault_script("pg.sh", "start") == 0, "scripts/pg.sh start failed");
-	up = proc_now_ms();
+	up = clock_mono_ms();
 
 	/* Everything lands, then a little more probing for flapping. */
 	fault_stream_join(&stream, false);
 	rows = fault_wait_rows(stream.ids, MESSAGES, ROWS_MS);
-	rows_at = proc_now_ms();
+	rows_at = clock_mono_ms();
 	proc_sleep_ms(2000);
 	stop_probes();
 

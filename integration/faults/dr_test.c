@@ -123,7 +123,7 @@ static void truncate_table(void)
  * asserts that they are the snapshot's, to the letter. */
 static void assert_rebuilt(const char *how)
 {
-	const long until = proc_now_ms() + REBUILD_MS;
+	const long until = clock_mono_ms() + REBUILD_MS;
 	char errstr[512], *rows = NULL;
 	long n = 0;
 
@@ -131,7 +131,7 @@ static void assert_rebuilt(const char *how)
 		free(rows);
 		ck_assert_msg(store_dump(stack.db_url, &rows, &n, errstr, sizeof(errstr)) == 0, "%s",
 		              errstr);
-		if (n >= RECORDS || proc_now_ms() >= until)
+		if (n >= RECORDS || clock_mono_ms() >= until)
 			break;
 		proc_sleep_ms(200);
 	}
@@ -155,7 +155,7 @@ static void assert_rebuilt(const char *how)
 static void reset_offsets(void)
 {
 	static const char *const args[] = {"--reset-offsets", "earliest", NULL};
-	const long until = proc_now_ms() + RESET_MS;
+	const long until = clock_mono_ms() + RESET_MS;
 	char errstr[1024];
 	int status;
 
@@ -164,11 +164,11 @@ static void reset_offsets(void)
 		                               "consumer-reset.log", args, dr_env, errstr,
 		                               sizeof(errstr)) == 0,
 		              "%s", errstr);
-		while (svc_alive(&extra[1]) && proc_now_ms() < until)
+		while (svc_alive(&extra[1]) && clock_mono_ms() < until)
 			proc_sleep_ms(50);
 		status = svc_alive(&extra[1]) ? SVC_TIMED_OUT : extra[1].status;
 		/* 1: the group still has a member; anything else is final. */
-		if (status != 1 || proc_now_ms() >= until)
+		if (status != 1 || clock_mono_ms() >= until)
 			break;
 		proc_sleep_ms(500);
 	} while (1);
@@ -178,7 +178,7 @@ static void reset_offsets(void)
 
 START_TEST(rebuilds_identical_rows_twice)
 {
-	const long run = proc_now_ms();
+	const long run = clock_mono_ms();
 	char errstr[512], group[64];
 	const char *group_env[] = {"KAFKA_PUBLISH_TOPIC=" DR_TOPIC, "KAFKA_CONSUMER_TOPIC=" DR_TOPIC,
 	                           group, NULL};

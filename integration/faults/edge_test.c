@@ -117,8 +117,8 @@ static void check_health(const char *what, long since)
 	              bad_status);
 	ck_assert_msg(slow == 0, "%s: %zu of %zu /health probes took over %d ms (worst %ld ms)",
 	              what, slow, n, HEALTH_MAX_MS, worst);
-	ck_assert_msg(n + 2 >= (size_t)((proc_now_ms() - since) / (HEALTH_INTERVAL_MS + 50)),
-	              "%s: only %zu /health probes in %ld ms", what, n, proc_now_ms() - since);
+	ck_assert_msg(n + 2 >= (size_t)((clock_mono_ms() - since) / (HEALTH_INTERVAL_MS + 50)),
+	              "%s: only %zu /health probes in %ld ms", what, n, clock_mono_ms() - since);
 	fault_log_free(&health.log);
 }
 
@@ -202,12 +202,12 @@ static void receive(struct conn *c)
 static void drive(const char *req, size_t len, size_t per_tick, int tick_ms, long deadline)
 {
 	struct pollfd *pfd = calloc(n_conns, sizeof(*pfd));
-	long next_tick = proc_now_ms();
+	long next_tick = clock_mono_ms();
 
 	ck_assert_ptr_nonnull(pfd);
 	for (;;) {
 		size_t pending = 0;
-		const bool tick = per_tick > 0 && proc_now_ms() >= next_tick;
+		const bool tick = per_tick > 0 && clock_mono_ms() >= next_tick;
 
 		if (tick)
 			next_tick += tick_ms;
@@ -225,7 +225,7 @@ static void drive(const char *req, size_t len, size_t per_tick, int tick_ms, lon
 			if (c->sent < len && per_tick == 0)
 				pfd[i].events |= POLLOUT;
 		}
-		if (pending == 0 || proc_now_ms() >= deadline)
+		if (pending == 0 || clock_mono_ms() >= deadline)
 			break;
 		if (poll(pfd, n_conns, 20) > 0) {
 			for (size_t i = 0; i < n_conns; i++) {
@@ -264,7 +264,7 @@ static int one_request(enum stack_service which, const char *req, size_t len)
 	int status;
 
 	open_conns(1, stack.port[which]);
-	drive(req, len, 0, 0, proc_now_ms() + 15000);
+	drive(req, len, 0, 0, clock_mono_ms() + 15000);
 	ck_assert_msg(conns[0].outcome != PENDING, "no answer and no close within 15 s");
 	status = conns[0].outcome == ANSWERED ? conns[0].status : 0;
 	close_all();
@@ -285,7 +285,7 @@ START_TEST(edge_oversized)
 	ck_assert_ptr_nonnull(req);
 	fault_start(STACK_COMMAND, NULL);
 	start_query();
-	since = proc_now_ms(); /* the probes are counted from their start */
+	since = clock_mono_ms(); /* the probes are counted from their start */
 	start_health(STACK_COMMAND);
 
 	for (size_t s = 0; s < sizeof(services) / sizeof(services[0]); s++) {
@@ -351,26 +351,26 @@ static void many_connections(enum stack_service which)
 	const char *name = stack_name(which);
 	size_t ok, bad, closed, pending;
 	int bad_status;
-	long since = proc_now_ms(), t;
+	long since = clock_mono_ms(), t;
 
 	start_health(which);
-	t = proc_now_ms();
+	t = clock_mono_ms();
 	open_conns(CONNECTIONS, stack.port[which]);
-	drive(req, sizeof(req) - 1, 0, 0, proc_now_ms() + 20000);
+	drive(req, sizeof(req) - 1, 0, 0, clock_mono_ms() + 20000);
 	tally(200, 200, &ok, &bad, &closed, &pending, &bad_status);
 	printf("  %s: %d connections with a request each: %zu answered 200, %zu closed, %zu other, "
 	       "%zu pending after %.1f s\n",
-	       name, CONNECTIONS, ok, closed, bad, pending, fault_secs(proc_now_ms() - t));
+	       name, CONNECTIONS, ok, closed, bad, pending, fault_secs(clock_mono_ms() - t));
 	ck_assert_msg(bad == 0, "%s: %zu answers other than 200 (first: %d)", name, bad, bad_status);
 	ck_assert_msg(pending == 0, "%s: %zu connections neither answered nor closed", name, pending);
 	proc_sleep_ms(2000); /* the kept-alive connections stay open meanwhile */
 	close_all();
 	check_health("1,000 connections with requests", since);
 
-	since = proc_now_ms();
+	since = clock_mono_ms();
 	start_health(which);
 	open_conns(CONNECTIONS, stack.port[which]);
-	drive("", 0, 0, 0, proc_now_ms() + IDLE_HOLD_MS);
+	drive("", 0, 0, 0, clock_mono_ms() + IDLE_HOLD_MS);
 	tally(400, 499, &ok, &bad, &closed, &pending, &bad_status);
 	printf("  %s: %d idle connections held %.1f s: %zu closed by the server, %zu answered 4xx, "
 	       "%zu other, %zu still open\n",
@@ -396,19 +396,19 @@ START_TEST(edge_slow_clients)
 	static const char req[] = "POST /app HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n";
 	size_t ok, bad, closed, pending, most = 0;
 	int bad_status;
-	const long since = proc_now_ms();
+	const long since = clock_mono_ms();
 
 	fault_start(STACK_COMMAND, NULL);
 	start_health(STACK_COMMAND);
 	open_conns(SLOW_CLIENTS, stack.port[STACK_COMMAND]);
-	drive(req, sizeof(req) - 1, 1, 1000, proc_now_ms() + SLOW_LIMIT_MS);
+	drive(req, sizeof(req) - 1, 1, 1000, clock_mono_ms() + SLOW_LIMIT_MS);
 	tally(400, 499, &ok, &bad, &closed, &pending, &bad_status);
 	for (size_t i = 0; i < n_conns; i++)
 		most = conns[i].sent > most ? conns[i].sent : most;
 	printf("  %d clients sending a byte a second: %zu answered 4xx (first %d), %zu closed, "
 	       "%zu other, %zu pending after %.1f s; at most %zu of %zu bytes sent\n",
 	       SLOW_CLIENTS, ok, n_conns ? conns[0].status : 0, closed, bad, pending,
-	       fault_secs(proc_now_ms() - since), most, sizeof(req) - 1);
+	       fault_secs(clock_mono_ms() - since), most, sizeof(req) - 1);
 	ck_assert_msg(bad == 0, "a slow client was answered %d", bad_status);
 	ck_assert_msg(pending == 0, "%zu slow clients still connected after %d ms", pending,
 	              SLOW_LIMIT_MS);
@@ -436,14 +436,14 @@ START_TEST(edge_slow_bodies)
 	fault_start(STACK_COMMAND, NULL);
 	stack_url(url, sizeof(url), STACK_COMMAND, "/api/v1/timestamp");
 	posts.post = true;
-	since = proc_now_ms();
+	since = clock_mono_ms();
 	grace = since + SLOW_BODY_GRACE_MS;
 	fault_probe_start(&posts, url, POST_INTERVAL_MS, POST_MAX_MS);
 	open_conns(SLOW_BODY_CLIENTS, stack.port[STACK_COMMAND]);
-	drive(req, head_len, 0, 0, proc_now_ms() + 1000); /* every head, whole */
+	drive(req, head_len, 0, 0, clock_mono_ms() + 1000); /* every head, whole */
 	drive(req, head_len + SLOW_BODY_BYTES, 1, SLOW_BODY_TICK_MS, since + SLOW_BODY_MS);
-	if (proc_now_ms() < since + SLOW_BODY_MS)
-		proc_sleep_ms(since + SLOW_BODY_MS - proc_now_ms()); /* the POSTs go on */
+	if (clock_mono_ms() < since + SLOW_BODY_MS)
+		proc_sleep_ms(since + SLOW_BODY_MS - clock_mono_ms()); /* the POSTs go on */
 	fault_probe_stop(&posts);
 
 	tally(400, 499, &ok, &bad, &closed, &pending, &bad_status);
@@ -462,7 +462,7 @@ START_TEST(edge_slow_bodies)
 	printf("  %d clients sending a %d-byte body a byte every %.0f s: %zu answered 4xx (first %d), "
 	       "%zu closed, %zu other, %zu pending after %.1f s\n",
 	       SLOW_BODY_CLIENTS, SLOW_BODY_BYTES, fault_secs(SLOW_BODY_TICK_MS), ok,
-	       n_conns ? conns[0].status : 0, closed, bad, pending, fault_secs(proc_now_ms() - since));
+	       n_conns ? conns[0].status : 0, closed, bad, pending, fault_secs(clock_mono_ms() - since));
 	printf("  fresh POSTs meanwhile: %zu, %zu of them sent after %.0f s: %zu not 200 (first %d), "
 	       "%zu over %d ms, worst %ld ms\n",
 	       posts.log.n, after, fault_secs(SLOW_BODY_GRACE_MS), not_200, first_not_200, late,

@@ -138,7 +138,7 @@ static char proc_state(int pid)
 void fault_broker_pause(bool stop)
 {
 	const int pid = fault_broker_pid();
-	const long deadline = proc_now_ms() + 5000;
+	const long deadline = clock_mono_ms() + 5000;
 
 	ck_assert_msg(pid > 0, "no broker pid in %s/kafka.pid", stack.state_dir);
 	ck_assert_msg(kill(pid, stop ? SIGSTOP : SIGCONT) == 0, "kill %d: %s", pid, strerror(errno));
@@ -147,7 +147,7 @@ void fault_broker_pause(bool stop)
 		char st = proc_state(pid);
 		if ((st == 'T') == stop)
 			return;
-		ck_assert_msg(proc_now_ms() < deadline, "broker %d: state %c after %s", pid, st,
+		ck_assert_msg(clock_mono_ms() < deadline, "broker %d: state %c after %s", pid, st,
 		              stop ? "SIGSTOP" : "SIGCONT");
 		proc_sleep_ms(1);
 	}
@@ -215,13 +215,13 @@ static int db_pids(int *pids, int max)
 /* Waits up to 5 s until pid is stopped (stop) or not. */
 static bool wait_state(int pid, bool stop)
 {
-	const long deadline = proc_now_ms() + 5000;
+	const long deadline = clock_mono_ms() + 5000;
 
 	for (;;) {
 		char st = proc_state(pid);
 		if (st == 0 || (st == 'T') == stop)
 			return true; /* a process that is gone is neither */
-		if (proc_now_ms() >= deadline)
+		if (clock_mono_ms() >= deadline)
 			return false;
 		proc_sleep_ms(1);
 	}
@@ -367,7 +367,7 @@ static void *load_main(void *arg)
 
 	stack_url(url, sizeof(url), STACK_COMMAND, "/api/v1/timestamp");
 	while (curl != NULL && !atomic_load(&load->stop)) {
-		struct fault_answer a = {.sent_ms = proc_now_ms()};
+		struct fault_answer a = {.sent_ms = clock_mono_ms()};
 		if (http_request(curl, "POST", url, NULL, NULL, 0, &resp) != 0) {
 			a.refused = resp.curl_code == CURLE_COULDNT_CONNECT;
 		} else {
@@ -389,7 +389,7 @@ static void *load_main(void *arg)
 				json_object_put(jobj);
 			}
 		}
-		a.answered_ms = proc_now_ms();
+		a.answered_ms = clock_mono_ms();
 		http_resp_clear(&resp);
 		fault_log_add(&load->log, &a);
 		proc_sleep_ms(a.status == 0 ? 50 : load->pause_ms);
@@ -444,7 +444,7 @@ static void *probe_main(void *arg)
 	struct fault_probe *p = arg;
 
 	while (!atomic_load(&p->stop)) {
-		struct fault_answer a = {.sent_ms = proc_now_ms()};
+		struct fault_answer a = {.sent_ms = clock_mono_ms()};
 		CURL *curl = curl_easy_init();
 		long status = 0;
 
@@ -463,10 +463,10 @@ static void *probe_main(void *arg)
 			curl_easy_cleanup(curl);
 		}
 		a.status = (int)status;
-		a.answered_ms = proc_now_ms();
+		a.answered_ms = clock_mono_ms();
 		fault_log_add(&p->log, &a);
 		for (long until = a.sent_ms + p->interval_ms;
-		     !atomic_load(&p->stop) && proc_now_ms() < until;)
+		     !atomic_load(&p->stop) && clock_mono_ms() < until;)
 			proc_sleep_ms(10);
 	}
 	return NULL;
@@ -509,7 +509,7 @@ char (*fault_tickets(struct fault_log *l, size_t *n))[UID_TEXT_SIZE]
 long fault_wait_rows(char (*ids)[UID_TEXT_SIZE], size_t n, long timeout_ms)
 {
 	const char **list = calloc(n + 1, sizeof(*list));
-	const long deadline = proc_now_ms() + timeout_ms;
+	const long deadline = clock_mono_ms() + timeout_ms;
 	char errstr[512];
 	long count = 0;
 
@@ -519,7 +519,7 @@ long fault_wait_rows(char (*ids)[UID_TEXT_SIZE], size_t n, long timeout_ms)
 	for (;;) {
 		if (store_count_ids(stack.db_url, list, n, &count, errstr, sizeof(errstr)) != 0)
 			count = -1; /* the database may be on its way back */
-		if (count == (long)n || proc_now_ms() >= deadline)
+		if (count == (long)n || clock_mono_ms() >= deadline)
 			break;
 		proc_sleep_ms(200);
 	}
@@ -559,7 +559,7 @@ static void *stream_main(void *arg)
 		goto finished;
 	}
 	while (done < s->total && !atomic_load(&s->stop)) {
-		const long next = proc_now_ms() + s->interval_ms;
+		const long next = clock_mono_ms() + s->interval_ms;
 		const int k = s->total - done < s->chunk ? s->total - done : s->chunk;
 		const struct ts_instant now = ts_now();
 		char errstr[512];
@@ -581,7 +581,7 @@ static void *stream_main(void *arg)
 		}
 		done += k;
 		atomic_store(&s->produced, done);
-		while (done < s->total && !atomic_load(&s->stop) && proc_now_ms() < next)
+		while (done < s->total && !atomic_load(&s->stop) && clock_mono_ms() < next)
 			proc_sleep_ms(10);
 	}
 finished:

@@ -23,7 +23,7 @@
 
 /* One HTTP exchange as a client saw it. */
 struct fault_answer {
-	long sent_ms;     /* proc_now_ms() just before the request was sent */
+	long sent_ms;     /* clock_mono_ms() just before the request was sent */
 	long answered_ms; /* ... and when the answer (or the failure) came */
 	int status;       /* HTTP status, 0 when no answer (refused, reset, timeout) */
 	bool refused;     /* no answer because the connection was refused */

@@ -126,13 +126,13 @@ START_TEST(database_frozen)
 	proc_sleep_ms(2000);
 
 	fault_db_pause(true);
-	frozen = proc_now_ms();
+	frozen = clock_mono_ms();
 	proc_sleep_ms(FREEZE_MS);
 	fault_db_pause(false);
-	resumed = proc_now_ms();
+	resumed = clock_mono_ms();
 
 	/* Reads and readiness come back by themselves. */
-	for (long until = resumed + RECOVERY_MS; proc_now_ms() < until;) {
+	for (long until = resumed + RECOVERY_MS; clock_mono_ms() < until;) {
 		proc_sleep_ms(200);
 		if (back_at(&query_ready.log, resumed) >= 0 && back_at(&consumer_ready.log, resumed) >= 0)
 			break;

@@ -65,33 +65,33 @@ START_TEST(consumer_killed)
 	fault_stream_start(&stream, MESSAGES, CHUNK, CHUNK_INTERVAL_MS);
 
 	for (int k = 0; k < KILLS; k++) {
-		const long deadline = proc_now_ms() + WORK_MS;
+		const long deadline = clock_mono_ms() + WORK_MS;
 		double inserted;
 		int status;
 
 		/* Spread over the stream, each after this process wrote rows. */
 		while (((inserted = fault_metric(metrics, INSERTED)) < WORK_BEFORE_KILL ||
 		        atomic_load(&stream.produced) < (k + 1) * MESSAGES / (KILLS + 2)) &&
-		       proc_now_ms() < deadline)
+		       clock_mono_ms() < deadline)
 			proc_sleep_ms(20);
 		produced_at_kill[k] = atomic_load(&stream.produced);
 		inserted_at_kill[k] = inserted;
 		status = stack_stop_service(STACK_CONSUMER, SIGKILL, 5000, NULL);
 		ck_assert_msg(status == 128 + SIGKILL, "kill #%d: consumer status %d", k + 1, status);
-		started = proc_now_ms();
+		started = clock_mono_ms();
 		fault_start(STACK_CONSUMER, consumer_env);
 		printf("  kill #%d: %d messages produced, the killed process had inserted %.0f rows; "
 		       "restarted and assigned in %.1f s\n",
 		       k + 1, produced_at_kill[k], inserted_at_kill[k],
-		       fault_secs(proc_now_ms() - started));
+		       fault_secs(clock_mono_ms() - started));
 	}
 	fault_stream_join(&stream, false);
-	started = proc_now_ms();
+	started = clock_mono_ms();
 	rows = fault_wait_rows(stream.ids, MESSAGES, ROWS_MS);
 	fault_grep(log, log_from, "\"msg\":\"batch of", on_batch, &dups);
 	printf("  %ld rows for %d messages (%.1f s after the last was produced); %ld redelivered "
 	       "messages were duplicates and ignored\n",
-	       rows, MESSAGES, fault_secs(proc_now_ms() - started), dups);
+	       rows, MESSAGES, fault_secs(clock_mono_ms() - started), dups);
 
 	for (int k = 0; k < KILLS; k++) {
 		ck_assert_msg(produced_at_kill[k] < MESSAGES, "kill #%d came after the stream ended",

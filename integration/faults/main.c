@@ -46,7 +46,7 @@ int main(int argc, char **argv)
 	struct rlimit rl;
 	SRunner *sr;
 	int failed;
-	long started = proc_now_ms();
+	long started = clock_mono_ms();
 
 	if (argc > 3 || (suite && suite[0] == '-')) {
 		fprintf(stderr, "usage: %s [SUITE [CASE]]\n", argv[0]);
@@ -102,6 +102,6 @@ int main(int argc, char **argv)
 	stack_kill_all(); /* whatever a failed teardown left running */
 	curl_global_cleanup();
 	printf("fault tests: %s in %.1f s\n", failed ? "FAILED" : "passed",
-	       fault_secs(proc_now_ms() - started));
+	       fault_secs(clock_mono_ms() - started));
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -123,17 +123,17 @@ START_TEST(poison_kinds)
 	ck_assert_msg(topic_produce_max(stack.broker, stack.topic, out, 2 * N_POISONS + 1,
 	                                MAX_MESSAGE, errstr, sizeof(errstr)) == 0,
 	              "%s", errstr);
-	started = proc_now_ms();
+	started = clock_mono_ms();
 
 	/* Consumption goes on past every one of them. */
 	for (size_t i = 0; i <= N_POISONS; i++)
 		json_object_put(get_record(valid[i].command_id));
 	printf("  %zu valid messages around %zu poison ones: all rows within %.2f s\n",
-	       N_POISONS + 1, N_POISONS, fault_secs(proc_now_ms() - started));
+	       N_POISONS + 1, N_POISONS, fault_secs(clock_mono_ms() - started));
 
 	for (size_t i = 0; i < N_POISONS; i++) {
 		struct topic_in found[2];
-		const long deadline = proc_now_ms() + DLQ_TIMEOUT_MS;
+		const long deadline = clock_mono_ms() + DLQ_TIMEOUT_MS;
 		const struct topic_in *d;
 		char offset[32];
 		size_t n = 0;
@@ -143,7 +143,7 @@ START_TEST(poison_kinds)
 			ck_assert_msg(topic_find(stack.broker, stack.dlq_topic, keys[i], found, 2, &n,
 			                         15000, errstr, sizeof(errstr)) == 0,
 			              "reading %s: %s", stack.dlq_topic, errstr);
-			if (n > 0 || proc_now_ms() >= deadline)
+			if (n > 0 || clock_mono_ms() >= deadline)
 				break;
 			proc_sleep_ms(200);
 		}
@@ -257,7 +257,7 @@ START_TEST(unwritable_records)
 	for (size_t i = 1; i < 2 * N_BAD + 1; i += 2) {
 		const char *what = bad[i / 2].what, *reason;
 		struct topic_in found[2];
-		const long deadline = proc_now_ms() + DLQ_TIMEOUT_MS;
+		const long deadline = clock_mono_ms() + DLQ_TIMEOUT_MS;
 		char offset[32];
 		size_t n = 0;
 		long count = -1;
@@ -266,7 +266,7 @@ START_TEST(unwritable_records)
 			ck_assert_msg(topic_find(stack.broker, stack.dlq_topic, m[i].command_id, found, 2,
 			                         &n, 15000, errstr, sizeof(errstr)) == 0,
 			              "reading %s: %s", stack.dlq_topic, errstr);
-			if (n > 0 || proc_now_ms() >= deadline)
+			if (n > 0 || clock_mono_ms() >= deadline)
 				break;
 			proc_sleep_ms(200);
 		}

@@ -78,8 +78,8 @@ START_TEST(two_consumers)
 	fault_start_extra(&second, STACK_CONSUMER, port2, SECOND_LOG, NULL, 30000);
 
 	/* The group rebalances: each instance gets a share. */
-	deadline = proc_now_ms() + SHARE_MS;
-	while (proc_now_ms() < deadline) {
+	deadline = clock_mono_ms() + SHARE_MS;
+	while (clock_mono_ms() < deadline) {
 		share1 = last_assigned(log1, off1);
 		share2 = last_assigned(log2, off2);
 		if (share1 > 0 && share2 > 0)
@@ -95,8 +95,8 @@ START_TEST(two_consumers)
 
 	/* Both write while the messages stream in. */
 	fault_stream_start(&stream, MESSAGES, CHUNK, CHUNK_INTERVAL_MS);
-	deadline = proc_now_ms() + SHARE_MS;
-	while (proc_now_ms() < deadline) {
+	deadline = clock_mono_ms() + SHARE_MS;
+	while (clock_mono_ms() < deadline) {
 		ins1 = fault_metric(metrics1, INSERTED);
 		ins2 = fault_metric(metrics2, INSERTED);
 		if (ins1 > 0 && ins2 > 0 && atomic_load(&stream.produced) >= MESSAGES * 2 / 5)
@@ -109,12 +109,12 @@ START_TEST(two_consumers)
 	/* One of them stops mid-stream; the other takes everything over. */
 	produced_at_stop = atomic_load(&stream.produced);
 	off1 = fault_file_size(log1);
-	stopping = proc_now_ms();
+	stopping = clock_mono_ms();
 	stopped_in = fault_sigterm(&second);
-	deadline = proc_now_ms() + SHARE_MS;
-	while ((all1 = last_assigned(log1, off1)) != 6 && proc_now_ms() < deadline)
+	deadline = clock_mono_ms() + SHARE_MS;
+	while ((all1 = last_assigned(log1, off1)) != 6 && clock_mono_ms() < deadline)
 		proc_sleep_ms(100);
-	took_over_at = proc_now_ms();
+	took_over_at = clock_mono_ms();
 	fault_stream_join(&stream, false);
 	rows = fault_wait_rows(stream.ids, MESSAGES, ROWS_MS);
 	printf("  SIGTERM to the second consumer after %d of %d messages (it had inserted %.0f rows, "

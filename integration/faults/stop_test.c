@@ -68,19 +68,19 @@ START_TEST(sigterm_under_load)
 
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		const size_t before = fault_log_count(&load.log);
-		const long sent_term = proc_now_ms();
+		const long sent_term = clock_mono_ms();
 		long took = fault_sigterm(&stack.svc[order[i]]), restarted;
 		proc_sleep_ms(1000); /* the clients keep at it meanwhile */
-		restarted = proc_now_ms();
+		restarted = clock_mono_ms();
 		fault_start(order[i], order[i] == STACK_COMMAND ? command_env : NULL);
 		if (order[i] == STACK_COMMAND) {
 			term = sent_term;
-			back = proc_now_ms();
+			back = clock_mono_ms();
 		}
 		printf("  %s: exited 0 %.2f s after SIGTERM under load (%zu tickets "
 		       "requested meanwhile); ready again %.2f s after its restart\n",
 		       stack_name(order[i]), fault_secs(took), fault_log_count(&load.log) - before,
-		       fault_secs(proc_now_ms() - restarted));
+		       fault_secs(clock_mono_ms() - restarted));
 		proc_sleep_ms(2000);
 	}
 	stop_clients();

@@ -21,13 +21,6 @@ static const char *const passed_on[] = {
     "PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS", NULL,
 };
 
-long proc_now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 void proc_sleep_ms(long ms)
 {
 	struct timespec t = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
@@ -158,7 +151,7 @@ bool svc_alive(struct svc *s)
 
 int svc_stop(struct svc *s, int sig, int timeout_ms, long *elapsed_ms)
 {
-	const long started = proc_now_ms();
+	const long started = clock_mono_ms();
 	int wstatus;
 	pid_t r;
 
@@ -180,7 +173,7 @@ int svc_stop(struct svc *s, int sig, int timeout_ms, long *elapsed_ms)
 			s->status = SVC_NOT_RUNNING;
 			break;
 		}
-		if (proc_now_ms() - started >= timeout_ms) {
+		if (clock_mono_ms() - started >= timeout_ms) {
 			kill(s->pid, SIGKILL);
 			waitpid(s->pid, &wstatus, 0);
 			s->status = SVC_TIMED_OUT;
@@ -189,7 +182,7 @@ int svc_stop(struct svc *s, int sig, int timeout_ms, long *elapsed_ms)
 		proc_sleep_ms(10);
 	}
 	if (elapsed_ms != NULL)
-		*elapsed_ms = proc_now_ms() - started;
+		*elapsed_ms = clock_mono_ms() - started;
 	s->pid = 0;
 	return s->status;
 }
@@ -197,7 +190,7 @@ int svc_stop(struct svc *s, int sig, int timeout_ms, long *elapsed_ms)
 int wait_ready(const char *url, int timeout_ms, struct svc *s, char *errstr,
                size_t errstr_size)
 {
-	const long deadline = proc_now_ms() + timeout_ms;
+	const long deadline = clock_mono_ms() + timeout_ms;
 	struct http_resp resp;
 
 	snprintf(errstr, errstr_size, "no answer");
@@ -218,7 +211,7 @@ int wait_ready(const char *url, int timeout_ms, struct svc *s, char *errstr,
 			snprintf(errstr, errstr_size, "%s", resp.errstr);
 		}
 		http_resp_clear(&resp);
-		if (proc_now_ms() >= deadline)
+		if (clock_mono_ms() >= deadline)
 			return -1;
 		proc_sleep_ms(100);
 	}

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "clock.h" /* the waits of the tests: clock_mono_ms */
+
 /* svc_stop's result when the process did not exit in time (it was then
  * killed with SIGKILL and reaped). */
 #define SVC_TIMED_OUT (-1)
@@ -61,9 +63,6 @@ int svc_stop(struct svc *s, int sig, int timeout_ms, long *elapsed_ms);
  * the last status or error in errstr. */
 int wait_ready(const char *url, int timeout_ms, struct svc *s, char *errstr,
                size_t errstr_size) __attribute__((warn_unused_result));
-
-/* Milliseconds of the monotonic clock. */
-long proc_now_ms(void);
 
 /* Sleeps for ms milliseconds. */
 void proc_sleep_ms(long ms);

@@ -178,7 +178,7 @@ int stack_start_service(enum stack_service which, const char *const *extra_env,
 
 int stack_start_all(int ready_timeout_ms, char *errstr, size_t errstr_size)
 {
-	const long deadline = proc_now_ms() + ready_timeout_ms;
+	const long deadline = clock_mono_ms() + ready_timeout_ms;
 	char log[1024];
 
 	for (int i = 0; i < STACK_N; i++) {
@@ -196,7 +196,7 @@ int stack_start_all(int ready_timeout_ms, char *errstr, size_t errstr_size)
 	    spawn(STACK_QUERY, NULL, errstr, errstr_size) != 0)
 		goto failed;
 	for (int i = STACK_CONSUMER; i < STACK_N; i++) {
-		long left = deadline - proc_now_ms();
+		long left = deadline - clock_mono_ms();
 		if (await_ready((enum stack_service)i, left > 0 ? (int)left : 0, errstr,
 		                errstr_size) != 0)
 			goto failed;
@@ -220,14 +220,14 @@ void stack_kill_all(void)
 
 int wait_record(const char *id, int timeout_ms, struct http_resp *resp)
 {
-	const long deadline = proc_now_ms() + timeout_ms;
+	const long deadline = clock_mono_ms() + timeout_ms;
 	char url[256];
 
 	stack_url(url, sizeof(url), STACK_QUERY, "/api/v1/timestamp/%s", id);
 	for (;;) {
 		if (http_get(url, NULL, resp) == 0 && resp->status != 404)
 			return resp->status == 200 ? 0 : -1;
-		if (proc_now_ms() >= deadline)
+		if (clock_mono_ms() >= deadline)
 			return -1;
 		http_resp_clear(resp);
 		proc_sleep_ms(20);

@@ -306,7 +306,7 @@ int topic_find(const char *brokers, const char *topic, const char *key,
 	rd_kafka_t *rk = NULL;
 	int64_t *lo = NULL, *hi = NULL;
 	bool *done_part = NULL;
-	const long deadline = proc_now_ms() + timeout_ms;
+	const long deadline = clock_mono_ms() + timeout_ms;
 	const size_t key_len = strlen(key);
 	int n = 0, remaining = 0, rc = -1;
 	rd_kafka_resp_err_t err;
@@ -339,7 +339,7 @@ int topic_find(const char *brokers, const char *topic, const char *key,
 	while (remaining > 0) {
 		rd_kafka_message_t *rkm;
 
-		if (proc_now_ms() >= deadline) {
+		if (clock_mono_ms() >= deadline) {
 			snprintf(errstr, errstr_size,
 			         "%d partition(s) of %s not read to the end in %d ms", remaining,
 			         topic, timeout_ms);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "clock.h"
 #include "lookup.h"
 #include "pool.h"
 #include "suites.h"
@@ -50,7 +51,7 @@ START_TEST(acquire_gives_up_and_frees_the_slot)
 
 	/* More attempts than slots: none stays taken by a failed one. */
 	for (int i = 0; i < 2 * POOL_SIZE; i++) {
-		struct timespec deadline = ts_deadline(200);
+		struct timespec deadline = clock_deadline(200);
 		ck_assert_ptr_null(pool_acquire(&deadline, err, sizeof(err)));
 		ck_assert_msg(strstr(err, "no connection") != NULL, "%s", err);
 		ck_assert_int_eq(pool_in_use(), 0);
