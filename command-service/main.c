@@ -7,6 +7,7 @@
 #include "api.h"
 #include "cfg.h"
 #include "http.h"
+#include "kafka.h"
 #include "log.h"
 #include "publisher.h"
 
@@ -22,12 +23,11 @@ int main(int argc, char **argv)
 	char errstr[512];
 	struct mg_context *ctx;
 	sigset_t sigs;
-	int sig, rc, open_conns;
+	int rc;
 	const struct cfg_param params[] = {
 	    HTTP_CFG_PARAMS(ho, "7080", "128"),
-	    {"LOG_LEVEL", CFG_LOG_LEVEL, &level, "INFO", 0, 0, "DEBUG, INFO, WARN or ERROR"},
-	    {"KAFKA_BROKER", CFG_STRING, &pc.brokers, "127.0.0.1:9092", 0, 0,
-	     "Kafka bootstrap servers, comma-separated"},
+	    LOG_CFG_PARAM(level),
+	    KAFKA_CFG_BROKER(pc.brokers),
 	    {"KAFKA_PUBLISH_TOPIC", CFG_STRING, &pc.topic, "timestamp.command.v1", 0, 0,
 	     "topic to publish to"},
 	    {"KAFKA_TOPIC_PARTITIONS", CFG_INT, &pc.partitions, "6", 1, 10000,
@@ -53,12 +53,7 @@ int main(int argc, char **argv)
 	}
 	log_setup("command-service", level);
 
-	/* Signals are taken synchronously by this thread only. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	http_signals_block(&sigs); /* taken by http_serve_until_signal */
 
 	if (pub_setup(&pc, errstr, sizeof(errstr)) != 0) {
 		log_error("kafka producer: %s", errstr);
@@ -73,15 +68,9 @@ int main(int argc, char **argv)
 	log_info("listening on %s:%d, publishing to %s at %s", ho.address, ho.port,
 	         pc.topic, pc.brokers);
 
-	sigwait(&sigs, &sig);
-	log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	/* New connections are refused; the requests in progress are answered
-	 * while the producer still runs; then civetweb stops. Within the 10 s a
-	 * stop may take: 5 s, 1 s for mg_stop, 3 s to flush. */
-	if ((open_conns = http_drain(5000)) > 0)
-		log_warn("%d connection(s) still open 5 s after %s: closing them", open_conns,
-		         sig == SIGINT ? "SIGINT" : "SIGTERM");
-	mg_stop(ctx);
+	/* The requests in progress are answered while the producer still runs.
+	 * Within the 10 s a stop may take: 5 s, 1 s for mg_stop, 3 s to flush. */
+	http_serve_until_signal(ctx, &sigs, 5000);
 	pub_shutdown(3000);
 	mg_exit_library();
 	log_info("stopped");

@@ -83,35 +83,26 @@ static void on_error(rd_kafka_t *rk_, int err, const char *reason, void *opaque)
 	log_warn("kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
+static void producer_prepare(rd_kafka_conf_t *conf)
+{
+	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+	rd_kafka_conf_set_error_cb(conf, on_error);
+}
+
 static rd_kafka_t *producer_new(char *errstr, size_t errstr_size)
 {
-	rd_kafka_conf_t *conf;
-	rd_kafka_t *p;
 	char timeout[32];
-
-	snprintf(timeout, sizeof(timeout), "%d", cfg.timeout_ms);
-	conf = kafka_conf_new(cfg.brokers, errstr, errstr_size);
-	if (conf == NULL)
-		return NULL;
 	/* Our defaults, then KAFKA_PROPERTIES, then what is not negotiable:
 	 * acks=all from an idempotent producer, and librdkafka giving up on a
 	 * message when the request waiting for it does. */
-	if (kafka_conf_set(conf, "linger.ms", "1", errstr, errstr_size) ||
-	    kafka_conf_set(conf, "client.id", "command-service", errstr, errstr_size) ||
-	    kafka_conf_apply(conf, cfg.properties, errstr, errstr_size) ||
-	    kafka_conf_set(conf, "message.timeout.ms", timeout, errstr, errstr_size) ||
-	    kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
-	    kafka_conf_set(conf, "acks", "all", errstr, errstr_size))
-		goto failed;
-	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-	rd_kafka_conf_set_error_cb(conf, on_error);
-	p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
-	if (p == NULL)
-		goto failed;
-	return p; /* conf now belongs to p */
-failed:
-	rd_kafka_conf_destroy(conf);
-	return NULL;
+	static const char *const defaults[] = {"linger.ms", "1", "client.id", "command-service",
+	                                       NULL};
+	const char *const fixed[] = {"message.timeout.ms", timeout, "enable.idempotence", "true",
+	                             "acks", "all", NULL};
+
+	snprintf(timeout, sizeof(timeout), "%d", cfg.timeout_ms);
+	return kafka_new(RD_KAFKA_PRODUCER, cfg.brokers, defaults, cfg.properties, fixed,
+	                 producer_prepare, errstr, errstr_size);
 }
 
 /* Topic creation, owned by the poll thread. The Admin request is sent

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -144,17 +145,6 @@ static int send_error(const struct http_req *req, int status, const char *extra_
 		       req->ri->request_method, req->path, status, msg);
 	return http_send(req->conn, status, req->cid, "application/json",
 	                 extra_headers, body, pos);
-}
-
-int http_send_error(const struct http_req *req, int status,
-                    const char *extra_headers, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	status = send_error(req, status, extra_headers, NULL, fmt, ap);
-	va_end(ap);
-	return status;
 }
 
 int http_send_error_id(const struct http_req *req, int status, const char *extra_headers,
@@ -690,4 +680,27 @@ struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
 		log_warn("cannot set TCP_DEFER_ACCEPT on port %d: idle connections take worker "
 		         "threads", opts->port);
 	return ctx;
+}
+
+void http_signals_block(sigset_t *sigs)
+{
+	sigemptyset(sigs);
+	sigaddset(sigs, SIGINT);
+	sigaddset(sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+void http_serve_until_signal(struct mg_context *ctx, const sigset_t *sigs, int drain_ms)
+{
+	int sig = 0, open_conns;
+	const char *name;
+
+	sigwait(sigs, &sig);
+	name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+	log_info("received %s, stopping", name);
+	if ((open_conns = http_drain(drain_ms)) > 0)
+		log_warn("%d connection(s) still open %d ms after %s: closing them", open_conns,
+		         drain_ms, name);
+	mg_stop(ctx);
 }

@@ -5,6 +5,7 @@
 #define COMMON_HTTP_H
 
 #include <civetweb.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -39,16 +40,17 @@ int http_send(struct mg_connection *conn, int status, const char *cid,
 int http_send_json(const struct http_req *req, int status,
                    const char *extra_headers, const char *json);
 
-/* Sends {"error":"<formatted>","correlationId":"…"}. Returns status. */
-int http_send_error(const struct http_req *req, int status,
-                    const char *extra_headers, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* http_send_error with "id":"<id>" after the correlationId: the ticket
- * that a failed request tried (see the command service's 503). */
+/* Sends {"error":"<formatted>","correlationId":"…"[,"id":"<id>"]}, the id
+ * (when not NULL) being the ticket that a failed request tried (see the
+ * command service's 503). Returns status. */
 int http_send_error_id(const struct http_req *req, int status, const char *extra_headers,
                        const char *id, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* http_send_error_id without an id: http_send_error(req, status,
+ * extra_headers, fmt, ...). */
+#define http_send_error(req, status, extra_headers, ...) \
+	http_send_error_id((req), (status), (extra_headers), NULL, __VA_ARGS__)
 
 /* Fills req from conn. Returns 0, or the status to answer with *why: 400
  * for a correlation id header (correlationId or X-Correlation-ID) that is
@@ -124,6 +126,17 @@ struct http_server_opts {
  * it drops the answers of the requests in progress (civetweb writes nothing
  * once it is stopping). */
 int http_drain(int timeout_ms);
+
+/* Blocks SIGINT and SIGTERM in the calling thread, and so in the threads
+ * it starts afterwards, filling *sigs for http_serve_until_signal; ignores
+ * SIGPIPE (a client that went away is a failed write, not a dead process).
+ * Call it before starting any thread. */
+void http_signals_block(sigset_t *sigs);
+
+/* Waits for a signal of sigs, logs it, refuses new connections and lets the
+ * requests in progress be answered for up to drain_ms (http_drain), then
+ * stops civetweb (mg_stop). The caller then stops its own modules. */
+void http_serve_until_signal(struct mg_context *ctx, const sigset_t *sigs, int drain_ms);
 
 /* Starts civetweb with keep-alive, tcp_nodelay, request timeouts and JSON
  * error pages; civetweb's own messages go to the log. Returns NULL and

@@ -42,6 +42,40 @@ rd_kafka_conf_t *kafka_conf_new(const char *brokers, char *errstr, size_t errstr
 	return conf;
 }
 
+/* Sets every name, value pair of a NULL-terminated list. */
+static int conf_set_list(rd_kafka_conf_t *conf, const char *const *kv, char *errstr,
+                         size_t errstr_size)
+{
+	for (; kv != NULL && kv[0] != NULL; kv += 2) {
+		if (kafka_conf_set(conf, kv[0], kv[1], errstr, errstr_size) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+rd_kafka_t *kafka_new(rd_kafka_type_t type, const char *brokers, const char *const *defaults,
+                      const char *props, const char *const *fixed,
+                      void (*prepare)(rd_kafka_conf_t *conf), char *errstr, size_t errstr_size)
+{
+	rd_kafka_conf_t *conf = kafka_conf_new(brokers, errstr, errstr_size);
+	rd_kafka_t *rk;
+
+	if (conf == NULL)
+		return NULL;
+	if (conf_set_list(conf, defaults, errstr, errstr_size) != 0 ||
+	    kafka_conf_apply(conf, props, errstr, errstr_size) != 0 ||
+	    conf_set_list(conf, fixed, errstr, errstr_size) != 0) {
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	if (prepare != NULL)
+		prepare(conf);
+	rk = rd_kafka_new(type, conf, errstr, errstr_size);
+	if (rk == NULL)
+		rd_kafka_conf_destroy(conf); /* else rk owns it */
+	return rk;
+}
+
 int kafka_conf_apply(rd_kafka_conf_t *conf, const char *props, char *errstr,
                      size_t errstr_size)
 {

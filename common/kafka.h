@@ -9,10 +9,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The KAFKA_BROKER parameter of the services that use Kafka (see cfg.h). */
+#define KAFKA_CFG_BROKER(brokers_var)                                                  \
+	{"KAFKA_BROKER", CFG_STRING, &(brokers_var), "127.0.0.1:9092", 0, 0,                 \
+	 "Kafka bootstrap servers, comma-separated"}
+
 /* A new configuration with bootstrap.servers = brokers and librdkafka's log
  * routed into ours. Returns NULL with errstr on failure. The caller owns the
  * result until rd_kafka_new takes it. */
 rd_kafka_conf_t *kafka_conf_new(const char *brokers, char *errstr, size_t errstr_size);
+
+/* A client of type whose configuration is laid in three layers: ours
+ * (defaults), then the user's (props, KAFKA_PROPERTIES: see
+ * kafka_conf_apply), then what is not negotiable (fixed), which nothing
+ * overrides. defaults and fixed are NULL or NULL-terminated name, value,
+ * name, value, ... lists. prepare, if not NULL, sets callbacks on the
+ * configuration before the client takes it. Returns the client, or NULL
+ * with errstr ("property: reason"). */
+rd_kafka_t *kafka_new(rd_kafka_type_t type, const char *brokers, const char *const *defaults,
+                      const char *props, const char *const *fixed,
+                      void (*prepare)(rd_kafka_conf_t *conf), char *errstr, size_t errstr_size);
 
 /* Applies every "name=value" of props, separated by ',' or ';' (as in
  * KAFKA_PROPERTIES="linger.ms=5,compression.type=lz4"). Returns 0, or -1

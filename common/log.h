@@ -31,4 +31,8 @@ void log_write(enum log_level level, const char *correlation_id,
 #define log_warn(...) log_at(LOG_WARN, NULL, NULL, __VA_ARGS__)
 #define log_error(...) log_at(LOG_ERROR, NULL, NULL, __VA_ARGS__)
 
+/* The LOG_LEVEL parameter of every service (see cfg.h). */
+#define LOG_CFG_PARAM(level_var)                                                       \
+	{"LOG_LEVEL", CFG_LOG_LEVEL, &(level_var), "INFO", 0, 0, "DEBUG, INFO, WARN or ERROR"}
+
 #endif

@@ -648,75 +648,63 @@ void consumer_set_seams(consumer_write_fn write, void *(*alloc)(void *, size_t))
 	batch_realloc = alloc ? alloc : realloc;
 }
 
+static void consumer_prepare(rd_kafka_conf_t *conf)
+{
+	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+	rd_kafka_conf_set_stats_cb(conf, on_stats);
+}
+
 /* The group member, configured with ours, then KAFKA_PROPERTIES, then what
  * at-least-once needs. NULL with errstr. */
 static rd_kafka_t *consumer_new(char *errstr, size_t errstr_size)
 {
-	rd_kafka_conf_t *conf = kafka_conf_new(cfg.brokers, errstr, errstr_size);
-	rd_kafka_t *c;
-
-	if (conf == NULL)
-		return NULL;
-	if (kafka_conf_set(conf, "group.id", cfg.group, errstr, errstr_size) ||
-	    kafka_conf_set(conf, "client.id", "consumer-service", errstr, errstr_size) ||
-	    kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) ||
-	    kafka_conf_set(conf, "session.timeout.ms", "10000", errstr, errstr_size) ||
-	    kafka_conf_set(conf, "heartbeat.interval.ms", "1000", errstr, errstr_size) ||
-	    kafka_conf_set(conf, "enable.partition.eof", "false", errstr, errstr_size) ||
-	    kafka_conf_set(conf, "statistics.interval.ms", "5000", errstr, errstr_size) ||
+	const char *const defaults[] = {
+	    "group.id", cfg.group,
+	    "client.id", "consumer-service",
+	    "auto.offset.reset", "earliest",
+	    "session.timeout.ms", "10000",
+	    "heartbeat.interval.ms", "1000",
+	    "enable.partition.eof", "false",
+	    "statistics.interval.ms", "5000",
 	    /* Ask for what arrived in the last 5 ms rather than for every new
 	     * message: a few hundred fetches a second at most instead of one
 	     * per produce request, which on a busy broker is what made the
 	     * accept-to-readable tail (make bench, 5,000/s: p99 40-200 ms -> 13-24
 	     * ms, p50 2 -> 6 ms). Idle, it costs the broker 200 empty fetches
 	     * a second; KAFKA_PROPERTIES=fetch.wait.max.ms=500 undoes it. */
-	    kafka_conf_set(conf, "fetch.wait.max.ms", "5", errstr, errstr_size) ||
-	    kafka_conf_set(conf, "fetch.min.bytes", "100000", errstr, errstr_size) ||
-	    kafka_conf_apply(conf, cfg.properties, errstr, errstr_size) ||
-	    /* Not negotiable: an offset is stored only after its row is written. */
-	    kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) ||
-	    kafka_conf_set(conf, "enable.auto.commit", "true", errstr, errstr_size))
-		goto failed;
-	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-	rd_kafka_conf_set_stats_cb(conf, on_stats);
-	c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
-	if (c == NULL)
-		goto failed;
-	rd_kafka_poll_set_consumer(c);
-	return c; /* conf now belongs to c */
-failed:
-	rd_kafka_conf_destroy(conf);
-	return NULL;
+	    "fetch.wait.max.ms", "5",
+	    "fetch.min.bytes", "100000",
+	    NULL,
+	};
+	/* Not negotiable: an offset is stored only after its row is written. */
+	static const char *const fixed[] = {"enable.auto.offset.store", "false",
+	                                    "enable.auto.commit", "true", NULL};
+	rd_kafka_t *c = kafka_new(RD_KAFKA_CONSUMER, cfg.brokers, defaults, cfg.properties, fixed,
+	                          consumer_prepare, errstr, errstr_size);
+
+	if (c != NULL)
+		rd_kafka_poll_set_consumer(c);
+	return c;
 }
 
-/* The producer of dead letters. NULL with errstr. */
+static void dlq_prepare(rd_kafka_conf_t *conf)
+{
+	rd_kafka_conf_set_dr_msg_cb(conf, on_dlq_delivery);
+}
+
+/* The producer of dead letters. NULL with errstr. KAFKA_PROPERTIES too: a
+ * cluster that wants TLS or SASL wants them from every client. Consumer-only
+ * properties among them cost one librdkafka warning each ("... will be
+ * ignored by this producer instance"), nothing more (librdkafka 2.0.2). A
+ * dead letter is stored on every replica before its message's offset is. */
 static rd_kafka_t *dlq_producer_new(char *errstr, size_t errstr_size)
 {
-	rd_kafka_conf_t *conf = kafka_conf_new(cfg.brokers, errstr, errstr_size);
-	rd_kafka_t *p;
+	static const char *const defaults[] = {"client.id", "consumer-service-dlq", NULL};
+	static const char *const fixed[] = {"acks", "all", "message.max.bytes", "10485760",
+	                                    "message.timeout.ms", "10000", NULL};
 
-	if (conf == NULL)
-		return NULL;
-	/* KAFKA_PROPERTIES too: a cluster that wants TLS or SASL wants them
-	 * from every client. Consumer-only properties among them cost one
-	 * librdkafka warning each ("... will be ignored by this producer
-	 * instance"), nothing more (librdkafka 2.0.2). */
-	if (kafka_conf_set(conf, "client.id", "consumer-service-dlq", errstr, errstr_size) ||
-	    kafka_conf_apply(conf, cfg.properties, errstr, errstr_size) ||
-	    /* A dead letter is stored on every replica before its message's
-	     * offset is. */
-	    kafka_conf_set(conf, "acks", "all", errstr, errstr_size) ||
-	    kafka_conf_set(conf, "message.max.bytes", "10485760", errstr, errstr_size) ||
-	    kafka_conf_set(conf, "message.timeout.ms", "10000", errstr, errstr_size))
-		goto failed;
-	rd_kafka_conf_set_dr_msg_cb(conf, on_dlq_delivery);
-	p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
-	if (p == NULL)
-		goto failed;
-	return p; /* conf now belongs to p */
-failed:
-	rd_kafka_conf_destroy(conf);
-	return NULL;
+	return kafka_new(RD_KAFKA_PRODUCER, cfg.brokers, defaults, cfg.properties, fixed,
+	                 dlq_prepare, errstr, errstr_size);
 }
 
 static void metrics_setup(void)

@@ -8,6 +8,7 @@
 #include "cfg.h"
 #include "consumer.h"
 #include "http.h"
+#include "kafka.h"
 #include "log.h"
 #include "reset.h"
 
@@ -95,9 +96,8 @@ int main(int argc, char **argv)
 	int rc, reset;
 	const struct cfg_param params[] = {
 	    HTTP_CFG_PARAMS(ho, "7081", "4"),
-	    {"LOG_LEVEL", CFG_LOG_LEVEL, &level, "INFO", 0, 0, "DEBUG, INFO, WARN or ERROR"},
-	    {"KAFKA_BROKER", CFG_STRING, &cc.brokers, "127.0.0.1:9092", 0, 0,
-	     "Kafka bootstrap servers, comma-separated"},
+	    LOG_CFG_PARAM(level),
+	    KAFKA_CFG_BROKER(cc.brokers),
 	    {"KAFKA_CONSUMER_TOPIC", CFG_STRING, &cc.topic, "timestamp.command.v1", 0, 0,
 	     "topic to consume (dead letters go to <topic>.dlq)"},
 	    {"KAFKA_GROUP_ID", CFG_STRING, &cc.group, "timestamp-consumer-service", 0, 0,

@@ -221,34 +221,27 @@ done:
 int reset_offsets_earliest(const struct reset_config *c, struct reset_result *res,
                            char *errstr, size_t errstr_size)
 {
-	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk = NULL;
 	size_t size = sizeof(res->group);
-	const char *step = "kafka configuration";
+	const char *step = "kafka client";
 	char why[512];
 	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
 	snprintf(res->group, sizeof(res->group), "%s", c->group);
-	conf = kafka_conf_new(c->brokers, why, sizeof(why));
-	if (conf == NULL)
-		goto failed;
 	/* The same group.id the consumer ends up with: KAFKA_PROPERTIES may
 	 * override it there too. The handle never subscribes, so it never
 	 * joins the group it resets. */
-	if (kafka_conf_set(conf, "group.id", c->group, why, sizeof(why)) ||
-	    kafka_conf_set(conf, "client.id", "consumer-service-reset", why, sizeof(why)) ||
-	    kafka_conf_apply(conf, c->properties, why, sizeof(why)))
+	const char *const defaults[] = {"group.id", c->group, "client.id", "consumer-service-reset",
+	                                NULL};
+	rk = kafka_new(RD_KAFKA_CONSUMER, c->brokers, defaults, c->properties, NULL, NULL, why,
+	               sizeof(why));
+	if (rk == NULL)
 		goto failed;
-	if (rd_kafka_conf_get(conf, "group.id", res->group, &size) != RD_KAFKA_CONF_OK) {
+	if (rd_kafka_conf_get(rd_kafka_conf(rk), "group.id", res->group, &size) != RD_KAFKA_CONF_OK) {
 		snprintf(why, sizeof(why), "group.id: cannot read it back");
 		goto failed;
 	}
-	step = "kafka client";
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
-	if (rk == NULL)
-		goto failed;
-	conf = NULL; /* owned by rk */
 
 	step = "topic metadata";
 	if (load_partitions(rk, c, res, why, sizeof(why)) != 0)
@@ -287,8 +280,6 @@ int reset_offsets_earliest(const struct reset_config *c, struct reset_result *re
 failed:
 	snprintf(errstr, errstr_size, "%s: %s", step, why);
 done:
-	if (conf)
-		rd_kafka_conf_destroy(conf);
 	if (rk)
 		rd_kafka_destroy(rk);
 	return rc;

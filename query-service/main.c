@@ -19,13 +19,13 @@ int main(int argc, char **argv)
 	struct http_server_opts ho = {.routes = &api_routes};
 	const char *db_url;
 	enum log_level level;
-	int pool_size, pool_timeout, rc, sig, open_conns;
+	int pool_size, pool_timeout, rc;
 	char errstr[512];
 	struct mg_context *ctx;
 	sigset_t sigs;
 	const struct cfg_param params[] = {
 	    HTTP_CFG_PARAMS(ho, "7082", "64"),
-	    {"LOG_LEVEL", CFG_LOG_LEVEL, &level, "INFO", 0, 0, "DEBUG, INFO, WARN or ERROR"},
+	    LOG_CFG_PARAM(level),
 	    DB_CFG_PARAMS(db_url, db),
 	    {"DB_POOL_SIZE", CFG_INT, &pool_size, "8", 1, 90,
 	     "database connections shared by all HTTP threads"},
@@ -46,11 +46,7 @@ int main(int argc, char **argv)
 	}
 	log_setup("query-service", level);
 
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	http_signals_block(&sigs); /* taken by http_serve_until_signal */
 
 	if (pool_setup(&db, pool_size, api_statements, errstr, sizeof(errstr)) != 0) {
 		log_error("database pool: %s", errstr);
@@ -65,14 +61,8 @@ int main(int argc, char **argv)
 	}
 	log_info("listening on %s:%d, database pool of %d", ho.address, ho.port, pool_size);
 
-	sigwait(&sigs, &sig);
-	log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	/* New connections are refused and the reads in progress answered
-	 * (each has at most DB_POOL_TIMEOUT_MS); then civetweb stops. */
-	if ((open_conns = http_drain(5000)) > 0)
-		log_warn("%d connection(s) still open 5 s after %s: closing them", open_conns,
-		         sig == SIGINT ? "SIGINT" : "SIGTERM");
-	mg_stop(ctx);
+	/* The reads in progress are answered: each has DB_POOL_TIMEOUT_MS. */
+	http_serve_until_signal(ctx, &sigs, 5000);
 	pool_shutdown();
 	mg_exit_library();
 	log_info("stopped");
