@@ -88,11 +88,37 @@ int fault_script(const char *script, const char *action)
 	return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
 }
 
+/* Reads up to size - 1 bytes of /proc/<pid>/<file> into buf, NUL-terminated.
+ * Returns the length, or -1 when the process (or the file) is not there. */
+static long proc_read(int pid, const char *file, char *buf, size_t size)
+{
+	char path[64];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	n = fread(buf, 1, size - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return (long)n;
+}
+
+/* What follows the name in /proc/<pid>/stat (the name may hold spaces and
+ * parentheses): " S 1234 ..." (state, parent pid, ...), or NULL. */
+static const char *proc_stat_fields(int pid, char *buf, size_t size)
+{
+	const char *p = proc_read(pid, "stat", buf, size) < 0 ? NULL : strrchr(buf, ')');
+	return p != NULL && p[1] == ' ' ? p + 1 : NULL;
+}
+
 int fault_broker_pid(void)
 {
 	char path[1024], cmdline[4096];
 	FILE *f;
-	size_t n;
+	long n;
 	int pid = -1;
 
 	snprintf(path, sizeof(path), "%s/kafka.pid", stack.state_dir);
@@ -102,37 +128,21 @@ int fault_broker_pid(void)
 	if (fscanf(f, "%d", &pid) != 1)
 		pid = -1;
 	fclose(f);
-	if (pid <= 0)
-		return -1;
 	/* Only our broker: the pid file may be stale. */
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-	f = fopen(path, "r");
-	if (f == NULL)
+	if (pid <= 0 || (n = proc_read(pid, "cmdline", cmdline, sizeof(cmdline))) < 0)
 		return -1;
-	n = fread(cmdline, 1, sizeof(cmdline) - 1, f);
-	fclose(f);
-	for (size_t i = 0; i < n; i++)
+	for (long i = 0; i < n; i++)
 		cmdline[i] = cmdline[i] == '\0' ? ' ' : cmdline[i];
-	cmdline[n] = '\0';
 	return strstr(cmdline, "kafka.Kafka") != NULL ? pid : -1;
 }
 
 /* The state letter of a process from /proc (R, S, T, ...), or 0. */
 static char proc_state(int pid)
 {
-	char path[64], buf[512], *p;
-	FILE *f;
-	size_t n;
+	char buf[512];
+	const char *p = proc_stat_fields(pid, buf, sizeof(buf));
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
-	return p != NULL && p[1] == ' ' ? p[2] : 0;
+	return p != NULL ? p[1] : 0;
 }
 
 void fault_broker_pause(bool stop)
@@ -156,20 +166,11 @@ void fault_broker_pause(bool stop)
 /* The parent pid of a process from /proc, or -1. */
 static int proc_ppid(int pid)
 {
-	char path[64], buf[512], *p;
-	FILE *f;
-	size_t n;
+	char buf[512];
+	const char *p = proc_stat_fields(pid, buf, sizeof(buf));
 	int ppid;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	return p != NULL && sscanf(p + 1, " %*c %d", &ppid) == 1 ? ppid : -1;
+	return p != NULL && sscanf(p, " %*c %d", &ppid) == 1 ? ppid : -1;
 }
 
 /* The postmaster's pid (the first line of <state_dir>/pgdata/postmaster.pid),

@@ -37,6 +37,19 @@ static int decode_status(int wstatus)
 	return SVC_NOT_RUNNING;
 }
 
+/* Copies the NULL-terminated src (may be NULL) to dst[n..], NULL-terminated
+ * within cap entries. Returns 0, or -1 when it does not fit. */
+static int append_list(const char **dst, size_t n, size_t cap, const char *const *src)
+{
+	for (; src != NULL && *src != NULL; src++) {
+		if (n + 1 >= cap)
+			return -1;
+		dst[n++] = *src;
+	}
+	dst[n] = NULL;
+	return 0;
+}
+
 int svc_start(struct svc *s, const char *name, const char *path,
               const char *const *env, const char *log_path, char *errstr,
               size_t errstr_size)
@@ -72,24 +85,12 @@ int svc_start_args(struct svc *s, const char *name, const char *path,
 				envp[n++] = *e;
 		}
 	}
-	for (; env != NULL && *env != NULL; env++) {
-		if (n + 1 >= sizeof(envp) / sizeof(envp[0])) {
-			snprintf(errstr, errstr_size, "%s: too many environment variables", name);
-			return -1;
-		}
-		envp[n++] = *env;
+	argv[0] = path;
+	if (append_list(envp, n, sizeof(envp) / sizeof(envp[0]), env) != 0 ||
+	    append_list(argv, 1, sizeof(argv) / sizeof(argv[0]), args) != 0) {
+		snprintf(errstr, errstr_size, "%s: too many arguments or environment variables", name);
+		return -1;
 	}
-	envp[n] = NULL;
-	n = 0;
-	argv[n++] = path;
-	for (; args != NULL && *args != NULL; args++) {
-		if (n + 1 >= sizeof(argv) / sizeof(argv[0])) {
-			snprintf(errstr, errstr_size, "%s: too many arguments", name);
-			return -1;
-		}
-		argv[n++] = *args;
-	}
-	argv[n] = NULL;
 
 	fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0) {
