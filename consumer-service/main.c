@@ -46,14 +46,11 @@ static const char summary[] =
  * status. */
 static int reset_offsets(const struct consumer_config *cc)
 {
-	const struct reset_config rconf = {
-	    .brokers = cc->brokers, .topic = cc->topic, .group = cc->group,
-	    .properties = cc->properties, .timeout_ms = 10000};
 	struct reset_result res;
 	char errstr[1024];
 	int failed;
 
-	failed = reset_offsets_earliest(&rconf, &res, errstr, sizeof(errstr));
+	failed = reset_offsets_earliest(cc, &res, errstr, sizeof(errstr));
 	reset_result_print(&res, cc->topic, stdout);
 	fflush(stdout);
 	if (failed)

@@ -24,14 +24,14 @@ static int by_partition(const void *a, const void *b)
 }
 
 /* Fills res->partitions from the topic's metadata. */
-static int load_partitions(rd_kafka_t *rk, const struct reset_config *c,
+static int load_partitions(rd_kafka_t *rk, const struct consumer_config *c,
                            struct reset_result *res, char *errstr, size_t errstr_size)
 {
 	const struct rd_kafka_metadata *md;
 	const struct rd_kafka_metadata_topic *mt;
 	int rc = -1;
 
-	if (kafka_topic_metadata(rk, c->topic, c->timeout_ms, &md, errstr, errstr_size) != 0)
+	if (kafka_topic_metadata(rk, c->topic, RESET_TIMEOUT_MS, &md, errstr, errstr_size) != 0)
 		return -1;
 	mt = &md->topics[0];
 	res->partitions = calloc((size_t)mt->partition_cnt, sizeof(*res->partitions));
@@ -55,8 +55,7 @@ done:
 
 /* Describes the group: 0 when it is idle (no members, not rebalancing),
  * else -1 with who is in it. */
-static int check_idle(rd_kafka_t *rk, const struct reset_config *c, struct reset_result *res,
-                      char *errstr, size_t errstr_size)
+static int check_idle(rd_kafka_t *rk, struct reset_result *res, char *errstr, size_t errstr_size)
 {
 	const char *groups[1] = {res->group};
 	const rd_kafka_ConsumerGroupDescription_t **descs, *d;
@@ -67,7 +66,7 @@ static int check_idle(rd_kafka_t *rk, const struct reset_config *c, struct reset
 	size_t n, used = 0;
 	int rc = -1;
 
-	kafka_admin_begin(&a, rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, c->timeout_ms);
+	kafka_admin_begin(&a, rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, RESET_TIMEOUT_MS);
 	rd_kafka_DescribeConsumerGroups(rk, groups, 1, a.opts, a.q);
 	if (kafka_admin_wait(&a, "describe group", errstr, errstr_size) != 0)
 		goto done;
@@ -114,7 +113,7 @@ done:
 }
 
 /* A list of every partition of the topic; with offsets, at their low mark. */
-static rd_kafka_topic_partition_list_t *partition_list(const struct reset_config *c,
+static rd_kafka_topic_partition_list_t *partition_list(const struct consumer_config *c,
                                                        const struct reset_result *res,
                                                        bool with_offsets)
 {
@@ -133,7 +132,7 @@ static rd_kafka_topic_partition_list_t *partition_list(const struct reset_config
 
 /* Reads the group's committed offsets into each partition's before (or
  * after) field: -1 where it has none. */
-static int list_committed(rd_kafka_t *rk, const struct reset_config *c, struct reset_result *res,
+static int list_committed(rd_kafka_t *rk, const struct consumer_config *c, struct reset_result *res,
                           bool after, char *errstr, size_t errstr_size)
 {
 	rd_kafka_topic_partition_list_t *parts = partition_list(c, res, false);
@@ -145,7 +144,7 @@ static int list_committed(rd_kafka_t *rk, const struct reset_config *c, struct r
 	size_t n;
 	int rc = -1;
 
-	kafka_admin_begin(&a, rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, c->timeout_ms);
+	kafka_admin_begin(&a, rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, RESET_TIMEOUT_MS);
 	rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, a.opts, a.q);
 	if (kafka_admin_wait(&a, "list committed offsets", errstr, errstr_size) != 0)
 		goto done;
@@ -171,7 +170,7 @@ done:
 
 /* Commits each partition's low mark for the group. Partition errors go
  * into the partitions; returns -1 if any, or if the call failed. */
-static int alter_offsets(rd_kafka_t *rk, const struct reset_config *c, struct reset_result *res,
+static int alter_offsets(rd_kafka_t *rk, const struct consumer_config *c, struct reset_result *res,
                          char *errstr, size_t errstr_size)
 {
 	rd_kafka_topic_partition_list_t *parts = partition_list(c, res, true);
@@ -183,7 +182,7 @@ static int alter_offsets(rd_kafka_t *rk, const struct reset_config *c, struct re
 	size_t n;
 	int rc = -1, failed = 0, busy = 0;
 
-	kafka_admin_begin(&a, rk, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS, c->timeout_ms);
+	kafka_admin_begin(&a, rk, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS, RESET_TIMEOUT_MS);
 	rd_kafka_AlterConsumerGroupOffsets(rk, &req, 1, a.opts, a.q);
 	if (kafka_admin_wait(&a, "alter committed offsets", errstr, errstr_size) != 0)
 		goto done;
@@ -218,7 +217,7 @@ done:
 	return rc;
 }
 
-int reset_offsets_earliest(const struct reset_config *c, struct reset_result *res,
+int reset_offsets_earliest(const struct consumer_config *c, struct reset_result *res,
                            char *errstr, size_t errstr_size)
 {
 	rd_kafka_t *rk = NULL;
@@ -247,12 +246,12 @@ int reset_offsets_earliest(const struct reset_config *c, struct reset_result *re
 	if (load_partitions(rk, c, res, why, sizeof(why)) != 0)
 		goto failed;
 	step = "group check";
-	if (check_idle(rk, c, res, why, sizeof(why)) != 0)
+	if (check_idle(rk, res, why, sizeof(why)) != 0)
 		goto failed;
 	step = "watermarks";
 	for (int i = 0; i < res->partition_cnt; i++) {
 		struct reset_partition *p = &res->partitions[i];
-		if (kafka_watermarks(rk, c->topic, p->partition, &p->low, &p->high, c->timeout_ms,
+		if (kafka_watermarks(rk, c->topic, p->partition, &p->low, &p->high, RESET_TIMEOUT_MS,
 		                     why, sizeof(why)) != 0)
 			goto failed;
 	}

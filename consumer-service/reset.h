@@ -8,13 +8,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-struct reset_config {
-	const char *brokers;
-	const char *topic;
-	const char *group;
-	const char *properties; /* KAFKA_PROPERTIES, passed through as for the consumer */
-	int timeout_ms;         /* for each broker round trip */
-};
+#include "consumer.h"
+
+/* How long each broker round trip of the reset may take. */
+#define RESET_TIMEOUT_MS 10000
 
 /* What happened to one partition. Offsets are -1 when unknown or, for
  * `before`, when the group had no committed offset there. */
@@ -34,13 +31,14 @@ struct reset_result {
 	struct reset_partition *partitions; /* partition_cnt entries, owned by the result */
 };
 
-/* Resets the committed offsets of c->group on c->topic to the low watermark
- * of every partition. Refuses (before changing anything) when the group has
+/* Resets the committed offsets of c->group on c->topic (the consumer's own
+ * configuration: brokers, KAFKA_PROPERTIES too) to the low watermark of
+ * every partition. Refuses (before changing anything) when the group has
  * members; the broker refuses as well if one joins in the meantime. Returns
  * 0 when every partition was reset, or -1 with the reason in errstr; res
  * holds what was learnt either way and must be released with
  * reset_result_free. Never logs and never exits. */
-int reset_offsets_earliest(const struct reset_config *c, struct reset_result *res,
+int reset_offsets_earliest(const struct consumer_config *c, struct reset_result *res,
                            char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
 
