@@ -130,40 +130,76 @@ static rd_kafka_topic_partition_list_t *partition_list(const struct consumer_con
 	return parts;
 }
 
-/* Reads the group's committed offsets into each partition's before (or
- * after) field: -1 where it has none. */
-static int list_committed(rd_kafka_t *rk, const struct consumer_config *c, struct reset_result *res,
-                          bool after, char *errstr, size_t errstr_size)
+/* What group_offsets does, and where the answer goes. */
+enum offsets_call {
+	OFFSETS_BEFORE, /* list the committed offsets into each partition's before */
+	OFFSETS_RESET,  /* commit each partition's low mark; errors into its error */
+	OFFSETS_AFTER,  /* list them again, into after */
+};
+
+/* Lists or alters the group's committed offsets (one group per call, as
+ * librdkafka 2.0.2 wants) and records the answer per partition: -1 where
+ * the group has no offset. *busy (if not NULL) counts partitions refused
+ * because the group has members. Returns 0, or -1 with errstr when the call
+ * itself failed. */
+static int group_offsets(rd_kafka_t *rk, const struct consumer_config *c, struct reset_result *res,
+                         enum offsets_call call, int *busy, char *errstr, size_t errstr_size)
 {
-	rd_kafka_topic_partition_list_t *parts = partition_list(c, res, false);
-	rd_kafka_ListConsumerGroupOffsets_t *req =
-	    rd_kafka_ListConsumerGroupOffsets_new(res->group, parts);
+	const bool alter = call == OFFSETS_RESET;
+	const char *what = alter ? "alter committed offsets" : "list committed offsets";
+	rd_kafka_topic_partition_list_t *parts = partition_list(c, res, alter);
 	const rd_kafka_group_result_t **gres;
 	const rd_kafka_topic_partition_list_t *got;
 	struct kafka_admin a;
 	size_t n;
 	int rc = -1;
 
-	kafka_admin_begin(&a, rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, RESET_TIMEOUT_MS);
-	rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, a.opts, a.q);
-	if (kafka_admin_wait(&a, "list committed offsets", errstr, errstr_size) != 0)
+	kafka_admin_begin(&a, rk,
+	                  alter ? RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS
+	                        : RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS,
+	                  RESET_TIMEOUT_MS);
+	/* The calls copy their requests. */
+	if (alter) {
+		rd_kafka_AlterConsumerGroupOffsets_t *req =
+		    rd_kafka_AlterConsumerGroupOffsets_new(res->group, parts);
+		rd_kafka_AlterConsumerGroupOffsets(rk, &req, 1, a.opts, a.q);
+		rd_kafka_AlterConsumerGroupOffsets_destroy(req);
+	} else {
+		rd_kafka_ListConsumerGroupOffsets_t *req =
+		    rd_kafka_ListConsumerGroupOffsets_new(res->group, parts);
+		rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, a.opts, a.q);
+		rd_kafka_ListConsumerGroupOffsets_destroy(req);
+	}
+	if (kafka_admin_wait(&a, what, errstr, errstr_size) != 0)
 		goto done;
-	gres = rd_kafka_ListConsumerGroupOffsets_result_groups(
-	    rd_kafka_event_ListConsumerGroupOffsets_result(a.ev), &n);
-	if (kafka_group_result(gres, n, "list committed offsets", res->group, &got, errstr,
-	                     errstr_size) != 0)
+	if (alter)
+		gres = rd_kafka_AlterConsumerGroupOffsets_result_groups(
+		    rd_kafka_event_AlterConsumerGroupOffsets_result(a.ev), &n);
+	else
+		gres = rd_kafka_ListConsumerGroupOffsets_result_groups(
+		    rd_kafka_event_ListConsumerGroupOffsets_result(a.ev), &n);
+	if (kafka_group_result(gres, n, what, res->group, &got, errstr, errstr_size) != 0)
 		goto done;
 	for (int i = 0; got != NULL && i < got->cnt; i++) {
 		const rd_kafka_topic_partition_t *tp = &got->elems[i];
 		struct reset_partition *p = find_partition(res, tp->partition);
-		int64_t off = tp->err || tp->offset < 0 ? -1 : tp->offset;
-		if (p != NULL && strcmp(tp->topic, c->topic) == 0)
-			*(after ? &p->after : &p->before) = off;
+		const int64_t off = tp->err || tp->offset < 0 ? -1 : tp->offset;
+
+		if (p == NULL || strcmp(tp->topic, c->topic) != 0)
+			continue;
+		if (call == OFFSETS_BEFORE)
+			p->before = off;
+		else if (call == OFFSETS_AFTER)
+			p->after = off;
+		else if (tp->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			snprintf(p->error, sizeof(p->error), "%s", rd_kafka_err2str(tp->err));
+			if (busy != NULL)
+				*busy += kafka_group_busy(tp->err);
+		}
 	}
 	rc = 0;
 done:
 	kafka_admin_end(&a);
-	rd_kafka_ListConsumerGroupOffsets_destroy(req);
 	rd_kafka_topic_partition_list_destroy(parts);
 	return rc;
 }
@@ -173,48 +209,20 @@ done:
 static int alter_offsets(rd_kafka_t *rk, const struct consumer_config *c, struct reset_result *res,
                          char *errstr, size_t errstr_size)
 {
-	rd_kafka_topic_partition_list_t *parts = partition_list(c, res, true);
-	rd_kafka_AlterConsumerGroupOffsets_t *req =
-	    rd_kafka_AlterConsumerGroupOffsets_new(res->group, parts);
-	const rd_kafka_group_result_t **gres;
-	const rd_kafka_topic_partition_list_t *got;
-	struct kafka_admin a;
-	size_t n;
-	int rc = -1, failed = 0, busy = 0;
+	int failed = 0, busy = 0;
 
-	kafka_admin_begin(&a, rk, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS, RESET_TIMEOUT_MS);
-	rd_kafka_AlterConsumerGroupOffsets(rk, &req, 1, a.opts, a.q);
-	if (kafka_admin_wait(&a, "alter committed offsets", errstr, errstr_size) != 0)
-		goto done;
-	gres = rd_kafka_AlterConsumerGroupOffsets_result_groups(
-	    rd_kafka_event_AlterConsumerGroupOffsets_result(a.ev), &n);
-	if (kafka_group_result(gres, n, "alter committed offsets", res->group, &got, errstr,
-	                     errstr_size) != 0)
-		goto done;
-	for (int i = 0; got != NULL && i < got->cnt; i++) {
-		struct reset_partition *p = find_partition(res, got->elems[i].partition);
-		rd_kafka_resp_err_t err = got->elems[i].err;
-		if (p == NULL || err == RD_KAFKA_RESP_ERR_NO_ERROR)
-			continue;
-		snprintf(p->error, sizeof(p->error), "%s", rd_kafka_err2str(err));
-		busy += kafka_group_busy(err);
-	}
+	if (group_offsets(rk, c, res, OFFSETS_RESET, &busy, errstr, errstr_size) != 0)
+		return -1;
 	for (int i = 0; i < res->partition_cnt; i++)
 		failed += res->partitions[i].error[0] != '\0';
-	if (failed == 0) {
-		rc = 0;
-	} else {
-		snprintf(errstr, errstr_size, "%d of %d partitions were not reset%s", failed,
-		         res->partition_cnt,
-		         busy ? ": the broker says the group has active members; stop every "
-		                "consumer of the group, then run this again"
-		              : "");
-	}
-done:
-	kafka_admin_end(&a);
-	rd_kafka_AlterConsumerGroupOffsets_destroy(req);
-	rd_kafka_topic_partition_list_destroy(parts);
-	return rc;
+	if (failed == 0)
+		return 0;
+	snprintf(errstr, errstr_size, "%d of %d partitions were not reset%s", failed,
+	         res->partition_cnt,
+	         busy ? ": the broker says the group has active members; stop every "
+	                "consumer of the group, then run this again"
+	              : "");
+	return -1;
 }
 
 int reset_offsets_earliest(const struct consumer_config *c, struct reset_result *res,
@@ -256,13 +264,13 @@ int reset_offsets_earliest(const struct consumer_config *c, struct reset_result 
 			goto failed;
 	}
 	step = "committed offsets";
-	if (list_committed(rk, c, res, false, why, sizeof(why)) != 0)
+	if (group_offsets(rk, c, res, OFFSETS_BEFORE, NULL, why, sizeof(why)) != 0)
 		goto failed;
 	step = "offset reset";
 	if (alter_offsets(rk, c, res, why, sizeof(why)) != 0)
 		goto failed;
 	step = "check after the reset";
-	if (list_committed(rk, c, res, true, why, sizeof(why)) != 0)
+	if (group_offsets(rk, c, res, OFFSETS_AFTER, NULL, why, sizeof(why)) != 0)
 		goto failed;
 	for (int i = 0; i < res->partition_cnt; i++) {
 		const struct reset_partition *p = &res->partitions[i];

@@ -4,7 +4,8 @@
  * retries) are snapshotted; then the table is emptied and rebuilt from the
  * topic twice: (a) by a consumer in a new group, (b) by resetting the
  * service's group with `consumer-service --reset-offsets earliest` while its
- * consumer is stopped and starting it again. Each time the rows are identical
+ * consumer is stopped (the reset is refused while it runs) and starting it
+ * again. Each time the rows are identical
  * to the snapshot (id, event_timestamp, created_at, as PostgreSQL prints
  * them). The test has a topic and a group of its own, so that what the other
  * suites left in the shared topic does not enter its table. */
@@ -149,29 +150,32 @@ static void assert_rebuilt(const char *how)
 	free(rows);
 }
 
-/* Runs `consumer-service --reset-offsets earliest` for the test's group until
- * it succeeds: a member that just left may still be counted for a moment
- * (exit status 1). It listens nowhere; SERVER_PORT only has to be valid. */
-static void reset_offsets(void)
+/* Runs `consumer-service --reset-offsets earliest` for the test's group
+ * once, logging to consumer-reset.log; returns its exit status. It listens
+ * nowhere: SERVER_PORT only has to be valid. */
+static int run_reset(long until)
 {
 	static const char *const args[] = {"--reset-offsets", "earliest", NULL};
-	const long until = clock_mono_ms() + RESET_MS;
 	char errstr[1024];
+
+	ck_assert_msg(stack_spawn_args(&extra[1], STACK_CONSUMER, fault_second_port(), "reset",
+	                               "consumer-reset.log", args, dr_env, errstr,
+	                               sizeof(errstr)) == 0,
+	              "%s", errstr);
+	while (svc_alive(&extra[1]) && clock_mono_ms() < until)
+		proc_sleep_ms(50);
+	return svc_alive(&extra[1]) ? SVC_TIMED_OUT : extra[1].status;
+}
+
+/* The reset, until it succeeds: a member that just left may still be
+ * counted for a moment (exit status 1). */
+static void reset_offsets(void)
+{
+	const long until = clock_mono_ms() + RESET_MS;
 	int status;
 
-	do {
-		ck_assert_msg(stack_spawn_args(&extra[1], STACK_CONSUMER, fault_second_port(), "reset",
-		                               "consumer-reset.log", args, dr_env, errstr,
-		                               sizeof(errstr)) == 0,
-		              "%s", errstr);
-		while (svc_alive(&extra[1]) && clock_mono_ms() < until)
-			proc_sleep_ms(50);
-		status = svc_alive(&extra[1]) ? SVC_TIMED_OUT : extra[1].status;
-		/* 1: the group still has a member; anything else is final. */
-		if (status != 1 || clock_mono_ms() >= until)
-			break;
+	while ((status = run_reset(until)) == 1 && clock_mono_ms() < until)
 		proc_sleep_ms(500);
-	} while (1);
 	ck_assert_msg(status == 0, "--reset-offsets earliest: status %d (see %s)", status,
 	              extra[1].log_path);
 }
@@ -183,8 +187,10 @@ START_TEST(rebuilds_identical_rows_twice)
 	const char *group_env[] = {"KAFKA_PUBLISH_TOPIC=" DR_TOPIC, "KAFKA_CONSUMER_TOPIC=" DR_TOPIC,
 	                           group, NULL};
 	struct http_resp resp = {0};
-	long n;
+	char reset_log[1024];
+	long n, log_from;
 
+	snprintf(reset_log, sizeof(reset_log), "%s/consumer-reset.log", stack.state_dir);
 	/* The command service creates the topic, the consumer the table,
 	 * which is shared with the other suites: it starts empty here. */
 	fault_start(STACK_COMMAND, dr_env);
@@ -212,7 +218,12 @@ START_TEST(rebuilds_identical_rows_twice)
 	assert_rebuilt("(a), new group");
 	fault_sigterm(&extra[0]);
 
-	/* (b) the service's group reset to the earliest offsets. */
+	/* (b) the service's group reset to the earliest offsets: refused while
+	 * its consumer runs, done once it is stopped. */
+	log_from = fault_file_size(reset_log);
+	ck_assert_int_eq(run_reset(clock_mono_ms() + RESET_MS), 1);
+	ck_assert_msg(fault_grep(reset_log, log_from, "is not idle", NULL, NULL) > 0,
+	              "the reset refused without saying the group is not idle (see %s)", reset_log);
 	fault_sigterm(&stack.svc[STACK_CONSUMER]);
 	truncate_table();
 	reset_offsets();
