@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "proc.h"
+#include "run.h"
 #include "stack.h"
 #include "suites.h"
 
@@ -22,24 +23,20 @@
 
 int main(int argc, char **argv)
 {
-	const char *suite = argc > 1 ? argv[1] : NULL, *tcase = argc > 2 ? argv[2] : NULL;
+	static const run_suite_fn makers[] = {
+	    make_health_suite,      make_timestamp_suite, make_errors_suite,
+	    make_correlation_suite, make_message_suite,   make_idempotency_suite,
+	    make_dlq_suite,         make_load_suite,      make_metrics_suite,
+	    NULL,
+	};
+	const char *suite, *tcase;
 	char errstr[1024];
 	SRunner *sr;
 	int failed;
 	long started;
 
-	if (argc > 3 || (suite && suite[0] == '-')) {
-		fprintf(stderr, "usage: %s [SUITE [CASE]]\n", argv[0]);
-		return 2;
-	}
-	if (stack_load(errstr, sizeof(errstr)) != 0) {
-		fprintf(stderr, "integration-tests: %s\n", errstr);
-		return 2;
-	}
-	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) {
-		fprintf(stderr, "integration-tests: curl_global_init failed\n");
-		return 2;
-	}
+	if ((failed = run_setup("integration-tests", argc, argv, &suite, &tcase)) != 0)
+		return failed;
 	started = clock_mono_ms();
 	if (stack_start_all(READY_TIMEOUT_MS, errstr, sizeof(errstr)) != 0) {
 		fprintf(stderr, "integration-tests: %s\n", errstr);
@@ -49,23 +46,7 @@ int main(int argc, char **argv)
 	printf("services ready in %ld ms (broker %s, database %s, logs in %s)\n",
 	       clock_mono_ms() - started, stack.broker, stack.db_url, stack.state_dir);
 
-	sr = srunner_create(make_health_suite());
-	srunner_add_suite(sr, make_timestamp_suite());
-	srunner_add_suite(sr, make_errors_suite());
-	srunner_add_suite(sr, make_correlation_suite());
-	srunner_add_suite(sr, make_message_suite());
-	srunner_add_suite(sr, make_idempotency_suite());
-	srunner_add_suite(sr, make_dlq_suite());
-	srunner_add_suite(sr, make_load_suite());
-	srunner_add_suite(sr, make_metrics_suite());
-	srunner_run(sr, suite, tcase, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	if (srunner_ntests_run(sr) == 0) {
-		fprintf(stderr, "integration-tests: no test matches '%s' '%s'\n",
-		        suite ? suite : "", tcase ? tcase : "");
-		failed++;
-	}
-	srunner_free(sr);
+	failed = run_suites("integration-tests", makers, suite, tcase, CK_FORK_GETENV);
 
 	/* Always last, whatever was selected: it stops the services, which
 	 * are children of this process, so it cannot run in a fork. */

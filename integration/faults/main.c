@@ -26,6 +26,7 @@
 
 #include "fault.h"
 #include "faults.h"
+#include "run.h"
 
 #define TOPIC_READY_MS 30000
 
@@ -40,24 +41,21 @@ static void on_deadline(int sig)
 
 int main(int argc, char **argv)
 {
-	const char *suite = argc > 1 ? argv[1] : NULL, *tcase = argc > 2 ? argv[2] : NULL;
-	const char *deadline = getenv("FAULTS_DEADLINE_S");
+	static const run_suite_fn makers[] = {
+	    make_poison_suite, make_edge_suite,  make_broker_suite,    make_database_suite,
+	    make_freeze_suite, make_kill_suite,  make_scaleout_suite,  make_stop_suite,
+	    make_readystop_suite, make_topic_suite, make_dr_suite,     NULL,
+	};
+	const char *deadline = getenv("FAULTS_DEADLINE_S"), *suite, *tcase;
 	char errstr[1024];
 	struct rlimit rl;
-	SRunner *sr;
 	int failed;
 	long started = clock_mono_ms();
 
-	if (argc > 3 || (suite && suite[0] == '-')) {
-		fprintf(stderr, "usage: %s [SUITE [CASE]]\n", argv[0]);
-		return 2;
-	}
-	if (stack_load(errstr, sizeof(errstr)) != 0 || fault_env_load(errstr, sizeof(errstr)) != 0) {
+	if ((failed = run_setup("fault-tests", argc, argv, &suite, &tcase)) != 0)
+		return failed;
+	if (fault_env_load(errstr, sizeof(errstr)) != 0) {
 		fprintf(stderr, "fault-tests: %s\n", errstr);
-		return 2;
-	}
-	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) {
-		fprintf(stderr, "fault-tests: curl_global_init failed\n");
 		return 2;
 	}
 	/* The edge suite opens a thousand connections at once. */
@@ -78,26 +76,7 @@ int main(int argc, char **argv)
 	printf("topic %s ready (broker %s, database %s, logs in %s)\n", stack.topic, stack.broker,
 	       stack.db_url, stack.state_dir);
 
-	sr = srunner_create(make_poison_suite());
-	srunner_add_suite(sr, make_edge_suite());
-	srunner_add_suite(sr, make_broker_suite());
-	srunner_add_suite(sr, make_database_suite());
-	srunner_add_suite(sr, make_freeze_suite());
-	srunner_add_suite(sr, make_kill_suite());
-	srunner_add_suite(sr, make_scaleout_suite());
-	srunner_add_suite(sr, make_stop_suite());
-	srunner_add_suite(sr, make_readystop_suite());
-	srunner_add_suite(sr, make_topic_suite());
-	srunner_add_suite(sr, make_dr_suite());
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run(sr, suite, tcase, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	if (srunner_ntests_run(sr) == 0) {
-		fprintf(stderr, "fault-tests: no test matches '%s' '%s'\n", suite ? suite : "",
-		        tcase ? tcase : "");
-		failed++;
-	}
-	srunner_free(sr);
+	failed = run_suites("fault-tests", makers, suite, tcase, CK_NOFORK);
 
 	stack_kill_all(); /* whatever a failed teardown left running */
 	curl_global_cleanup();
