@@ -172,12 +172,25 @@ capture_consumer() {
   done
 }
 
-# Runs the drill's consumer-service with the stack consumer's environment
-# plus the given NAME=VALUE pairs.
-consumer_env() { env -i "${CONSUMER_ENV[@]}" "$@"; }
+# as_consumer DIR [NAME=VALUE...] CMD [ARG...]: becomes CMD (exec), in DIR,
+# with exactly the stack consumer's environment plus the NAME=VALUE pairs.
+# The values are set with export, a builtin: `env -i NAME=VALUE ...` would
+# show every one of them, the database password too, on its command line.
+# Run it in a subshell (or through proc_start).
+as_consumer() {
+  local kv
+  cd "$1" || exit 1
+  shift
+  while IFS= read -r kv; do unset "$kv" 2>/dev/null || true; done < <(compgen -e)
+  # shellcheck disable=SC2163  # NAME=VALUE words, exported as such
+  for kv in "${CONSUMER_ENV[@]}"; do export "$kv" 2>/dev/null || true; done
+  # shellcheck disable=SC2163
+  while [[ ${1:-} =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; do export "$1"; shift; done
+  exec "$@"
+}
 
 start_consumer() {  # as services.sh does, with the captured binary, environment and cwd
-  proc_start "$CONSUMER_LOG" env -i -C "$CONSUMER_CWD" "${CONSUMER_ENV[@]}" "$CONSUMER_EXE"
+  proc_start "$CONSUMER_LOG" as_consumer "$CONSUMER_CWD" "$CONSUMER_EXE"
   echo "$PROC_PID" >"$PIDFILE"
   CONSUMER_STOPPED=0
   proc_wait_ready "$PROC_PID" "http://127.0.0.1:$C_PORT/ready" "$WAIT_SECONDS" "$CONSUMER_LOG"
@@ -333,7 +346,7 @@ say "   TRUNCATE $TABLE: $(row_count) rows"
 t0=$(now)
 : >"$WORK/consumer-a.log"
 proc_start "$WORK/consumer-a.log" \
-  env -i "${CONSUMER_ENV[@]}" SERVER_PORT="$SPARE_PORT" KAFKA_GROUP_ID="$EXTRA_GROUP" "$BIN"
+  as_consumer "$CONSUMER_CWD" SERVER_PORT="$SPARE_PORT" KAFKA_GROUP_ID="$EXTRA_GROUP" "$BIN"
 EXTRA_PID=$PROC_PID
 say "   started $BIN (pid $EXTRA_PID, port $SPARE_PORT; log $WORK/consumer-a.log)"
 n=$(wait_rows "$WANT" "$EXTRA_PID")
@@ -361,7 +374,9 @@ rc=0
 # The group empties when its last member leaves; a killed member lingers
 # until its session times out (10 s), so the reset is retried meanwhile.
 for ((i = 0; ; i++)); do
-  if consumer_env "$BIN" --reset-offsets earliest >"$WORK/reset.txt" 2>&1; then break; fi
+  if (as_consumer "$CONSUMER_CWD" "$BIN" --reset-offsets earliest) >"$WORK/reset.txt" 2>&1; then
+    break
+  fi
   if [ "$i" -ge 20 ] || ! grep -q 'not idle\|active members' "$WORK/reset.txt"; then
     rc=1
     break

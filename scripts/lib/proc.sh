@@ -6,6 +6,9 @@
 #   proc_start LOG CMD [ARG...]   runs CMD in the background, its output
 #                                 appended to LOG; sets PROC_PID. Environment
 #                                 or working folder: CMD = env [-i] [-C DIR] ...
+#                                 (never with a secret: env's arguments are on
+#                                 its command line), or CMD = a function of the
+#                                 caller's that ends by exec-ing the program
 #   proc_wait_ready PID URL SECONDS LOG [INTERVAL]
 #                                 polls URL (every INTERVAL s, 0.1) until it
 #                                 answers 2xx: 0; PID exited or SECONDS passed:
@@ -22,7 +25,13 @@
 proc_start() {
   local log=$1
   shift
-  nohup "$@" >>"$log" 2>&1 </dev/null &
+  if declare -F "$1" >/dev/null; then
+    # A subshell that ignores SIGHUP, as nohup would; the function's exec
+    # makes the program this pid.
+    ( trap '' HUP; "$@" ) >>"$log" 2>&1 </dev/null &
+  else
+    nohup "$@" >>"$log" 2>&1 </dev/null &
+  fi
   # shellcheck disable=SC2034  # read by the caller
   PROC_PID=$!
 }
