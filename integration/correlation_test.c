@@ -175,9 +175,9 @@ START_TEST(cid_in_kafka_headers)
 	              (int)m.event_time.nsec, found[0].value);
 	ck_assert_msg(found[0].ts_type == RD_KAFKA_TIMESTAMP_CREATE_TIME,
 	              "record timestamp type %d, want CreateTime", found[0].ts_type);
-	before_ms = before.sec * 1000 + before.nsec / 1000000;
+	before_ms = msg_ts_ms(before);
 	ck_assert_msg(found[0].ts_ms >= before_ms &&
-	                  found[0].ts_ms <= after.sec * 1000 + after.nsec / 1000000,
+	                  found[0].ts_ms <= msg_ts_ms(after),
 	              "record timestamp %lld outside the request's window", (long long)found[0].ts_ms);
 	topic_in_clear(&found[0]);
 }

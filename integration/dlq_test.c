@@ -67,7 +67,7 @@ START_TEST(poison_dead_lettered)
 	const char *hdrs[] = {"correlationId", "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "origin",
 	                      "integration-tests", NULL};
 	struct ts_instant now = ts_now();
-	const int64_t ts_ms = now.sec * 1000 + now.nsec / 1000000;
+	const int64_t ts_ms = msg_ts_ms(now);
 	const long deadline = clock_mono_ms() + DLQ_TIMEOUT_MS;
 	size_t n = 0;
 	long count = -1;

@@ -224,7 +224,7 @@ START_TEST(duplicate_message_one_row)
 	command_message(&m, 1254164592, value, &len);
 	for (int i = 0; i < 2; i++) {
 		out[i] = (struct topic_out){.key = m.command_id, .value = value, .value_len = len,
-		                            .ts_ms = now.sec * 1000 + now.nsec / 1000000,
+		                            .ts_ms = msg_ts_ms(now),
 		                            .partition = TOPIC_ANY_PARTITION, .headers = hdrs};
 	}
 	ck_assert_msg(topic_produce(stack.broker, stack.topic, out, 2, errstr, sizeof(errstr)) == 0,
@@ -252,7 +252,7 @@ START_TEST(first_message_wins)
 	command_message(&m, 1000000000, v1, &l1); /* 2001-09-09T01:46:40Z */
 	command_message(&m, 2000000000, v2, &l2); /* 2033-05-18T03:33:20Z */
 	out[0] = (struct topic_out){.key = m.command_id, .value = v1, .value_len = l1,
-	                            .ts_ms = now.sec * 1000 + now.nsec / 1000000,
+	                            .ts_ms = msg_ts_ms(now),
 	                            .partition = TOPIC_ANY_PARTITION};
 	out[1] = out[0];
 	out[1].value = v2;

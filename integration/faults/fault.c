@@ -573,7 +573,7 @@ static void *stream_main(void *arg)
 			m.event_time = (struct ts_instant){.sec = 1254164592, .nsec = (done + i) * 1000};
 			out[i] = (struct topic_out){.key = s->ids[done + i], .value = vals[i],
 			                            .value_len = msg_encode(&m, vals[i]),
-			                            .ts_ms = now.sec * 1000 + now.nsec / 1000000,
+			                            .ts_ms = msg_ts_ms(now),
 			                            .partition = TOPIC_ANY_PARTITION};
 		}
 		if (topic_produce(stack.broker, stack.topic, out, (size_t)k, errstr, sizeof(errstr)) != 0) {

@@ -97,7 +97,7 @@ START_TEST(poison_kinds)
 	char keys[N_POISONS][64], ids[N_POISONS][UID_TEXT_SIZE], errstr[512];
 	const char *hdrs[] = {"correlationId", "1b4e28ba-2fa1-11d2-883f-0016d3cca427", NULL};
 	const struct ts_instant now = ts_now();
-	const int64_t ts_ms = now.sec * 1000 + now.nsec / 1000000;
+	const int64_t ts_ms = msg_ts_ms(now);
 	size_t lens[N_POISONS];
 	long started;
 
@@ -226,7 +226,7 @@ START_TEST(unwritable_records)
 	struct topic_out out[2 * N_BAD + 1];
 	char errstr[512], sql[1024];
 	const struct ts_instant now = ts_now();
-	const int64_t now_ms = now.sec * 1000 + now.nsec / 1000000;
+	const int64_t now_ms = msg_ts_ms(now);
 
 	/* valid, bad, valid, bad, ..., valid: all into one partition. */
 	for (size_t i = 0; i < 2 * N_BAD + 1; i++) {

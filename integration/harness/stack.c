@@ -248,7 +248,7 @@ int stack_sentinel(int partition, int timeout_ms, char *id_out, char *errstr,
 	out.key = m.command_id;
 	out.value = value;
 	out.value_len = msg_encode(&m, value);
-	out.ts_ms = m.event_time.sec * 1000 + m.event_time.nsec / 1000000;
+	out.ts_ms = msg_ts_ms(m.event_time);
 	if (topic_produce(stack.broker, stack.topic, &out, 1, errstr, errstr_size) != 0)
 		return -1;
 	rc = wait_record(m.command_id, timeout_ms, &resp);
