@@ -369,6 +369,7 @@ static void *load_main(void *arg)
 	stack_url(url, sizeof(url), STACK_COMMAND, "/api/v1/timestamp");
 	while (curl != NULL && !atomic_load(&load->stop)) {
 		struct fault_answer a = {.sent_ms = clock_mono_ms()};
+		atomic_fetch_add(&load->pending, 1);
 		if (http_request(curl, "POST", url, NULL, NULL, 0, &resp) != 0) {
 			a.refused = resp.curl_code == CURLE_COULDNT_CONNECT;
 		} else {
@@ -391,6 +392,7 @@ static void *load_main(void *arg)
 			}
 		}
 		a.answered_ms = clock_mono_ms();
+		atomic_fetch_sub(&load->pending, 1);
 		http_resp_clear(&resp);
 		fault_log_add(&load->log, &a);
 		proc_sleep_ms(a.status == 0 ? 50 : load->pause_ms);

@@ -46,6 +46,7 @@ struct fault_load {
 	int threads;
 	int pause_ms;
 	atomic_bool stop;
+	atomic_int pending; /* requests sent and not yet answered */
 	pthread_t tid[32];
 	struct fault_log log;
 };

@@ -68,6 +68,15 @@ START_TEST(sigterm_under_load)
 
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		const size_t before = fault_log_count(&load.log);
+		/* The clients fall into step with the 50 ms batches, all pausing
+		 * together for 5 ms: the command service's SIGTERM is sent while
+		 * POSTs are pending, a few ms after one was sent, so that "in
+		 * flight" is what the test sees rather than a matter of luck. */
+		for (long until = clock_mono_ms() + 2000;
+		     order[i] == STACK_COMMAND && atomic_load(&load.pending) == 0 &&
+		     clock_mono_ms() < until;)
+			proc_sleep_ms(1);
+		proc_sleep_ms(2);
 		const long sent_term = clock_mono_ms();
 		long took = fault_sigterm(&stack.svc[order[i]]), restarted;
 		proc_sleep_ms(1000); /* the clients keep at it meanwhile */
