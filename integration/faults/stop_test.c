@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "checks.h"
 #include "fault.h"
@@ -47,6 +48,24 @@ static void teardown(void)
 	fault_teardown(NULL, 0);
 }
 
+/* Returns 2 ms into a wave of POSTs. The clients fall into step with the
+ * command service's 50 ms batches: all answered together, all pausing 5 ms,
+ * all sending again. A SIGTERM sent in the pause would find no POST in
+ * flight, so the test waits for the pause (none pending), then for the
+ * next wave's first POST: its batch holds it for 50 ms. (Clients out of
+ * step always have POSTs pending; then the 2 s limit ends the wait.) */
+static void await_wave(void)
+{
+	const long until = clock_mono_ms() + 2000;
+	const struct timespec tick = {.tv_nsec = 100000};
+
+	while (atomic_load(&load.pending) > 0 && clock_mono_ms() < until)
+		nanosleep(&tick, NULL);
+	while (atomic_load(&load.pending) == 0 && clock_mono_ms() < until)
+		nanosleep(&tick, NULL);
+	proc_sleep_ms(2);
+}
+
 START_TEST(sigterm_under_load)
 {
 	static const enum stack_service order[] = {STACK_COMMAND, STACK_CONSUMER, STACK_QUERY};
@@ -68,15 +87,8 @@ START_TEST(sigterm_under_load)
 
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		const size_t before = fault_log_count(&load.log);
-		/* The clients fall into step with the 50 ms batches, all pausing
-		 * together for 5 ms: the command service's SIGTERM is sent while
-		 * POSTs are pending, a few ms after one was sent, so that "in
-		 * flight" is what the test sees rather than a matter of luck. */
-		for (long until = clock_mono_ms() + 2000;
-		     order[i] == STACK_COMMAND && atomic_load(&load.pending) == 0 &&
-		     clock_mono_ms() < until;)
-			proc_sleep_ms(1);
-		proc_sleep_ms(2);
+		if (order[i] == STACK_COMMAND)
+			await_wave();
 		const long sent_term = clock_mono_ms();
 		long took = fault_sigterm(&stack.svc[order[i]]), restarted;
 		proc_sleep_ms(1000); /* the clients keep at it meanwhile */
