@@ -112,6 +112,7 @@ static bool stale(const struct slot *slot)
 PGconn *pool_acquire(const struct timespec *deadline, char *errstr, size_t errstr_size)
 {
 	struct slot *slot = NULL;
+	PGconn *conn;
 	int rc = 0;
 
 	pthread_mutex_lock(&lock);
@@ -137,14 +138,15 @@ PGconn *pool_acquire(const struct timespec *deadline, char *errstr, size_t errst
 	}
 	if (slot->conn == NULL)
 		slot->conn = connect_slot(deadline, errstr, errstr_size);
-	if (slot->conn == NULL) {
+	conn = slot->conn; /* read before the slot can go to another thread */
+	if (conn == NULL) {
 		pthread_mutex_lock(&lock);
 		slot->busy = false;
 		busy_add(-1);
 		pthread_cond_signal(&freed);
 		pthread_mutex_unlock(&lock);
 	}
-	return slot->conn;
+	return conn;
 }
 
 void pool_release(PGconn *conn, bool broken)
