@@ -16,7 +16,8 @@
 #
 # env: BENCH_SMOKE=1 (a couple of seconds a step, no thresholds: make test),
 #      BENCH_SECONDS (20), BENCH_MESSAGES (200000), BENCH_RATES ("1000 5000"),
-#      BENCH_CONNECTIONS (48), BENCH_STATE_DIR (.local/bench)
+#      BENCH_CONNECTIONS (64), BENCH_STATE_DIR (.local/bench),
+#      BENCH_PORT_PREFIX (13: ports 13092, 13432, 13080-13083)
 # Correctness still fails a smoke run: a non-2xx answer, a lost row.
 set -euo pipefail
 
@@ -40,8 +41,9 @@ QUERY_CONNS=32                     # query-service: 64 HTTP threads, a pool of 8
 POOL=8                             # DB connections: query-service's pool and pgbench's clients
 
 export STATE_DIR=${BENCH_STATE_DIR:-$ROOT/.local/bench}
-export KAFKA_PORT=13092 PG_PORT=13432
-export COMMAND_PORT=13080 CONSUMER_PORT=13081 QUERY_PORT=13082 NOOP_PORT=13083
+P=${BENCH_PORT_PREFIX:-13}          # ports P092, P432, P080-P083: two benches side by side
+export KAFKA_PORT=${P}092 PG_PORT=${P}432
+export COMMAND_PORT=${P}080 CONSUMER_PORT=${P}081 QUERY_PORT=${P}082 NOOP_PORT=${P}083
 export KAFKA_BROKER=127.0.0.1:$KAFKA_PORT DB_URL=postgresql://127.0.0.1:$PG_PORT/postgres
 export LOG_LEVEL=WARN DB_POOL_SIZE=$POOL
 TOPIC=timestamp.command.v1
