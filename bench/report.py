@@ -2,16 +2,24 @@
 """report.py RESULTS_DIR OUT_DIR — the verdicts and the report of `make bench`.
 
 Reads the raw figures scripts/bench.sh left in RESULTS_DIR (files of
-key=value words: run, <name>.wrk, readable-<rate>, and readable-<rate>.ms with
-one "ms seconds-into-the-run" line a followed record) and the targets of
+key=value words: run, <name>.wrk, readable-<rate>, pipeline, produce-<n>,
+running, prefetch-<kb>, and readable-<rate>.ms with one "ms
+seconds-into-the-run" line a followed record) and the targets of
 bench/targets.tsv, prints the tables, writes OUT_DIR/REPORT.md and its charts
 (gnuplot), and exits 1 when a target is missed or a gate was not measured in a
-full run (BENCH_SMOKE=1: no thresholds, exit 0)."""
+full run (BENCH_SMOKE=1: no thresholds, exit 0).
+
+A full run also appends its figures to OUT_DIR/history.jsonl; the report
+shows, next to each figure of this run, its spread over every run recorded for
+the same commit, misses counted."""
+import glob
+import json
 import os
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = ("ratio>=", "ratio<=", "<")
 
 
 def words(path):
@@ -32,12 +40,16 @@ class Figures:
         self.files = {}
 
     def get(self, ref):
-        """ref is FILE:KEY; None when not measured."""
+        """ref is FILE:KEY or FILE:KEY/N; None when not measured."""
         name, key = ref.split(":", 1)
+        key, _, div = key.partition("/")
         if name not in self.files:
             self.files[name] = words(os.path.join(self.results, name))
         v = self.files[name].get(key)
-        return None if v in (None, "") else float(v)
+        try:
+            return None if v in (None, "") else float(v) / (float(div) if div else 1.0)
+        except ValueError:
+            return None
 
     def text(self, ref, default="?"):
         v = self.get(ref)
@@ -51,7 +63,7 @@ def load_targets(path):
             if line.startswith("#") or not line.strip():
                 continue
             gate, figure, ceiling, test, limit, unit, what = line.rstrip("\n").split("\t")
-            if test not in ("ratio>=", "<"):
+            if test not in TESTS:
                 sys.exit(f"report.py: {path}: gate {gate}: unknown test {test!r}")
             targets.append(dict(gate=gate, figure=figure, ceiling=None if ceiling == "-" else ceiling,
                                 test=test, limit=float(limit), unit=unit, what=what))
@@ -63,25 +75,90 @@ def fmt(v):
     return f"{v:,.0f}" if float(v).is_integer() or abs(v) >= 100 else f"{v:.2f}"
 
 
-def judge(t, figs, smoke):
-    """The table row and verdict of one gate: (row, verdict)."""
+def judged(t, figs):
+    """(the quantity the gate judges, passed): the ratio for ratio tests,
+    else the figure; (None, False) when not measured."""
     value = figs.get(t["figure"])
     ceiling = figs.get(t["ceiling"]) if t["ceiling"] else None
+    if value is None or (t["ceiling"] and not ceiling):
+        return None, False
+    if t["test"] == "ratio>=":
+        return value / ceiling, value / ceiling >= t["limit"]
+    if t["test"] == "ratio<=":
+        return value / ceiling, value / ceiling <= t["limit"]
+    return value, value < t["limit"]
+
+
+def show(t, q):
+    """A judged quantity as the table shows it."""
+    if q is None:
+        return "-"
+    if t["test"] == "ratio>=":
+        return f"{100 * q:.0f} %"
+    if t["test"] == "ratio<=":
+        return f"{q:.2f}×"
+    return f"{fmt(q)} {t['unit']}"
+
+
+def judge(t, figs, smoke):
+    """The table cells of one gate and its verdict."""
+    value = figs.get(t["figure"])
+    ceiling = figs.get(t["ceiling"]) if t["ceiling"] else None
+    q, ok = judged(t, figs)
     if t["test"] == "ratio>=":
         target = f"≥ {100 * t['limit']:.0f} %"
-        ok = value is not None and ceiling is not None and ceiling > 0 and value / ceiling >= t["limit"]
-        ratio = f"{100 * value / ceiling:.0f} %" if value is not None and ceiling else "-"
-        cells = [fmt(value) + " " + t["unit"] if value is not None else "not measured",
-                 fmt(ceiling) + " " + t["unit"] if ceiling is not None else "not measured", ratio]
+    elif t["test"] == "ratio<=":
+        target = f"≤ {t['limit']:g}×"
     else:
         target = f"< {fmt(t['limit'])} {t['unit']}"
-        ok = value is not None and value < t["limit"]
-        cells = [fmt(value) + " " + t["unit"] if value is not None else "not measured", "", ""]
-    measured = value is not None and (t["test"] != "ratio>=" or ceiling is not None)
-    verdict = "-" if smoke and measured else ("PASS" if ok else "FAIL")
-    if not measured:
+    cells = [fmt(value) + " " + t["unit"] if value is not None else "not measured",
+             "" if not t["ceiling"] else
+             (fmt(ceiling) + " " + t["unit"] if ceiling is not None else "not measured"),
+             show(t, q) if t["ceiling"] else ""]
+    if q is None:
         verdict = "not measured" if smoke else "FAIL (not measured)"
+    else:
+        verdict = "-" if smoke else ("PASS" if ok else "FAIL")
     return cells, target, verdict
+
+
+def history(out, run, targets, figs, smoke):
+    """Appends this run to OUT/history.jsonl (a full run only) and returns
+    the runs recorded for its commit, this one included."""
+    path = os.path.join(out, "history.jsonl")
+    runs = []
+    try:
+        with open(path) as f:
+            runs = [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        pass
+    if not smoke:
+        entry = {"date": run.get("date"), "rev": run.get("rev"), "gates": {}}
+        for t in targets:
+            q, ok = judged(t, figs)
+            entry["gates"][t["gate"]] = {"q": q, "ok": ok}
+        entry["pipeline_rate"] = figs.get("pipeline:rate")
+        runs.append(entry)
+        with open(path, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+    return [r for r in runs if r.get("rev") == run.get("rev")]
+
+
+def spread(t, runs):
+    """"min–max over n runs, k missed" of one gate over runs."""
+    qs = [r["gates"][t["gate"]] for r in runs if t["gate"] in r.get("gates", {})]
+    if not qs:
+        return "-"
+    vals = [g["q"] for g in qs if g["q"] is not None]
+    missed = sum(1 for g in qs if not g["ok"])
+    rng = (f"{show(t, min(vals))} – {show(t, max(vals))}" if len(vals) > 1 else
+           show(t, vals[0]) if vals else "not measured")
+    return f"{rng} ({len(qs)} run{'s' if len(qs) != 1 else ''}, {missed} missed)"
+
+
+def ms(figs, ref):
+    v = figs.get(ref)
+    return f"{v / 1000:.2f} ms" if v is not None else "-"
 
 
 def main():
@@ -94,25 +171,33 @@ def main():
     rates = run.get("rates", "").split(",") if run.get("rates") else []
     targets = load_targets(os.path.join(HERE, "targets.tsv"))
     gated = {t["figure"] for t in targets}
+    runs = history(out, run, targets, figs, smoke)
 
     # Details that go with a gate's label.
     detail = {
         "command": f"{run.get('conns', '?')} conn.",
         "consumer": f"{run.get('messages', '?')} msgs, {run.get('batches', '?')} batches",
+        "consumer-running": f"{figs.text('running:messages')} msgs, "
+                            f"{figs.text('running:batches')} batches",
         "query": f"pool {run.get('pool', '?')}",
+        "query-p99": f"p50 {ms(figs, 'query.wrk:p50_us')}, p99.9 {ms(figs, 'query.wrk:p999_us')}",
+        "rss-consumer": f"{figs.text('run:rss_backlog_mib_consumer-service')} MiB on the backlog",
     }
     for s in ("command-service", "consumer-service", "query-service"):
         short = s.split("-")[0]
-        detail[f"rss-{short}"] = f"at rest {figs.text('run:rss_rest_mib_' + s)} MiB"
+        rest = f"at rest {figs.text('run:rss_rest_mib_' + s)} MiB"
+        detail[f"rss-{short}"] = rest + ("; " + detail[f"rss-{short}"] if f"rss-{short}" in detail else "")
         detail[f"ready-{short}"] = (f"dependencies up; first start "
                                    f"{figs.text('run:first_ready_ms_' + s)} ms")
 
-    def readable_detail(rate):
-        r = f"readable-{rate}"
+    def readable_detail(rate, name=None):
+        r = name or f"readable-{rate}"
         return (f"p50 {figs.text(r + ':readable_p50_ms')}, max {figs.text(r + ':readable_max_ms')} ms; "
                 f"{figs.text(r + ':readable')} checked, achieved {figs.text(r + ':rate')}/s")
 
-    table = ["| Figure | Measured | Ceiling | Ratio | Target | |", "|---|---:|---:|---:|---:|---|"]
+    n_runs = len(runs)
+    table = ["| Figure | Measured | Ceiling | Ratio | Target | | Over the runs of this commit |",
+             "|---|---:|---:|---:|---:|---|---|"]
     failed = False
     for t in targets:
         cells, target, verdict = judge(t, figs, smoke)
@@ -121,33 +206,92 @@ def main():
         if t["gate"].startswith("readable-"):
             extra = readable_detail(t["gate"].split("-", 1)[1])
         label = t["what"] + (f" ({extra})" if extra else "")
-        table.append(f"| {label} | {cells[0]} | {cells[1]} | {cells[2]} | {target} | {verdict} |")
+        table.append(f"| {label} | {cells[0]} | {cells[1]} | {cells[2]} | {target} | {verdict} | "
+                     f"{spread(t, runs) if not smoke else '-'} |")
     # Rates measured without a gate of their own: shown, not judged.
     for rate in rates:
         if f"readable-{rate}:readable_p99_ms" not in gated:
             table.append(f"| accept→readable p99 at {rate}/s ({readable_detail(rate)}) | "
-                         f"{figs.text(f'readable-{rate}:readable_p99_ms')} ms | | | | - |")
+                         f"{figs.text(f'readable-{rate}:readable_p99_ms')} ms | | | | - | |")
 
-    lat = ["| Latency (wrk, closed loop) | p50 | p99 | p99.9 | max |", "|---|---:|---:|---:|---:|"]
-    for n in ("noop", "command", "query"):
-        cells = [f"{figs.get(f'{n}.wrk:{k}') / 1000:.2f} ms" if figs.get(f"{n}.wrk:{k}") is not None
-                 else "-" for k in ("p50_us", "p99_us", "p999_us", "max_us")]
-        lat.append(f"| {n} | " + " | ".join(cells) + " |")
+    # The command path at every concurrency, against its two ceilings.
+    lat = ["| Closed loop | req/s | p50 | p99 | p99.9 | max |", "|---|---:|---:|---:|---:|---:|"]
+    rows = [("do-nothing HTTP server, 64 conn.", "noop.wrk")]
+    for n in (1, 8):
+        rows.append((f"produce → delivery report, {n} producer{'s' if n > 1 else ''} (ceiling)",
+                     f"produce-{n}"))
+    for c, name in ((1, "command-c1.wrk"), (8, "command-c8.wrk"), (64, "command.wrk"),
+                    (256, "command-c256.wrk")):
+        rows.append((f"command-service POST, {c} conn.", name))
+    rows.append((f"query-service GET, 32 conn.", "query.wrk"))
+    for label, name in rows:
+        if figs.get(f"{name}:rps") is None:
+            continue
+        lat.append(f"| {label} | {figs.text(name + ':rps')} | " +
+                   " | ".join(ms(figs, f"{name}:{k}") for k in ("p50_us", "p99_us", "p999_us", "max_us")) +
+                   " |")
     for rate in rates:
         r = f"readable-{rate}"
-        lat.append(f"| command POST at {rate}/s (vegeta) | {figs.text(r + ':post_p50_ms')} ms | "
-                   f"{figs.text(r + ':post_p99_ms')} ms | | {figs.text(r + ':post_max_ms')} ms |")
+        lat.append(f"| command POST at {rate}/s (vegeta, open loop) | {figs.text(r + ':rate')} | "
+                   f"{figs.text(r + ':post_p50_ms')} ms | {figs.text(r + ':post_p99_ms')} ms | | "
+                   f"{figs.text(r + ':post_max_ms')} ms |")
 
-    sizes = "; ".join(f"{s} {run.get('size_kib_' + s, '?')} KiB"
+    # The pipeline's sustainable rate.
+    pipe = []
+    rate, cmd = figs.get("pipeline:rate"), figs.get("command.wrk:rps")
+    if rate is not None:
+        p = words(os.path.join(results, "pipeline"))
+        share = f"{100 * rate / cmd:.0f} %" if rate and cmd else "-"
+        spread_rates = [r.get("pipeline_rate") for r in runs if r.get("pipeline_rate") is not None]
+        over = (f"; over the {len(spread_rates)} runs of this commit {fmt(min(spread_rates))} – "
+                f"{fmt(max(spread_rates))}/s" if len(spread_rates) > 1 else "")
+        why = p.get("why", "").replace("_", " ")
+        pipe.append(f"**The pipeline's sustainable rate: {fmt(rate)} POST/s** — {share} of "
+                    f"command-service's closed-loop rate alone ({figs.text('command.wrk:rps')} req/s){over}. "
+                    f"Rates tried: {p.get('tried', '').replace(',', ', ')}" +
+                    (f"; the first that failed, {p.get('failed_at')}/s: {why}." if p.get("failed_at", "0") != "0"
+                     else "; none failed."))
+        pipe += ["", "| POST rate | achieved | accept→readable p50 | p99 | max | POST p99 |",
+                 "|---:|---:|---:|---:|---:|---:|"]
+        for tried in p.get("tried", "").split(","):
+            r = f"pipeline-{tried}"
+            if figs.get(r + ":rate") is None:
+                continue
+            pipe.append(f"| {tried}/s | {figs.text(r + ':rate')}/s | {figs.text(r + ':readable_p50_ms')} ms | "
+                        f"{figs.text(r + ':readable_p99_ms')} ms | {figs.text(r + ':readable_max_ms')} ms | "
+                        f"{figs.text(r + ':post_p99_ms')} ms |")
+
+    # The consumer's memory against its drain rate, by prefetch size.
+    curve = []
+    points = sorted((figs.get(f"{os.path.basename(f)}:kb"), os.path.basename(f))
+                    for f in glob.glob(os.path.join(results, "prefetch-*")))
+    points = [(kb, name) for kb, name in points if kb is not None]
+    if points:
+        curve = ["| prefetch (CONSUMER_PREFETCH_KB) | rows/s draining a backlog | peak RSS |",
+                 "|---:|---:|---:|"]
+        for kb, name in points:
+            curve.append(f"| {fmt(kb)} KiB | {figs.text(name + ':rps')} | {figs.text(name + ':rss_peak_mib')} MiB |")
+
+    cpu = ["| CPU time (user + system, from /proc) | ms |", "|---|---:|"]
+    for what, key in (("command-service, per 1,000 POSTs (64 conn.)", "cpu_ms_per_1000_post"),
+                      ("consumer-service, per 1,000 rows (backlog)", "cpu_ms_per_1000_row"),
+                      ("query-service, per 1,000 GETs (32 conn.)", "cpu_ms_per_1000_get")):
+        cpu.append(f"| {what} | {run.get(key, '-')} |")
+
+    sizes = "; ".join(f"{s} {run.get('size_kib_' + s, '?')} KiB ({run.get('stripped_kib_' + s, '?')} KiB stripped)"
                       for s in ("command-service", "consumer-service", "query-service"))
-    print("\n".join(table) + "\n\n" + "\n".join(lat) + f"\n\nbinaries (with debug info): {sizes}")
+    print("\n".join(table) + "\n\n" + "\n".join(lat) + "\n\n" + "\n".join(pipe) +
+          ("\n\n" + "\n".join(curve) if curve else "") + "\n\n" + "\n".join(cpu) +
+          f"\n\nbinaries (with debug info): {sizes}")
 
     readable_limit = next((t["limit"] for t in targets if t["gate"].startswith("readable-")), None)
-    charts(results, out, figs, rates, readable_limit)
+    charts(results, out, figs, rates, readable_limit, points)
+    newline = "\n"
     with open(os.path.join(out, "REPORT.md"), "w") as f:
         f.write(f"""# Benchmark report
 
-Written by `make bench` ({"smoke run: no thresholds" if smoke else "full run"}) on {run.get('date', '?')}, commit {run.get('rev', '?')}.
+Written by `make bench` ({"smoke run: no thresholds" if smoke else "full run"}) on {run.get('date', '?')}, commit {run.get('rev', '?')}
+({n_runs} run{'s' if n_runs != 1 else ''} of this commit recorded in history.jsonl: the last column).
 
 Machine: {run.get('machine', '?')}; load generator, Kafka, PostgreSQL
 and the services all on these cores. {run.get('versions', '')}
@@ -158,11 +302,19 @@ Targets: [targets.tsv](targets.tsv).
 
 ![throughput against ceilings](throughput.png)
 
-""" + "\n".join(lat) + f"""
+""" + "\n".join(lat) + "\n\n" + "\n".join(pipe) + """
 
 ![accept → readable](readable.png)
 
 ![accept → readable over time](readable-timeline.png)
+""" + (f"""
+Consumer memory against drain rate, by prefetch size (a backlog drained by a
+consumer started on it, each size in turn):
+
+{newline.join(curve)}
+
+![consumer memory against drain rate](prefetch.png)
+""" if curve else "") + "\n" + "\n".join(cpu) + f"""
 
 Binary sizes (with debug info): {sizes}
 
@@ -179,7 +331,7 @@ def gnuplot(script):
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
 
 
-def charts(results, out, figs, rates, readable_limit):
+def charts(results, out, figs, rates, readable_limit, points):
     with open(os.path.join(results, "throughput.dat"), "w") as f:
         for label, a, b in (("command-service\\nPOST", "command.wrk:rps", "noop.wrk:rps"),
                             ("consumer-service\\nrows", "run:consumer_rps", "run:insert_rps"),
@@ -199,17 +351,39 @@ set yrange [0:*]
 plot "{results}/throughput.dat" using 2:xtic(1) title "service" lc rgb "#3366cc", \\
      "" using 3 title "ceiling" lc rgb "#aaaaaa"
 """)
+    if points:
+        with open(os.path.join(results, "prefetch.dat"), "w") as f:
+            for kb, name in points:
+                f.write(f"{kb} {figs.get(name + ':rps') or 0} {figs.get(name + ':rss_peak_mib') or 0}\n")
+        gnuplot(f"""set terminal pngcairo size 900,400 font "sans,10"
+set output "{out}/prefetch.png"
+set title "consumer-service draining a backlog: rows/s and peak memory by prefetch size"
+set xlabel "CONSUMER_PREFETCH_KB"
+set logscale x 2
+set ylabel "rows/s"
+set y2label "peak RSS, MiB"
+set ytics nomirror
+set y2tics
+set yrange [0:*]
+set y2range [0:*]
+set grid
+set key top left
+plot "{results}/prefetch.dat" using 1:2 with linespoints lw 2 pt 7 title "rows/s" axes x1y1, \\
+     "" using 1:3 with linespoints lw 2 pt 5 title "peak RSS (MiB)" axes x1y2
+""")
     cdfs, timelines = [], []
     for rate in rates:
         src = os.path.join(results, f"readable-{rate}.ms")
         try:
             with open(src) as f:
-                ms = sorted(float(line.split()[0]) for line in f if line.strip())
+                ms_ = sorted(float(line.split()[0]) for line in f if line.strip())
         except FileNotFoundError:
+            continue
+        if not ms_:
             continue
         cdf = os.path.join(results, f"readable-{rate}.cdf")
         with open(cdf, "w") as f:
-            f.writelines(f"{v} {100 * (i + 1) / len(ms)}\n" for i, v in enumerate(ms))
+            f.writelines(f"{v} {100 * (i + 1) / len(ms_)}\n" for i, v in enumerate(ms_))
         cdfs.append(f'"{cdf}" using 1:2 with lines lw 2 title "{rate} req/s"')
         timelines.append(f'"{src}" using 2:1 with points pt 7 ps 0.3 title "{rate} req/s"')
     if not cdfs:

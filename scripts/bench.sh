@@ -7,15 +7,24 @@
 # table and writes OUT_DIR/REPORT.md with gnuplot charts.
 #
 #   1. HTTP ceiling     bench/noop-server (http_start, the services' options)
-#   2. command-service  POST at fixed concurrency (wrk), real broker, acks=all
+#   2. command-service  POST at fixed concurrency (wrk), real broker, acks=all;
+#                       at 1, 8 and 256 connections against the produce path's
+#                       ceiling (bench/produce-latency: bench/steps/command.sh)
 #   3. consumer-service a backlog of N messages → rows/s; ceiling: the same
-#                       sink statement fed by bench/insert without Kafka
+#                       sink statement fed by bench/insert without Kafka; a
+#                       running consumer meeting a backlog, and memory against
+#                       drain rate by prefetch size (bench/steps/consumer.sh)
 #   4. query-service    GET random existing ids (wrk) vs pgbench -M prepared
 #   5. accept→readable  vegeta at constant rates, bench/readable polls GET
-#   6. footprint        RSS at rest and peak, start → /ready, binary sizes
+#   6. pipeline         the highest constant POST rate the three services
+#                       sustain together (every 200, the consumer keeps up,
+#                       accept→readable p99 under the target), stepped
+#   7. footprint        RSS at rest and peak, CPU time per 1,000 requests or
+#                       rows, start → /ready, binary sizes
 #
 # env: BENCH_SMOKE=1 (a couple of seconds a step, no thresholds: make test),
-#      BENCH_SECONDS (20), BENCH_MESSAGES (200000), BENCH_RATES ("1000 5000"),
+#      BENCH_SECONDS (10), BENCH_MESSAGES (200000), BENCH_RATES ("1000 5000"),
+#      BENCH_PIPELINE_RATES ("3000 4000 … 16000": tried in order until one fails),
 #      BENCH_CONNECTIONS (64), BENCH_STATE_DIR (.local/bench),
 #      BENCH_PORT_PREFIX (13: ports 13092, 13432, 13080-13083)
 # Correctness still fails a smoke run: a non-2xx answer, a lost row.
@@ -31,10 +40,13 @@ OUT=$(cd "$2" && pwd)
 SMOKE=${BENCH_SMOKE:-0}
 if [ "$SMOKE" = 1 ]; then
   SECS=${BENCH_SECONDS:-2} MESSAGES=${BENCH_MESSAGES:-20000} RATES=${BENCH_RATES:-"200 1000"}
+  PIPELINE_RATES=${BENCH_PIPELINE_RATES:-"500 1000"} PIPELINE_SECS=2
   WARM=1
 else
-  SECS=${BENCH_SECONDS:-20} MESSAGES=${BENCH_MESSAGES:-200000} RATES=${BENCH_RATES:-"1000 5000"}
-  WARM=20  # a fresh broker's JIT needs this long to reach its steady state
+  SECS=${BENCH_SECONDS:-10} MESSAGES=${BENCH_MESSAGES:-200000} RATES=${BENCH_RATES:-"1000 5000"}
+  PIPELINE_RATES=${BENCH_PIPELINE_RATES:-"3000 4000 5000 6000 7000 8000 10000 12000 14000 16000"}
+  PIPELINE_SECS=8
+  WARM=15  # a fresh broker's JIT needs this long to reach its steady state
 fi
 CONNS=${BENCH_CONNECTIONS:-64}     # fewer than command-service's 128 HTTP threads
 QUERY_CONNS=32                     # query-service: 64 HTTP threads, a pool of 8
@@ -52,9 +64,13 @@ VEGETA=$CACHE/bin/vegeta
 VEGETA_VERSION=$(sed -n 's/^VEGETA_VERSION=//p' "$HERE/deps.sh")
 KAFKA_VERSION=$(sed -n 's/^KAFKA_VERSION=//p' "$HERE/kafka.sh")
 R=$STATE_DIR/results               # raw figures and chart data
-# What is measured: read before the run rewrites the report (which would
-# make every tree look modified).
-REV=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+# What is measured: the commit, "-dirty" when anything but the report and
+# its history differs from it (a run rewrites those).
+REV=$(git -C "$ROOT" describe --always 2>/dev/null || echo unknown)
+if [ "$REV" != unknown ] && ! git -C "$ROOT" diff --quiet HEAD -- . ':(exclude)bench/REPORT.md' \
+     ':(exclude)bench/*.png' ':(exclude)bench/history.tsv'; then
+  REV=$REV-dirty
+fi
 
 say() { echo "[bench] $*"; }
 die() { echo "[bench] error: $*" >&2; exit 1; }
@@ -97,6 +113,14 @@ stop() {
 
 # kB of resident memory now (VmRSS) or at its peak (VmHWM).
 rss_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/${PIDS[$1]}/status"; }
+
+# CPU time (user + system) a program has used so far, in ms: fields 14 and
+# 15 of /proc/PID/stat, in clock ticks (our programs' names hold no space).
+TICK_MS=$((1000 / $(getconf CLK_TCK)))
+cpu_ms() { awk -v t="$TICK_MS" '{ print ($14 + $15) * t }' "/proc/${PIDS[$1]}/stat"; }
+
+# per_1000 MS N: CPU ms per 1,000 of N things.
+per_1000() { awk -v ms="$1" -v n="$2" 'BEGIN { printf "%.1f", (n > 0 ? ms * 1000 / n : 0) }'; }
 
 # shellcheck disable=SC2317  # invoked by the trap
 cleanup() {
@@ -149,6 +173,90 @@ drain() {
 # Numbers for the progress lines (the report's own are bench/report.py's).
 fmt() { awk -v v="$1" 'BEGIN { if (v == int(v)) printf "%\047d", v; else printf "%.2f", v }'; }
 
+# ---- the steps ---------------------------------------------------------------------
+
+# The steps that have files of their own (bench/steps/*.sh: step_* functions).
+for f in "$ROOT"/bench/steps/*.sh; do
+  # shellcheck source=/dev/null
+  [ -e "$f" ] && . "$f"
+done
+
+# readable_run RATE SECONDS NAME [overload]: vegeta POSTs at a constant RATE
+# for SECONDS while bench/readable follows about 250 records a second (GET
+# every 2 ms until found, so that the polling does not load the machine more
+# than the POSTs do); figures into $R/NAME, one line per followed record into
+# $R/NAME.ms. Fails the run on a record accepted but never readable, and on a
+# non-2xx answer unless "overload" (the pipeline step looks for the rate at
+# which they begin).
+readable_run() {
+  local rate=$1 secs=$2 name=$3 overload=${4:-}
+  echo "POST http://127.0.0.1:$COMMAND_PORT/api/v1/timestamp/2026-01-01T00:00:00Z" >"$R/targets"
+  # At most as many connections as the closed-loop runs: a client pool, not
+  # a new connection for every request that has to wait.
+  "$VEGETA" attack -rate="$rate/s" -duration="${secs}s" -timeout=10s -targets="$R/targets" \
+    -workers="$CONNS" -max-workers="$CONNS" -max-connections="$CONNS" |
+    "$VEGETA" encode --to json |
+    "$BUILD/bench/readable" "http://127.0.0.1:$QUERY_PORT" "$(((rate + 249) / 250))" 2 "$R/$name.ms" \
+      >"$R/$name"
+  if { [ -z "$overload" ] && [ "$(get "$name" non2xx)" != 0 ]; } || [ "$(get "$name" lost)" != 0 ]; then
+    die "at $rate/s: $(get "$name" non2xx) non-2xx POSTs, $(get "$name" lost) records never readable"
+  fi
+}
+
+# 6. The pipeline's sustainable rate: each rate of PIPELINE_RATES in turn,
+# for PIPELINE_SECS, until one fails; then once halfway between the last
+# that held and the first that did not. A rate holds when vegeta achieved it
+# (98 %), every POST got 200, accept→readable p99 stayed under the target and
+# the consumer kept up: 1 s after the last POST every accepted record is a
+# row. $R/pipeline: rate= (the highest that held), tried=, failed_at=, why=.
+pipeline_holds() {  # RATE: 0 when it holds; the reason in WHY
+  local rate=$1 name="pipeline-$1" before after accepted p99 achieved
+  before=$(rows)
+  readable_run "$rate" "$PIPELINE_SECS" "$name" overload
+  sleep 1
+  after=$(rows)
+  accepted=$(get "$name" posts)
+  p99=$(get "$name" readable_p99_ms)
+  achieved=$(get "$name" rate)
+  WHY=
+  if [ "$(get "$name" non2xx)" != 0 ]; then
+    WHY="$(get "$name" non2xx) of $accepted POSTs not answered 200"
+  elif awk -v a="$achieved" -v r="$rate" 'BEGIN { exit !(a < 0.98 * r) }'; then
+    WHY="vegeta achieved $achieved/s"
+  elif awk -v p="$p99" -v l="$READABLE_LIMIT_MS" 'BEGIN { exit !(p >= l) }'; then
+    WHY="accept→readable p99 $p99 ms"
+  elif [ $((after - before)) -lt "$accepted" ]; then
+    WHY="the consumer fell behind: $((accepted - after + before)) of $accepted accepted not stored 1 s later"
+  fi
+  say "   $rate/s: accept→readable p99 $p99 ms, achieved $achieved/s${WHY:+: fails ($WHY)}"
+  [ -z "$WHY" ]
+}
+
+step_pipeline() {
+  local rate held=0 failed=0 why="" tried=""
+  say "6. pipeline: the three services together, constant POST rates for ${PIPELINE_SECS} s each, until one fails"
+  for rate in $PIPELINE_RATES; do
+    tried="$tried${tried:+,}$rate"
+    if pipeline_holds "$rate"; then
+      held=$rate
+    else
+      failed=$rate why=$WHY
+      break
+    fi
+  done
+  if [ "$failed" != 0 ] && [ "$held" != 0 ] && [ $((failed - held)) -gt 500 ]; then
+    rate=$(((held + failed) / 2 / 100 * 100))
+    tried="$tried,$rate"
+    if pipeline_holds "$rate"; then held=$rate; else failed=$rate why=$WHY; fi
+  fi
+  echo "rate=$held tried=$tried failed_at=$failed why=${why// /_}" >"$R/pipeline"
+  if [ "$failed" = 0 ]; then
+    say "   sustained every rate tried, up to $held/s"
+  else
+    say "   sustainable: $held/s (at $failed/s: $why)"
+  fi
+}
+
 # ---- the run -----------------------------------------------------------------------
 
 trap cleanup EXIT
@@ -157,6 +265,7 @@ cleanup
 rm -rf "$STATE_DIR"
 mkdir -p "$STATE_DIR" "$R"
 tools
+READABLE_LIMIT_MS=$(awk -F '\t' '$1 == "readable-5000" { print $5 }' "$ROOT/bench/targets.tsv")
 say "stack: Kafka :$KAFKA_PORT, PostgreSQL :$PG_PORT, services :$COMMAND_PORT-$QUERY_PORT (state in $STATE_DIR)"
 "$HERE/pg.sh" start >/dev/null
 "$HERE/kafka.sh" start >/dev/null
@@ -188,16 +297,27 @@ stop consumer-service
 say "2. command-service: POST /api/v1/timestamp/{ts}, $CONNS connections, ${SECS} s (acks=all)"
 rows_before=$(rows)
 warm command "http://127.0.0.1:$COMMAND_PORT" bench/post.lua "$CONNS"
+cpu0=$(cpu_ms command-service)
 wrk_ command "http://127.0.0.1:$COMMAND_PORT" bench/post.lua "$CONNS"
+cpu_post=$(per_1000 $(($(cpu_ms command-service) - cpu0)) "$(get command.wrk requests)")
 all_2xx command
-start consumer-service "$CONSUMER_PORT" "$BUILD/consumer-service"
 all_2xx warm-command
 accepted=$(($(get command.wrk requests) + $(get warm-command.wrk requests)))
+say "   $(fmt "$(get command.wrk rps)") req/s against $(fmt "$(get noop.wrk rps)"); $cpu_post CPU ms per 1,000 POSTs"
+if declare -F step_command >/dev/null; then
+  step_command  # 1, 8 and 256 connections, and the produce path's ceiling
+  for f in "$R"/command-c*.wrk; do
+    [ -e "$f" ] || continue
+    all_2xx "$(basename "$f" .wrk)"
+    accepted=$((accepted + $(get "$(basename "$f")" requests)))
+  done
+fi
+start consumer-service "$CONSUMER_PORT" "$BUILD/consumer-service"
 drain $((rows_before + accepted))
 stored=$(($(rows) - rows_before))
 # wrk counts requests that completed; one it cut off may still be stored.
 [ "$stored" -ge "$accepted" ] || die "command-service: $accepted requests answered 200 but only $stored rows stored"
-say "   $(fmt "$(get command.wrk rps)") req/s against $(fmt "$(get noop.wrk rps)"); all $accepted accepted (warm-up included) stored"
+say "   all $accepted accepted (warm-up included) stored"
 
 # 3. consumer-service on a backlog; ceiling: the same statement without Kafka.
 say "3. consumer-service: a backlog of $MESSAGES messages → rows/s; ceiling: bench/insert"
@@ -208,11 +328,13 @@ psql_ -c "TRUNCATE timestamp_records"
 stop consumer-service
 "$BUILD/bench/produce" "$KAFKA_BROKER" "$TOPIC" "$MESSAGES" >"$R/produce.out"
 start consumer-service "$CONSUMER_PORT" "$BUILD/consumer-service"
+cpu0=$(cpu_ms consumer-service)
 deadline=$((SECONDS + 300))
 until [ "$(rows)" -ge "$MESSAGES" ]; do
   [ $SECONDS -lt $deadline ] || die "consumer-service stored $(rows) of $MESSAGES rows in 300 s"
   sleep 0.2
 done
+cpu_row=$(per_1000 $(($(cpu_ms consumer-service) - cpu0)) "$MESSAGES")
 stored=$(rows)
 [ "$stored" = "$MESSAGES" ] || die "consumer-service: $stored rows for $MESSAGES messages"
 # Timed from the rows themselves: each batch is one transaction, whose start
@@ -228,8 +350,11 @@ read -r batches consumer_rps < <(psql_ -F ' ' -c "
            nullif(extract(epoch FROM max(t) FILTER (WHERE r = k) - max(t) FILTER (WHERE r = 2)), 0)), 0)
     FROM b")
 insert_rps=$(awk -v n="$MESSAGES" -v s="$insert_s" 'BEGIN { print (s > 0 ? n / s : 0) }')
-say "   $(fmt "$consumer_rps") rows/s in $batches batches against $(fmt "$insert_rps"); all $MESSAGES stored once"
-RSS_PEAK_CONSUMER=$(rss_kb consumer-service VmHWM)
+RSS_BACKLOG_CONSUMER=$(rss_kb consumer-service VmHWM)
+say "   $(fmt "$consumer_rps") rows/s in $batches batches against $(fmt "$insert_rps"); all $MESSAGES stored once; $cpu_row CPU ms per 1,000 rows; peak RSS $((RSS_BACKLOG_CONSUMER / 1024)) MiB"
+if declare -F step_consumer >/dev/null; then
+  step_consumer  # a running consumer meeting a backlog; memory by prefetch size
+fi
 
 # 4. query-service vs pgbench, the same rows by primary key, 8 DB connections.
 say "4. query-service: GET by id ($QUERY_CONNS connections, pool of $POOL) vs pgbench -M prepared -c $POOL"
@@ -239,36 +364,31 @@ psql_ -c "INSERT INTO timestamp_records (id, event_timestamp, created_at)
           SELECT md5('bench' || i)::uuid, now(), now() FROM generate_series(0, $((MESSAGES - 1))) i" \
       -c "VACUUM ANALYZE timestamp_records"
 psql_ -c "SELECT md5('bench' || i)::uuid FROM generate_series(0, $((MESSAGES - 1))) i" >"$R/ids"
-cat >"$R/pgbench.sql" <<EOF
-\\set i random(0, $((MESSAGES - 1)))
-SELECT id, event_timestamp, created_at FROM timestamp_records WHERE id = md5('bench' || :i)::uuid;
-EOF
+printf '%s\n' "\\set i random(0, $((MESSAGES - 1)))" \
+  "SELECT id, event_timestamp, created_at FROM timestamp_records WHERE id = md5('bench' || :i)::uuid;" \
+  >"$R/pgbench.sql"
 "$(command -v pgbench)" -n -h 127.0.0.1 -p "$PG_PORT" -U postgres -M prepared -c "$POOL" -j 2 \
   -T "$SECS" -f "$R/pgbench.sql" postgres >"$R/pgbench.log" 2>&1 || { cat "$R/pgbench.log"; die "pgbench failed"; }
 pgbench_tps=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' "$R/pgbench.log" | head -1)
+cpu0=$(cpu_ms query-service)
 BENCH_IDS=$R/ids wrk_ query "http://127.0.0.1:$QUERY_PORT" bench/get.lua "$QUERY_CONNS"
+cpu_get=$(per_1000 $(($(cpu_ms query-service) - cpu0)) "$(get query.wrk requests)")
 all_2xx query
-say "   $(fmt "$(get query.wrk rps)") req/s against pgbench's $(fmt "$pgbench_tps")"
+say "   $(fmt "$(get query.wrk rps)") req/s against pgbench's $(fmt "$pgbench_tps"); p99 $(awk -v u="$(get query.wrk p99_us)" 'BEGIN { printf "%.2f", u / 1000 }') ms; $cpu_get CPU ms per 1,000 GETs"
 
-# 5. accept → readable at constant rates.
+# 5. accept → readable at constant rates, with a consumer started afresh:
+# its peak memory from here on is the steady state's.
+stop consumer-service
+start consumer-service "$CONSUMER_PORT" "$BUILD/consumer-service"
 for rate in $RATES; do
-  # About 250 records a second are followed (GET every 2 ms until found), so
-  # that the polling does not load the machine more than the POSTs do.
   say "5. accept → readable: vegeta POST at $rate/s for ${SECS} s; every $(((rate + 249) / 250)) record(s) GET until found"
-  echo "POST http://127.0.0.1:$COMMAND_PORT/api/v1/timestamp/2026-01-01T00:00:00Z" >"$R/targets"
-  # At most as many connections as the closed-loop runs: a client pool, not
-  # a new connection for every request that has to wait.
-  "$VEGETA" attack -rate="$rate/s" -duration="${SECS}s" -timeout=10s -targets="$R/targets" \
-    -workers="$CONNS" -max-workers="$CONNS" -max-connections="$CONNS" |
-    "$VEGETA" encode --to json |
-    "$BUILD/bench/readable" "http://127.0.0.1:$QUERY_PORT" "$(((rate + 249) / 250))" 2 "$R/readable-$rate.ms" \
-      >"$R/readable-$rate"
-  if [ "$(get "readable-$rate" non2xx)" != 0 ] || [ "$(get "readable-$rate" lost)" != 0 ]; then
-    die "at $rate/s: $(get "readable-$rate" non2xx) non-2xx POSTs, $(get "readable-$rate" lost) records never readable"
-  fi
+  readable_run "$rate" "$SECS" "readable-$rate"
 done
+RSS_STEADY_CONSUMER=$(rss_kb consumer-service VmHWM)
 
-# 6. footprint under load: the peaks.
+step_pipeline
+
+# 7. footprint under load: the peaks.
 RSS_PEAK_COMMAND=$(rss_kb command-service VmHWM)
 RSS_PEAK_QUERY=$(rss_kb query-service VmHWM)
 
@@ -278,6 +398,7 @@ RSS_PEAK_QUERY=$(rss_kb query-service VmHWM)
 # for bench/report.py, which judges them against bench/targets.tsv.
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 {
   echo "rev=$REV"
   echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
@@ -287,22 +408,29 @@ mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
   echo "messages=$MESSAGES"
   echo "conns=$CONNS"
   echo "pool=$POOL"
+  echo "batch_size=${CONSUMER_BATCH_SIZE:-2000}"
   echo "rates=$(echo "$RATES" | tr ' ' ',')"
   echo "batches=$batches"
   echo "consumer_rps=$consumer_rps"
   echo "insert_rps=$insert_rps"
   echo "pgbench_tps=$pgbench_tps"
+  echo "cpu_ms_per_1000_post=$cpu_post"
+  echo "cpu_ms_per_1000_row=$cpu_row"
+  echo "cpu_ms_per_1000_get=$cpu_get"
+  echo "rss_backlog_mib_consumer-service=$(mib "$RSS_BACKLOG_CONSUMER")"
   for s in command-service consumer-service query-service; do
     case $s in
       command-service) peak=$RSS_PEAK_COMMAND ;;
-      consumer-service) peak=$RSS_PEAK_CONSUMER ;;
+      consumer-service) peak=$RSS_STEADY_CONSUMER ;;
       query-service) peak=$RSS_PEAK_QUERY ;;
     esac
-    echo "rss_peak_mib_$s=$(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }')"
+    echo "rss_peak_mib_$s=$(mib "$peak")"
     echo "rss_rest_mib_$s=$((RSS_REST[$s] / 1024))"
     echo "ready_ms_$s=${READY[$s]}"
     echo "first_ready_ms_$s=${FIRST_READY[$s]}"
     echo "size_kib_$s=$(($(stat -c %s "$BUILD/$s") / 1024))"
+    strip -o "$R/$s.stripped" "$BUILD/$s"
+    echo "stripped_kib_$s=$(($(stat -c %s "$R/$s.stripped") / 1024))"
   done
 } >"$R/run"
 
