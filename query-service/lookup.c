@@ -1,17 +1,20 @@
 /* lookup: reads records by id, concurrent requests together (see lookup.h).
  *
  * Every request queues a reader. While fewer than max_readers statements
- * run, the request at the head of the queue leads: it takes the queue (up
- * to BATCH_MAX readers, itself among them) into a batch of its own, runs
- * one statement for all of them with a pooled connection, hands each its
- * answer and wakes the next head.
+ * run, any queued request that is awake leads: it takes the queue from its
+ * head (up to BATCH_MAX readers, in arrival order) into a batch of its own,
+ * runs one statement for all of them with a pooled connection, hands each
+ * its answer and wakes the head of what is left. Any, not only the head: a
+ * head that was woken but is not running yet (on a busy machine, for as
+ * long as the scheduler likes) would otherwise hold every request behind
+ * it, and every free connection, until it runs.
  *
  * Every reader waits until its own deadline, wherever it is: still queued
  * it gives up with "busy", as the pool itself would; taken by a leader
  * whose statement hangs, it leaves the batch (the leader then answers
  * only those still there) with "no answer in time". The leader's statement
- * ends at the leader's deadline, the earliest of the batch: the queue is in
- * arrival order. */
+ * ends at the leader's own deadline; a reader taken with an earlier one
+ * leaves at its own. */
 #include "lookup.h"
 
 #include <endian.h>
@@ -318,17 +321,16 @@ static void enqueue(struct reader *me)
 	queued++;
 }
 
-/* True if me is to lead now: first in the queue, a statement free, and
- * time left to run it. Under mu. */
+/* True if me is to lead now: still queued, a statement free, and time
+ * left to run it. Under mu. */
 static bool may_lead(const struct reader *me, const struct timespec *deadline)
 {
-	return me->state == QUEUED && head == me && leading < max_leading &&
-	       !clock_passed(deadline);
+	return me->state == QUEUED && leading < max_leading && !clock_passed(deadline);
 }
 
-/* Takes the head of the queue (me among it) into a batch, reads it
- * without mu, hands every reader still there its answer, and wakes the
- * next leader. Called and returns under mu. */
+/* Takes the head of the queue (me among it, unless BATCH_MAX others came
+ * first) into a batch, reads it without mu, hands every reader still there
+ * its answer, and wakes the next leader. Called and returns under mu. */
 static void lead(struct reader *me, const struct timespec *deadline)
 {
 	struct batch b;
