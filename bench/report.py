@@ -180,7 +180,10 @@ def main():
         "consumer-running": f"{figs.text('running:messages')} msgs, "
                             f"{figs.text('running:batches')} batches",
         "query": f"pool {run.get('pool', '?')}",
-        "query-p99": f"p50 {ms(figs, 'query.wrk:p50_us')}, p99.9 {ms(figs, 'query.wrk:p999_us')}",
+        "query-p99": f"p50 {ms(figs, 'query.wrk:p50_us')}, p99.9 {ms(figs, 'query.wrk:p999_us')}; "
+                     f"the service's own histogram: p99 ≤ {figs.text('query.server:server_p99_le_ms')} ms, "
+                     f"{figs.text('query.server:server_over_100ms')} of {figs.text('query.server:server_count')} "
+                     f"over 100 ms",
         "rss-consumer": f"{figs.text('run:rss_backlog_mib_consumer-service')} MiB on the backlog",
     }
     for s in ("command-service", "consumer-service", "query-service"):
@@ -192,8 +195,11 @@ def main():
 
     def readable_detail(rate, name=None):
         r = name or f"readable-{rate}"
+        split = (f"; accept → the consumer's transaction p99 {figs.text(r + '.split:persist_p99_ms')} ms, "
+                 f"longest gap between batches {figs.text(r + '.split:gap_max_ms')} ms"
+                 if figs.get(r + ".split:rows") is not None else "")
         return (f"p50 {figs.text(r + ':readable_p50_ms')}, max {figs.text(r + ':readable_max_ms')} ms; "
-                f"{figs.text(r + ':readable')} checked, achieved {figs.text(r + ':rate')}/s")
+                f"{figs.text(r + ':readable')} checked, achieved {figs.text(r + ':rate')}/s{split}")
 
     n_runs = len(runs)
     table = ["| Figure | Measured | Ceiling | Ratio | Target | | Over the runs of this commit |",

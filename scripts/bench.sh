@@ -374,6 +374,7 @@ cpu0=$(cpu_ms query-service)
 BENCH_IDS=$R/ids wrk_ query "http://127.0.0.1:$QUERY_PORT" bench/get.lua "$QUERY_CONNS"
 cpu_get=$(per_1000 $(($(cpu_ms query-service) - cpu0)) "$(get query.wrk requests)")
 all_2xx query
+query_server_tail query  # the service's own histogram of the same requests
 say "   $(fmt "$(get query.wrk rps)") req/s against pgbench's $(fmt "$pgbench_tps"); p99 $(awk -v u="$(get query.wrk p99_us)" 'BEGIN { printf "%.2f", u / 1000 }') ms; $cpu_get CPU ms per 1,000 GETs"
 
 # 5. accept → readable at constant rates, with a consumer started afresh:
@@ -382,7 +383,9 @@ stop consumer-service
 start consumer-service "$CONSUMER_PORT" "$BUILD/consumer-service"
 for rate in $RATES; do
   say "5. accept → readable: vegeta POST at $rate/s for ${SECS} s; every $(((rate + 249) / 250)) record(s) GET until found"
+  t0=$(date -u +%FT%T.%3NZ)
   readable_run "$rate" "$SECS" "readable-$rate"
+  query_split "readable-$rate" "$t0"  # accept → transaction start, and the gaps between batches
 done
 RSS_STEADY_CONSUMER=$(rss_kb consumer-service VmHWM)
 
