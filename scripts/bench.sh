@@ -190,6 +190,7 @@ rows_before=$(rows)
 warm command "http://127.0.0.1:$COMMAND_PORT" bench/post.lua "$CONNS"
 wrk_ command "http://127.0.0.1:$COMMAND_PORT" bench/post.lua "$CONNS"
 all_2xx command
+. "$ROOT/bench/steps/command.sh" && command_step  # 2b. latency at 1-256 connections vs the produce ceiling
 start consumer-service "$CONSUMER_PORT" "$BUILD/consumer-service"
 all_2xx warm-command
 accepted=$(($(get command.wrk requests) + $(get warm-command.wrk requests)))
