@@ -50,7 +50,7 @@ command_step() {
   line=""
   for n in 1 8; do
     line+="p50_ratio_c$n=$(awk -v s="$(get "command-c$n.wrk" p50_us)" -v p="$(get "produce-$n" p50_ms)" \
-      'BEGIN { printf "%.2f", p > 0 ? s / 1000 / p : 0 }') "
+      'BEGIN { printf "%.2f", (p > 0 ? s / 1000 / p : 0) }') "
   done
   for c in 1 8 64 256; do line+="rps_c$c=$(get "command-c$c.wrk" rps) "; done
   echo "${line% }" >"$R/command-latency"
