@@ -41,8 +41,9 @@ static atomic_int waiters_alive;
 /* Who serves the delivery reports: the requests waiting for them take turns
  * in rd_kafka_poll (leader/follower), so that the report of a lone request
  * is served by the thread that waits for it: no hand-off from another
- * thread (bench/produce-latency: p50 0.24 ms with the callers polling, 0.28
- * ms with a poll thread handing each report over, at 1 caller). The others wait
+ * thread (wrk, 1 connection, linger.ms 0, back-to-back 5 s runs on a shared
+ * machine: p50 0.14-0.29 ms in 4 of 5 rounds, against 0.24-0.34 ms with the
+ * poll thread handing each report over). The others wait
  * on their own condition variable (followers) until the one polling serves
  * their report or hands the turn on as it leaves. The poll thread polls
  * only while no request waits (reports of requests that gave up, errors);
