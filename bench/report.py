@@ -231,6 +231,13 @@ def main():
         rows.append((f"command-service POST, {c} conn.", name))
     rows.append((f"query-service GET, 32 conn.", "query.wrk"))
     for label, name in rows:
+        if name.startswith("produce-"):  # bench/produce-latency: msgs_s, *_ms
+            if figs.get(f"{name}:msgs_s") is None:
+                continue
+            lat.append(f"| {label} | {figs.text(name + ':msgs_s')} | " +
+                       " | ".join(f"{figs.text(f'{name}:{k}')} ms" for k in ("p50_ms", "p99_ms", "p999_ms", "max_ms")) +
+                       " |")
+            continue
         if figs.get(f"{name}:rps") is None:
             continue
         lat.append(f"| {label} | {figs.text(name + ':rps')} | " +

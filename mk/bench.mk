@@ -6,12 +6,16 @@
 # BENCH_OUT sets where the report goes.
 
 BENCH_BINS := $(BUILD)/bench/noop-server $(BUILD)/bench/produce $(BUILD)/bench/insert \
-              $(BUILD)/bench/readable
+              $(BUILD)/bench/readable $(BUILD)/bench/produce-latency
 
 $(BUILD)/bench/noop-server: $(call obj,bench/noop-server.c) $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/bench/produce: $(call obj,bench/produce.c) $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# The ceiling of the produce path at low concurrency (produce, wait, repeat).
+$(BUILD)/bench/produce-latency: $(call obj,bench/produce-latency.c) $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 # The ceiling of the consumer is its own sink without the consumer: insert.c

@@ -304,14 +304,10 @@ all_2xx command
 all_2xx warm-command
 accepted=$(($(get command.wrk requests) + $(get warm-command.wrk requests)))
 say "   $(fmt "$(get command.wrk rps)") req/s against $(fmt "$(get noop.wrk rps)"); $cpu_post CPU ms per 1,000 POSTs"
-if declare -F step_command >/dev/null; then
-  step_command  # 1, 8 and 256 connections, and the produce path's ceiling
-  for f in "$R"/command-c*.wrk; do
-    [ -e "$f" ] || continue
-    all_2xx "$(basename "$f" .wrk)"
-    accepted=$((accepted + $(get "$(basename "$f")" requests)))
-  done
-fi
+command_step  # 2b. 1, 8, 64 and 256 connections, and the produce path's ceiling
+for f in "$R"/command-c*.wrk "$R"/warm-command-c*.wrk; do
+  accepted=$((accepted + $(get "$(basename "$f")" requests)))
+done
 start consumer-service "$CONSUMER_PORT" "$BUILD/consumer-service"
 drain $((rows_before + accepted))
 stored=$(($(rows) - rows_before))
