@@ -230,6 +230,7 @@ read -r batches consumer_rps < <(psql_ -F ' ' -c "
 insert_rps=$(awk -v n="$MESSAGES" -v s="$insert_s" 'BEGIN { print (s > 0 ? n / s : 0) }')
 say "   $(fmt "$consumer_rps") rows/s in $batches batches against $(fmt "$insert_rps"); all $MESSAGES stored once"
 RSS_PEAK_CONSUMER=$(rss_kb consumer-service VmHWM)
+. "$ROOT/bench/steps/consumer.sh" && consumer_steps  # 3b-3d: a running consumer, prefetch vs RSS
 
 # 4. query-service vs pgbench, the same rows by primary key, 8 DB connections.
 say "4. query-service: GET by id ($QUERY_CONNS connections, pool of $POOL) vs pgbench -M prepared -c $POOL"
