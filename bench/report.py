@@ -177,8 +177,12 @@ def main():
     detail = {
         "command": f"{run.get('conns', '?')} conn.",
         "consumer": f"{run.get('messages', '?')} msgs, {run.get('batches', '?')} batches",
-        "consumer-running": f"{figs.text('running:messages')} msgs, "
-                            f"{figs.text('running:batches')} batches",
+        "consumer-running": f"{figs.text('running:messages')} msgs after SIGSTOP, "
+                            f"{figs.text('running:running_batches')} batches; written while it ran: "
+                            f"{figs.text('burst:burst_rps')} rows/s, {figs.text('burst:burst_full_batches')} of "
+                            f"{figs.text('burst:burst_batches')} batches full",
+        "consumer-batches": f"{figs.text('running:running_full_batches')} of "
+                            f"{figs.text('running:running_batches')} full",
         "query": f"pool {run.get('pool', '?')}",
         "query-p99": f"p50 {ms(figs, 'query.wrk:p50_us')}, p99.9 {ms(figs, 'query.wrk:p999_us')}; "
                      f"the service's own histogram: p99 ≤ {figs.text('query.server:server_p99_le_ms')} ms, "

@@ -648,6 +648,15 @@ void consumer_set_seams(consumer_write_fn write, void *(*alloc)(void *, size_t))
 	batch_realloc = alloc ? alloc : realloc;
 }
 
+int consumer_kafka_property(const char *name, char *buf, size_t size)
+{
+	size_t n = size;
+
+	return rk != NULL && rd_kafka_conf_get(rd_kafka_conf(rk), name, buf, &n) == RD_KAFKA_CONF_OK
+	           ? 0
+	           : -1;
+}
+
 static void consumer_prepare(rd_kafka_conf_t *conf)
 {
 	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
@@ -658,6 +667,7 @@ static void consumer_prepare(rd_kafka_conf_t *conf)
  * at-least-once needs. NULL with errstr. */
 static rd_kafka_t *consumer_new(char *errstr, size_t errstr_size)
 {
+	char prefetch_kb[16];
 	const char *const defaults[] = {
 	    "group.id", cfg.group,
 	    "client.id", "consumer-service",
@@ -674,13 +684,25 @@ static rd_kafka_t *consumer_new(char *errstr, size_t errstr_size)
 	     * a second; KAFKA_PROPERTIES=fetch.wait.max.ms=500 undoes it. */
 	    "fetch.wait.max.ms", "5",
 	    "fetch.min.bytes", "100000",
+	    /* The prefetch is bounded by CONSUMER_PREFETCH_KB alone, not also
+	     * by a count of messages (queued.min.messages, 100,000 by default:
+	     * about 75 MiB resident with our messages). librdkafka 2.0.2 stops
+	     * fetching while its queue is over the bound and looks again only
+	     * about a second later, so the bound also caps the catch-up rate
+	     * (README, Performance). */
+	    "queued.min.messages", "10000000",
+	    "queued.max.messages.kbytes", prefetch_kb,
 	    NULL,
 	};
 	/* Not negotiable: an offset is stored only after its row is written. */
 	static const char *const fixed[] = {"enable.auto.offset.store", "false",
 	                                    "enable.auto.commit", "true", NULL};
-	rd_kafka_t *c = kafka_new(RD_KAFKA_CONSUMER, cfg.brokers, defaults, cfg.properties, fixed,
-	                          consumer_prepare, errstr, errstr_size);
+	rd_kafka_t *c;
+
+	/* 0 (a config that does not say): librdkafka's own default. */
+	snprintf(prefetch_kb, sizeof(prefetch_kb), "%d", cfg.prefetch_kb > 0 ? cfg.prefetch_kb : 65536);
+	c = kafka_new(RD_KAFKA_CONSUMER, cfg.brokers, defaults, cfg.properties, fixed,
+	              consumer_prepare, errstr, errstr_size);
 
 	if (c != NULL)
 		rd_kafka_poll_set_consumer(c);

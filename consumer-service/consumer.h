@@ -17,9 +17,20 @@ struct consumer_config {
 	const char *properties; /* extra librdkafka consumer properties */
 	int replication;        /* for the dead-letter topic */
 	int batch_size;
+	int prefetch_kb;        /* librdkafka's queued.max.messages.kbytes; 0: its default */
 	int retry_max_ms;       /* cap of the database retry backoff */
 	struct db_params db;
 };
+
+/* CONSUMER_PREFETCH_KB, the row of consumer-service's configuration table
+ * (main.c; the unit tests load it too): how many kilobytes of messages
+ * librdkafka may fetch ahead of the batch being written. */
+#define CONSUMER_PREFETCH_KB_DEFAULT "8192"
+#define CONSUMER_CFG_PREFETCH(target)                                                         \
+	{"CONSUMER_PREFETCH_KB", CFG_INT, &(target), CONSUMER_PREFETCH_KB_DEFAULT, 256, 2097151, \
+	 "kilobytes of messages fetched ahead of the batch being written "                        \
+	 "(librdkafka's queued.max.messages.kbytes); under a backlog resident memory grows to "   \
+	 "about 8 times this plus 10 MiB, and less costs catch-up speed"}
 
 /* Creates the consumer and the dead-letter producer. Returns 0, or -1 with
  * errstr (a configuration error). */
@@ -50,6 +61,10 @@ typedef int (*consumer_write_fn)(const struct sink_row *rows, size_t n, long *in
 /* Replaces the writer of rows (NULL: PostgreSQL, as consumer_run needs) and
  * the allocator of the batch's arrays (NULL: realloc). Before consumer_setup. */
 void consumer_set_seams(consumer_write_fn write, void *(*alloc)(void *, size_t));
+
+/* The value of a librdkafka property of the consumer as configured (into
+ * buf). Returns 0, or -1 when there is no consumer or no such property. */
+int consumer_kafka_property(const char *name, char *buf, size_t size);
 
 /* Subscribes to the topic. Returns 0, or -1 with errstr. */
 int consumer_subscribe(char *errstr, size_t errstr_size) __attribute__((warn_unused_result));

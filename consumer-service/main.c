@@ -105,6 +105,7 @@ int main(int argc, char **argv)
 	     "extra librdkafka consumer properties, e.g. session.timeout.ms=30000"},
 	    {"CONSUMER_BATCH_SIZE", CFG_INT, &cc.batch_size, "2000", 1, 100000,
 	     "most messages written in one statement"},
+	    CONSUMER_CFG_PREFETCH(cc.prefetch_kb),
 	    {"DB_RETRY_MAX_MS", CFG_INT, &cc.retry_max_ms, "5000", 100, 600000,
 	     "cap of the backoff between database retries"},
 	    DB_CFG_PARAMS(db_url, cc.db),

@@ -348,9 +348,7 @@ read -r batches consumer_rps < <(psql_ -F ' ' -c "
 insert_rps=$(awk -v n="$MESSAGES" -v s="$insert_s" 'BEGIN { print (s > 0 ? n / s : 0) }')
 RSS_BACKLOG_CONSUMER=$(rss_kb consumer-service VmHWM)
 say "   $(fmt "$consumer_rps") rows/s in $batches batches against $(fmt "$insert_rps"); all $MESSAGES stored once; $cpu_row CPU ms per 1,000 rows; peak RSS $((RSS_BACKLOG_CONSUMER / 1024)) MiB"
-if declare -F step_consumer >/dev/null; then
-  step_consumer  # a running consumer meeting a backlog; memory by prefetch size
-fi
+consumer_steps  # 3b-3d: a running consumer meeting a backlog (SIGSTOP, burst); memory by prefetch size
 
 # 4. query-service vs pgbench, the same rows by primary key, 8 DB connections.
 say "4. query-service: GET by id ($QUERY_CONNS connections, pool of $POOL) vs pgbench -M prepared -c $POOL"

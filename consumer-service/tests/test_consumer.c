@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cfg.h"
 #include "consumer.h"
 #include "log.h"
 #include "metrics.h"
@@ -544,6 +545,67 @@ START_TEST(a_dead_letter_producer_that_cannot_deliver_is_not_ready)
 }
 END_TEST
 
+/* ---- configuration ---- */
+
+/* CONSUMER_PREFETCH_KB as main.c loads it: a default, a number in range,
+ * and an error that names the variable otherwise. */
+START_TEST(prefetch_kb_is_parsed_and_checked)
+{
+	int kb = -1;
+	const struct cfg_param params[] = {CONSUMER_CFG_PREFETCH(kb)};
+	char err[256];
+
+	unsetenv("CONSUMER_PREFETCH_KB");
+	ck_assert_int_eq(cfg_load(params, CFG_COUNT(params), err, sizeof(err)), 0);
+	ck_assert_int_eq(kb, atoi(CONSUMER_PREFETCH_KB_DEFAULT));
+	setenv("CONSUMER_PREFETCH_KB", "2048", 1);
+	ck_assert_int_eq(cfg_load(params, CFG_COUNT(params), err, sizeof(err)), 0);
+	ck_assert_int_eq(kb, 2048);
+	static const char *const bad[] = {"lots", "4096k", "-1", "0", "255", "2097152", "1e4"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("CONSUMER_PREFETCH_KB", bad[i], 1);
+		err[0] = '\0';
+		ck_assert_msg(cfg_load(params, CFG_COUNT(params), err, sizeof(err)) != 0,
+		              "%s accepted", bad[i]);
+		ck_assert_msg(strncmp(err, "CONSUMER_PREFETCH_KB: ", 22) == 0, "%s: %s", bad[i], err);
+	}
+	unsetenv("CONSUMER_PREFETCH_KB");
+}
+END_TEST
+
+/* The knob reaches librdkafka, no count of messages bounds the prefetch
+ * before it, and KAFKA_PROPERTIES still has the last word. */
+static void setup_with_prefetch(int kb, const char *props)
+{
+	const struct consumer_config c = {.brokers = mock_brokers(), .topic = TOPIC, .group = GROUP,
+	                                  .properties = props, .replication = 1, .batch_size = 100,
+	                                  .prefetch_kb = kb, .retry_max_ms = 200};
+	char errstr[512];
+
+	consumer_set_seams(fake_write, fake_realloc);
+	ck_assert_msg(consumer_setup(&c, errstr, sizeof(errstr)) == 0, "%s", errstr);
+}
+
+START_TEST(prefetch_kb_sets_the_queue_and_kafka_properties_override_it)
+{
+	char v[64];
+
+	setup_with_prefetch(1024, "");
+	ck_assert_int_eq(consumer_kafka_property("queued.max.messages.kbytes", v, sizeof(v)), 0);
+	ck_assert_str_eq(v, "1024");
+	ck_assert_int_eq(consumer_kafka_property("queued.min.messages", v, sizeof(v)), 0);
+	ck_assert_str_eq(v, "10000000");
+	consumer_shutdown();
+
+	setup_with_prefetch(1024, "queued.max.messages.kbytes=512,queued.min.messages=5000");
+	ck_assert_int_eq(consumer_kafka_property("queued.max.messages.kbytes", v, sizeof(v)), 0);
+	ck_assert_str_eq(v, "512");
+	ck_assert_int_eq(consumer_kafka_property("queued.min.messages", v, sizeof(v)), 0);
+	ck_assert_str_eq(v, "5000");
+	consumer_shutdown();
+}
+END_TEST
+
 Suite *make_consumer_suite(void)
 {
 	Suite *s = suite_create("consumer");
@@ -566,6 +628,13 @@ Suite *make_consumer_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, the_dead_letter_producer_takes_kafka_properties);
 	tcase_add_test(tc, a_dead_letter_producer_that_cannot_deliver_is_not_ready);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("config");
+	tcase_set_timeout(tc, TEST_TIMEOUT_S);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, prefetch_kb_is_parsed_and_checked);
+	tcase_add_test(tc, prefetch_kb_sets_the_queue_and_kafka_properties_override_it);
 	suite_add_tcase(s, tc);
 	return s;
 }
