@@ -4,7 +4,11 @@
  * size), decoded with the shared codec, inserted with one statement, and
  * only then are their offsets stored for the auto-committer. Messages that
  * cannot be decoded, and rows PostgreSQL refuses as data (found by splitting
- * the statement), go unchanged to <topic>.dlq. While PostgreSQL (or the
+ * the statement), go unchanged to <topic>.dlq. PostgreSQL commits without
+ * waiting for its WAL flush (sink), so a written batch's offsets wait in a
+ * short queue until the flush has passed its commit; a lost session sends
+ * the partitions back to the first message not known to be durable. While
+ * PostgreSQL (or the
  * dead-letter topic) is down the assignment is paused and the batch retried
  * with capped backoff; the poll loop keeps running, so the group membership
  * is kept. */
@@ -60,6 +64,8 @@ static const char *const dlq_configs[] = {"max.message.bytes", "10485760", NULL}
 static int db_write(const struct sink_row *rows, size_t n, long *inserted, char *errstr,
                     size_t errstr_size);
 static consumer_write_fn write_rows = db_write;
+static int db_wal(uint64_t *insert, uint64_t *flushed, char *errstr, size_t errstr_size);
+static consumer_wal_fn wal_position = db_wal;
 static void *(*batch_realloc)(void *, size_t) = realloc;
 
 static atomic_bool joined, db_up, dlq_up = true;
@@ -76,6 +82,7 @@ static struct metrics_series m_batch_duration = METRICS_HISTOGRAM_INIT("consumer
 static struct metrics_series m_batch_size = METRICS_SIZE_HISTOGRAM_INIT("consumer_batch_size", "Messages per batch written.", "");
 static struct metrics_series m_db_errors = METRICS_COUNTER_INIT("consumer_db_errors_total", "Failed database writes or checks.", "");
 static struct metrics_series m_db_up = METRICS_GAUGE_INIT("consumer_db_up", "1 when the last database operation succeeded.", "");
+static struct metrics_series m_unflushed = METRICS_GAUGE_INIT("consumer_batches_unflushed", "Batches written whose offsets wait for PostgreSQL to flush their WAL.", "");
 static struct metrics_series m_rebalances = METRICS_COUNTER_INIT("consumer_rebalances_total", "Partition assignments and revocations of this member (a rebalance is one of each).", "");
 
 /* Lag per partition, from librdkafka's statistics; the gauges are
@@ -313,27 +320,215 @@ static int db_write(const struct sink_row *rows_, size_t n, long *inserted, char
 	return sink_insert(rows_, n, inserted, errstr, errstr_size);
 }
 
-static void store_offsets(void)
+/* The WAL position of consumer_run: PostgreSQL. A new session is opened
+ * only when no batch waits for the flush: a session lost with some waiting
+ * is a failure, so that they are read again (unflushed_read_again). */
+static size_t n_unflushed;
+static int db_wal(uint64_t *insert, uint64_t *flushed, char *errstr, size_t errstr_size)
 {
-	rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(8);
-	rd_kafka_resp_err_t err;
+	if (!sink_connected() && n_unflushed > 0) {
+		snprintf(errstr, errstr_size, "not connected");
+		return -1;
+	}
+	if (!sink_connected() && sink_connect(&cfg.db, errstr, errstr_size) != 0)
+		return -1;
+	return sink_wal_position(insert, flushed, errstr, errstr_size);
+}
 
+/* Adds the batch's messages to offsets, per partition: the offset to store
+ * (one past its last message), or with first, the offset of its first. */
+static void batch_offsets(rd_kafka_topic_partition_list_t *offsets, bool first)
+{
 	for (size_t i = 0; i < n_items; i++) {
 		rd_kafka_message_t *rkm = items[i].rkm;
+		const int64_t off = first ? rkm->offset : rkm->offset + 1;
 		rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
 		    offsets, rd_kafka_topic_name(rkm->rkt), rkm->partition);
-		if (tp == NULL)
+		if (tp == NULL) {
 			tp = rd_kafka_topic_partition_list_add(offsets, rd_kafka_topic_name(rkm->rkt),
 			                                       rkm->partition);
-		if (rkm->offset + 1 > tp->offset)
-			tp->offset = rkm->offset + 1;
+			tp->offset = off;
+		} else if (first ? off < tp->offset : off > tp->offset) {
+			tp->offset = off;
+		}
 	}
-	err = rd_kafka_offsets_store(rk, offsets);
+}
+
+static void store_offsets(rd_kafka_topic_partition_list_t *offsets)
+{
+	rd_kafka_resp_err_t err = rd_kafka_offsets_store(rk, offsets);
+
 	if (err)
 		/* The partition was revoked meanwhile: its new owner re-reads
 		 * these messages, and the insert ignores them. */
 		log_warn("offsets not stored: %s", rd_kafka_err2str(err));
-	rd_kafka_topic_partition_list_destroy(offsets);
+}
+
+/* ---- batches waiting for the WAL flush ----
+ *
+ * A batch is visible once committed, but durable only once PostgreSQL has
+ * flushed its WAL past the commit (the walwriter does so within
+ * wal_writer_delay, 3 times that at worst). Until then its offsets wait
+ * here, oldest first; they are stored in that order as the flush passes
+ * them, so a committed offset never passes a row a crash could lose. */
+
+#define UNFLUSHED_MAX 256
+#define XLOG_PAGE 8192          /* PostgreSQL's WAL page (XLOG_BLCKSZ) */
+#define XLOG_SHORT_PAGE_HEADER 24
+
+struct unflushed {
+	uint64_t lsn; /* the WAL must be flushed up to here */
+	rd_kafka_topic_partition_list_t *next;  /* the offsets to store */
+	rd_kafka_topic_partition_list_t *first; /* where to read it again from */
+};
+
+static struct unflushed unflushed[UNFLUSHED_MAX];
+static size_t unflushed_head; /* n_unflushed: above */
+static double wal_checked_at; /* clock_mono_s() of the last look at the flush */
+
+static struct unflushed *unflushed_at(size_t i)
+{
+	return &unflushed[(unflushed_head + i) % UNFLUSHED_MAX];
+}
+
+static void unflushed_pop(bool store)
+{
+	struct unflushed *u = unflushed_at(0);
+
+	if (store)
+		store_offsets(u->next);
+	rd_kafka_topic_partition_list_destroy(u->next);
+	rd_kafka_topic_partition_list_destroy(u->first);
+	unflushed_head = (unflushed_head + 1) % UNFLUSHED_MAX;
+	n_unflushed--;
+	metrics_set(&m_unflushed, (int64_t)n_unflushed);
+}
+
+/* Forgets every waiting batch without storing its offsets. */
+static void unflushed_drop(void)
+{
+	while (n_unflushed > 0)
+		unflushed_pop(false);
+}
+
+/* Stores the offsets of the batches the flush has passed. */
+static void unflushed_release(uint64_t flushed)
+{
+	while (n_unflushed > 0 && unflushed_at(0)->lsn <= flushed)
+		unflushed_pop(true);
+}
+
+/* Looks at the flush (at most every CONSUMER_FLUSH_POLL_MS unless now) and
+ * stores what it passed. Returns 0, or -1 with errstr: the session is lost,
+ * the waiting batches are not known to be durable. */
+static int unflushed_check(bool now, char *errstr, size_t errstr_size)
+{
+	uint64_t insert, flushed;
+
+	if (n_unflushed == 0 ||
+	    (!now && clock_mono_s() - wal_checked_at < CONSUMER_FLUSH_POLL_MS / 1000.0))
+		return 0;
+	wal_checked_at = clock_mono_s();
+	if (wal_position(&insert, &flushed, errstr, errstr_size) != 0)
+		return -1;
+	unflushed_release(flushed);
+	return 0;
+}
+
+/* Waits until every waiting batch is durable (and its offsets stored), for
+ * CONSUMER_FLUSH_WAIT_MS at most. Returns 0, or -1 with errstr. */
+static int unflushed_wait(char *errstr, size_t errstr_size)
+{
+	const double until = clock_mono_s() + CONSUMER_FLUSH_WAIT_MS / 1000.0;
+
+	for (;;) {
+		if (unflushed_check(true, errstr, errstr_size) != 0)
+			return -1;
+		if (n_unflushed == 0)
+			return 0;
+		if (clock_mono_s() >= until) {
+			snprintf(errstr, errstr_size, "the WAL flush did not pass %zu batch(es) in %d ms",
+			         n_unflushed, CONSUMER_FLUSH_WAIT_MS);
+			return -1;
+		}
+		nanosleep(&(struct timespec){.tv_nsec = CONSUMER_FLUSH_POLL_MS * 1000000L}, NULL);
+	}
+}
+
+/* The batch in hand is written, up to the WAL position insert: it waits
+ * for the flush (flushed now) with its offsets. Returns 0, or -1 with
+ * errstr when it cannot wait (the queue is full and does not drain). */
+static int unflushed_push(uint64_t insert, uint64_t flushed, char *errstr, size_t errstr_size)
+{
+	struct unflushed *u;
+
+	/* Right after a page header the position is past the header, though
+	 * nothing was written there yet: what was written ends at the page's
+	 * start, and the flush may stop there. */
+	if (insert % XLOG_PAGE == XLOG_SHORT_PAGE_HEADER)
+		insert -= XLOG_SHORT_PAGE_HEADER;
+	unflushed_release(flushed);
+	if (n_unflushed == UNFLUSHED_MAX && unflushed_wait(errstr, errstr_size) != 0)
+		return -1;
+	u = unflushed_at(n_unflushed);
+	u->lsn = insert;
+	u->next = rd_kafka_topic_partition_list_new(4);
+	u->first = rd_kafka_topic_partition_list_new(4);
+	batch_offsets(u->next, false);
+	batch_offsets(u->first, true);
+	n_unflushed++;
+	unflushed_release(flushed);
+	metrics_set(&m_unflushed, (int64_t)n_unflushed);
+	return 0;
+}
+
+/* The database session is lost, and with it perhaps the waiting batches
+ * and the rows of the batch in hand (committed but not flushed, if the
+ * server crashed). Their partitions are sought back to the first of those
+ * messages, which also drops the later ones already fetched; they are read
+ * and written again (the insert ignores what is already there). */
+static void unflushed_read_again(const char *why)
+{
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(8);
+	rd_kafka_error_t *error = NULL;
+	const size_t batches = n_unflushed;
+
+	for (size_t i = 0; i < n_unflushed; i++) {
+		const rd_kafka_topic_partition_list_t *f = unflushed_at(i)->first;
+		for (int k = 0; k < f->cnt; k++) {
+			rd_kafka_topic_partition_t *tp =
+			    rd_kafka_topic_partition_list_find(parts, f->elems[k].topic, f->elems[k].partition);
+			if (tp == NULL)
+				rd_kafka_topic_partition_list_add(parts, f->elems[k].topic, f->elems[k].partition)
+				    ->offset = f->elems[k].offset;
+			else if (f->elems[k].offset < tp->offset)
+				tp->offset = f->elems[k].offset;
+		}
+	}
+	batch_offsets(parts, true); /* the batch in hand comes after them */
+	unflushed_drop();
+	batch_discard();
+	if (parts->cnt > 0)
+		error = rd_kafka_seek_partitions(rk, parts, 5000);
+	for (int k = 0; k < parts->cnt; k++) {
+		const rd_kafka_topic_partition_t *tp = &parts->elems[k];
+		const rd_kafka_resp_err_t err = error ? rd_kafka_error_code(error) : tp->err;
+
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			log_warn("database session lost (%s) with %zu batch(es) not yet flushed: "
+			         "%s[%" PRId32 "] is read again from %" PRId64,
+			         why, batches, tp->topic, tp->partition, tp->offset);
+		} else if (err != RD_KAFKA_RESP_ERR__STATE && err != RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
+			/* Later offsets of the partition could be stored past rows
+			 * that may be lost: take nothing more. */
+			log_error("database session lost (%s), and %s[%" PRId32 "]@%" PRId64
+			          " cannot be read again (%s): stopping",
+			          why, tp->topic, tp->partition, tp->offset, rd_kafka_err2str(err));
+			atomic_store(&failed, true);
+		}
+	}
+	rd_kafka_error_destroy(error);
+	rd_kafka_topic_partition_list_destroy(parts);
 }
 
 /* The item whose row is rows[row]. */
@@ -433,11 +628,10 @@ static enum flush_result dead_letter_batch(char *errstr, size_t errstr_size)
 	return FLUSH_DONE;
 }
 
-/* The batch is written and dead-lettered: its offsets go to the
- * auto-committer and it is let go. */
+/* The batch is written and dead-lettered: its offsets wait for the WAL
+ * flush (then go to the auto-committer) and it is let go. */
 static void batch_done(double started)
 {
-	store_offsets();
 	metrics_add(&m_batches, 1);
 	metrics_observe(&m_batch_size, (double)n_items);
 	metrics_observe(&m_batch_duration, clock_mono_s() - started);
@@ -450,12 +644,17 @@ static void batch_done(double started)
 static enum flush_result batch_flush_once(char *errstr, size_t errstr_size)
 {
 	const double started = clock_mono_s();
+	uint64_t insert, flushed;
 
 	if (rows_written < n_rows && write_range(rows_written, n_rows, errstr, errstr_size) != 0)
 		return FLUSH_DB_DOWN;
 	set_db_state(true, NULL);
 	if (dead_letter_batch(errstr, errstr_size) != FLUSH_DONE)
 		return FLUSH_DLQ_DOWN;
+	if (wal_position(&insert, &flushed, errstr, errstr_size) != 0 ||
+	    unflushed_push(insert, flushed, errstr, errstr_size) != 0)
+		return FLUSH_DB_DOWN;
+	wal_checked_at = clock_mono_s();
 	batch_done(started);
 	return FLUSH_DONE;
 }
@@ -497,6 +696,13 @@ static void on_rebalance(rd_kafka_t *rk_, rd_kafka_resp_err_t err,
 		         "their next owner reads them again", n_items, errstr);
 		batch_discard();
 	}
+	/* The commit below must not pass a row a crash of PostgreSQL could
+	 * still lose. */
+	if (n_unflushed > 0 && unflushed_wait(errstr, sizeof(errstr)) != 0) {
+		log_warn("partitions revoked with %zu batch(es) not known to be flushed (%s): "
+		         "their next owner reads them again", n_unflushed, errstr);
+		unflushed_drop();
+	}
 	err = rd_kafka_commit(rk_, NULL, 0);
 	if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
 		log_warn("commit on revoke failed: %s", rd_kafka_err2str(err));
@@ -526,9 +732,15 @@ static void batch_flush(const atomic_bool *stop)
 	enum flush_result res;
 
 	while (n_items > 0 && (res = batch_flush_once(errstr, sizeof(errstr))) != FLUSH_DONE) {
-		if (res == FLUSH_DB_DOWN)
+		if (res == FLUSH_DB_DOWN) {
 			set_db_state(false, errstr);
-		else
+			/* The session went with the failure: what it committed
+			 * and had not flushed is read again, then retried. */
+			if (n_unflushed > 0 || rows_written > 0) {
+				unflushed_read_again(errstr);
+				break;
+			}
+		} else
 			set_dlq_state(false, errstr);
 		if (!paused) {
 			pause_assignment(true);
@@ -589,6 +801,11 @@ int consumer_subscribe(char *errstr, size_t errstr_size)
 
 bool consumer_step(const atomic_bool *stop, int timeout_ms)
 {
+	char errstr[256];
+
+	/* Batches waiting for the flush are looked after every few ms. */
+	if (n_unflushed > 0 && timeout_ms > 2 * CONSUMER_FLUSH_POLL_MS)
+		timeout_ms = 2 * CONSUMER_FLUSH_POLL_MS;
 	/* Take what is ready now, without waiting: large batches under
 	 * load, no added latency when idle. Out of memory: write what is in
 	 * hand first. */
@@ -599,8 +816,13 @@ bool consumer_step(const atomic_bool *stop, int timeout_ms)
 				break;
 		}
 	}
-	if (n_items == 0)
+	if (n_items == 0) {
+		if (unflushed_check(false, errstr, sizeof(errstr)) != 0) {
+			set_db_state(false, errstr);
+			unflushed_read_again(errstr);
+		}
 		return false;
+	}
 	batch_flush(stop);
 	return true;
 }
@@ -627,15 +849,23 @@ int consumer_run(const atomic_bool *stop)
 			last_db_check = clock_mono_s();
 		} else if (clock_mono_s() - last_db_check > 2) {
 			/* Idle: make sure /ready tells the truth about the database. */
-			if (sink_ping(errstr, sizeof(errstr)) != 0 &&
-			    sink_connect(&cfg.db, errstr, sizeof(errstr)) != 0)
+			bool lost = sink_ping(errstr, sizeof(errstr)) != 0;
+			if (lost && n_unflushed > 0)
+				unflushed_read_again(errstr);
+			if (lost && sink_connect(&cfg.db, errstr, sizeof(errstr)) != 0)
 				set_db_state(false, errstr);
 			else
 				set_db_state(true, NULL);
 			last_db_check = clock_mono_s();
 		}
 	}
-	/* The last batch is written (above) before offsets are committed. */
+	/* The last batch is written (above), and flushed, before offsets are
+	 * committed; what is not known to be flushed is read again. */
+	if (n_unflushed > 0 && unflushed_wait(errstr, sizeof(errstr)) != 0) {
+		log_warn("stopping with %zu batch(es) not known to be flushed (%s): "
+		         "they are read again at the next start", n_unflushed, errstr);
+		unflushed_drop();
+	}
 	err = rd_kafka_commit(rk, NULL, 0);
 	if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
 		log_warn("final commit failed: %s", rd_kafka_err2str(err));
@@ -646,6 +876,11 @@ void consumer_set_seams(consumer_write_fn write, void *(*alloc)(void *, size_t))
 {
 	write_rows = write ? write : db_write;
 	batch_realloc = alloc ? alloc : realloc;
+}
+
+void consumer_set_wal_seam(consumer_wal_fn wal)
+{
+	wal_position = wal ? wal : db_wal;
 }
 
 int consumer_kafka_property(const char *name, char *buf, size_t size)
@@ -739,6 +974,7 @@ static void metrics_setup(void)
 	metrics_register(&m_batch_size);
 	metrics_register(&m_db_errors);
 	metrics_register(&m_db_up);
+	metrics_register(&m_unflushed);
 	metrics_register(&m_rebalances);
 }
 
@@ -807,7 +1043,8 @@ void consumer_shutdown(void)
 {
 	batch_discard(); /* messages go before their consumer */
 	if (rk != NULL) {
-		rd_kafka_consumer_close(rk);
+		rd_kafka_consumer_close(rk); /* the revocation waits for the flush */
+		unflushed_drop();
 		rd_kafka_destroy(rk);
 		rk = NULL;
 	}

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "db.h"
 #include "sink.h"
@@ -31,6 +32,11 @@ struct consumer_config {
 	 "kilobytes of messages fetched ahead of the batch being written "                        \
 	 "(librdkafka's queued.max.messages.kbytes); under a backlog resident memory grows to "   \
 	 "about 8 times this plus 10 MiB, and less costs catch-up speed"}
+
+/* How long a revocation or the final commit waits for the WAL flush of the
+ * batches written before it, and how often it looks. */
+#define CONSUMER_FLUSH_WAIT_MS 2000
+#define CONSUMER_FLUSH_POLL_MS 5
 
 /* Creates the consumer and the dead-letter producer. Returns 0, or -1 with
  * errstr (a configuration error). */
@@ -61,6 +67,15 @@ typedef int (*consumer_write_fn)(const struct sink_row *rows, size_t n, long *in
 /* Replaces the writer of rows (NULL: PostgreSQL, as consumer_run needs) and
  * the allocator of the batch's arrays (NULL: realloc). Before consumer_setup. */
 void consumer_set_seams(consumer_write_fn write, void *(*alloc)(void *, size_t));
+
+/* Tells where the database's WAL stands: *insert, past the commit of every
+ * batch written so far, and *flushed, how far it is durable. Returns 0, or
+ * -1 with errstr when the session is lost (its batches may be lost too). */
+typedef int (*consumer_wal_fn)(uint64_t *insert, uint64_t *flushed, char *errstr,
+                               size_t errstr_size);
+
+/* Replaces the source of WAL positions (NULL: PostgreSQL through sink). */
+void consumer_set_wal_seam(consumer_wal_fn wal);
 
 /* The value of a librdkafka property of the consumer as configured (into
  * buf). Returns 0, or -1 when there is no consumer or no such property. */

@@ -73,6 +73,16 @@ int sink_connect(const struct db_params *p, char *errstr, size_t errstr_size)
 		goto failed;
 	PQclear(res);
 
+	/* Rows are visible at COMMIT without waiting for the WAL flush (a
+	 * slow fdatasync stalled every batch behind it); the consumer stores
+	 * a batch's offsets only once the flush has passed it. */
+	step = "set synchronous_commit";
+	deadline = db_statement_deadline(&params);
+	res = db_exec(conn, "SET synchronous_commit = off", &deadline, why, sizeof(why));
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		goto failed;
+	PQclear(res);
+
 	step = "prepare insert";
 	deadline = db_statement_deadline(&params);
 	res = db_prepare(conn, "insert_batch", insert_sql, 3, &deadline, why, sizeof(why));
@@ -167,6 +177,75 @@ done:
 	PQclear(res);
 	for (int col = 0; col < COL_COUNT; col++)
 		free(vals[col]);
+	return rc;
+}
+
+/* 1 to 8 hex digits at *p, up to stop: *out, and *p past them. */
+static int parse_hex32(const char **p, char stop, uint64_t *out)
+{
+	uint64_t v = 0;
+	int n = 0;
+
+	for (; **p != stop; (*p)++, n++) {
+		const char c = **p;
+		int d;
+
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if (c >= 'A' && c <= 'F')
+			d = c - 'A' + 10;
+		else if (c >= 'a' && c <= 'f')
+			d = c - 'a' + 10;
+		else
+			return -1;
+		if (n == 8)
+			return -1;
+		v = v << 4 | (uint64_t)d;
+	}
+	*out = v;
+	return n > 0 ? 0 : -1;
+}
+
+int sink_parse_lsn(const char *text, uint64_t *lsn)
+{
+	uint64_t hi, lo;
+
+	if (text == NULL || parse_hex32(&text, '/', &hi) != 0)
+		return -1;
+	text++;
+	if (parse_hex32(&text, '\0', &lo) != 0)
+		return -1;
+	*lsn = hi << 32 | lo;
+	return 0;
+}
+
+int sink_wal_position(uint64_t *insert, uint64_t *flushed, char *errstr, size_t errstr_size)
+{
+	PGresult *res;
+	struct timespec deadline;
+	int rc = -1;
+
+	if (conn == NULL) {
+		snprintf(errstr, errstr_size, "not connected");
+		return -1;
+	}
+	deadline = db_statement_deadline(&params);
+	res = db_exec(conn, "SELECT pg_current_wal_insert_lsn(), pg_current_wal_flush_lsn()",
+	              &deadline, errstr, errstr_size);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 2 &&
+	    sink_parse_lsn(PQgetvalue(res, 0, 0), insert) == 0 &&
+	    sink_parse_lsn(PQgetvalue(res, 0, 1), flushed) == 0) {
+		rc = 0;
+	} else {
+		if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+			db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
+		else if (res != NULL)
+			snprintf(errstr, errstr_size, "unexpected answer to the WAL position query");
+		/* Whatever went wrong, the batches of this session are not known
+		 * to be durable: a new session starts them again. */
+		drop_connection();
+	}
+	PQclear(res);
 	return rc;
 }
 

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "db.h"
 #include "ts.h"
@@ -25,6 +26,8 @@ enum sink_failure { SINK_OUTAGE = -1, SINK_REFUSED = -2 };
 enum sink_failure sink_classify(const char *sqlstate);
 
 /* Connects (if not connected), applies the schema and prepares the insert.
+ * The session commits with synchronous_commit = off: a batch is visible at
+ * COMMIT, durable once the WAL is flushed past it (sink_wal_position).
  * Returns 0, or -1 with errstr; safe to call again after a failure. */
 int sink_connect(const struct db_params *p, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
@@ -35,6 +38,16 @@ int sink_connect(const struct db_params *p, char *errstr, size_t errstr_size)
  * kept) or SINK_OUTAGE (the connection is dropped: sink_connect again). */
 int sink_insert(const struct sink_row *rows, size_t n, long *inserted,
                 char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
+
+/* Where the server's WAL stands: *insert, the end of what has been written
+ * (past the commit of every batch this session committed), and *flushed,
+ * how far it is on disk. Returns 0, or -1 with errstr (the connection is
+ * dropped: batches committed on it may be lost if the server crashed). */
+int sink_wal_position(uint64_t *insert, uint64_t *flushed, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
+/* Parses pg_lsn text ("16/B374D848") into *lsn. Returns 0, or -1. */
+int sink_parse_lsn(const char *text, uint64_t *lsn) __attribute__((warn_unused_result));
 
 /* A cheap round trip to check the server is there. Returns 0 or -1. */
 int sink_ping(char *errstr, size_t errstr_size) __attribute__((warn_unused_result));

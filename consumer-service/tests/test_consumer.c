@@ -4,6 +4,7 @@
  * past the last message of each partition that was written or
  * dead-lettered, never past one that was neither. */
 #include <check.h>
+#include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <pthread.h>
@@ -43,6 +44,33 @@ static struct {
 	int refusals;
 } w;
 
+/* PostgreSQL's WAL as the fake writer moves it: every write advances the
+ * insert position; the flush follows it at once unless held. */
+static struct {
+	uint64_t insert, flushed;
+	bool hold;       /* the flush stays where it is */
+	int flush_after; /* with hold: it catches up at this look (0: never) */
+	int fail;        /* this many looks fail first, as a lost session */
+	int looks;
+} wal;
+
+static int fake_wal(uint64_t *insert, uint64_t *flushed, char *errstr, size_t errstr_size)
+{
+	wal.looks++;
+	if (wal.fail > 0) {
+		wal.fail--;
+		snprintf(errstr, errstr_size, "server closed the connection unexpectedly");
+		return -1;
+	}
+	if (wal.hold && wal.flush_after > 0 && --wal.flush_after == 0)
+		wal.hold = false;
+	if (!wal.hold)
+		wal.flushed = wal.insert;
+	*insert = wal.insert;
+	*flushed = wal.flushed;
+	return 0;
+}
+
 /* The allocator's call that fails (0: none). */
 static int alloc_calls, alloc_fail_at;
 
@@ -74,6 +102,7 @@ static int fake_write(const struct sink_row *rows, size_t n, long *inserted, cha
 	}
 	for (size_t i = 0; i < n && w.n < MAX_ROWS; i++)
 		memcpy(w.ids[w.n++], rows[i].id, UID_TEXT_SIZE);
+	wal.insert += 100 * n;
 	*inserted = (long)n;
 	return 0;
 }
@@ -107,6 +136,8 @@ static void setup(void)
 	ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, TOPIC, 2, 1), 0);
 	ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, DLQ, 1, 1), 0);
 	memset(&w, 0, sizeof(w));
+	memset(&wal, 0, sizeof(wal));
+	wal.insert = wal.flushed = 0x1000000;
 	alloc_calls = alloc_fail_at = 0;
 	atomic_store(&stop, false);
 }
@@ -132,6 +163,7 @@ static void start_consumer(const char *brokers, const char *props)
 	char errstr[512];
 
 	consumer_set_seams(fake_write, fake_realloc);
+	consumer_set_wal_seam(fake_wal);
 	ck_assert_msg(consumer_setup(&c, errstr, sizeof(errstr)) == 0, "%s", errstr);
 	ck_assert_msg(consumer_subscribe(errstr, sizeof(errstr)) == 0, "%s", errstr);
 }
@@ -165,6 +197,21 @@ static void produce_valid(int32_t partition, char *id, int64_t ts_ms)
 static void drive_until_written(const char *id)
 {
 	for (int i = 0; i < STEPS && times_written(id) == 0 && !atomic_load(&stop); i++)
+		consumer_step(&stop, 100);
+}
+
+/* Turns the consumer's loop until id is written k times, stop, or STEPS
+ * turns. */
+static void drive_until_written_times(const char *id, size_t k)
+{
+	for (int i = 0; i < STEPS && times_written(id) < k && !atomic_load(&stop); i++)
+		consumer_step(&stop, 100);
+}
+
+/* Turns the consumer's loop n times. */
+static void turn(int n)
+{
+	for (int i = 0; i < n; i++)
 		consumer_step(&stop, 100);
 }
 
@@ -394,6 +441,112 @@ START_TEST(poison_in_the_middle_is_dead_lettered_and_passed)
 }
 END_TEST
 
+/* ---- the WAL flush ---- */
+
+#define FAST_COMMITS "auto.commit.interval.ms=50"
+
+/* Rows are committed without waiting for the flush: their offsets wait for
+ * it, however often the auto-committer runs meanwhile. */
+START_TEST(offsets_wait_until_the_wal_flush_passes_the_batch)
+{
+	char ids[2][UID_TEXT_SIZE];
+	int64_t offsets[1];
+
+	produce_valid(0, ids[0], TS_MS);
+	produce_valid(0, ids[1], TS_MS);
+	wal.hold = true;
+	start_consumer(NULL, FAST_COMMITS);
+	drive_until_written(ids[1]);
+	turn(30); /* 30 looks at the flush and several auto-commits */
+	ck_assert_int_ge(metric("consumer_batches_unflushed"), 1);
+	committed(offsets, 1);
+	ck_assert_msg(offsets[0] == RD_KAFKA_OFFSET_INVALID,
+	              "offset %" PRId64 " committed before the WAL flush", offsets[0]);
+
+	wal.hold = false;
+	for (int i = 0; i < STEPS && metric("consumer_batches_unflushed") != 0; i++)
+		turn(1);
+	ck_assert_int_eq(metric("consumer_batches_unflushed"), 0);
+	consumer_shutdown();
+	committed(offsets, 1);
+	ck_assert_int_eq(offsets[0], 2);
+}
+END_TEST
+
+/* Leaving the group (a revocation) waits for the flush, then commits. */
+START_TEST(a_revocation_waits_for_the_flush_then_commits)
+{
+	char ids[3][UID_TEXT_SIZE];
+	int64_t offsets[2];
+
+	produce_valid(0, ids[0], TS_MS);
+	produce_valid(0, ids[1], TS_MS);
+	produce_valid(1, ids[2], TS_MS);
+	wal.hold = true;
+	start_consumer(NULL, NULL);
+	drive_until_written(ids[1]);
+	drive_until_written(ids[2]);
+	wal.flush_after = 5; /* the walwriter gets there at the fifth look from now */
+	wal.looks = 0;
+	consumer_shutdown();
+	ck_assert_int_ge(wal.looks, 5);
+	committed(offsets, 2);
+	ck_assert_int_eq(offsets[0], 2);
+	ck_assert_int_eq(offsets[1], 1);
+}
+END_TEST
+
+/* A flush that cannot be confirmed (the server is gone) commits nothing. */
+START_TEST(a_flush_never_confirmed_commits_nothing)
+{
+	char ids[2][UID_TEXT_SIZE];
+	int64_t offsets[1];
+
+	produce_valid(0, ids[0], TS_MS);
+	produce_valid(0, ids[1], TS_MS);
+	wal.hold = true;
+	start_consumer(NULL, NULL);
+	drive_until_written(ids[1]);
+	if (_i == 1)
+		wal.fail = 1000000;
+	consumer_shutdown();
+	committed(offsets, 1);
+	ck_assert_msg(offsets[0] == RD_KAFKA_OFFSET_INVALID,
+	              "offset %" PRId64 " committed past rows never flushed", offsets[0]);
+}
+END_TEST
+
+/* The session is lost while batches wait for the flush (_i 0: when the
+ * flush is looked at, 1: at the next write): their rows may be lost with
+ * it, so they are read and written again, and then committed. */
+START_TEST(a_lost_session_reads_the_unflushed_batches_again)
+{
+	char ids[3][UID_TEXT_SIZE];
+	int64_t offsets[1];
+
+	produce_valid(0, ids[0], TS_MS);
+	produce_valid(0, ids[1], TS_MS);
+	wal.hold = true;
+	start_consumer(NULL, NULL);
+	drive_until_written(ids[1]);
+	if (_i == 0) {
+		wal.fail = 1;
+	} else {
+		w.outages = 1;
+		produce_valid(0, ids[2], TS_MS);
+	}
+	wal.hold = false;
+	drive_until_written_times(ids[1], 2);
+	ck_assert_uint_eq(times_written(ids[0]), 2);
+	ck_assert_uint_eq(times_written(ids[1]), 2);
+	if (_i == 1)
+		drive_until_written(ids[2]);
+	consumer_shutdown();
+	committed(offsets, 1);
+	ck_assert_int_eq(offsets[0], _i == 0 ? 2 : 3);
+}
+END_TEST
+
 /* ---- what PostgreSQL cannot take ---- */
 
 /* 10000-01-01T00:00:00Z in ms: the first instant RFC 3339 cannot write. */
@@ -583,6 +736,7 @@ static void setup_with_prefetch(int kb, const char *props)
 	char errstr[512];
 
 	consumer_set_seams(fake_write, fake_realloc);
+	consumer_set_wal_seam(fake_wal);
 	ck_assert_msg(consumer_setup(&c, errstr, sizeof(errstr)) == 0, "%s", errstr);
 }
 
@@ -621,6 +775,15 @@ Suite *make_consumer_suite(void)
 	tcase_add_test(tc, rows_refused_as_data_are_found_by_splitting_and_dead_lettered);
 	tcase_add_loop_test(tc, an_allocation_failure_loses_no_message, 0, 2);
 	tcase_add_test(tc, assignments_and_revocations_are_counted);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("flush");
+	tcase_set_timeout(tc, TEST_TIMEOUT_S);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, offsets_wait_until_the_wal_flush_passes_the_batch);
+	tcase_add_test(tc, a_revocation_waits_for_the_flush_then_commits);
+	tcase_add_loop_test(tc, a_flush_never_confirmed_commits_nothing, 0, 2);
+	tcase_add_loop_test(tc, a_lost_session_reads_the_unflushed_batches_again, 0, 2);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("dlq");

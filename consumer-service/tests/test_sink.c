@@ -1,6 +1,8 @@
 /* test_sink: what a failed statement's SQLSTATE means for the batch. Only
  * a row's own data (classes 22 and 23) is worth dead-lettering: anything
  * else would refuse every row alike, and is waited out as an outage. */
+#include <inttypes.h>
+
 #include "sink.h"
 #include "suites.h"
 
@@ -43,12 +45,48 @@ START_TEST(sqlstate_classes)
 }
 END_TEST
 
+static const struct {
+	const char *text;
+	int rc;
+	uint64_t lsn;
+} lsns[] = {
+    {"0/0", 0, 0},
+    {"16/B374D848", 0, 0x16B374D848ULL},
+    {"ffffffff/ffffffff", 0, UINT64_MAX},
+    {"1/a", 0, 0x10000000aULL},
+    {"", -1, 0},
+    {"/1", -1, 0},
+    {"1/", -1, 0},
+    {"1", -1, 0},
+    {"1/2/3", -1, 0},
+    {"0x1/2", -1, 0},
+    {" 1/2", -1, 0},
+    {"-1/2", -1, 0},
+    {"100000000/0", -1, 0},
+    {"0/100000000", -1, 0},
+    {"g/0", -1, 0},
+};
+
+START_TEST(pg_lsn_text)
+{
+	uint64_t lsn = 12345;
+	int rc = sink_parse_lsn(lsns[_i].text, &lsn);
+
+	ck_assert_msg(rc == lsns[_i].rc, "'%s': rc %d", lsns[_i].text, rc);
+	if (rc == 0)
+		ck_assert_msg(lsn == lsns[_i].lsn, "'%s': %" PRIx64, lsns[_i].text, lsn);
+}
+END_TEST
+
 Suite *make_sink_suite(void)
 {
 	Suite *s = suite_create("sink");
 	TCase *tc = tcase_create("classify");
 
 	tcase_add_loop_test(tc, sqlstate_classes, 0, TABLE_LEN(cases));
+	suite_add_tcase(s, tc);
+	tc = tcase_create("lsn");
+	tcase_add_loop_test(tc, pg_lsn_text, 0, TABLE_LEN(lsns));
 	suite_add_tcase(s, tc);
 	return s;
 }
