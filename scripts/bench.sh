@@ -205,7 +205,8 @@ readable_run() {
 
 # 6. The pipeline's sustainable rate: each rate of PIPELINE_RATES in turn,
 # for PIPELINE_SECS, until one fails; then once halfway between the last
-# that held and the first that did not. A rate holds when vegeta achieved it
+# that held and the first that did not (when the first rate fails, half of
+# it, and so on). A rate holds when vegeta achieved it
 # (98 %), every POST got 200, accept→readable p99 stayed under the target and
 # the consumer kept up: 1 s after the last POST every accepted record is a
 # row. $R/pipeline: rate= (the highest that held), tried=, failed_at=, why=.
@@ -243,6 +244,12 @@ step_pipeline() {
       failed=$rate why=$WHY
       break
     fi
+  done
+  # The first rate failed: halve it until one holds (down to 250/s).
+  rate=${PIPELINE_RATES%% *}
+  while [ "$held" = 0 ] && [ $((rate /= 2)) -ge 250 ]; do
+    tried="$tried,$rate"
+    if pipeline_holds "$rate"; then held=$rate; else failed=$rate why=$WHY; fi
   done
   if [ "$failed" != 0 ] && [ "$held" != 0 ] && [ $((failed - held)) -gt 500 ]; then
     rate=$(((held + failed) / 2 / 100 * 100))
