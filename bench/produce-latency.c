@@ -33,7 +33,7 @@
 #include "clock.h"
 #include "kafka.h"
 #include "log.h"
-#include "msg.h"
+#include "message.h"
 
 #define CALLERS_MAX 256
 #define WARMUP_S 1.0
@@ -109,28 +109,19 @@ static void *poll_main(void *arg)
 static void *caller_main(void *arg)
 {
 	struct caller *c = arg;
-	char value[MSG_ENCODED_MAX], cid[UID_TEXT_SIZE];
-	struct msg_command m;
+	struct bench_message bm = {0};
 
 	for (;;) {
 		const double t0 = clock_mono_s();
 		if (t0 >= t_end)
 			break;
-		struct ts_instant now = ts_now();
-		size_t len;
+		const struct msg_record rec = bench_message_new(&bm, topic, c);
 		rd_kafka_resp_err_t err;
 
-		uid_v4(m.command_id);
-		uid_v4(cid);
-		m.event_time = now;
-		len = msg_encode(&m, value);
 		pthread_mutex_lock(&mu);
 		c->done = false;
 		pthread_mutex_unlock(&mu);
-		err = msg_produce(rk, &(struct msg_record){.topic = topic, .key = m.command_id,
-		                                           .value = value, .value_len = len,
-		                                           .cid = cid, .ts_ms = msg_ts_ms(now),
-		                                           .opaque = c});
+		err = msg_produce(rk, &rec);
 		if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 			c->failed++;
 			usleep(1000);

@@ -11,7 +11,7 @@
 #include "clock.h"
 #include "kafka.h"
 #include "log.h"
-#include "msg.h"
+#include "message.h"
 
 static long failed;
 
@@ -25,8 +25,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 int main(int argc, char **argv)
 {
-	char errstr[512], value[MSG_ENCODED_MAX], cid[UID_TEXT_SIZE];
-	struct msg_command m;
+	char errstr[512];
+	struct bench_message bm = {0};
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
 	long n, i;
@@ -52,21 +52,11 @@ int main(int argc, char **argv)
 	}
 	t0 = clock_mono_s();
 	for (i = 0; i < n; i++) {
-		struct ts_instant now = ts_now();
-		size_t len;
+		const struct msg_record rec = bench_message_new(&bm, argv[2], NULL);
 		rd_kafka_resp_err_t err;
 
-		uid_v4(m.command_id);
-		uid_v4(cid);
-		m.event_time = now;
-		len = msg_encode(&m, value);
 		do {
-			err = msg_produce(rk, &(struct msg_record){.topic = argv[2],
-			                                           .key = m.command_id,
-			                                           .value = value,
-			                                           .value_len = len,
-			                                           .cid = cid,
-			                                           .ts_ms = msg_ts_ms(now)});
+			err = msg_produce(rk, &rec);
 			if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 				rd_kafka_poll(rk, 10);
 		} while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL);
