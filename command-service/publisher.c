@@ -117,20 +117,15 @@ static rd_kafka_t *producer_new(char *errstr, size_t errstr_size)
 	char timeout[32];
 	/* Our defaults, then KAFKA_PROPERTIES, then what is not negotiable:
 	 * acks=all from an idempotent producer, and librdkafka giving up on a
-	 * message when the request waiting for it does. Batching adapts to
-	 * the load: linger.ms 0 sends a lone request at once (linger.ms=1 made
-	 * p50 at 1 connection ~1.7 ms instead of ~0.3), and with one produce
-	 * request in flight at a time, whatever arrives meanwhile waits for
-	 * its answer and goes in the next one. With up to 5 in flight (the
-	 * default) messages at 5,000/s went one to a request, and the broker's
-	 * CPU for them made accept → readable p99 274-360 ms in make bench
-	 * (85 ms with 1 in flight, the same p50 at 1 and 8 connections). Nagle
+	 * message when the request waiting for it does. linger.ms 0: a lone
+	 * request is sent at once (linger.ms=1 made p50 at 1 connection
+	 * ~1.7 ms instead of ~0.3), and requests arriving while produce
+	 * requests are in flight (up to 5) still share the next batch. Nagle
 	 * stays on (librdkafka's default): socket.nagle.disable=true cost
 	 * ~20 % of req/s at 64 and 256 connections in back-to-back wrk runs
 	 * and gained nothing measurable at 1 and 8. */
-	static const char *const defaults[] = {"linger.ms", "0",
-	                                       "max.in.flight.requests.per.connection", "1",
-	                                       "client.id", "command-service", NULL};
+	static const char *const defaults[] = {"linger.ms", "0", "client.id", "command-service",
+	                                       NULL};
 	const char *const fixed[] = {"message.timeout.ms", timeout, "enable.idempotence", "true",
 	                             "acks", "all", NULL};
 
