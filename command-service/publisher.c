@@ -338,10 +338,16 @@ int pub_setup(const struct pub_config *c, char *errstr, size_t errstr_size)
 	metrics_register(&m_unavailable);
 	metrics_register(&m_failed);
 	metrics_register(&m_duration);
-	clock_cond_init(&turn_cv);
+	if (clock_cond_init(&turn_cv) != 0) {
+		snprintf(errstr, errstr_size, "cannot create a condition variable");
+		rd_kafka_destroy(rk);
+		rk = NULL;
+		return -1;
+	}
 	atomic_store(&running, true);
 	if (pthread_create(&poll_thread, NULL, poll_main, NULL) != 0) {
 		snprintf(errstr, errstr_size, "cannot start the poll thread");
+		pthread_cond_destroy(&turn_cv);
 		rd_kafka_destroy(rk);
 		rk = NULL;
 		return -1;

@@ -335,22 +335,27 @@ static int db_wal(uint64_t *insert, uint64_t *flushed, char *errstr, size_t errs
 	return sink_wal_position(insert, flushed, errstr, errstr_size);
 }
 
+/* Puts off into offsets for topic[partition]: the lowest so far with
+ * lowest, else the highest. */
+static void offset_merge(rd_kafka_topic_partition_list_t *offsets, const char *topic,
+                         int32_t partition, int64_t off, bool lowest)
+{
+	rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(offsets, topic, partition);
+
+	if (tp == NULL)
+		rd_kafka_topic_partition_list_add(offsets, topic, partition)->offset = off;
+	else if (lowest ? off < tp->offset : off > tp->offset)
+		tp->offset = off;
+}
+
 /* Adds the batch's messages to offsets, per partition: the offset to store
  * (one past its last message), or with first, the offset of its first. */
 static void batch_offsets(rd_kafka_topic_partition_list_t *offsets, bool first)
 {
 	for (size_t i = 0; i < n_items; i++) {
-		rd_kafka_message_t *rkm = items[i].rkm;
-		const int64_t off = first ? rkm->offset : rkm->offset + 1;
-		rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
-		    offsets, rd_kafka_topic_name(rkm->rkt), rkm->partition);
-		if (tp == NULL) {
-			tp = rd_kafka_topic_partition_list_add(offsets, rd_kafka_topic_name(rkm->rkt),
-			                                       rkm->partition);
-			tp->offset = off;
-		} else if (first ? off < tp->offset : off > tp->offset) {
-			tp->offset = off;
-		}
+		const rd_kafka_message_t *rkm = items[i].rkm;
+		offset_merge(offsets, rd_kafka_topic_name(rkm->rkt), rkm->partition,
+		             first ? rkm->offset : rkm->offset + 1, first);
 	}
 }
 
@@ -418,7 +423,7 @@ static void unflushed_release(uint64_t flushed)
 		unflushed_pop(true);
 }
 
-/* Looks at the flush (at most every CONSUMER_FLUSH_POLL_MS unless now) and
+/* Looks at the flush (at most every CONSUMER_FLUSH_CHECK_MS unless now) and
  * stores what it passed. Returns 0, or -1 with errstr: the session is lost,
  * the waiting batches are not known to be durable. */
 static int unflushed_check(bool now, char *errstr, size_t errstr_size)
@@ -426,7 +431,7 @@ static int unflushed_check(bool now, char *errstr, size_t errstr_size)
 	uint64_t insert, flushed;
 
 	if (n_unflushed == 0 ||
-	    (!now && clock_mono_s() - wal_checked_at < CONSUMER_FLUSH_POLL_MS / 1000.0))
+	    (!now && clock_mono_s() - wal_checked_at < CONSUMER_FLUSH_CHECK_MS / 1000.0))
 		return 0;
 	wal_checked_at = clock_mono_s();
 	if (wal_position(&insert, &flushed, errstr, errstr_size) != 0)
@@ -495,15 +500,9 @@ static void unflushed_read_again(const char *why)
 
 	for (size_t i = 0; i < n_unflushed; i++) {
 		const rd_kafka_topic_partition_list_t *f = unflushed_at(i)->first;
-		for (int k = 0; k < f->cnt; k++) {
-			rd_kafka_topic_partition_t *tp =
-			    rd_kafka_topic_partition_list_find(parts, f->elems[k].topic, f->elems[k].partition);
-			if (tp == NULL)
-				rd_kafka_topic_partition_list_add(parts, f->elems[k].topic, f->elems[k].partition)
-				    ->offset = f->elems[k].offset;
-			else if (f->elems[k].offset < tp->offset)
-				tp->offset = f->elems[k].offset;
-		}
+		for (int k = 0; k < f->cnt; k++)
+			offset_merge(parts, f->elems[k].topic, f->elems[k].partition, f->elems[k].offset,
+			             true);
 	}
 	batch_offsets(parts, true); /* the batch in hand comes after them */
 	unflushed_drop();
@@ -803,9 +802,9 @@ bool consumer_step(const atomic_bool *stop, int timeout_ms)
 {
 	char errstr[256];
 
-	/* Batches waiting for the flush are looked after every few ms. */
-	if (n_unflushed > 0 && timeout_ms > 2 * CONSUMER_FLUSH_POLL_MS)
-		timeout_ms = 2 * CONSUMER_FLUSH_POLL_MS;
+	/* Batches waiting for the flush are looked after while idle too. */
+	if (n_unflushed > 0 && timeout_ms > CONSUMER_FLUSH_CHECK_MS)
+		timeout_ms = CONSUMER_FLUSH_CHECK_MS;
 	/* Take what is ready now, without waiting: large batches under
 	 * load, no added latency when idle. Out of memory: write what is in
 	 * hand first. */

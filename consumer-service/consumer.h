@@ -34,9 +34,12 @@ struct consumer_config {
 	 "about 8 times this plus 10 MiB, and less costs catch-up speed"}
 
 /* How long a revocation or the final commit waits for the WAL flush of the
- * batches written before it, and how often it looks. */
+ * batches written before it, and how often it looks; and how often an idle
+ * consumer looks (its offsets are committed every 5 s: a store 50 ms late
+ * costs nothing, a query every 5 ms would). */
 #define CONSUMER_FLUSH_WAIT_MS 2000
 #define CONSUMER_FLUSH_POLL_MS 5
+#define CONSUMER_FLUSH_CHECK_MS 50
 
 /* Creates the consumer and the dead-letter producer. Returns 0, or -1 with
  * errstr (a configuration error). */
