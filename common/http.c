@@ -545,6 +545,17 @@ static int serve(struct mg_connection *conn, void *cbdata)
 	return status;
 }
 
+/* Authentication is a proxy's job here. Without a handler of its own,
+ * civetweb looks for a password file on every request -- with no document
+ * root, at /.htpasswd -- and, if one exists, answers every request (even
+ * /health) 401: a stat() a request, and a surprise waiting on any host. */
+static int authorize_all(struct mg_connection *conn, void *cbdata)
+{
+	(void)conn;
+	(void)cbdata;
+	return 1;
+}
+
 static int on_init_connection(const struct mg_connection *conn, void **conn_data)
 {
 	(void)conn;
@@ -675,6 +686,7 @@ struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
 		mg_exit_library();
 		return NULL;
 	}
+	mg_set_auth_handler(ctx, "/", authorize_all, NULL);
 	mg_set_request_handler(ctx, "/", serve, (void *)opts->routes);
 	if (defer_accept(opts->port) == 0)
 		log_warn("cannot set TCP_DEFER_ACCEPT on port %d: idle connections take worker "

@@ -949,6 +949,29 @@ START_TEST(health_is_up)
 }
 END_TEST
 
+/* civetweb, left to itself, would read a password file at /.htpasswd (no
+ * document root) and answer 401 to everything while one exists. Needs root
+ * to put one there (CI runs as root); elsewhere, or when the file exists
+ * already, the test says so and leaves the root directory alone. */
+START_TEST(a_password_file_at_the_root_does_not_lock_requests_out)
+{
+	struct response r;
+	FILE *f;
+
+	if (access("/.htpasswd", F_OK) == 0 || (f = fopen("/.htpasswd", "wx")) == NULL) {
+		fprintf(stderr, "test_http: cannot create /.htpasswd (not root, or it exists): "
+		                "not checked here\n");
+		return;
+	}
+	fputs("user:realm:0123456789abcdef0123456789abcdef\n", f);
+	fclose(f);
+	request("GET", "/health", NULL, &r);
+	unlink("/.htpasswd");
+	ck_assert_str_eq(r.status_line, "HTTP/1.1 200 OK");
+	response_free(&r);
+}
+END_TEST
+
 START_TEST(wrong_method_is_405_with_allow)
 {
 	struct response r;
@@ -1120,6 +1143,7 @@ Suite *make_http_suite(void)
 	tcase_add_checked_fixture(tc, server_start, server_stop);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, health_is_up);
+	tcase_add_test(tc, a_password_file_at_the_root_does_not_lock_requests_out);
 	tcase_add_test(tc, wrong_method_is_405_with_allow);
 	tcase_add_test(tc, ready_and_not_ready);
 	tcase_add_test(tc, metrics_is_prometheus_text);
