@@ -21,8 +21,8 @@
  * between tries. Locked at most ~lock + replay + lock, which stays under
  * the live consumer's statement timeout (5 s by default): its INSERT,
  * waiting on the lock, is delayed, not failed. */
-#define REBUILD_LOCK_TIMEOUT_MS 1500
-#define REBUILD_SWITCH_REPLAY_MS 1500
+#define REBUILD_LOCK_TIMEOUT_MS 1000
+#define REBUILD_SWITCH_REPLAY_MS 2500
 #define REBUILD_SWITCH_ATTEMPTS 5
 #define REBUILD_SWITCH_PAUSE_MS 2000
 
