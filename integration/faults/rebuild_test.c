@@ -5,9 +5,11 @@
  *     rebuild and switch; not one answer for a known id is other than 200,
  *     every ticket is readable afterwards, the new table holds every row of
  *     the old one unchanged, the rebuild exits 0 and its row says live.
- *   - SIGKILLed half-way and started again, it resumes the same generation
- *     from its group's committed offsets and ends with identical rows.
- *   - A second rebuild while one runs is refused and changes nothing. */
+ *   - While it runs its row shows the progress; SIGKILLed half-way and
+ *     started again, it resumes the same generation from its group's
+ *     committed offsets and ends with identical rows.
+ *   - A second rebuild while one runs is refused and changes nothing; the
+ *     first, SIGTERMed, stays resumable and the next run finishes it. */
 #include <check.h>
 #include <curl/curl.h>
 #include <libpq-fe.h>
@@ -419,7 +421,7 @@ END_TEST
 START_TEST(killed_rebuild_resumes)
 {
 	const char *env_fast[] = {"KAFKA_CONSUMER_TOPIC=" RB_TOPIC, env_group, NULL};
-	char rebuild_log[1024], group[128], resuming[256], errstr[256];
+	char rebuild_log[1024], group[128], resuming[256], errstr[256], sql[256], progress[8];
 	int64_t offs[6], committed = 0;
 	long log_from, rows_before;
 	long long resumed_at = -1;
@@ -431,6 +433,18 @@ START_TEST(killed_rebuild_resumes)
 
 	rebuild_start(0, env_slow);
 	gen = wait_replaying(SEED / 10, true, KILL_MS);
+	/* Its row tells the progress while it runs (the live consumer serves
+	 * it): the total taken at start, a rate, a recent updated_at. */
+	snprintf(sql, sizeof(sql),
+	         "SELECT records_total >= %d AND records_done <= records_total AND rate > 0 AND "
+	         "updated_at > now() - interval '5 s' FROM timestamp_rebuilds WHERE generation = %d",
+	         SEED, gen);
+	sql_value(sql, progress, sizeof(progress));
+	ck_assert_msg(strcmp(progress, "t") == 0, "the row of generation %d does not show the "
+	              "progress of the running rebuild", gen);
+	ck_assert_msg(fault_grep(rebuild_log, 0, " messages (", NULL, NULL) > 0 &&
+	                  fault_grep(rebuild_log, 0, "/s, ETA ", NULL, NULL) > 0,
+	              "no progress line in %s", rebuild_log);
 	ck_assert_int_eq(svc_stop(&rebuild[0], SIGKILL, 10000, NULL), 128 + SIGKILL);
 	sql_value("SELECT group_id FROM timestamp_rebuilds ORDER BY generation DESC LIMIT 1", group,
 	          sizeof(group));
