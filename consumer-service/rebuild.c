@@ -64,7 +64,8 @@ static struct {
 } samples[RATE_SAMPLES];
 static int n_samples, attempts;
 static enum outcome outcome;
-static bool row_final; /* the row must not be touched any more */
+static bool row_final;    /* the row must not be touched any more */
+static bool reload_parts; /* the topic's partitions changed: parts_load again */
 static char error[512];
 static double switch_ms;
 
@@ -349,6 +350,27 @@ static int parts_load(char *errstr, size_t errstr_size)
 	return 0;
 }
 
+/* Whether the topic has other partitions than at the start (some were
+ * added): then their messages must be waited for too, and parts_load is
+ * run again. With why. */
+static bool partitions_changed(char *why, size_t why_size)
+{
+	const struct rd_kafka_metadata *md;
+	int now_cnt;
+
+	if (kafka_topic_metadata(consumer_handle(), cfg.topic, KAFKA_WAIT_MS, &md, why,
+	                         why_size) != 0)
+		return true;
+	now_cnt = md->topics[0].partition_cnt;
+	rd_kafka_metadata_destroy(md);
+	if (now_cnt == n_parts)
+		return false;
+	snprintf(why, why_size, "the topic has %d partitions now, %d when the rebuild started",
+	         now_cnt, n_parts);
+	reload_parts = true;
+	return true;
+}
+
 /* Where the consumer stands: what it has taken (and so written, once
  * consumer_step returned) of each partition. A partition not fetched yet
  * since its assignment keeps the last position known. */
@@ -382,6 +404,8 @@ static void progress_update(double now)
 	rate = n_samples > 1 && now > samples[0].t
 	           ? (double)(replayed - samples[0].replayed) / (now - samples[0].t)
 	           : 0;
+	if (rate < 0) /* partitions read again after a lost session */
+		rate = 0;
 }
 
 /* The largest distance of a partition from its end (now_end). */
@@ -506,7 +530,7 @@ static void switch_try(void)
 		goto failed;
 	locked_at = clock_mono_s();
 	step = "end offsets";
-	if (ends_now(why, sizeof(why)) != 0)
+	if (ends_now(why, sizeof(why)) != 0 || partitions_changed(why, sizeof(why)))
 		goto failed;
 	step = "replay to the end offsets";
 	positions_update();
@@ -576,6 +600,11 @@ failed:
 		log_warn("rebuild g%d: state row: %s", generation, why);
 	if (attempts >= REBUILD_SWITCH_ATTEMPTS)
 		outcome = RB_FAILED;
+	if (reload_parts && parts_load(why, sizeof(why)) == 0) {
+		reload_parts = false;
+		log_info("rebuild g%d: now %d partitions, %" PRId64 " messages", generation, n_parts,
+		         total);
+	}
 	next_switch = clock_mono_s() + REBUILD_SWITCH_PAUSE_MS / 1000.0;
 }
 
