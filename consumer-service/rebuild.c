@@ -293,14 +293,26 @@ static rd_kafka_topic_partition_list_t *part_list(void)
 	return list;
 }
 
-/* Asks every partition's end now (into now_end). Returns 0, or -1 with
- * errstr. */
-static int ends_now(char *errstr, size_t errstr_size)
+/* The time left until a clock_mono_s() deadline, in ms for a Kafka call;
+ * at least 1. */
+static int ms_left(double until)
+{
+	const double ms = (until - clock_mono_s()) * 1000;
+	return ms < 1 ? 1 : ms > KAFKA_WAIT_MS ? KAFKA_WAIT_MS : (int)ms;
+}
+
+/* Asks every partition's end now (into now_end), all by until (a
+ * clock_mono_s() time). Returns 0, or -1 with errstr. */
+static int ends_now(double until, char *errstr, size_t errstr_size)
 {
 	for (int i = 0; i < n_parts; i++) {
 		int64_t low;
+		if (clock_mono_s() >= until) {
+			snprintf(errstr, errstr_size, "no end offsets in time");
+			return -1;
+		}
 		if (kafka_watermarks(consumer_handle(), cfg.topic, parts[i].id, &low, &parts[i].now_end,
-		                     KAFKA_WAIT_MS, errstr, errstr_size) != 0)
+		                     ms_left(until), errstr, errstr_size) != 0)
 			return -1;
 	}
 	return 0;
@@ -352,13 +364,13 @@ static int parts_load(char *errstr, size_t errstr_size)
 
 /* Whether the topic has other partitions than at the start (some were
  * added): then their messages must be waited for too, and parts_load is
- * run again. With why. */
-static bool partitions_changed(char *why, size_t why_size)
+ * run again. With why; asks by until (a clock_mono_s() time). */
+static bool partitions_changed(double until, char *why, size_t why_size)
 {
 	const struct rd_kafka_metadata *md;
 	int now_cnt;
 
-	if (kafka_topic_metadata(consumer_handle(), cfg.topic, KAFKA_WAIT_MS, &md, why,
+	if (kafka_topic_metadata(consumer_handle(), cfg.topic, ms_left(until), &md, why,
 	                         why_size) != 0)
 		return true;
 	now_cnt = md->topics[0].partition_cnt;
@@ -508,7 +520,7 @@ static void switch_try(void)
 	char why[384] = "", sql[1024], ms[32], d[24], r[32];
 	const char *vals[] = {old_table, ms, d, r};
 	const char *step = "state switching";
-	double locked_at = 0;
+	double locked_at = 0, until;
 	bool sent_begin = false;
 	PGresult *res = NULL;
 
@@ -529,13 +541,15 @@ static void switch_try(void)
 	        0, NULL, PGRES_COMMAND_OK, NULL, why, sizeof(why)) != 0)
 		goto failed;
 	locked_at = clock_mono_s();
+	/* The end offsets and the replay share one budget: the live consumer
+	 * waits all that time. */
+	until = locked_at + REBUILD_SWITCH_REPLAY_MS / 1000.0;
 	step = "end offsets";
-	if (ends_now(why, sizeof(why)) != 0 || partitions_changed(why, sizeof(why)))
+	if (ends_now(until, why, sizeof(why)) != 0 || partitions_changed(until, why, sizeof(why)))
 		goto failed;
 	step = "replay to the end offsets";
 	positions_update();
-	while (!ends_reached() && !atomic_load(&stop) &&
-	       clock_mono_s() - locked_at < REBUILD_SWITCH_REPLAY_MS / 1000.0) {
+	while (!ends_reached() && !atomic_load(&stop) && clock_mono_s() < until) {
 		consumer_step(&stop, 20);
 		positions_update();
 	}
@@ -648,7 +662,7 @@ static bool tick(void *arg)
 		progress_log();
 		last_log = now;
 	}
-	if (ends_now(why, sizeof(why)) != 0) {
+	if (ends_now(clock_mono_s() + KAFKA_WAIT_MS / 1000.0, why, sizeof(why)) != 0) {
 		log_warn("rebuild g%d: end offsets: %s", generation, why);
 		return false;
 	}

@@ -17,10 +17,12 @@
 #define REBUILD_CATCHUP_MESSAGES 500
 
 /* The switch: how long it waits for a lock (lock_timeout), how long it may
- * replay with the live table locked, how often it tries, and the pause
- * between tries. Locked at most ~lock + replay + lock, which stays under
- * the live consumer's statement timeout (5 s by default): its INSERT,
- * waiting on the lock, is delayed, not failed. */
+ * take the end offsets and replay up to them with the live table locked,
+ * how often it tries, and the pause between tries. The live consumer's
+ * INSERTs queue behind the lock from the moment it is asked for: they wait
+ * at most lock + replay + lock (the renames) + the COMMIT, about 4.5 s,
+ * under its statement timeout (5 s by default), so they are delayed, not
+ * failed (and if one does time out, it is retried, as after any outage). */
 #define REBUILD_LOCK_TIMEOUT_MS 1000
 #define REBUILD_SWITCH_REPLAY_MS 2500
 #define REBUILD_SWITCH_ATTEMPTS 5
