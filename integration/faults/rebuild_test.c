@@ -8,8 +8,9 @@
  *   - While it runs its row shows the progress; SIGKILLed half-way and
  *     started again, it resumes the same generation from its group's
  *     committed offsets and ends with identical rows.
- *   - A second rebuild while one runs is refused and changes nothing; the
- *     first, SIGTERMed, stays resumable and the next run finishes it. */
+ *   - A rebuild listens on no port; a second one while it runs is refused
+ *     and changes nothing; the first, SIGTERMed, stays resumable and the
+ *     next run finishes it. */
 #include <check.h>
 #include <curl/curl.h>
 #include <libpq-fe.h>
@@ -487,6 +488,8 @@ START_TEST(second_rebuild_is_refused)
 	    "FROM timestamp_rebuilds WHERE state <> 'failed' OR error IS DISTINCT FROM "
 	    "'rebuild_test cleanup'";
 	char rebuild_log[1024], before[1024], after[1024], refusal[96], sql[160], state[32];
+	char url[96];
+	struct http_resp resp = {0};
 	long log_from;
 	int gen, status;
 
@@ -495,6 +498,13 @@ START_TEST(second_rebuild_is_refused)
 	rebuild_start(0, env_slow);
 	gen = wait_replaying(1, false, KILL_MS);
 	sql_value(snapshot_sql, before, sizeof(before));
+
+	/* It listens nowhere: its SERVER_PORT stays free for a live consumer. */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/health", fault_second_port());
+	ck_assert_msg(http_request(NULL, "GET", url, NULL, NULL, 0, &resp) != 0 &&
+	                  resp.curl_code == CURLE_COULDNT_CONNECT,
+	              "a running --rebuild answers on its SERVER_PORT (%s: %ld)", url, resp.status);
+	http_resp_clear(&resp);
 
 	log_from = fault_file_size(rebuild_log);
 	rebuild_start(1, env_slow);
