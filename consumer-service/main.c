@@ -122,9 +122,12 @@ int main(int argc, char **argv)
 
 	if ((reset = reset_requested(argc, argv)) < 0)
 		return 2;
-	rebuild = argc == 2 && strcmp(argv[1], "--rebuild") == 0;
-	if (!reset && !rebuild && (rc = cfg_args(argc, argv, "consumer-service", summary, params,
-	                             CFG_COUNT(params))) >= 0)
+	if ((rebuild = argc >= 2 && strcmp(argv[1], "--rebuild") == 0) && argc != 2) {
+		fprintf(stderr, "consumer-service: usage: --rebuild (it takes no argument; try --help)\n");
+		return 2;
+	}
+	if (!reset && !rebuild &&
+	    (rc = cfg_args(argc, argv, "consumer-service", summary, params, CFG_COUNT(params))) >= 0)
 		return rc;
 	if (cfg_load(params, CFG_COUNT(params), errstr, sizeof(errstr)) != 0) {
 		fprintf(stderr, "consumer-service: %s\n", errstr);

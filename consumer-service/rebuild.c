@@ -740,8 +740,14 @@ int rebuild_main(const struct consumer_config *c)
 	cfg = *c;
 
 	if ((rc = ctl_connect_retry(errstr, sizeof(errstr))) != 0) {
-		fprintf(stderr, "consumer-service: --rebuild: %s\n",
-		        rc > 0 || !atomic_load(&stalled) ? errstr : "the database stayed away");
+		if (rc > 0)
+			fprintf(stderr, "consumer-service: --rebuild: %s\n", errstr);
+		else
+			fprintf(stderr, "consumer-service: --rebuild: %s before the database answered "
+			                "(last: %s)\n",
+			        atomic_load(&stalled) ? "no progress for " STR(REBUILD_STALL_S) " s"
+			                              : "stopped by a signal",
+			        errstr);
 		return 1;
 	}
 	if (rebuild_begin(errstr, sizeof(errstr)) != 0) {
