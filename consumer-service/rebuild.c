@@ -301,19 +301,30 @@ static int ms_left(double until)
 	return ms < 1 ? 1 : ms > KAFKA_WAIT_MS ? KAFKA_WAIT_MS : (int)ms;
 }
 
-/* Asks every partition's end now (into now_end), all by until (a
- * clock_mono_s() time). Returns 0, or -1 with errstr. */
+/* Asks every partition's end now (into now_end), by until (a
+ * clock_mono_s() time): one ListOffsets request per leader for them all
+ * (the timestamp -1 asks for the end), not one per partition, which counts
+ * while the live table is locked. Returns 0, or -1 with errstr. */
 static int ends_now(double until, char *errstr, size_t errstr_size)
 {
-	for (int i = 0; i < n_parts; i++) {
-		int64_t low;
-		if (clock_mono_s() >= until) {
-			snprintf(errstr, errstr_size, "no end offsets in time");
-			return -1;
-		}
-		if (kafka_watermarks(consumer_handle(), cfg.topic, parts[i].id, &low, &parts[i].now_end,
-		                     ms_left(until), errstr, errstr_size) != 0)
-			return -1;
+	rd_kafka_topic_partition_list_t *list = part_list();
+	rd_kafka_resp_err_t err;
+
+	for (int i = 0; i < n_parts; i++)
+		list->elems[i].offset = RD_KAFKA_OFFSET_END;
+	err = rd_kafka_offsets_for_times(consumer_handle(), list, ms_left(until));
+	for (int i = 0; !err && i < n_parts; i++) {
+		if (list->elems[i].err)
+			err = list->elems[i].err;
+		else if (list->elems[i].offset < 0)
+			err = RD_KAFKA_RESP_ERR__NO_OFFSET;
+		else
+			parts[i].now_end = list->elems[i].offset;
+	}
+	rd_kafka_topic_partition_list_destroy(list);
+	if (err) {
+		snprintf(errstr, errstr_size, "end offsets of %s: %s", cfg.topic, rd_kafka_err2str(err));
+		return -1;
 	}
 	return 0;
 }
