@@ -37,7 +37,7 @@ int main(int argc, char **argv)
 	}
 	log_setup("insert", LOG_WARN);
 	if (db_url_convert(argv[1], db.url, sizeof(db.url), errstr, sizeof(errstr)) != 0 ||
-	    sink_connect(&db, errstr, sizeof(errstr)) != 0) {
+	    sink_connect(&db, NULL, errstr, sizeof(errstr)) != 0) {
 		fprintf(stderr, "insert: %s\n", errstr);
 		return 1;
 	}

@@ -318,3 +318,10 @@ PGresult *db_exec_prepared(PGconn *conn, const char *name, int n_params,
 	            PQsendQueryPrepared(conn, name, n_params, vals, NULL, NULL, result_format),
 	            deadline, errstr, errstr_size);
 }
+
+PGresult *db_exec_params(PGconn *conn, const char *sql, int n_params, const char *const *vals,
+                         const struct timespec *deadline, char *errstr, size_t errstr_size)
+{
+	return sent(conn, PQsendQueryParams(conn, sql, n_params, NULL, vals, NULL, NULL, 0),
+	            deadline, errstr, errstr_size);
+}

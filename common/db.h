@@ -79,6 +79,10 @@ PGresult *db_prepare(PGconn *conn, const char *name, const char *sql, int n_para
 PGresult *db_exec_prepared(PGconn *conn, const char *name, int n_params,
                            const char *const *vals, int result_format,
                            const struct timespec *deadline, char *errstr, size_t errstr_size);
+/* One statement with text parameters $1..$n_params (vals; NULL is SQL NULL),
+ * text results: PQexecParams with a time limit. */
+PGresult *db_exec_params(PGconn *conn, const char *sql, int n_params, const char *const *vals,
+                         const struct timespec *deadline, char *errstr, size_t errstr_size);
 
 /* Copies libpq's last error for conn into errstr as one line. */
 void db_error_line(const char *msg, char *errstr, size_t errstr_size);

@@ -315,7 +315,7 @@ static int dlq_send(size_t index)
 static int db_write(const struct sink_row *rows_, size_t n, long *inserted, char *errstr,
                     size_t errstr_size)
 {
-	if (!sink_connected() && sink_connect(&cfg.db, errstr, errstr_size) != 0)
+	if (!sink_connected() && sink_connect(&cfg.db, cfg.table, errstr, errstr_size) != 0)
 		return -1;
 	return sink_insert(rows_, n, inserted, errstr, errstr_size);
 }
@@ -330,7 +330,7 @@ static int db_wal(uint64_t *insert, uint64_t *flushed, char *errstr, size_t errs
 		snprintf(errstr, errstr_size, "not connected");
 		return -1;
 	}
-	if (!sink_connected() && sink_connect(&cfg.db, errstr, errstr_size) != 0)
+	if (!sink_connected() && sink_connect(&cfg.db, cfg.table, errstr, errstr_size) != 0)
 		return -1;
 	return sink_wal_position(insert, flushed, errstr, errstr_size);
 }
@@ -771,7 +771,7 @@ static void connect_db(const atomic_bool *stop)
 	char errstr[256];
 	int backoff = 100;
 
-	while (!atomic_load(stop) && sink_connect(&cfg.db, errstr, sizeof(errstr)) != 0) {
+	while (!atomic_load(stop) && sink_connect(&cfg.db, cfg.table, errstr, sizeof(errstr)) != 0) {
 		set_db_state(false, errstr);
 		log_warn("database: %s; retrying in %d ms", errstr, backoff);
 		for (int waited = 0; waited < backoff && !atomic_load(stop); waited += 50)
@@ -851,12 +851,14 @@ int consumer_run(const atomic_bool *stop)
 			bool lost = sink_ping(errstr, sizeof(errstr)) != 0;
 			if (lost && n_unflushed > 0)
 				unflushed_read_again(errstr);
-			if (lost && sink_connect(&cfg.db, errstr, sizeof(errstr)) != 0)
+			if (lost && sink_connect(&cfg.db, cfg.table, errstr, sizeof(errstr)) != 0)
 				set_db_state(false, errstr);
 			else
 				set_db_state(true, NULL);
 			last_db_check = clock_mono_s();
 		}
+		if (cfg.until != NULL && cfg.until(cfg.until_arg))
+			break;
 	}
 	/* The last batch is written (above), and flushed, before offsets are
 	 * committed; what is not known to be flushed is read again. */
@@ -880,6 +882,11 @@ void consumer_set_seams(consumer_write_fn write, void *(*alloc)(void *, size_t))
 void consumer_set_wal_seam(consumer_wal_fn wal)
 {
 	wal_position = wal ? wal : db_wal;
+}
+
+rd_kafka_t *consumer_handle(void)
+{
+	return rk;
 }
 
 int consumer_kafka_property(const char *name, char *buf, size_t size)

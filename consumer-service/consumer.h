@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <librdkafka/rdkafka.h>
 
 #include "db.h"
 #include "sink.h"
@@ -21,6 +22,12 @@ struct consumer_config {
 	int prefetch_kb;        /* librdkafka's queued.max.messages.kbytes; 0: its default */
 	int retry_max_ms;       /* cap of the database retry backoff */
 	struct db_params db;
+	const char *table;      /* where the rows go; NULL: SINK_TABLE */
+	/* Called after every turn of consumer_run's loop (NULL: never); true
+	 * ends the loop as *stop does. A blue-green rebuild (rebuild.c) reports
+	 * its progress and switches tables from here. */
+	bool (*until)(void *arg);
+	void *until_arg;
 };
 
 /* CONSUMER_PREFETCH_KB, the row of consumer-service's configuration table
@@ -80,6 +87,10 @@ typedef int (*consumer_wal_fn)(uint64_t *insert, uint64_t *flushed, char *errstr
 /* Replaces the source of WAL positions (NULL: PostgreSQL through sink). */
 void consumer_set_wal_seam(consumer_wal_fn wal);
 
+/* The consumer's librdkafka handle (NULL before consumer_setup), for
+ * positions and watermarks; the consumer keeps owning it. */
+rd_kafka_t *consumer_handle(void);
+
 /* The value of a librdkafka property of the consumer as configured (into
  * buf). Returns 0, or -1 when there is no consumer or no such property. */
 int consumer_kafka_property(const char *name, char *buf, size_t size);
@@ -89,7 +100,8 @@ int consumer_subscribe(char *errstr, size_t errstr_size) __attribute__((warn_unu
 
 /* One turn of consumer_run's loop: polls up to timeout_ms, takes what else
  * is ready, and writes that batch (retrying until it is written or *stop).
- * Returns whether there was a batch. */
+ * Returns whether there was a batch. The rebuild's switch calls it from
+ * its until hook to replay up to the end offsets. */
 bool consumer_step(const atomic_bool *stop, int timeout_ms);
 
 #endif

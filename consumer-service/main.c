@@ -10,6 +10,7 @@
 #include "http.h"
 #include "kafka.h"
 #include "log.h"
+#include "rebuild.h"
 #include "reset.h"
 
 static atomic_bool stop;
@@ -40,7 +41,15 @@ static const char summary[] =
     "partition's offsets before and after, and exits: 0 when every partition was\n"
     "reset, 1 if not. The group must be idle: stop all its consumers first. The\n"
     "next consumer of the group then replays the whole topic, which rebuilds the\n"
-    "table (see the README, \"Disaster recovery\").";
+    "table (see the README, \"Disaster recovery\").\n"
+    "\n"
+    "       consumer-service --rebuild\n"
+    "rebuilds the table beside the live one, without downtime: replays the topic\n"
+    "from its start into timestamp_records_g<N> as group KAFKA_GROUP_ID.rebuild-g<N>,\n"
+    "then, caught up, renames the tables in one transaction (the old one is kept as\n"
+    "timestamp_records_old_g<N> until you drop it) and exits 0. Progress goes to the\n"
+    "log and to the table timestamp_rebuilds. One rebuild at a time; a rebuild that\n"
+    "stopped is resumed by the next --rebuild. Listens on no port.";
 
 /* `--reset-offsets earliest`: run instead of the service. Returns the exit
  * status. */
@@ -90,7 +99,7 @@ int main(int argc, char **argv)
 	char errstr[512];
 	struct mg_context *ctx;
 	struct sigaction sa;
-	int rc, reset;
+	int rc, reset, rebuild;
 	const struct cfg_param params[] = {
 	    HTTP_CFG_PARAMS(ho, "7081", "4"),
 	    LOG_CFG_PARAM(level),
@@ -113,8 +122,12 @@ int main(int argc, char **argv)
 
 	if ((reset = reset_requested(argc, argv)) < 0)
 		return 2;
-	if (!reset && (rc = cfg_args(argc, argv, "consumer-service", summary, params,
-	                             CFG_COUNT(params))) >= 0)
+	if ((rebuild = argc >= 2 && strcmp(argv[1], "--rebuild") == 0) && argc != 2) {
+		fprintf(stderr, "consumer-service: usage: --rebuild (it takes no argument; try --help)\n");
+		return 2;
+	}
+	if (!reset && !rebuild &&
+	    (rc = cfg_args(argc, argv, "consumer-service", summary, params, CFG_COUNT(params))) >= 0)
 		return rc;
 	if (cfg_load(params, CFG_COUNT(params), errstr, sizeof(errstr)) != 0) {
 		fprintf(stderr, "consumer-service: %s\n", errstr);
@@ -131,6 +144,8 @@ int main(int argc, char **argv)
 	log_setup("consumer-service", level);
 	if (reset)
 		return reset_offsets(&cc);
+	if (rebuild)
+		return rebuild_main(&cc);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;

@@ -15,8 +15,10 @@ extern const char schema_sql[];
 /* Serialises concurrent schema creation by several consumers. */
 #define SCHEMA_LOCK "SELECT pg_advisory_xact_lock(7461736);"
 
-static const char insert_sql[] =
-    "INSERT INTO timestamp_records (id, event_timestamp, created_at) "
+/* The table goes between the two halves, quoted (PQescapeIdentifier). */
+static const char insert_head[] = "INSERT INTO ";
+static const char insert_tail[] =
+    " (id, event_timestamp, created_at) "
     "SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) "
     "ON CONFLICT (id) DO NOTHING";
 
@@ -45,10 +47,35 @@ static void drop_connection(void)
 	conn = NULL;
 }
 
-int sink_connect(const struct db_params *p, char *errstr, size_t errstr_size)
+int sink_schema(PGconn *c, const struct db_params *p, char *errstr, size_t errstr_size)
+{
+	PGresult *res;
+	char *sql = malloc(sizeof(SCHEMA_LOCK) + strlen(schema_sql));
+	struct timespec deadline = db_statement_deadline(p);
+	int rc = -1;
+
+	if (sql == NULL) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	strcpy(sql, SCHEMA_LOCK);
+	strcat(sql, schema_sql);
+	/* Several statements in one query string run in one transaction, so
+	 * the advisory lock is held until the schema is in place. */
+	res = db_exec(c, sql, &deadline, errstr, errstr_size);
+	if (PQresultStatus(res) == PGRES_COMMAND_OK)
+		rc = 0;
+	else if (res != NULL)
+		db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
+	PQclear(res);
+	free(sql);
+	return rc;
+}
+
+int sink_connect(const struct db_params *p, const char *table, char *errstr, size_t errstr_size)
 {
 	PGresult *res = NULL;
-	char *sql = NULL, why[256] = "out of memory";
+	char *sql = NULL, *quoted = NULL, why[256] = "out of memory";
 	const char *step;
 	struct timespec deadline;
 
@@ -60,18 +87,8 @@ int sink_connect(const struct db_params *p, char *errstr, size_t errstr_size)
 		return -1;
 
 	step = "apply schema";
-	sql = malloc(sizeof(SCHEMA_LOCK) + strlen(schema_sql));
-	if (sql == NULL)
+	if (sink_schema(conn, &params, why, sizeof(why)) != 0)
 		goto failed;
-	strcpy(sql, SCHEMA_LOCK);
-	strcat(sql, schema_sql);
-	/* Several statements in one query string run in one transaction, so
-	 * the advisory lock is held until the schema is in place. */
-	deadline = db_statement_deadline(&params);
-	res = db_exec(conn, sql, &deadline, why, sizeof(why));
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		goto failed;
-	PQclear(res);
 
 	/* Rows are visible at COMMIT without waiting for the WAL flush (a
 	 * slow fdatasync stalled every batch behind it); the consumer stores
@@ -84,11 +101,21 @@ int sink_connect(const struct db_params *p, char *errstr, size_t errstr_size)
 	PQclear(res);
 
 	step = "prepare insert";
+	if (table == NULL)
+		table = SINK_TABLE;
+	quoted = PQescapeIdentifier(conn, table, strlen(table));
+	sql = quoted ? malloc(sizeof(insert_head) + strlen(quoted) + sizeof(insert_tail)) : NULL;
+	if (sql == NULL)
+		goto failed;
+	strcpy(sql, insert_head);
+	strcat(sql, quoted);
+	strcat(sql, insert_tail);
 	deadline = db_statement_deadline(&params);
-	res = db_prepare(conn, "insert_batch", insert_sql, 3, &deadline, why, sizeof(why));
+	res = db_prepare(conn, "insert_batch", sql, 3, &deadline, why, sizeof(why));
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		goto failed;
 	PQclear(res);
+	PQfreemem(quoted);
 	free(sql);
 	return 0;
 failed:
@@ -97,6 +124,7 @@ failed:
 		db_error_line(PQresultErrorMessage(res), why, sizeof(why));
 	snprintf(errstr, errstr_size, "%s: %s", step, why);
 	PQclear(res);
+	PQfreemem(quoted);
 	free(sql);
 	drop_connection();
 	return -1;

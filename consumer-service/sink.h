@@ -25,11 +25,20 @@ enum sink_failure { SINK_OUTAGE = -1, SINK_REFUSED = -2 };
  * connection lost) means: SINK_OUTAGE or SINK_REFUSED. */
 enum sink_failure sink_classify(const char *sqlstate);
 
-/* Connects (if not connected), applies the schema and prepares the insert.
+/* The live table, which the consumer writes unless told otherwise. */
+#define SINK_TABLE "timestamp_records"
+
+/* Applies the schema (schema.sql, under an advisory lock) on c. Returns 0,
+ * or -1 with errstr (c may then be broken: check PQstatus). */
+int sink_schema(PGconn *c, const struct db_params *p, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
+/* Connects (if not connected), applies the schema and prepares the insert
+ * into table (NULL: SINK_TABLE; a blue-green rebuild writes its own).
  * The session commits with synchronous_commit = off: a batch is visible at
  * COMMIT, durable once the WAL is flushed past it (sink_wal_position).
  * Returns 0, or -1 with errstr; safe to call again after a failure. */
-int sink_connect(const struct db_params *p, char *errstr, size_t errstr_size)
+int sink_connect(const struct db_params *p, const char *table, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
 
 /* Inserts rows in one statement and transaction. *inserted gets the number

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # dr-drill.sh — the disaster-recovery drill: rebuild timestamp_records from the
-# Kafka topic twice and prove that every row comes back identical.
+# Kafka topic without downtime (blue-green), then twice more the hard way
+# (for a lost database), and prove that every row comes back identical.
 #
 # usage: scripts/dr-drill.sh   against a running stack (`make run`, or any stack
 #                              of scripts/services.sh: `make test-dr` starts one)
@@ -9,6 +10,14 @@
 #  1. create DR_RECORDS records through the command service (a mix of offsets,
 #     fractions, a leap second, "now", and Idempotency-Key retries);
 #  2. wait until every one is readable through the query service;
+#  (0) the zero-downtime rebuild: DR_READERS readers GET the ids just created
+#      and a writer POSTs new ones while `consumer-service --rebuild` runs with
+#      the stack consumer's environment; it must exit 0, no read may answer
+#      anything but 200, every new ticket must be readable afterwards, every
+#      row of the old table must be in the new one unchanged, and
+#      `consumer-service --verify` (when the binary has it) must pass. Prints
+#      the readers' error count and the switch time; drops the old table
+#      when all of that holds (kept for a look when not);
 #  3. snapshot the table (id, event_timestamp, created_at, exact text);
 #  (a) TRUNCATE, start one more consumer with a new KAFKA_GROUP_ID on a spare
 #      port until the row count matches, stop it, compare with the snapshot;
@@ -31,7 +40,7 @@
 #        COMMAND_URL (http://127.0.0.1:COMMAND_PORT), QUERY_URL (http://127.0.0.1:QUERY_PORT),
 #        DR_DB_URL (psql URL; default: the consumer's DB_URL and DB_USERNAME),
 #        BIN_DIR (<repo>/build; its consumer-service runs the rebuilds),
-#        DR_RECORDS (1001), DR_SPARE_PORT (CONSUMER_PORT+2; the extra consumer's
+#        DR_RECORDS (1001), DR_READERS (20), DR_SPARE_PORT (CONSUMER_PORT+2; the extra consumer's
 #        HTTP port), DR_WAIT_SECONDS (120; for each wait)
 set -euo pipefail
 
@@ -51,6 +60,7 @@ export BIN_DIR=${BIN_DIR:-$ROOT/build}
 COMMAND_URL=${COMMAND_URL:-http://127.0.0.1:$COMMAND_PORT}
 QUERY_URL=${QUERY_URL:-http://127.0.0.1:$QUERY_PORT}
 RECORDS=${DR_RECORDS:-1001}
+READERS=${DR_READERS:-20}
 SPARE_PORT=${DR_SPARE_PORT:-$((CONSUMER_PORT + 2))}
 WAIT_SECONDS=${DR_WAIT_SECONDS:-120}
 WORK=$STATE_DIR/dr-drill
@@ -64,10 +74,12 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 case $RECORDS in '' | *[!0-9]* | 0) die "DR_RECORDS must be a positive integer, not '$RECORDS'" ;; esac
+case $READERS in '' | *[!0-9]* | 0) die "DR_READERS must be a positive integer, not '$READERS'" ;; esac
 
 # ---- state the exit trap looks at ------------------------------------------
 
 EXTRA_PID=""        # the extra consumer of rebuild (a), while it runs
+LOAD_PIDS=()        # the readers and the writer of the zero-downtime rebuild
 EXTRA_GROUP=""      # its group, deleted at the end
 CONSUMER_STOPPED=0  # 1 while the stack's consumer is stopped by us
 BACKUP_TAKEN=0      # 1 once the whole table is copied to $WORK/backup.copy
@@ -79,6 +91,10 @@ CONSUMER_ENV=()
 on_exit() {
   local rc=$?
   trap - EXIT INT TERM
+  if [ "${#LOAD_PIDS[@]}" -gt 0 ]; then
+    : >"$WORK/load.stop"
+    wait "${LOAD_PIDS[@]}" 2>/dev/null || true
+  fi
   if [ -n "$EXTRA_PID" ]; then
     proc_stop "$EXTRA_PID" "the extra consumer" || true
     wait "$EXTRA_PID" 2>/dev/null || true
@@ -237,9 +253,11 @@ compare() {
 # ---- the stack -----------------------------------------------------------------
 
 BIN=$BIN_DIR/consumer-service
+TIMEOUT=$(command -v timeout) || die "timeout (coreutils) not found"
 [ -x "$BIN" ] || die "$BIN not found (make BUILD=... all, or set BIN_DIR)"
 "$BIN" --help 2>/dev/null | grep -q -- --reset-offsets \
   || die "$BIN has no --reset-offsets (rebuild it)"
+"$BIN" --help 2>/dev/null | grep -q -- --rebuild || die "$BIN has no --rebuild (rebuild it)"
 PID=$(consumer_pid) || die "no consumer-service running per $PIDFILE (start the stack: make run; or set STATE_DIR)"
 GROUP=timestamp-consumer-service C_DB_URL=postgresql://127.0.0.1:$PG_PORT/postgres
 C_DB_USER=postgres C_DB_PASSWORD="" C_PORT=$CONSUMER_PORT
@@ -321,6 +339,109 @@ while :; do
 done
 say "   $RECORDS of $RECORDS readable after $(since "$t0") s"
 
+passed=0 failed=0
+verdict() {
+  if [ "$1" = 0 ]; then passed=$((passed + 1)); say "   => $2: PASS"
+  else failed=$((failed + 1)); say "   => $2: FAIL"; fi
+}
+
+# ---- (0) the zero-downtime rebuild -------------------------------------------------------
+
+# reader K: GETs the known ids in turn, 50 a curl (one keep-alive connection),
+# until $WORK/load.stop exists; one status a line into reads-K.txt.
+reader() {
+  local k=$1
+  # its share of the ids (every READERS-th), or the first ones if that is none
+  awk -v u="$QUERY_URL" -v k="$k" -v n="$READERS" '
+    NR % n == k % n && c < 50 { id[c++] = $2 }
+    NR <= 50 { first[NR - 1] = $2 }
+    END {
+      if (c == 0) for (i in first) id[c++] = first[i]
+      for (i = 0; i < c; i++)
+        printf "%surl = \"%s/api/v1/timestamp/%s\"\noutput = \"/dev/null\"\nmax-time = 10\nwrite-out = \"%%{http_code} %s\\n\"\n", (i ? "next\n" : ""), u, id[i], id[i]
+    }' "$WORK/ids.txt" >"$WORK/read-$k.cfg"
+  while [ ! -e "$WORK/load.stop" ]; do
+    curl -sS -K "$WORK/read-$k.cfg" >>"$WORK/reads-$k.txt" 2>/dev/null || true
+  done
+}
+# writer: POSTs "now" 20 a curl until $WORK/load.stop exists; the answers
+# ({"id":…} status) into writes.txt.
+writer() {
+  local i
+  for ((i = 0; i < 20; i++)); do
+    printf '%surl = "%s/api/v1/timestamp"\nrequest = "POST"\nmax-time = 10\nwrite-out = " %%{http_code}\\n"\n' \
+      "$([ "$i" = 0 ] || echo next)" "$COMMAND_URL"
+  done >"$WORK/write.cfg"
+  while [ ! -e "$WORK/load.stop" ]; do
+    curl -sS -K "$WORK/write.cfg" >>"$WORK/writes.txt" 2>/dev/null || true
+    sleep 0.05
+  done
+}
+
+say "(0) zero-downtime rebuild: $BIN --rebuild while $READERS readers GET known ids and a writer POSTs"
+rm -f "$WORK"/load.stop "$WORK"/reads-*.txt "$WORK"/writes.txt
+for ((k = 0; k < READERS; k++)); do reader "$k" & LOAD_PIDS+=($!); done
+writer & LOAD_PIDS+=($!)
+sleep 1
+t0=$(now)
+rc=0
+(as_consumer "$CONSUMER_CWD" "$TIMEOUT" "$((WAIT_SECONDS * 5))" "$BIN" --rebuild) \
+  >"$WORK/rebuild.txt" 2>&1 || rc=$?
+took=$(since "$t0")
+sleep 1  # reads and writes after the switch too
+: >"$WORK/load.stop"
+wait "${LOAD_PIDS[@]}" 2>/dev/null || true
+LOAD_PIDS=()
+grep -v '^{' "$WORK/rebuild.txt" | sed 's/^/   | /'
+reads=$(cat "$WORK"/reads-*.txt | wc -l)
+read_errors=$(cat "$WORK"/reads-*.txt | awk '$1 != 200' | wc -l)
+switch=$(sed -n 's/^rebuild: switched in \([0-9.]*\) ms.*/\1/p' "$WORK/rebuild.txt")
+old=$(sed -n 's/^rebuild: the previous table is kept as \([a-z0-9_]*\);.*/\1/p' "$WORK/rebuild.txt")
+say "   --rebuild exited $rc after $took s; switch time: ${switch:-none} ms"
+say "   readers: $reads GETs of known ids, $read_errors not 200"
+[ "$rc" = 0 ] || rc=1
+[ "$read_errors" = 0 ] || { rc=1; say "   e.g.: $(cat "$WORK"/reads-*.txt | awk '$1 != 200' | head -n 3 | tr '\n' ' ')"; }
+[ -n "$switch" ] && [ -n "$old" ] || rc=1
+# Every ticket the writer got is readable now.
+sed -n 's/^{"id":"\([0-9a-f-]\{36\}\)"} 200$/\1/p' "$WORK/writes.txt" >"$WORK/pending.txt"
+tickets=$(wc -l <"$WORK/pending.txt")
+posts=$(wc -l <"$WORK/writes.txt")
+t1=$(now)
+while [ -s "$WORK/pending.txt" ]; do
+  awk -v u="$QUERY_URL" '{ printf "%surl = \"%s/api/v1/timestamp/%s\"\noutput = \"/dev/null\"\nwrite-out = \"%%{http_code} %s\\n\"\n", (NR > 1 ? "next\n" : ""), u, $1, $1 }' \
+    "$WORK/pending.txt" >"$WORK/get.cfg"
+  curl -sS --max-time 600 -K "$WORK/get.cfg" >"$WORK/get.txt" || true
+  awk '$1 != 200 { print $2 }' "$WORK/get.txt" >"$WORK/pending.txt"
+  [ -s "$WORK/pending.txt" ] || break
+  [ "$(since "$t1" | cut -d. -f1)" -lt "$WAIT_SECONDS" ] || break
+  sleep 0.2
+done
+say "   writer: $posts POSTs, $tickets tickets (200), $((tickets - $(wc -l <"$WORK/pending.txt"))) of them readable"
+[ "$tickets" -gt 0 ] && [ ! -s "$WORK/pending.txt" ] || rc=1
+if [ -n "$old" ]; then
+  differ=$(psql_ -c "SELECT count(*) FROM $old o WHERE NOT EXISTS (SELECT 1 FROM $TABLE n
+                     WHERE n.id = o.id AND n.event_timestamp = o.event_timestamp
+                     AND n.created_at = o.created_at)")
+  say "   $(psql_ -c "SELECT count(*) FROM $old") rows in the old table $old, $differ of them missing or different in the new one"
+  [ "$differ" = 0 ] || rc=1
+fi
+if "$BIN" --help 2>/dev/null | grep -q -- --verify; then
+  if (as_consumer "$CONSUMER_CWD" "$BIN" --verify) >"$WORK/verify.txt" 2>&1; then
+    say "   consumer-service --verify: the table agrees with the topic"
+  else
+    rc=1
+    say "   consumer-service --verify FAILED:"
+    grep -v '^{' "$WORK/verify.txt" | tail -n 20 | sed 's/^/   | /'
+  fi
+else
+  say "   (this consumer-service has no --verify: skipped)"
+fi
+if [ "$rc" = 0 ] && [ -n "$old" ]; then
+  psql_ -c "DROP TABLE $old"
+  say "   dropped the old table $old (kept when the drill fails)"
+fi
+verdict "$rc" "zero-downtime rebuild: readers' errors ${read_errors}, switched in ${switch:-?} ms"
+
 # ---- 3. snapshot -----------------------------------------------------------------------
 
 psql_ -c "\\copy $TABLE TO '$WORK/backup.copy'"
@@ -329,12 +450,6 @@ dump_rows "$WORK/snapshot.txt"
 WANT=$(wc -l <"$WORK/snapshot.txt")
 say "3. snapshot: $WANT rows of $TABLE (id, event_timestamp, created_at) in $WORK/snapshot.txt"
 [ "$WANT" -ge "$RECORDS" ] || die "the table holds fewer rows than the records just created"
-
-passed=0 failed=0
-verdict() {
-  if [ "$1" = 0 ]; then passed=$((passed + 1)); say "   => $2: PASS"
-  else failed=$((failed + 1)); say "   => $2: FAIL"; fi
-}
 
 # ---- (a) a new consumer group ---------------------------------------------------------------
 
@@ -401,9 +516,9 @@ verdict "$rc" "rebuild (b), offsets reset to earliest"
 # ---- verdict ----------------------------------------------------------------------------
 
 if [ "$failed" = 0 ]; then
-  say "PASS: $TABLE rebuilt from the topic twice (new group; reset offsets) with $WANT identical rows"
+  say "PASS: $TABLE rebuilt from the topic without downtime, then twice more (new group; reset offsets) with $WANT identical rows"
 else
-  say "FAIL: $failed of 2 rebuilds did not reproduce the snapshot (files in $WORK)"
+  say "FAIL: $failed of 3 rebuilds did not reproduce the table (files in $WORK)"
 fi
 say "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # dr-test.sh — `make test-dr`: the operator's disaster-recovery drill
-# (dr-drill.sh) on a fresh stack of its own whose DB_URL carries a password, which
+# (dr-drill.sh: the zero-downtime rebuild, then truncate-and-replay twice)
+# on a fresh stack of its own whose DB_URL carries a password, which
 # must never show: not in the drill's output, not in the services' logs, and
 # not on any process's command line (where `ps` shows it to every user) —
 # /proc/*/cmdline is sampled every 10 ms while the drill runs. Ends with
@@ -50,7 +51,7 @@ rc=0
 stop_stack
 kill "$sampler" 2>/dev/null || true
 wait "$sampler" 2>/dev/null || true
-verdict "$rc" "the drill rebuilds identical rows twice"
+verdict "$rc" "the drill: a zero-downtime rebuild, then two rebuilds with identical rows"
 
 if grep -qF -f "$out/pattern" "$out/drill.txt"; then
   grep -nF -f "$out/pattern" "$out/drill.txt" | head -n 3 | show
