@@ -34,51 +34,44 @@ static const char summary[] =
     "into PostgreSQL (ON CONFLICT DO NOTHING), committing offsets only after\n"
     "the rows are committed. Serves /health, /ready and /metrics.\n"
     "\n"
-    "       consumer-service --reset-offsets earliest\n"
+    "       consumer-service " RESET_USAGE "\n"
     "sets the committed offsets of the group KAFKA_GROUP_ID on KAFKA_CONSUMER_TOPIC\n"
-    "to the first offset of every partition (Kafka Admin API), prints each\n"
-    "partition's offsets before and after, and exits: 0 when every partition was\n"
-    "reset, 1 if not. The group must be idle: stop all its consumers first. The\n"
-    "next consumer of the group then replays the whole topic, which rebuilds the\n"
-    "table (see the README, \"Disaster recovery\").";
+    "(Kafka Admin API) and exits, so that the group's next consumer replays from\n"
+    "there: earliest, every partition's first offset; latest, its end (replay\n"
+    "nothing); to-datetime, the first offset whose timestamp is at or after the\n"
+    "instant (the end where there is none); to-offset, the offsets named, each\n"
+    "within its partition's log (start to end), the other partitions unchanged.\n"
+    "Prints per partition the committed offset, the new one and the messages to\n"
+    "replay; with --dry-run only prints that plan and changes nothing. Exit 0 when\n"
+    "done, 1 if not, 2 for a bad argument. The group must be idle (also for\n"
+    "--dry-run): stop all its consumers first (see the README, \"Disaster recovery\").\n"
+    "\n"
+    "       consumer-service --verify\n"
+    "compares the table timestamp_records with the topic: reads every partition\n"
+    "from its first offset to its end as of the start (no group, nothing\n"
+    "committed) and the whole table, and prints per partition the messages, the\n"
+    "decodable ones and how many of their ids have a row, then the ids missing\n"
+    "from the table, the rows with no message, and the rows whose event_timestamp\n"
+    "or created_at differ from their message. Undecodable messages (dead letters)\n"
+    "are counted apart, not as missing. Exit 0 when table and topic agree, 1 when\n"
+    "they differ, 3 when the check could not be made. It holds every distinct id\n"
+    "of the topic in memory (about 64 bytes each: 64 MiB per million).";
 
-/* `--reset-offsets earliest`: run instead of the service. Returns the exit
+/* `--reset-offsets ...`: run instead of the service. Returns the exit
  * status. */
-static int reset_offsets(const struct consumer_config *cc)
+static int run_reset(const struct consumer_config *cc, const struct reset_request *req)
 {
 	struct reset_result res;
 	char errstr[1024];
 	int failed;
 
-	failed = reset_offsets_earliest(cc, &res, errstr, sizeof(errstr));
-	reset_result_print(&res, cc->topic, stdout);
+	failed = reset_offsets(cc, req, &res, errstr, sizeof(errstr));
+	reset_result_print(&res, req, cc->topic, stdout);
 	fflush(stdout);
 	if (failed)
 		fprintf(stderr, "consumer-service: --reset-offsets: %s\n", errstr);
 	reset_result_free(&res);
 	return failed ? 1 : 0;
-}
-
-/* Recognises `--reset-offsets earliest` (or `--reset-offsets=earliest`).
- * Returns 1 when given, 0 when not, -1 (after a message) when malformed. */
-static int reset_requested(int argc, char **argv)
-{
-	const char *to;
-
-	if (argc < 2 || strncmp(argv[1], "--reset-offsets", 15) != 0)
-		return 0;
-	if (argv[1][15] == '=' && argc == 2)
-		to = argv[1] + 16;
-	else if (argv[1][15] == '\0' && argc == 3)
-		to = argv[2];
-	else
-		to = NULL;
-	if (to == NULL || strcmp(to, "earliest") != 0) {
-		fprintf(stderr, "consumer-service: usage: --reset-offsets earliest "
-		                "(the only position supported; try --help)\n");
-		return -1;
-	}
-	return 1;
 }
 
 int main(int argc, char **argv)
@@ -90,6 +83,7 @@ int main(int argc, char **argv)
 	char errstr[512];
 	struct mg_context *ctx;
 	struct sigaction sa;
+	struct reset_request req;
 	int rc, reset;
 	const struct cfg_param params[] = {
 	    HTTP_CFG_PARAMS(ho, "7081", "4"),
@@ -111,8 +105,11 @@ int main(int argc, char **argv)
 	    DB_CFG_PARAMS(db_url, cc.db),
 	};
 
-	if ((reset = reset_requested(argc, argv)) < 0)
+	if ((reset = reset_parse_args(argc, argv, &req, errstr, sizeof(errstr))) < 0) {
+		fprintf(stderr, "consumer-service: %s\nusage: consumer-service %s (try --help)\n",
+		        errstr, RESET_USAGE);
 		return 2;
+	}
 	if (!reset && (rc = cfg_args(argc, argv, "consumer-service", summary, params,
 	                             CFG_COUNT(params))) >= 0)
 		return rc;
@@ -129,8 +126,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_setup("consumer-service", level);
-	if (reset)
-		return reset_offsets(&cc);
+	if (reset) {
+		rc = run_reset(&cc, &req);
+		reset_request_free(&req);
+		return rc;
+	}
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
