@@ -30,7 +30,7 @@ COMMON_SRCS   := common/cfg.c common/clock.c common/db.c common/http.c common/js
 COMMAND_SRCS  := command-service/main.c command-service/publisher.c \
                  command-service/api.c
 CONSUMER_SRCS := consumer-service/main.c consumer-service/consumer.c \
-                 consumer-service/sink.c consumer-service/reset.c
+                 consumer-service/sink.c consumer-service/reset.c consumer-service/verify.c
 QUERY_SRCS    := query-service/main.c query-service/pool.c query-service/lookup.c \
                  query-service/api.c
 UNIT_SRCS     := $(wildcard common/tests/*.c)

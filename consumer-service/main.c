@@ -11,6 +11,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "reset.h"
+#include "verify.h"
 
 static atomic_bool stop;
 
@@ -74,6 +75,20 @@ static int run_reset(const struct consumer_config *cc, const struct reset_reques
 	return failed ? 1 : 0;
 }
 
+/* `--verify`: run instead of the service. Returns the exit status. */
+static int run_verify(const struct consumer_config *cc)
+{
+	char errstr[1024];
+	enum verify_result res = verify_run(cc, stdout, errstr, sizeof(errstr));
+
+	fflush(stdout);
+	if (res == VERIFY_FAILED) {
+		fprintf(stderr, "consumer-service: --verify: could not check: %s\n", errstr);
+		return 3;
+	}
+	return res == VERIFY_AGREE ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct consumer_config cc = {.db.app_name = "consumer-service"};
@@ -84,7 +99,7 @@ int main(int argc, char **argv)
 	struct mg_context *ctx;
 	struct sigaction sa;
 	struct reset_request req;
-	int rc, reset;
+	int rc, reset, verify;
 	const struct cfg_param params[] = {
 	    HTTP_CFG_PARAMS(ho, "7081", "4"),
 	    LOG_CFG_PARAM(level),
@@ -110,7 +125,13 @@ int main(int argc, char **argv)
 		        errstr, RESET_USAGE);
 		return 2;
 	}
-	if (!reset && (rc = cfg_args(argc, argv, "consumer-service", summary, params,
+	verify = argc >= 2 && strcmp(argv[1], "--verify") == 0;
+	if (verify && argc > 2) {
+		fprintf(stderr, "consumer-service: --verify takes no other argument, not '%s'\n"
+		                "usage: consumer-service --verify (try --help)\n", argv[2]);
+		return 2;
+	}
+	if (!reset && !verify && (rc = cfg_args(argc, argv, "consumer-service", summary, params,
 	                             CFG_COUNT(params))) >= 0)
 		return rc;
 	if (cfg_load(params, CFG_COUNT(params), errstr, sizeof(errstr)) != 0) {
@@ -126,6 +147,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_setup("consumer-service", level);
+	if (verify)
+		return run_verify(&cc);
 	if (reset) {
 		rc = run_reset(&cc, &req);
 		reset_request_free(&req);

@@ -470,6 +470,13 @@ static int plan(rd_kafka_t *rk, const struct consumer_config *c, const struct re
 
 		/* As kafka-consumer-groups would clamp it, but an operator who
 		 * names an offset means that one: refused, not moved. */
+		if (p->low >= p->high && t->offset != p->high) {
+			snprintf(errstr, errstr_size,
+			         "partition %d: offset %lld is outside its log, which is empty (its end, "
+			         "%lld, is the one offset allowed)",
+			         (int)t->partition, (long long)t->offset, (long long)p->high);
+			return -1;
+		}
 		if (t->offset < p->low || t->offset > p->high) {
 			snprintf(errstr, errstr_size,
 			         "partition %d: offset %lld is outside its log, which holds offsets "

@@ -15,5 +15,7 @@ Suite *make_stop_suite(void);     /* SIGTERM under load */
 Suite *make_readystop_suite(void); /* SIGTERM while /ready is probed */
 Suite *make_topic_suite(void);
 Suite *make_dr_suite(void);       /* the table rebuilt from the topic, twice */    /* the configs of the topics created */
+Suite *make_replay_suite(void);   /* --reset-offsets to a chosen point, --dry-run */
+Suite *make_verify_suite(void);   /* --verify: the table against the topic */
 
 #endif
