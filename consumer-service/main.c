@@ -56,7 +56,8 @@ static const char summary[] =
     "or created_at differ from their message. Undecodable messages (dead letters)\n"
     "are counted apart, not as missing. Exit 0 when table and topic agree, 1 when\n"
     "they differ, 3 when the check could not be made. It holds every distinct id\n"
-    "of the topic in memory (about 64 bytes each: 64 MiB per million).";
+    "of the topic in a hash table in memory (64 to 128 bytes each: at most\n"
+    "128 MiB per million ids); the table is streamed through a cursor.";
 
 /* `--reset-offsets ...`: run instead of the service. Returns the exit
  * status. */

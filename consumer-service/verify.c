@@ -28,7 +28,8 @@ struct entry {
 	int64_t event_us, created_us; /* microseconds, as PostgreSQL keeps them */
 };
 
-/* Open addressing, linear probing, at most half full. */
+/* Open addressing, linear probing, at most three quarters full: 48-byte
+ * entries, so 64 to 128 bytes per id. */
 struct idset {
 	struct entry *e;
 	size_t cap, n;
@@ -145,7 +146,7 @@ static int take_message(const rd_kafka_message_t *rkm, struct vpart *p, struct i
 		snprintf(errstr, errstr_size, "command_id %s: not a UUID", m.command_id);
 		return -1;
 	}
-	if (2 * (ids->n + 1) > ids->cap && idset_grow(ids) != 0) {
+	if (4 * (ids->n + 1) > 3 * ids->cap && idset_grow(ids) != 0) {
 		snprintf(errstr, errstr_size, "out of memory at %zu distinct ids", ids->n);
 		return -1;
 	}
@@ -182,7 +183,10 @@ static int read_topic(const struct consumer_config *c, struct vpart **parts_out,
 	                             "enable.auto.commit", "false",
 	                             "enable.auto.offset.store", "false",
 	                             "enable.partition.eof", "true", NULL};
-	const char *const defaults[] = {"client.id", "consumer-service-verify", NULL};
+	char prefetch[16];
+	/* The consumer's own bound of what librdkafka fetches ahead. */
+	const char *const defaults[] = {"client.id", "consumer-service-verify",
+	                                "queued.max.messages.kbytes", prefetch, NULL};
 	const struct rd_kafka_metadata *md = NULL;
 	rd_kafka_topic_partition_list_t *assign = NULL;
 	struct vpart *parts = NULL;
@@ -193,6 +197,7 @@ static int read_topic(const struct consumer_config *c, struct vpart **parts_out,
 	long progress;
 	rd_kafka_t *rk;
 
+	snprintf(prefetch, sizeof(prefetch), "%d", c->prefetch_kb);
 	rk = kafka_new(RD_KAFKA_CONSUMER, c->brokers, defaults, c->properties, fixed, NULL, why,
 	               sizeof(why));
 	if (rk == NULL)
@@ -313,9 +318,10 @@ static void take_row(const PGresult *res, int row, struct idset *ids, struct fin
 		     micros_text(e->created_us, b), (int)e->partition, e->offset);
 }
 
-/* Streams every row of the table through take_row. */
-static int read_table(const struct consumer_config *c, struct idset *ids, struct findings *f,
-                      long long *rows, char *errstr, size_t errstr_size)
+/* Streams every row of the table through take_row, on conn (which stays
+ * the caller's). */
+static int read_table(const struct consumer_config *c, PGconn *conn, struct idset *ids,
+                      struct findings *f, long long *rows, char *errstr, size_t errstr_size)
 {
 	/* extract(epoch ...) is numeric since PostgreSQL 14: exact. */
 	static const char open_sql[] =
@@ -324,18 +330,13 @@ static int read_table(const struct consumer_config *c, struct idset *ids, struct
 	    "SELECT id::text, (extract(epoch FROM event_timestamp) * 1000000)::bigint, "
 	    "(extract(epoch FROM created_at) * 1000000)::bigint FROM " TABLE;
 	char fetch_sql[64], why[512] = "";
-	const char *step = "connect";
+	const char *step = "open a cursor";
 	struct timespec deadline;
 	PGresult *res = NULL;
-	PGconn *conn;
 	int rc = -1;
 
 	snprintf(fetch_sql, sizeof(fetch_sql), "FETCH FORWARD %d FROM verify_rows",
 	         VERIFY_FETCH_ROWS);
-	conn = db_connect(&c->db, why, sizeof(why));
-	if (conn == NULL)
-		goto failed;
-	step = "open a cursor";
 	deadline = db_statement_deadline(&c->db);
 	res = db_exec(conn, open_sql, &deadline, why, sizeof(why));
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
@@ -362,7 +363,6 @@ failed:
 	snprintf(errstr, errstr_size, "table %s: %s: %s", TABLE, step, why);
 done:
 	PQclear(res);
-	PQfinish(conn); /* read only: ending the session ends the transaction */
 	return rc;
 }
 
@@ -413,6 +413,8 @@ enum verify_result verify_run(const struct consumer_config *c, FILE *out, char *
 	struct idset ids = {0};
 	struct vpart *parts = NULL;
 	enum verify_result rc = VERIFY_FAILED;
+	PGconn *conn = NULL;
+	char why[512];
 	long long rows = 0;
 	int n = 0;
 
@@ -420,8 +422,14 @@ enum verify_result verify_run(const struct consumer_config *c, FILE *out, char *
 		snprintf(errstr, errstr_size, "out of memory");
 		return VERIFY_FAILED;
 	}
+	/* The database first: a check that cannot read the table is not worth
+	 * reading a large topic for. */
+	if ((conn = db_connect(&c->db, why, sizeof(why))) == NULL) {
+		snprintf(errstr, errstr_size, "table %s: connect: %s", TABLE, why);
+		goto done;
+	}
 	if (read_topic(c, &parts, &n, &ids, f, errstr, errstr_size) != 0 ||
-	    read_table(c, &ids, f, &rows, errstr, errstr_size) != 0)
+	    read_table(c, conn, &ids, f, &rows, errstr, errstr_size) != 0)
 		goto done;
 	for (size_t i = 0; i < ids.cap; i++) {
 		const struct entry *e = &ids.e[i];
@@ -441,6 +449,7 @@ enum verify_result verify_run(const struct consumer_config *c, FILE *out, char *
 	rc = f->n[K_MISSING] + f->n[K_EXTRA] + f->n[K_DIFFERENT] == 0 ? VERIFY_AGREE
 	                                                               : VERIFY_DIFFER;
 done:
+	PQfinish(conn); /* read only: ending the session ends the transaction */
 	free(ids.e);
 	free(parts);
 	free(f);
