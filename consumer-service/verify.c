@@ -90,10 +90,12 @@ static struct entry *idset_slot(const struct idset *s, const uuid_t id)
 	return &s->e[i];
 }
 
-/* Doubles the table (from 2^16 entries). Returns 0, or -1 without memory. */
+/* Doubles the table. It starts small, so that the few ids of a test's
+ * topic go through growth as a large topic's do. Returns 0, or -1 without
+ * memory. */
 static int idset_grow(struct idset *s)
 {
-	struct idset bigger = {.cap = s->cap ? s->cap * 2 : 1u << 16, .n = s->n};
+	struct idset bigger = {.cap = s->cap ? s->cap * 2 : 8, .n = s->n};
 
 	bigger.e = calloc(bigger.cap, sizeof(*bigger.e));
 	if (bigger.e == NULL)
