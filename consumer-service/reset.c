@@ -598,6 +598,8 @@ void reset_result_print(const struct reset_result *res, const struct reset_reque
 		/* The offset the group's next consumer starts at: a partition
 		 * without one starts at the log's start (auto.offset.reset). */
 		const int64_t from = p->target >= 0 ? p->target : p->before >= 0 ? p->before : p->low;
+		/* A committed offset past the end (a topic made anew) replays nothing. */
+		const long long todo = p->high > from ? p->high - from : 0;
 
 		fprintf(out, "  %9d", (int)p->partition);
 		print_offset(out, 12, p->before);
@@ -605,12 +607,11 @@ void reset_result_print(const struct reset_result *res, const struct reset_reque
 			print_offset(out, 12, p->target);
 		else
 			fprintf(out, " %12s", "unchanged");
-		fprintf(out, " %12lld %12lld %12lld", (long long)p->low, (long long)p->high,
-		        (long long)(p->high - from));
+		fprintf(out, " %12lld %12lld %12lld", (long long)p->low, (long long)p->high, todo);
 		if (p->error[0])
 			fprintf(out, "  FAILED: %s", p->error);
 		fputc('\n', out);
-		replay += p->high - from;
+		replay += todo;
 		set += p->target >= 0;
 		failed += p->error[0] != '\0';
 	}
