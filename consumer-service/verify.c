@@ -236,16 +236,17 @@ static int read_topic(const struct consumer_config *c, struct vpart **parts_out,
 	step = "read";
 	progress = clock_mono_ms();
 	while (left > 0) {
-		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 500);
+		rd_kafka_message_t *rkm;
 		struct vpart *p;
 
-		if (rkm == NULL) {
-			if (clock_mono_ms() - progress < VERIFY_STALL_MS)
-				continue;
+		/* Checked on every turn: errors may keep coming without a message. */
+		if (clock_mono_ms() - progress >= VERIFY_STALL_MS) {
 			snprintf(why, sizeof(why), "no message for %d ms with %d partitions unread "
 			         "to their end", VERIFY_STALL_MS, left);
 			goto failed;
 		}
+		if ((rkm = rd_kafka_consumer_poll(rk, 500)) == NULL)
+			continue;
 		p = find_part(parts, n, rkm->partition);
 		if (rkm->err && rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 			/* A broker away is waited for (VERIFY_STALL_MS); anything
