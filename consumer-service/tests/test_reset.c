@@ -1,6 +1,9 @@
 /* test_reset: the command line of `consumer-service --reset-offsets`: every
  * position, --dry-run in either place, and each kind of bad input refused
- * with one line naming what is wrong (main.c then exits 2). */
+ * with one line naming what is wrong (main.c then exits 2); and the plan it
+ * prints: messages to replay = end - new offset, where a partition left
+ * unchanged starts from its committed offset (or the log's start). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "reset.h"
@@ -144,12 +147,88 @@ START_TEST(arguments)
 }
 END_TEST
 
+/* The plan of a to-offset reset of partitions 1 and 3 of four, printed. */
+START_TEST(plan_counts_what_the_group_replays)
+{
+	struct reset_partition parts[] = {
+	    /* partition, low, high, before, target, after */
+	    {0, 0, 10, 12, -1, -1, ""},  /* not named, committed past the end (a topic made
+	                                    anew): nothing to replay, not -2 */
+	    {1, 5, 10, 9, 6, 6, ""},     /* back to 6: replays 6 to 9 */
+	    {2, 3, 7, -1, -1, -1, ""},   /* not named, nothing committed: from the start */
+	    {3, 0, 4, 2, 4, 4, ""},      /* set to the end: replays nothing */
+	};
+	struct reset_result res = {.group = "g", .state = "Empty", .planned = true, .done = true,
+	                           .partition_cnt = 4, .partitions = parts};
+	struct reset_request req = {.position = RESET_TO_OFFSET, .text = "to-offset=1:6,3:4"};
+	char *text = NULL, want[512];
+	size_t size = 0;
+	FILE *out = open_memstream(&text, &size);
+
+	ck_assert_ptr_nonnull(out);
+	reset_result_print(&res, &req, "t", out);
+	fclose(out);
+	ck_assert_msg(strstr(text, "group g, topic t (4 partitions), group state Empty, "
+	                           "to-offset=1:6,3:4\n") != NULL,
+	              "%s", text);
+	snprintf(want, sizeof(want), "  %9d %12s %12s %12d %12d %12d\n", 0, "12", "unchanged", 0,
+	         10, 0);
+	ck_assert_msg(strstr(text, want) != NULL, "no \"%s\" in\n%s", want, text);
+	snprintf(want, sizeof(want), "  %9d %12s %12s %12d %12d %12d\n", 1, "9", "6", 5, 10, 4);
+	ck_assert_msg(strstr(text, want) != NULL, "no \"%s\" in\n%s", want, text);
+	snprintf(want, sizeof(want), "  %9d %12s %12s %12d %12d %12d\n", 2, "none", "unchanged",
+	         3, 7, 4);
+	ck_assert_msg(strstr(text, want) != NULL, "no \"%s\" in\n%s", want, text);
+	snprintf(want, sizeof(want), "  %9d %12s %12s %12d %12d %12d\n", 3, "2", "4", 0, 4, 0);
+	ck_assert_msg(strstr(text, want) != NULL, "no \"%s\" in\n%s", want, text);
+	ck_assert_msg(strstr(text, "reset-offsets: 2 of 4 partitions set; the group's next "
+	                           "consumer replays 8 messages\n") != NULL,
+	              "%s", text);
+	free(text);
+
+	/* the same, dry: only the words change */
+	req.dry_run = true;
+	res.done = false;
+	text = NULL;
+	out = open_memstream(&text, &size);
+	ck_assert_ptr_nonnull(out);
+	reset_result_print(&res, &req, "t", out);
+	fclose(out);
+	ck_assert_msg(strstr(text, "reset-offsets (dry run): group g") != NULL, "%s", text);
+	ck_assert_msg(strstr(text, "dry run, nothing changed: 2 of 4 partitions would be set; "
+	                           "the group's next consumer would replay 8 messages\n") != NULL,
+	              "%s", text);
+	free(text);
+}
+END_TEST
+
+/* Nothing is printed before the plan is known (the reset stopped early). */
+START_TEST(no_plan_prints_nothing)
+{
+	struct reset_result res = {.group = "g"};
+	struct reset_request req = {.position = RESET_EARLIEST, .text = "earliest"};
+	char *text = NULL;
+	size_t size = 0;
+	FILE *out = open_memstream(&text, &size);
+
+	ck_assert_ptr_nonnull(out);
+	reset_result_print(&res, &req, "t", out);
+	fclose(out);
+	ck_assert_uint_eq(size, 0);
+	free(text);
+}
+END_TEST
+
 Suite *make_reset_suite(void)
 {
 	Suite *s = suite_create("reset");
 	TCase *tc = tcase_create("arguments");
 
 	tcase_add_loop_test(tc, arguments, 0, TABLE_LEN(cases));
+	suite_add_tcase(s, tc);
+	tc = tcase_create("plan");
+	tcase_add_test(tc, plan_counts_what_the_group_replays);
+	tcase_add_test(tc, no_plan_prints_nothing);
 	suite_add_tcase(s, tc);
 	return s;
 }
