@@ -150,11 +150,8 @@ int main(int argc, char **argv)
 	log_setup("consumer-service", level);
 	if (verify)
 		return run_verify(&cc);
-	if (reset) {
-		rc = run_reset(&cc, &req);
-		reset_request_free(&req);
-		return rc;
-	}
+	if (reset)
+		return run_reset(&cc, &req);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;

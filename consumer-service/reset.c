@@ -38,9 +38,9 @@ static int parse_targets(const char *list, struct reset_request *req, char *errs
 
 	for (const char *c = list; *c; c++)
 		cnt += *c == ',';
-	req->targets = calloc((size_t)cnt, sizeof(*req->targets));
-	if (req->targets == NULL) {
-		snprintf(errstr, errstr_size, "out of memory");
+	if (cnt > RESET_TARGETS_MAX) {
+		snprintf(errstr, errstr_size, "to-offset: %d partitions named, at most %d can be",
+		         cnt, RESET_TARGETS_MAX);
 		return -1;
 	}
 	for (int i = 0; i < cnt; i++) {
@@ -164,18 +164,7 @@ int reset_parse_args(int argc, char **argv, struct reset_request *req, char *err
 		snprintf(errstr, errstr_size, "--dry-run needs --reset-offsets");
 		return -1;
 	}
-	if (parse_position(pos, req, errstr, errstr_size) != 0) {
-		reset_request_free(req);
-		return -1;
-	}
-	return 1;
-}
-
-void reset_request_free(struct reset_request *req)
-{
-	free(req->targets);
-	req->targets = NULL;
-	req->target_cnt = 0;
+	return parse_position(pos, req, errstr, errstr_size) == 0 ? 1 : -1;
 }
 
 /* ---- the reset ---- */

@@ -34,25 +34,26 @@ struct reset_target {
 	int64_t offset;
 };
 
+/* Most partitions to-offset may name: a list typed by hand, kept in the
+ * request itself (nothing to free on any path out of main). */
+#define RESET_TARGETS_MAX 1024
+
 /* What the command line asks for. */
 struct reset_request {
 	enum reset_position position;
 	bool dry_run;
 	char text[128];   /* the position as given, for the printed plan */
 	int64_t at_ms;    /* RESET_TO_DATETIME: the instant, rounded up to a millisecond */
-	int target_cnt;   /* RESET_TO_OFFSET: targets[0..target_cnt), owned */
-	struct reset_target *targets;
+	int target_cnt;   /* RESET_TO_OFFSET: targets[0..target_cnt) */
+	struct reset_target targets[RESET_TARGETS_MAX];
 };
 
 /* Recognises the reset's arguments in argv[1..argc): `--reset-offsets POS`
  * or `--reset-offsets=POS`, and `--dry-run`, in any order, nothing else.
  * Returns 0 when argv asks for no reset (neither option is there), 1 with
- * *req filled (release it with reset_request_free), or -1 with one line in
- * errstr saying what is wrong (*req then holds nothing to release). */
+ * *req filled, or -1 with one line in errstr saying what is wrong. */
 int reset_parse_args(int argc, char **argv, struct reset_request *req, char *errstr,
                      size_t errstr_size) __attribute__((warn_unused_result));
-
-void reset_request_free(struct reset_request *req);
 
 /* One partition of the plan. Offsets are -1 when unknown or, for `before`
  * and `after`, when the group has no committed offset there. */
