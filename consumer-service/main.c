@@ -12,6 +12,7 @@
 #include "log.h"
 #include "rebuild.h"
 #include "reset.h"
+#include "verify.h"
 
 static atomic_bool stop;
 
@@ -35,13 +36,17 @@ static const char summary[] =
     "into PostgreSQL (ON CONFLICT DO NOTHING), committing offsets only after\n"
     "the rows are committed. Serves /health, /ready and /metrics.\n"
     "\n"
-    "       consumer-service --reset-offsets earliest\n"
+    "       consumer-service " RESET_USAGE "\n"
     "sets the committed offsets of the group KAFKA_GROUP_ID on KAFKA_CONSUMER_TOPIC\n"
-    "to the first offset of every partition (Kafka Admin API), prints each\n"
-    "partition's offsets before and after, and exits: 0 when every partition was\n"
-    "reset, 1 if not. The group must be idle: stop all its consumers first. The\n"
-    "next consumer of the group then replays the whole topic, which rebuilds the\n"
-    "table (see the README, \"Disaster recovery\").\n"
+    "(Kafka Admin API) and exits, so that the group's next consumer replays from\n"
+    "there: earliest, every partition's first offset; latest, its end (replay\n"
+    "nothing); to-datetime, the first offset whose timestamp is at or after the\n"
+    "instant (the end where there is none); to-offset, the offsets named, each\n"
+    "within its partition's log (start to end), the other partitions unchanged.\n"
+    "Prints per partition the committed offset, the new one and the messages to\n"
+    "replay; with --dry-run only prints that plan and changes nothing. Exit 0 when\n"
+    "done, 1 if not, 2 for a bad argument. The group must be idle (also for\n"
+    "--dry-run): stop all its consumers first (see the README, \"Disaster recovery\").\n"
     "\n"
     "       consumer-service --rebuild\n"
     "rebuilds the table beside the live one, without downtime: replays the topic\n"
@@ -49,18 +54,30 @@ static const char summary[] =
     "then, caught up, renames the tables in one transaction (the old one is kept as\n"
     "timestamp_records_old_g<N> until you drop it) and exits 0. Progress goes to the\n"
     "log and to the table timestamp_rebuilds. One rebuild at a time; a rebuild that\n"
-    "stopped is resumed by the next --rebuild. Listens on no port.";
+    "stopped is resumed by the next --rebuild. Listens on no port.\n"
+    "\n"
+    "       consumer-service --verify\n"
+    "compares the table timestamp_records with the topic: reads every partition\n"
+    "from its first offset to its end as of the start (no group, nothing\n"
+    "committed) and the whole table, and prints per partition the messages, the\n"
+    "decodable ones and how many of their ids have a row, then the ids missing\n"
+    "from the table, the rows with no message, and the rows whose event_timestamp\n"
+    "or created_at differ from their message. Undecodable messages (dead letters)\n"
+    "are counted apart, not as missing. Exit 0 when table and topic agree, 1 when\n"
+    "they differ, 3 when the check could not be made. It holds every distinct id\n"
+    "of the topic in a hash table in memory (64 to 128 bytes each: at most\n"
+    "128 MiB per million ids); the table is streamed through a cursor.";
 
-/* `--reset-offsets earliest`: run instead of the service. Returns the exit
+/* `--reset-offsets ...`: run instead of the service. Returns the exit
  * status. */
-static int reset_offsets(const struct consumer_config *cc)
+static int run_reset(const struct consumer_config *cc, const struct reset_request *req)
 {
 	struct reset_result res;
 	char errstr[1024];
 	int failed;
 
-	failed = reset_offsets_earliest(cc, &res, errstr, sizeof(errstr));
-	reset_result_print(&res, cc->topic, stdout);
+	failed = reset_offsets(cc, req, &res, errstr, sizeof(errstr));
+	reset_result_print(&res, req, cc->topic, stdout);
 	fflush(stdout);
 	if (failed)
 		fprintf(stderr, "consumer-service: --reset-offsets: %s\n", errstr);
@@ -68,26 +85,18 @@ static int reset_offsets(const struct consumer_config *cc)
 	return failed ? 1 : 0;
 }
 
-/* Recognises `--reset-offsets earliest` (or `--reset-offsets=earliest`).
- * Returns 1 when given, 0 when not, -1 (after a message) when malformed. */
-static int reset_requested(int argc, char **argv)
+/* `--verify`: run instead of the service. Returns the exit status. */
+static int run_verify(const struct consumer_config *cc)
 {
-	const char *to;
+	char errstr[1024];
+	enum verify_result res = verify_run(cc, stdout, errstr, sizeof(errstr));
 
-	if (argc < 2 || strncmp(argv[1], "--reset-offsets", 15) != 0)
-		return 0;
-	if (argv[1][15] == '=' && argc == 2)
-		to = argv[1] + 16;
-	else if (argv[1][15] == '\0' && argc == 3)
-		to = argv[2];
-	else
-		to = NULL;
-	if (to == NULL || strcmp(to, "earliest") != 0) {
-		fprintf(stderr, "consumer-service: usage: --reset-offsets earliest "
-		                "(the only position supported; try --help)\n");
-		return -1;
+	fflush(stdout);
+	if (res == VERIFY_FAILED) {
+		fprintf(stderr, "consumer-service: --verify: could not check: %s\n", errstr);
+		return 3;
 	}
-	return 1;
+	return res == VERIFY_AGREE ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -99,7 +108,8 @@ int main(int argc, char **argv)
 	char errstr[512];
 	struct mg_context *ctx;
 	struct sigaction sa;
-	int rc, reset, rebuild;
+	struct reset_request req;
+	int rc, reset, rebuild, verify;
 	const struct cfg_param params[] = {
 	    HTTP_CFG_PARAMS(ho, "7081", "4"),
 	    LOG_CFG_PARAM(level),
@@ -120,13 +130,22 @@ int main(int argc, char **argv)
 	    DB_CFG_PARAMS(db_url, cc.db),
 	};
 
-	if ((reset = reset_requested(argc, argv)) < 0)
+	if ((reset = reset_parse_args(argc, argv, &req, errstr, sizeof(errstr))) < 0) {
+		fprintf(stderr, "consumer-service: %s\nusage: consumer-service %s (try --help)\n",
+		        errstr, RESET_USAGE);
 		return 2;
+	}
 	if ((rebuild = argc >= 2 && strcmp(argv[1], "--rebuild") == 0) && argc != 2) {
 		fprintf(stderr, "consumer-service: usage: --rebuild (it takes no argument; try --help)\n");
 		return 2;
 	}
-	if (!reset && !rebuild &&
+	verify = argc >= 2 && strcmp(argv[1], "--verify") == 0;
+	if (verify && argc > 2) {
+		fprintf(stderr, "consumer-service: --verify takes no other argument, not '%s'\n"
+		                "usage: consumer-service --verify (try --help)\n", argv[2]);
+		return 2;
+	}
+	if (!reset && !rebuild && !verify &&
 	    (rc = cfg_args(argc, argv, "consumer-service", summary, params, CFG_COUNT(params))) >= 0)
 		return rc;
 	if (cfg_load(params, CFG_COUNT(params), errstr, sizeof(errstr)) != 0) {
@@ -142,8 +161,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_setup("consumer-service", level);
+	if (verify)
+		return run_verify(&cc);
 	if (reset)
-		return reset_offsets(&cc);
+		return run_reset(&cc, &req);
 	if (rebuild)
 		return rebuild_main(&cc);
 

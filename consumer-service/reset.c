@@ -1,5 +1,6 @@
-/* reset: moves a consumer group's committed offsets back to the earliest
- * offset of every partition of the topic, with the Admin API. */
+/* reset: moves a consumer group's committed offsets to a chosen point of
+ * every partition of the topic (or of the partitions named), with the Admin
+ * API, and parses the command line that asks for it. */
 #include "reset.h"
 
 #include <librdkafka/rdkafka.h>
@@ -8,6 +9,165 @@
 #include <string.h>
 
 #include "kafka.h"
+
+/* ---- the command line ---- */
+
+/* The decimal number s[0..len), digits only (no sign, no space), at most
+ * max: 0 with *out, or -1. */
+static int parse_decimal(const char *s, size_t len, int64_t max, int64_t *out)
+{
+	int64_t v = 0;
+
+	if (len == 0)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9' || v > (max - (s[i] - '0')) / 10)
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* "<partition>:<offset>[,...]" into req->targets. */
+static int parse_targets(const char *list, struct reset_request *req, char *errstr,
+                         size_t errstr_size)
+{
+	const char *item = list;
+	int cnt = 1;
+
+	for (const char *c = list; *c; c++)
+		cnt += *c == ',';
+	if (cnt > RESET_TARGETS_MAX) {
+		snprintf(errstr, errstr_size, "to-offset: %d partitions named, at most %d can be",
+		         cnt, RESET_TARGETS_MAX);
+		return -1;
+	}
+	for (int i = 0; i < cnt; i++) {
+		const size_t len = strcspn(item, ",");
+		const char *colon = memchr(item, ':', len);
+		struct reset_target *t = &req->targets[i];
+		int64_t part;
+
+		if (colon == NULL) {
+			snprintf(errstr, errstr_size, "to-offset: '%.*s' is not <partition>:<offset>",
+			         (int)len, item);
+			return -1;
+		}
+		if (parse_decimal(item, (size_t)(colon - item), INT32_MAX, &part) != 0) {
+			snprintf(errstr, errstr_size,
+			         "to-offset: partition '%.*s' is not a number from 0 to %d",
+			         (int)(colon - item), item, INT32_MAX);
+			return -1;
+		}
+		t->partition = (int32_t)part;
+		if (parse_decimal(colon + 1, len - (size_t)(colon + 1 - item), INT64_MAX,
+		                  &t->offset) != 0) {
+			snprintf(errstr, errstr_size,
+			         "to-offset: offset '%.*s' of partition %d is not a number from 0 to %lld",
+			         (int)(len - (size_t)(colon + 1 - item)), colon + 1, (int)t->partition,
+			         (long long)INT64_MAX);
+			return -1;
+		}
+		for (int j = 0; j < i; j++) {
+			if (req->targets[j].partition == t->partition) {
+				snprintf(errstr, errstr_size, "to-offset: partition %d is named twice",
+				         (int)t->partition);
+				return -1;
+			}
+		}
+		req->target_cnt = i + 1;
+		item += len + 1;
+	}
+	return 0;
+}
+
+/* The position text (after --reset-offsets) into req. */
+static int parse_position(const char *pos, struct reset_request *req, char *errstr,
+                          size_t errstr_size)
+{
+	char why[128];
+
+	snprintf(req->text, sizeof(req->text), "%s", pos);
+	if (strcmp(pos, "earliest") == 0) {
+		req->position = RESET_EARLIEST;
+	} else if (strcmp(pos, "latest") == 0) {
+		req->position = RESET_LATEST;
+	} else if (strncmp(pos, "to-datetime=", 12) == 0) {
+		struct ts_instant t;
+
+		req->position = RESET_TO_DATETIME;
+		if (ts_parse_rfc3339(pos + 12, strlen(pos + 12), &t, why, sizeof(why)) != 0) {
+			snprintf(errstr, errstr_size,
+			         "to-datetime: '%.60s' is not an RFC 3339 date-time (%s)", pos + 12, why);
+			return -1;
+		}
+		/* Record timestamps are whole milliseconds: the first at or after
+		 * t is at or after t rounded up. Kafka reads a negative time as
+		 * "latest" or "earliest", so an instant before 1970 asks for the
+		 * first message with a timestamp, as 1970 does. */
+		req->at_ms = t.sec * 1000 + (t.nsec + 999999) / 1000000;
+		if (req->at_ms < 0)
+			req->at_ms = 0;
+	} else if (strncmp(pos, "to-offset=", 10) == 0) {
+		req->position = RESET_TO_OFFSET;
+		return parse_targets(pos + 10, req, errstr, errstr_size);
+	} else {
+		snprintf(errstr, errstr_size, "unknown position '%.60s'", pos);
+		return -1;
+	}
+	return 0;
+}
+
+int reset_parse_args(int argc, char **argv, struct reset_request *req, char *errstr,
+                     size_t errstr_size)
+{
+	const char *pos = NULL;
+	bool asked = false;
+
+	memset(req, 0, sizeof(*req));
+	for (int i = 1; i < argc; i++)
+		asked |= strcmp(argv[i], "--dry-run") == 0 || strncmp(argv[i], "--reset-offsets", 15) == 0;
+	if (!asked)
+		return 0;
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+
+		if (strcmp(arg, "--dry-run") == 0) {
+			if (req->dry_run) {
+				snprintf(errstr, errstr_size, "--dry-run is given twice");
+				return -1;
+			}
+			req->dry_run = true;
+		} else if (strcmp(arg, "--reset-offsets") == 0 ||
+		           strncmp(arg, "--reset-offsets=", 16) == 0) {
+			if (pos != NULL) {
+				snprintf(errstr, errstr_size, "--reset-offsets is given twice");
+				return -1;
+			}
+			if (arg[15] == '=')
+				pos = arg + 16;
+			else if (i + 1 < argc)
+				pos = argv[++i];
+			else
+				pos = "";
+			if (*pos == '\0') {
+				snprintf(errstr, errstr_size, "--reset-offsets needs a position");
+				return -1;
+			}
+		} else {
+			snprintf(errstr, errstr_size, "unexpected argument '%.60s'", arg);
+			return -1;
+		}
+	}
+	if (pos == NULL) {
+		snprintf(errstr, errstr_size, "--dry-run needs --reset-offsets");
+		return -1;
+	}
+	return parse_position(pos, req, errstr, errstr_size) == 0 ? 1 : -1;
+}
+
+/* ---- the reset ---- */
 
 static struct reset_partition *find_partition(struct reset_result *res, int32_t id)
 {
@@ -43,7 +203,7 @@ static int load_partitions(rd_kafka_t *rk, const struct consumer_config *c,
 	for (int i = 0; i < mt->partition_cnt; i++) {
 		struct reset_partition *p = &res->partitions[i];
 		p->partition = mt->partitions[i].id;
-		p->low = p->high = p->before = p->after = -1;
+		p->low = p->high = p->before = p->target = p->after = -1;
 	}
 	qsort(res->partitions, (size_t)res->partition_cnt, sizeof(*res->partitions),
 	      by_partition);
@@ -62,7 +222,7 @@ static int check_idle(rd_kafka_t *rk, struct reset_result *res, char *errstr, si
 	const rd_kafka_error_t *gerr;
 	rd_kafka_consumer_group_state_t state;
 	struct kafka_admin a;
-	char who[256] = "";
+	char who[512] = "";
 	size_t n, used = 0;
 	int rc = -1;
 
@@ -98,7 +258,8 @@ static int check_idle(rd_kafka_t *rk, struct reset_result *res, char *errstr, si
 	for (int i = 0; i < res->members && used < sizeof(who); i++) {
 		const rd_kafka_MemberDescription_t *m =
 		    rd_kafka_ConsumerGroupDescription_member(d, (size_t)i);
-		int k = snprintf(who + used, sizeof(who) - used, "%s%s at %s", i ? ", " : ": ",
+		int k = snprintf(who + used, sizeof(who) - used, "%s%s (%s at %s)", i ? ", " : ": ",
+		                 rd_kafka_MemberDescription_consumer_id(m),
 		                 rd_kafka_MemberDescription_client_id(m),
 		                 rd_kafka_MemberDescription_host(m));
 		used += k > 0 ? (size_t)k : 0;
@@ -112,20 +273,21 @@ done:
 	return rc;
 }
 
-/* A list of every partition of the topic; with offsets, at their low mark. */
+/* A list of every partition of the topic; with targets, only those the
+ * plan sets, at their target. */
 static rd_kafka_topic_partition_list_t *partition_list(const struct consumer_config *c,
                                                        const struct reset_result *res,
-                                                       bool with_offsets)
+                                                       bool with_targets)
 {
 	rd_kafka_topic_partition_list_t *parts =
 	    rd_kafka_topic_partition_list_new(res->partition_cnt);
 
 	for (int i = 0; i < res->partition_cnt; i++) {
 		const struct reset_partition *p = &res->partitions[i];
-		rd_kafka_topic_partition_t *tp =
-		    rd_kafka_topic_partition_list_add(parts, c->topic, p->partition);
-		if (with_offsets)
-			tp->offset = p->low;
+		if (with_targets && p->target < 0)
+			continue;
+		rd_kafka_topic_partition_list_add(parts, c->topic, p->partition)->offset =
+		    with_targets ? p->target : RD_KAFKA_OFFSET_INVALID;
 	}
 	return parts;
 }
@@ -133,7 +295,7 @@ static rd_kafka_topic_partition_list_t *partition_list(const struct consumer_con
 /* What group_offsets does, and where the answer goes. */
 enum offsets_call {
 	OFFSETS_BEFORE, /* list the committed offsets into each partition's before */
-	OFFSETS_RESET,  /* commit each partition's low mark; errors into its error */
+	OFFSETS_RESET,  /* commit each partition's target; errors into its error */
 	OFFSETS_AFTER,  /* list them again, into after */
 };
 
@@ -204,8 +366,8 @@ done:
 	return rc;
 }
 
-/* Commits each partition's low mark for the group. Partition errors go
- * into the partitions; returns -1 if any, or if the call failed. */
+/* Commits each partition's target. Partition errors go into the
+ * partitions; returns -1 if any, or if the call failed. */
 static int alter_offsets(rd_kafka_t *rk, const struct consumer_config *c, struct reset_result *res,
                          char *errstr, size_t errstr_size)
 {
@@ -225,13 +387,105 @@ static int alter_offsets(rd_kafka_t *rk, const struct consumer_config *c, struct
 	return -1;
 }
 
-int reset_offsets_earliest(const struct consumer_config *c, struct reset_result *res,
-                           char *errstr, size_t errstr_size)
+/* Every partition named by to-offset exists: 0, or -1 naming the first that
+ * does not. */
+static int check_named(const struct reset_request *req, struct reset_result *res,
+                       const char *topic, char *errstr, size_t errstr_size)
+{
+	for (int i = 0; i < req->target_cnt; i++) {
+		if (find_partition(res, req->targets[i].partition) == NULL) {
+			snprintf(errstr, errstr_size,
+			         "partition %d does not exist: topic %s has partitions 0 to %d",
+			         (int)req->targets[i].partition, topic,
+			         (int)res->partitions[res->partition_cnt - 1].partition);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Each partition's offset for req->at_ms (offsets for times): the first
+ * offset whose timestamp is at or after it, or the end when there is none. */
+static int plan_datetime(rd_kafka_t *rk, const struct consumer_config *c,
+                         const struct reset_request *req, struct reset_result *res,
+                         char *errstr, size_t errstr_size)
+{
+	rd_kafka_topic_partition_list_t *parts = partition_list(c, res, false);
+	rd_kafka_resp_err_t err;
+	int rc = -1;
+
+	for (int i = 0; i < parts->cnt; i++)
+		parts->elems[i].offset = req->at_ms;
+	err = rd_kafka_offsets_for_times(rk, parts, RESET_TIMEOUT_MS);
+	if (err) {
+		snprintf(errstr, errstr_size, "offsets for times: %s", rd_kafka_err2str(err));
+		goto done;
+	}
+	for (int i = 0; i < parts->cnt; i++) {
+		const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+		struct reset_partition *p = find_partition(res, tp->partition);
+
+		if (tp->err) {
+			snprintf(errstr, errstr_size, "offsets for times of partition %d: %s",
+			         (int)tp->partition, rd_kafka_err2str(tp->err));
+			goto done;
+		}
+		/* RD_KAFKA_OFFSET_END: no message at or after the instant. */
+		p->target = tp->offset >= 0 ? tp->offset : p->high;
+	}
+	rc = 0;
+done:
+	rd_kafka_topic_partition_list_destroy(parts);
+	return rc;
+}
+
+/* Each partition's target, as req says. Returns 0, or -1 when an offset
+ * named lies outside its partition's log. */
+static int plan(rd_kafka_t *rk, const struct consumer_config *c, const struct reset_request *req,
+                struct reset_result *res, char *errstr, size_t errstr_size)
+{
+	if (req->position == RESET_TO_DATETIME)
+		return plan_datetime(rk, c, req, res, errstr, errstr_size);
+	for (int i = 0; i < res->partition_cnt; i++) {
+		struct reset_partition *p = &res->partitions[i];
+		if (req->position == RESET_EARLIEST)
+			p->target = p->low;
+		else if (req->position == RESET_LATEST)
+			p->target = p->high;
+	}
+	for (int i = 0; i < req->target_cnt; i++) {
+		const struct reset_target *t = &req->targets[i];
+		struct reset_partition *p = find_partition(res, t->partition);
+
+		/* As kafka-consumer-groups would clamp it, but an operator who
+		 * names an offset means that one: refused, not moved. */
+		if (p->low >= p->high && t->offset != p->high) {
+			snprintf(errstr, errstr_size,
+			         "partition %d: offset %lld is outside its log, which is empty (its end, "
+			         "%lld, is the one offset allowed)",
+			         (int)t->partition, (long long)t->offset, (long long)p->high);
+			return -1;
+		}
+		if (t->offset < p->low || t->offset > p->high) {
+			snprintf(errstr, errstr_size,
+			         "partition %d: offset %lld is outside its log, which holds offsets "
+			         "%lld to %lld (the end, %lld, is allowed: replay nothing)",
+			         (int)t->partition, (long long)t->offset, (long long)p->low,
+			         (long long)p->high - 1, (long long)p->high);
+			return -1;
+		}
+		p->target = t->offset;
+	}
+	return 0;
+}
+
+int reset_offsets(const struct consumer_config *c, const struct reset_request *req,
+                  struct reset_result *res, char *errstr, size_t errstr_size)
 {
 	rd_kafka_t *rk = NULL;
 	size_t size = sizeof(res->group);
 	const char *step = "kafka client";
-	char why[512];
+	char why[768];
 	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
@@ -253,6 +507,11 @@ int reset_offsets_earliest(const struct consumer_config *c, struct reset_result 
 	step = "topic metadata";
 	if (load_partitions(rk, c, res, why, sizeof(why)) != 0)
 		goto failed;
+	step = "to-offset";
+	if (check_named(req, res, c->topic, why, sizeof(why)) != 0)
+		goto failed;
+	/* Also for a dry run, as kafka-consumer-groups does: the plan of a
+	 * group whose members keep committing would be stale at once. */
 	step = "group check";
 	if (check_idle(rk, res, why, sizeof(why)) != 0)
 		goto failed;
@@ -266,6 +525,14 @@ int reset_offsets_earliest(const struct consumer_config *c, struct reset_result 
 	step = "committed offsets";
 	if (group_offsets(rk, c, res, OFFSETS_BEFORE, NULL, why, sizeof(why)) != 0)
 		goto failed;
+	step = req->text;
+	if (plan(rk, c, req, res, why, sizeof(why)) != 0)
+		goto failed;
+	res->planned = true;
+	if (req->dry_run) {
+		rc = 0;
+		goto done;
+	}
 	step = "offset reset";
 	if (alter_offsets(rk, c, res, why, sizeof(why)) != 0)
 		goto failed;
@@ -274,14 +541,15 @@ int reset_offsets_earliest(const struct consumer_config *c, struct reset_result 
 		goto failed;
 	for (int i = 0; i < res->partition_cnt; i++) {
 		const struct reset_partition *p = &res->partitions[i];
-		if (p->after != p->low) {
+		if (p->target >= 0 && p->after != p->target) {
 			snprintf(why, sizeof(why),
 			         "partition %d: committed offset is %lld after the reset, not %lld "
 			         "(did a consumer of the group commit meanwhile?)",
-			         (int)p->partition, (long long)p->after, (long long)p->low);
+			         (int)p->partition, (long long)p->after, (long long)p->target);
 			goto failed;
 		}
 	}
+	res->done = true;
 	rc = 0;
 	goto done;
 failed:
@@ -292,44 +560,62 @@ done:
 	return rc;
 }
 
-static void print_offset(FILE *out, int64_t off)
+/* An offset, or "none", right-aligned in width. */
+static void print_offset(FILE *out, int width, int64_t off)
 {
 	if (off < 0)
-		fputs("none", out);
+		fprintf(out, " %*s", width, "none");
 	else
-		fprintf(out, "%lld", (long long)off);
+		fprintf(out, " %*lld", width, (long long)off);
 }
 
-void reset_result_print(const struct reset_result *res, const char *topic, FILE *out)
+void reset_result_print(const struct reset_result *res, const struct reset_request *req,
+                        const char *topic, FILE *out)
 {
 	long long replay = 0;
-	int done = 0;
+	int set = 0, failed = 0;
 
-	for (int i = 0; i < res->partition_cnt; i++)
-		if (res->partitions[i].low < 0)
-			return; /* stopped before it learnt the log's offsets */
-	if (res->partition_cnt == 0)
-		return;
-	fprintf(out, "reset-offsets: group %s, topic %s (%d partitions), group state %s\n",
-	        res->group, topic, res->partition_cnt, res->state[0] ? res->state : "unknown");
+	if (!res->planned)
+		return; /* stopped before it had a plan */
+	fprintf(out, "reset-offsets%s: group %s, topic %s (%d partitions), group state %s, %s\n",
+	        req->dry_run ? " (dry run)" : "", res->group, topic, res->partition_cnt,
+	        res->state[0] ? res->state : "unknown", req->text);
+	fprintf(out, "  %9s %12s %12s %12s %12s %12s\n", "partition", "committed", "new",
+	        "log start", "log end", "to replay");
 	for (int i = 0; i < res->partition_cnt; i++) {
 		const struct reset_partition *p = &res->partitions[i];
-		fprintf(out, "  partition %d: committed ", (int)p->partition);
-		print_offset(out, p->before);
-		fputs(" -> ", out);
-		print_offset(out, p->error[0] ? p->before : p->after >= 0 ? p->after : p->low);
-		fprintf(out, "  (log %lld..%lld)", (long long)p->low, (long long)p->high);
+		/* The offset the group's next consumer starts at: a partition
+		 * without one starts at the log's start (auto.offset.reset). */
+		const int64_t from = p->target >= 0 ? p->target : p->before >= 0 ? p->before : p->low;
+		/* A committed offset past the end (a topic made anew) replays nothing. */
+		const long long todo = p->high > from ? p->high - from : 0;
+
+		fprintf(out, "  %9d", (int)p->partition);
+		print_offset(out, 12, p->before);
+		if (p->target >= 0)
+			print_offset(out, 12, p->target);
+		else
+			fprintf(out, " %12s", "unchanged");
+		fprintf(out, " %12lld %12lld %12lld", (long long)p->low, (long long)p->high, todo);
 		if (p->error[0])
 			fprintf(out, "  FAILED: %s", p->error);
-		else if (p->after == p->low)
-			done++, replay += p->high - p->low;
 		fputc('\n', out);
+		replay += todo;
+		set += p->target >= 0;
+		failed += p->error[0] != '\0';
 	}
-	fprintf(out, "reset-offsets: %d of %d partitions at their earliest offset", done,
-	        res->partition_cnt);
-	if (done == res->partition_cnt)
-		fprintf(out, "; the group's next consumer replays %lld messages", replay);
-	fputc('\n', out);
+	if (req->dry_run)
+		fprintf(out, "reset-offsets: dry run, nothing changed: %d of %d partitions would be "
+		             "set; the group's next consumer would replay %lld messages\n",
+		        set, res->partition_cnt, replay);
+	else if (res->done)
+		fprintf(out, "reset-offsets: %d of %d partitions set; the group's next consumer "
+		             "replays %lld messages\n",
+		        set, res->partition_cnt, replay);
+	else
+		fprintf(out, "reset-offsets: FAILED (the error follows), %d of %d partitions refused; "
+		             "--dry-run shows where the group's offsets stand now\n",
+		        failed, set);
 }
 
 void reset_result_free(struct reset_result *res)

@@ -16,5 +16,7 @@ Suite *make_readystop_suite(void); /* SIGTERM while /ready is probed */
 Suite *make_topic_suite(void);
 Suite *make_rebuild_suite(void);  /* the blue-green rebuild under load, killed, twice */
 Suite *make_dr_suite(void);       /* the table rebuilt from the topic, twice */    /* the configs of the topics created */
+Suite *make_replay_suite(void);   /* --reset-offsets to a chosen point, --dry-run */
+Suite *make_verify_suite(void);   /* --verify: the table against the topic */
 
 #endif
