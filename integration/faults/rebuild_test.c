@@ -184,6 +184,25 @@ static void rebuild_start(int i, const char *const *env)
 	              "%s", errstr);
 }
 
+/* Runs `consumer-service --verify` (as rebuild[i], with env) and asserts
+ * that the live table and the topic agree (exit 0). */
+static void verify_agrees(int i, const char *const *env)
+{
+	static const char *const args[] = {"--verify", NULL};
+	const long until = clock_mono_ms() + REBUILD_MS;
+	char errstr[1024];
+
+	ck_assert_msg(stack_spawn_args(&rebuild[i], STACK_CONSUMER, fault_second_port(), "verify",
+	                               "consumer-verify.log", args, env, errstr,
+	                               sizeof(errstr)) == 0,
+	              "%s", errstr);
+	while (svc_alive(&rebuild[i]) && clock_mono_ms() < until)
+		proc_sleep_ms(50);
+	ck_assert_msg(!svc_alive(&rebuild[i]), "--verify still runs after %d ms", REBUILD_MS);
+	ck_assert_msg(rebuild[i].status == 0, "--verify exited %d: table and topic differ (see %s)",
+	              rebuild[i].status, rebuild[i].log_path);
+}
+
 /* Waits up to ms for rebuild[i] to exit; returns its status. */
 static int rebuild_wait(int i, long ms)
 {
@@ -414,6 +433,7 @@ START_TEST(zero_downtime_rebuild_under_load)
 
 	gen = (int)sql_long("SELECT max(generation) FROM timestamp_rebuilds");
 	assert_switched(gen, false);
+	verify_agrees(1, env); /* the new live table against the whole topic */
 	free(tickets);
 	free(known);
 }
