@@ -255,9 +255,11 @@ compare() {
 BIN=$BIN_DIR/consumer-service
 TIMEOUT=$(command -v timeout) || die "timeout (coreutils) not found"
 [ -x "$BIN" ] || die "$BIN not found (make BUILD=... all, or set BIN_DIR)"
-"$BIN" --help 2>/dev/null | grep -q -- --reset-offsets \
-  || die "$BIN has no --reset-offsets (rebuild it)"
-"$BIN" --help 2>/dev/null | grep -q -- --rebuild || die "$BIN has no --rebuild (rebuild it)"
+# Read whole before searching: grep -q leaving early would fail the --help
+# that is still writing (SIGPIPE, under pipefail).
+BIN_HELP=$("$BIN" --help 2>/dev/null) || die "$BIN --help failed"
+grep -q -- --reset-offsets <<<"$BIN_HELP" || die "$BIN has no --reset-offsets (rebuild it)"
+grep -q -- --rebuild <<<"$BIN_HELP" || die "$BIN has no --rebuild (rebuild it)"
 PID=$(consumer_pid) || die "no consumer-service running per $PIDFILE (start the stack: make run; or set STATE_DIR)"
 GROUP=timestamp-consumer-service C_DB_URL=postgresql://127.0.0.1:$PG_PORT/postgres
 C_DB_USER=postgres C_DB_PASSWORD="" C_PORT=$CONSUMER_PORT
@@ -425,7 +427,7 @@ if [ -n "$old" ]; then
   say "   $(psql_ -c "SELECT count(*) FROM $old") rows in the old table $old, $differ of them missing or different in the new one"
   [ "$differ" = 0 ] || rc=1
 fi
-if "$BIN" --help 2>/dev/null | grep -q -- --verify; then
+if grep -q -- --verify <<<"$BIN_HELP"; then
   if (as_consumer "$CONSUMER_CWD" "$BIN" --verify) >"$WORK/verify.txt" 2>&1; then
     say "   consumer-service --verify: the table agrees with the topic"
   else
