@@ -108,6 +108,7 @@ int main(int argc, char **argv)
 	    CONSUMER_CFG_PREFETCH(cc.prefetch_kb),
 	    {"DB_RETRY_MAX_MS", CFG_INT, &cc.retry_max_ms, "5000", 100, 600000,
 	     "cap of the backoff between database retries"},
+	    CONSUMER_CFG_READY_MAX_LAG(cc.ready_max_lag_s),
 	    DB_CFG_PARAMS(db_url, cc.db),
 	};
 

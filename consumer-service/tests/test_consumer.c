@@ -726,6 +726,57 @@ START_TEST(prefetch_kb_is_parsed_and_checked)
 }
 END_TEST
 
+/* READY_MAX_LAG_S: off unless set; then a whole number of seconds, at
+ * least 1; anything else stops the program with an error that names it. */
+START_TEST(ready_max_lag_is_off_by_default_and_checked)
+{
+	int lag = 0;
+	const struct cfg_param params[] = {CONSUMER_CFG_READY_MAX_LAG(lag)};
+	char err[256];
+
+	unsetenv("READY_MAX_LAG_S");
+	ck_assert_int_eq(cfg_load(params, CFG_COUNT(params), err, sizeof(err)), 0);
+	ck_assert_int_eq(lag, 0);
+	setenv("READY_MAX_LAG_S", "", 1); /* empty counts as unset */
+	ck_assert_int_eq(cfg_load(params, CFG_COUNT(params), err, sizeof(err)), 0);
+	ck_assert_int_eq(lag, 0);
+	setenv("READY_MAX_LAG_S", "30", 1);
+	ck_assert_int_eq(cfg_load(params, CFG_COUNT(params), err, sizeof(err)), 0);
+	ck_assert_int_eq(lag, 30);
+	setenv("READY_MAX_LAG_S", "31536000", 1); /* a year, the most */
+	ck_assert_int_eq(cfg_load(params, CFG_COUNT(params), err, sizeof(err)), 0);
+	ck_assert_int_eq(lag, 31536000);
+	static const char *const bad[] = {"0", "-5", "ten", "5s", "1.5", "31536001",
+	                                  "2147483648", "99999999999999999999"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("READY_MAX_LAG_S", bad[i], 1);
+		err[0] = '\0';
+		lag = 7;
+		ck_assert_msg(cfg_load(params, CFG_COUNT(params), err, sizeof(err)) != 0,
+		              "%s accepted", bad[i]);
+		ck_assert_msg(strncmp(err, "READY_MAX_LAG_S: ", 17) == 0, "%s: %s", bad[i], err);
+		ck_assert_int_eq(lag, 7);
+	}
+	unsetenv("READY_MAX_LAG_S");
+}
+END_TEST
+
+/* A message's age counts from its Kafka timestamp; one without (-1, or 0
+ * from a producer that sets none) from when it was fetched; one from the
+ * future (any producer can write one) is as old as now, never younger. */
+START_TEST(message_time_is_its_timestamp_clamped_to_now)
+{
+	const int64_t now = TS_MS, fetched = TS_MS - 20;
+
+	ck_assert_int_eq(consumer_message_time_ms(TS_MS - 5000, fetched, now), TS_MS - 5000);
+	ck_assert_int_eq(consumer_message_time_ms(-1, fetched, now), fetched);
+	ck_assert_int_eq(consumer_message_time_ms(0, fetched, now), fetched);
+	ck_assert_int_eq(consumer_message_time_ms(TS_MS + 3600000, fetched, now), now);
+	ck_assert_int_eq(consumer_message_time_ms(INT64_MAX, fetched, now), now);
+	ck_assert_int_eq(consumer_message_time_ms(1, fetched, now), 1); /* 1970: old, but real */
+}
+END_TEST
+
 /* The knob reaches librdkafka, no count of messages bounds the prefetch
  * before it, and KAFKA_PROPERTIES still has the last word. */
 static void setup_with_prefetch(int kb, const char *props)
@@ -797,6 +848,8 @@ Suite *make_consumer_suite(void)
 	tcase_set_timeout(tc, TEST_TIMEOUT_S);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, prefetch_kb_is_parsed_and_checked);
+	tcase_add_test(tc, ready_max_lag_is_off_by_default_and_checked);
+	tcase_add_test(tc, message_time_is_its_timestamp_clamped_to_now);
 	tcase_add_test(tc, prefetch_kb_sets_the_queue_and_kafka_properties_override_it);
 	suite_add_tcase(s, tc);
 	return s;
