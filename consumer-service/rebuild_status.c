@@ -108,6 +108,8 @@ void rebuild_status_derive(struct rebuild_status *st)
 		st->eta_s = 0;
 	else
 		st->eta_s = st->rate > 0 ? (double)left / st->rate : -1;
+	if (!isfinite(st->eta_s)) /* a rate too small to divide by */
+		st->eta_s = -1;
 }
 
 /* Reads the table into *st. Returns 0, or -1 with errstr. */

@@ -14,6 +14,7 @@ Suite *make_scaleout_suite(void); /* two consumers in one group */
 Suite *make_stop_suite(void);     /* SIGTERM under load */
 Suite *make_readystop_suite(void); /* SIGTERM while /ready is probed */
 Suite *make_topic_suite(void);
+Suite *make_observe_suite(void);  /* /rebuild, rebuild_*, consumer_lag_seconds, READY_MAX_LAG_S */
 Suite *make_dr_suite(void);       /* the table rebuilt from the topic, twice */    /* the configs of the topics created */
 
 #endif
