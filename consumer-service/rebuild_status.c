@@ -33,7 +33,7 @@ static double cached_at = -1; /* clock_mono_s() of the reading; < 0: none yet */
 
 static struct metrics_series m_running = METRICS_GAUGE_INIT("rebuild_running", "1 while a rebuild replays or switches and is not stalled.", "");
 static struct metrics_series m_done = METRICS_GAUGE_INIT("rebuild_records_done", "Messages the latest rebuild has replayed.", "");
-static struct metrics_series m_total = METRICS_GAUGE_INIT("rebuild_records_total", "Messages the latest rebuild replays (end offsets taken at its start).", "");
+static struct metrics_series m_total = METRICS_GAUGE_INIT("rebuild_records_planned", "Messages the latest rebuild replays in all (its records_total: end offsets taken at its start).", "");
 static struct metrics_series m_rate = METRICS_REAL_GAUGE_INIT("rebuild_rate", "Messages/s the running rebuild replays (0 when none runs).", "");
 static struct metrics_series m_eta = METRICS_REAL_GAUGE_INIT("rebuild_eta_seconds", "Seconds the running rebuild still needs at its rate (-1: unknown, 0 when none runs).", "");
 static struct metrics_series m_generation = METRICS_GAUGE_INIT("rebuild_generation", "Generation of the latest rebuild (0: none yet).", "");

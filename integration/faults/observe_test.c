@@ -189,7 +189,7 @@ START_TEST(rebuild_status_follows_the_table)
 	assert_metric("rebuild_running", 1);
 	assert_metric("rebuild_generation", 7);
 	assert_metric("rebuild_records_done", 250);
-	assert_metric("rebuild_records_total", 1000);
+	assert_metric("rebuild_records_planned", 1000);
 	assert_metric("rebuild_rate", 50);
 	assert_metric("rebuild_eta_seconds", 15);
 
