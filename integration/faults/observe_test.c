@@ -11,8 +11,11 @@
  * consumer_lag_seconds (the age of the oldest message not yet written)
  * rises and keeps rising, /ready says the lag is over READY_MAX_LAG_S; once
  * the database is back and every ticket is a row, the lag is 0 on every
- * partition and /ready 200 again; /health is 200 throughout. */
+ * partition and /ready 200 again; /health is 200 throughout. And with the
+ * database up but the table locked, so that a batch cannot be written,
+ * /ready is 503 for the lag alone. */
 #include <check.h>
+#include <libpq-fe.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -427,6 +430,64 @@ START_TEST(lag_seconds_rise_while_the_database_is_down_and_fall_to_0_after)
 }
 END_TEST
 
+/* The database answers, but a transaction of the test holds the table
+ * locked: the consumer's insert waits (DB_STATEMENT_TIMEOUT_MS is long), so
+ * nothing is down and the replica is only stale. /ready says so, by the lag
+ * alone, and is 200 again once the lock is gone and the row written. */
+START_TEST(ready_is_503_for_the_lag_alone_while_writes_wait)
+{
+	static const char *const env[] = {"READY_MAX_LAG_S=3", "DB_STATEMENT_TIMEOUT_MS=120000", NULL};
+	char url[256], errstr[512], id[UID_TEXT_SIZE];
+	struct http_resp resp;
+	PGconn *conn;
+	PGresult *res;
+	double lag;
+	long count = 0;
+	json_object *jobj;
+
+	fault_start(STACK_CONSUMER, env);
+	fault_start(STACK_COMMAND, NULL);
+	wait_lag(false, 0, CAUGHT_UP_MS);
+	conn = PQconnectdb(stack.db_url);
+	ck_assert_msg(PQstatus(conn) == CONNECTION_OK, "%s", PQerrorMessage(conn));
+	res = PQexec(conn, "BEGIN; LOCK TABLE timestamp_records IN ACCESS EXCLUSIVE MODE");
+	ck_assert_msg(PQresultStatus(res) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(res));
+	PQclear(res);
+
+	post_ticket("/api/v1/timestamp", NULL, id);
+	lag = wait_lag(true, READY_MAX_LAG + 1, LAG_RISE_MS);
+	stack_url(url, sizeof(url), STACK_CONSUMER, "/ready");
+	ck_assert_int_eq(http_get(url, NULL, &resp), 0);
+	printf("  table locked: consumer_lag_seconds_max %.3f, /ready %ld %s\n", lag, resp.status,
+	       resp.body);
+	ck_assert_int_eq(resp.status, 503);
+	jobj = http_resp_json(&resp);
+	ck_assert_msg(json_str(jobj, "down") != NULL &&
+	              strncmp(json_str(jobj, "down"), "lag: consumer_lag_seconds_max ", 30) == 0,
+	              "/ready is not 503 for the lag alone: %s", resp.body);
+	json_object_put(jobj);
+	http_resp_clear(&resp);
+	/* Liveness does not care. */
+	stack_url(url, sizeof(url), STACK_CONSUMER, "/health");
+	ck_assert_int_eq(http_get(url, NULL, &resp), 0);
+	ck_assert_int_eq(resp.status, 200);
+	http_resp_clear(&resp);
+
+	res = PQexec(conn, "ROLLBACK");
+	ck_assert_msg(PQresultStatus(res) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(res));
+	PQclear(res);
+	PQfinish(conn);
+	wait_lag(false, 0, CAUGHT_UP_MS);
+	stack_url(url, sizeof(url), STACK_CONSUMER, "/ready");
+	ck_assert_msg(wait_ready(url, CAUGHT_UP_MS, &stack.svc[STACK_CONSUMER], errstr,
+	                         sizeof(errstr)) == 0,
+	              "/ready not 200 once the row is written: %s", errstr);
+	ck_assert_msg(store_count(stack.db_url, id, &count, errstr, sizeof(errstr)) == 0, "%s",
+	              errstr);
+	ck_assert_msg(count == 1, "%ld rows for the ticket posted while the table was locked", count);
+}
+END_TEST
+
 Suite *make_observe_suite(void)
 {
 	Suite *s = suite_create("observe");
@@ -441,6 +502,7 @@ Suite *make_observe_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, lag_seconds_rise_while_the_database_is_down_and_fall_to_0_after);
+	tcase_add_test(tc, ready_is_503_for_the_lag_alone_while_writes_wait);
 	suite_add_tcase(s, tc);
 	return s;
 }
