@@ -18,9 +18,10 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void metrics_register(struct metrics_series *s)
 {
-	struct metrics_series **at = tail;
+	struct metrics_series **at;
 
 	pthread_mutex_lock(&registry_lock);
+	at = tail;
 	for (struct metrics_series **p = &head; *p; p = &(*p)->next) {
 		if (*p == s)
 			goto done;

@@ -42,6 +42,7 @@ static struct {
 	int stop_after_outages;  /* then set stop (0: never) */
 	const char *refuse[4];   /* ids refused as data, as a CHECK constraint would */
 	int refusals;
+	double lag_seen;         /* the largest consumer_lag_seconds_max during an outage */
 } w;
 
 /* PostgreSQL's WAL as the fake writer moves it: every write advances the
@@ -83,6 +84,8 @@ static int fake_write(const struct sink_row *rows, size_t n, long *inserted, cha
                       size_t errstr_size)
 {
 	if (w.outages > 0) {
+		const double lag = consumer_lag_seconds_max();
+		w.lag_seen = lag > w.lag_seen ? lag : w.lag_seen;
 		w.outages--;
 		if (w.stop_after_outages > 0 && --w.stop_after_outages == 0)
 			atomic_store(&stop, true);
@@ -698,6 +701,58 @@ START_TEST(a_dead_letter_producer_that_cannot_deliver_is_not_ready)
 }
 END_TEST
 
+/* ---- lag in seconds ---- */
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* A message accepted a minute ago that cannot be written is at least a
+ * minute old on consumer_lag_seconds (its Kafka timestamp, not the time it
+ * was fetched); once written, nothing is left and the lag is 0. */
+START_TEST(a_held_batch_is_as_old_as_its_oldest_timestamp_then_0_once_written)
+{
+	char id[UID_TEXT_SIZE];
+
+	produce_valid(1, id, now_ms() - 60000);
+	w.outages = 3;
+	start_consumer(NULL, NULL);
+	drive_until_written(id);
+	ck_assert_uint_eq(times_written(id), 1);
+	ck_assert_msg(w.lag_seen >= 60 && w.lag_seen < 3600,
+	              "lag %.3f s while a message of a minute ago waited", w.lag_seen);
+	turn(3); /* the loop looks at positions and end offsets every 100 ms */
+	ck_assert_double_eq(consumer_lag_seconds(1), 0);
+	ck_assert_double_eq(consumer_lag_seconds_max(), 0);
+	ck_assert_double_eq(consumer_lag_seconds(0), 0); /* assigned, never a message */
+	ck_assert_double_eq(consumer_lag_seconds(7), 0); /* not a partition of the topic */
+	consumer_shutdown();
+}
+END_TEST
+
+/* Another producer stamped the message an hour ahead: it counts from when
+ * it was fetched, never as a negative age, and ages while it is held (the
+ * retries wait 100 ms, then 200 ms). */
+START_TEST(a_timestamp_in_the_future_counts_from_now)
+{
+	char id[UID_TEXT_SIZE];
+
+	produce_valid(0, id, now_ms() + 3600000);
+	w.outages = 3;
+	w.lag_seen = -1;
+	start_consumer(NULL, NULL);
+	drive_until_written(id);
+	ck_assert_uint_eq(times_written(id), 1);
+	ck_assert_msg(w.lag_seen >= 0.1 && w.lag_seen < 60, "lag %.3f s for a message stamped an "
+	              "hour ahead and held through two retries", w.lag_seen);
+	consumer_shutdown();
+}
+END_TEST
+
 /* ---- configuration ---- */
 
 /* CONSUMER_PREFETCH_KB as main.c loads it: a default, a number in range,
@@ -826,6 +881,13 @@ Suite *make_consumer_suite(void)
 	tcase_add_test(tc, rows_refused_as_data_are_found_by_splitting_and_dead_lettered);
 	tcase_add_loop_test(tc, an_allocation_failure_loses_no_message, 0, 2);
 	tcase_add_test(tc, assignments_and_revocations_are_counted);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lag");
+	tcase_set_timeout(tc, TEST_TIMEOUT_S);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, a_held_batch_is_as_old_as_its_oldest_timestamp_then_0_once_written);
+	tcase_add_test(tc, a_timestamp_in_the_future_counts_from_now);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("flush");
