@@ -1199,7 +1199,6 @@ static const char *dependency_down(char *buf, size_t size)
 		snprintf(buf, size, "kafka: not yet a member of group %s", cfg.group);
 		return buf;
 	}
-
 	/* A metadata request waits behind the fetches on the broker connection
 	 * (up to fetch.wait.max.ms, more when busy): a topic seen within the
 	 * last second is taken as still there, so that probes answer at once. */
