@@ -13,9 +13,13 @@
  * the database is back and every ticket is a row, the lag is 0 on every
  * partition and /ready 200 again; /health is 200 throughout. And with the
  * database up but the table locked, so that a batch cannot be written,
- * /ready is 503 for the lag alone. */
+ * /ready is 503 for the lag alone. And the lag of messages posted while the
+ * consumer was stopped counts from their Kafka timestamps: the restarted
+ * consumer, its first batch held by a row lock, shows at least the time it
+ * was down, and 0 once the batch is written. */
 #include <check.h>
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -488,6 +492,79 @@ START_TEST(ready_is_503_for_the_lag_alone_while_writes_wait)
 }
 END_TEST
 
+#define STOPPED_MS 9000
+#define TICKETS 10
+#define POLLED_MS 5000 /* for the restarted consumer to poll its first batch */
+
+/* Stopped, the consumer shows nothing; restarted, it shows how old the
+ * messages it missed are. The test holds an uncommitted row with the first
+ * ticket's id, so the restarted consumer's first batch waits on it (ON
+ * CONFLICT waits for the other transaction) and can be looked at. */
+START_TEST(lag_seconds_count_the_time_the_consumer_was_stopped)
+{
+	static const char *const env[] = {"DB_STATEMENT_TIMEOUT_MS=120000", NULL};
+	char ids[TICKETS][UID_TEXT_SIZE], errstr[512];
+	const char *vals[1];
+	PGconn *conn;
+	PGresult *res;
+	long first_ms, ready_ms, rows;
+	double lag, largest, elapsed;
+
+	fault_start(STACK_CONSUMER, env);
+	fault_start(STACK_COMMAND, NULL);
+	wait_lag(false, 0, CAUGHT_UP_MS);
+	ck_assert_int_eq(stack_stop_service(STACK_CONSUMER, SIGTERM, 10000, NULL), 0);
+
+	post_ticket("/api/v1/timestamp", NULL, ids[0]);
+	first_ms = clock_mono_ms(); /* its Kafka timestamp is before this */
+	for (int i = 1; i < TICKETS; i++) {
+		proc_sleep_ms(STOPPED_MS / TICKETS);
+		post_ticket("/api/v1/timestamp", NULL, ids[i]);
+	}
+	conn = PQconnectdb(stack.db_url);
+	ck_assert_msg(PQstatus(conn) == CONNECTION_OK, "%s", PQerrorMessage(conn));
+	res = PQexec(conn, "BEGIN");
+	ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	vals[0] = ids[0];
+	res = PQexecParams(conn, "INSERT INTO timestamp_records (id, event_timestamp, created_at)"
+	                         " VALUES ($1::uuid, now(), now())", 1, NULL, vals, NULL, NULL, 0);
+	ck_assert_msg(PQresultStatus(res) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(res));
+	PQclear(res);
+
+	/* Within POLLED_MS of its restart the lag is as old as the first
+	 * ticket (its Kafka timestamp), not as old as the fetch. */
+	fault_start(STACK_CONSUMER, env);
+	ready_ms = clock_mono_ms();
+	for (;;) {
+		int parts;
+		lag_scrape(&lag, &largest, &parts);
+		elapsed = (double)(clock_mono_ms() - first_ms) / 1000.0;
+		if (lag >= elapsed - 0.5)
+			break;
+		ck_assert_msg(clock_mono_ms() - ready_ms < POLLED_MS, "consumer_lag_seconds_max %.3f "
+		              "%.1f s after the first ticket the stopped consumer missed, %ld ms after its "
+		              "restart: not counted from the message's timestamp", lag, elapsed,
+		              clock_mono_ms() - ready_ms);
+		proc_sleep_ms(100);
+	}
+	printf("  restarted after %.1f s stopped, %d tickets missed: consumer_lag_seconds_max %.3f "
+	       "%ld ms after the restart\n", (double)(ready_ms - first_ms) / 1000.0, TICKETS, lag,
+	       clock_mono_ms() - ready_ms);
+
+	res = PQexec(conn, "ROLLBACK");
+	ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	PQfinish(conn);
+	rows = fault_wait_rows(ids, TICKETS, ROWS_MS);
+	ck_assert_msg(rows == TICKETS, "%ld rows for the %d tickets", rows, TICKETS);
+	wait_lag(false, 0, CAUGHT_UP_MS);
+	ck_assert_msg(store_count(stack.db_url, ids[0], &rows, errstr, sizeof(errstr)) == 0, "%s",
+	              errstr);
+	ck_assert_int_eq(rows, 1);
+}
+END_TEST
+
 Suite *make_observe_suite(void)
 {
 	Suite *s = suite_create("observe");
@@ -503,6 +580,7 @@ Suite *make_observe_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, lag_seconds_rise_while_the_database_is_down_and_fall_to_0_after);
 	tcase_add_test(tc, ready_is_503_for_the_lag_alone_while_writes_wait);
+	tcase_add_test(tc, lag_seconds_count_the_time_the_consumer_was_stopped);
 	suite_add_tcase(s, tc);
 	return s;
 }
