@@ -32,6 +32,7 @@ COMMAND_SRCS  := command-service/main.c command-service/publisher.c \
 CONSUMER_SRCS := consumer-service/main.c consumer-service/consumer.c \
                  consumer-service/sink.c consumer-service/reset.c \
                  consumer-service/rebuild.c consumer-service/verify.c
+CONSUMER_SRCS += consumer-service/rebuild_status.c
 QUERY_SRCS    := query-service/main.c query-service/pool.c query-service/lookup.c \
                  query-service/api.c
 UNIT_SRCS     := $(wildcard common/tests/*.c)

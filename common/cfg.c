@@ -72,6 +72,8 @@ static int load_one(const struct cfg_param *p, char *why, size_t why_size)
 	}
 	if (v == NULL)
 		v = p->def;
+	if (v == NULL && p->type == CFG_OPT_INT)
+		return 0;
 	if (v == NULL && (p->type == CFG_INT || p->type == CFG_LOG_LEVEL)) {
 		snprintf(why, why_size, "must be set");
 		return -1;
@@ -87,7 +89,8 @@ static int load_one(const struct cfg_param *p, char *why, size_t why_size)
 			return -1;
 		}
 		return 0;
-	case CFG_INT: {
+	case CFG_INT:
+	case CFG_OPT_INT: {
 		char *end;
 		long long n;
 		errno = 0;
@@ -133,6 +136,8 @@ void cfg_usage(FILE *out, const char *prog, const char *summary,
 		fprintf(out, "  %-24s %s", p->name, p->help);
 		if (p->def != NULL)
 			fprintf(out, " (default: %s)", p->def);
+		else if (p->type == CFG_OPT_INT)
+			fprintf(out, " (default: off)");
 		if (p->type == CFG_SECRET)
 			fprintf(out, "; or %s_FILE naming a file that holds it", p->name);
 		fputc('\n', out);

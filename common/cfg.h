@@ -8,6 +8,7 @@
 
 enum cfg_type {
 	CFG_INT,       /* long long in [min, max] -> int target */
+	CFG_OPT_INT,   /* as CFG_INT when set; unset, the target keeps its value (off) */
 	CFG_STRING,    /* char * (points into the environment or the default) */
 	CFG_SECRET,    /* like CFG_STRING; NAME_FILE names a file holding it */
 	CFG_LOG_LEVEL, /* DEBUG/INFO/WARN/ERROR -> enum log_level target */

@@ -18,10 +18,37 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void metrics_register(struct metrics_series *s)
 {
+	struct metrics_series **at;
+
 	pthread_mutex_lock(&registry_lock);
-	s->next = NULL;
-	*tail = s;
-	tail = &s->next;
+	at = tail;
+	for (struct metrics_series **p = &head; *p; p = &(*p)->next) {
+		if (*p == s)
+			goto done;
+		/* A family split in two would render its HELP and TYPE twice,
+		 * which a Prometheus scrape refuses. */
+		if (strcmp((*p)->name, s->name) == 0)
+			at = &(*p)->next;
+	}
+	s->next = *at;
+	*at = s;
+	if (s->next == NULL)
+		tail = &s->next;
+done:
+	pthread_mutex_unlock(&registry_lock);
+}
+
+static void (*collectors[METRICS_COLLECTORS_MAX])(void);
+static int n_collectors;
+
+void metrics_add_collector(void (*collect)(void))
+{
+	pthread_mutex_lock(&registry_lock);
+	bool known = false;
+	for (int i = 0; i < n_collectors; i++)
+		known |= collectors[i] == collect;
+	if (!known && n_collectors < METRICS_COLLECTORS_MAX)
+		collectors[n_collectors++] = collect;
 	pthread_mutex_unlock(&registry_lock);
 }
 
@@ -128,6 +155,11 @@ static void render_series(struct out *o, const struct metrics_series *s,
 	if (prev_name == NULL || strcmp(prev_name, s->name) != 0)
 		out_printf(o, "# HELP %s %s\n# TYPE %s %s\n", s->name, s->help, s->name,
 		           types[s->kind]);
+	if (s->real) {
+		out_printf(o, "%s%s%s%s %.9g\n", s->name, *s->labels ? "{" : "", s->labels,
+		           *s->labels ? "}" : "", metrics_get_real(s));
+		return;
+	}
 	if (s->kind != METRICS_HISTOGRAM) {
 		out_printf(o, "%s%s%s%s %lld\n", s->name, *s->labels ? "{" : "", s->labels,
 		           *s->labels ? "}" : "", (long long)atomic_load(&s->value));
@@ -154,6 +186,16 @@ char *metrics_render(size_t *len)
 	const char *prev = NULL;
 	int n = atomic_load(&http_series_n);
 
+	void (*collect[METRICS_COLLECTORS_MAX])(void);
+	int n_collect;
+
+	pthread_mutex_lock(&registry_lock);
+	n_collect = n_collectors;
+	memcpy(collect, collectors, sizeof(collect));
+	pthread_mutex_unlock(&registry_lock);
+	/* Outside the lock: a collector may register the series it sets. */
+	for (int i = 0; i < n_collect; i++)
+		collect[i]();
 	if (o.buf == NULL)
 		return NULL;
 	o.buf[0] = '\0';

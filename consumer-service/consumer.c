@@ -28,6 +28,7 @@
 #include "metrics.h"
 #include "msg.h"
 #include "sink.h"
+#include "ts.h"
 
 /* Where a poison message's dead letter is. A failed one is sent again. */
 enum dlq_state { DLQ_FAILED = -1, DLQ_NOT_SENT, DLQ_IN_FLIGHT, DLQ_DELIVERED };
@@ -126,6 +127,167 @@ static int on_stats(rd_kafka_t *rk_, char *json, size_t json_len, void *opaque)
 	return 0; /* librdkafka frees json */
 }
 
+/* ---- lag as time ----
+ *
+ * consumer_lag_seconds{partition} is the age of the oldest message of the
+ * partition that this member has not written yet: now minus its Kafka
+ * timestamp (consumer_message_time_ms). The consumer knows the timestamps
+ * of the messages it has polled: the batch in hand, which keeps aging while
+ * it waits for an unreachable database. Of the messages after them it
+ * knows only that they exist — librdkafka's end offset of the partition,
+ * from its last fetch, is past the next offset to poll — not their
+ * timestamps, which it cannot read ahead for: their age counts from the
+ * moment the loop first saw them there (a lower bound), and starts again
+ * whenever the position moves on. Written means committed, visible to
+ * reads; the wait for the WAL flush that follows does not count. A
+ * partition not assigned to this member shows 0: its owner reports it. */
+#define LAG_WATCH_S 0.1 /* how often the loop compares positions and end offsets */
+static _Atomic int64_t lag_pending_ms[LAG_PARTITIONS_MAX]; /* oldest polled, unwritten; 0: none */
+static _Atomic int64_t lag_behind_ms[LAG_PARTITIONS_MAX];  /* unpolled ones seen since; 0: none */
+static atomic_bool lag_assigned[LAG_PARTITIONS_MAX];
+static int64_t lag_behind_at[LAG_PARTITIONS_MAX]; /* the position they were seen at (loop) */
+static double lag_watched_at;
+static struct metrics_series m_lag_s[LAG_PARTITIONS_MAX];
+static char lag_s_labels[LAG_PARTITIONS_MAX][32];
+static _Atomic int lag_s_registered;
+static struct metrics_series m_lag_s_max = METRICS_REAL_GAUGE_INIT(
+    "consumer_lag_seconds_max", "The largest consumer_lag_seconds of this member.", "");
+
+static int64_t wall_ms(void)
+{
+	const struct ts_instant t = ts_now();
+	return t.sec * 1000 + t.nsec / 1000000;
+}
+
+int64_t consumer_message_time_ms(int64_t ts_ms, int64_t fetched_ms, int64_t now_ms)
+{
+	const int64_t t = ts_ms > 0 ? ts_ms : fetched_ms;
+	return t < now_ms ? t : now_ms;
+}
+
+/* A gauge for each partition up to p (the loop thread registers them; the
+ * scraping thread reads as many as lag_s_registered says). */
+static void lag_register(int p)
+{
+	int i;
+
+	while ((i = atomic_load(&lag_s_registered)) <= p && i < LAG_PARTITIONS_MAX) {
+		snprintf(lag_s_labels[i], sizeof(lag_s_labels[i]), "partition=\"%d\"", i);
+		m_lag_s[i] = (struct metrics_series)METRICS_REAL_GAUGE_INIT(
+		    "consumer_lag_seconds",
+		    "Age of the oldest message of each partition not yet written to PostgreSQL "
+		    "(0: none, or not assigned to this member).",
+		    lag_s_labels[i]);
+		metrics_register(&m_lag_s[i]);
+		atomic_store(&lag_s_registered, i + 1);
+	}
+}
+
+/* rkm joins the batch in hand. */
+static void lag_polled(const rd_kafka_message_t *rkm)
+{
+	const int64_t now = wall_ms(), t = consumer_message_time_ms(
+	    rd_kafka_message_timestamp(rkm, NULL), now, now);
+	const int p = rkm->partition;
+
+	if (p >= 0 && p < LAG_PARTITIONS_MAX &&
+	    (atomic_load(&lag_pending_ms[p]) == 0 || t < atomic_load(&lag_pending_ms[p])))
+		atomic_store(&lag_pending_ms[p], t);
+}
+
+/* Looks (every LAG_WATCH_S) for partitions whose end is past the position:
+ * messages this member has not polled yet. */
+static void lag_watch(void)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+	const int64_t now = wall_ms();
+
+	if (clock_mono_s() - lag_watched_at < LAG_WATCH_S)
+		return;
+	lag_watched_at = clock_mono_s();
+	if (rd_kafka_assignment(rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || parts == NULL)
+		return;
+	if (rd_kafka_position(rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		for (int i = 0; i < parts->cnt; i++) {
+			const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+			const int p = tp->partition;
+			int64_t lo, hi;
+
+			if (p < 0 || p >= LAG_PARTITIONS_MAX)
+				continue;
+			if (tp->offset < 0 ||
+			    rd_kafka_get_watermark_offsets(rk, tp->topic, p, &lo, &hi) != 0 ||
+			    hi <= tp->offset) {
+				atomic_store(&lag_behind_ms[p], 0);
+			} else if (atomic_load(&lag_behind_ms[p]) == 0 || lag_behind_at[p] != tp->offset) {
+				lag_behind_at[p] = tp->offset;
+				atomic_store(&lag_behind_ms[p], now);
+			}
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
+}
+
+/* The partitions of parts are now this member's (assigned) or no longer
+ * (all of them: the eager protocol revokes everything). */
+static void lag_assign(const rd_kafka_topic_partition_list_t *parts, bool assigned)
+{
+	if (!assigned) {
+		for (int p = 0; p < LAG_PARTITIONS_MAX; p++) {
+			atomic_store(&lag_assigned[p], false);
+			atomic_store(&lag_behind_ms[p], 0);
+		}
+		return;
+	}
+	for (int i = 0; i < parts->cnt; i++) {
+		const int p = parts->elems[i].partition;
+		if (p < 0 || p >= LAG_PARTITIONS_MAX)
+			continue;
+		lag_register(p);
+		atomic_store(&lag_behind_ms[p], 0);
+		atomic_store(&lag_assigned[p], true);
+	}
+}
+
+double consumer_lag_seconds(int p)
+{
+	int64_t oldest, behind, now;
+
+	if (p < 0 || p >= LAG_PARTITIONS_MAX || !atomic_load(&lag_assigned[p]))
+		return 0;
+	oldest = atomic_load(&lag_pending_ms[p]);
+	behind = atomic_load(&lag_behind_ms[p]);
+	if (oldest == 0 || (behind != 0 && behind < oldest))
+		oldest = behind;
+	now = wall_ms();
+	return oldest == 0 || oldest >= now ? 0 : (double)(now - oldest) / 1000.0;
+}
+
+double consumer_lag_seconds_max(void)
+{
+	double max = 0;
+
+	for (int p = 0; p < atomic_load(&lag_s_registered); p++) {
+		const double age = consumer_lag_seconds(p);
+		max = age > max ? age : max;
+	}
+	return max;
+}
+
+/* At each scrape: the ages as of now, so that a batch held up keeps aging
+ * on /metrics while the loop waits for the database. */
+static void lag_collect(void)
+{
+	double max = 0;
+
+	for (int p = 0; p < atomic_load(&lag_s_registered); p++) {
+		const double age = consumer_lag_seconds(p);
+		metrics_set_real(&m_lag_s[p], age);
+		max = age > max ? age : max;
+	}
+	metrics_set_real(&m_lag_s_max, max);
+}
+
 static void set_db_state(bool up, const char *why)
 {
 	atomic_store(&db_up, up);
@@ -154,8 +316,12 @@ static void set_dlq_state(bool up, const char *why)
 
 static void batch_discard(void)
 {
-	for (size_t i = 0; i < n_items; i++)
+	for (size_t i = 0; i < n_items; i++) {
+		const int p = items[i].rkm->partition;
+		if (p >= 0 && p < LAG_PARTITIONS_MAX)
+			atomic_store(&lag_pending_ms[p], 0);
 		rd_kafka_message_destroy(items[i].rkm);
+	}
 	n_items = n_rows = n_poison = rows_written = 0;
 	batch_gen++;
 }
@@ -228,6 +394,7 @@ static bool batch_add(rd_kafka_message_t *rkm)
 	}
 	it = &items[n_items++];
 	it->rkm = rkm;
+	lag_polled(rkm);
 	it->reason[0] = '\0';
 	it->row = -1;
 	it->dlq_state = DLQ_NOT_SENT;
@@ -683,6 +850,7 @@ static void on_rebalance(rd_kafka_t *rk_, rd_kafka_resp_err_t err,
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		log_info("assigned %d partition(s) of %s", parts->cnt, cfg.topic);
 		rd_kafka_assign(rk_, parts);
+		lag_assign(parts, true);
 		atomic_store(&joined, true);
 		return;
 	}
@@ -707,6 +875,7 @@ static void on_rebalance(rd_kafka_t *rk_, rd_kafka_resp_err_t err,
 		log_warn("commit on revoke failed: %s", rd_kafka_err2str(err));
 	log_info("revoked %d partition(s)", parts->cnt);
 	rd_kafka_assign(rk_, NULL);
+	lag_assign(parts, false);
 }
 
 /* ---- the loop ---- */
@@ -716,6 +885,8 @@ static void on_rebalance(rd_kafka_t *rk_, rd_kafka_resp_err_t err,
 static bool poll_into_batch(int timeout_ms)
 {
 	rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, timeout_ms);
+
+	lag_watch();
 	return rkm == NULL || batch_add(rkm);
 }
 
@@ -982,6 +1153,8 @@ static void metrics_setup(void)
 	metrics_register(&m_db_up);
 	metrics_register(&m_unflushed);
 	metrics_register(&m_rebalances);
+	metrics_register(&m_lag_s_max);
+	metrics_add_collector(lag_collect);
 }
 
 int consumer_setup(const struct consumer_config *c, char *errstr, size_t errstr_size)
@@ -1012,7 +1185,8 @@ int consumer_setup(const struct consumer_config *c, char *errstr, size_t errstr_
 
 static _Atomic double topic_seen_at; /* clock_mono_s() of the last successful check */
 
-const char *consumer_down(char *buf, size_t size)
+/* consumer_down without the lag: what is down, or NULL. */
+static const char *dependency_down(char *buf, size_t size)
 {
 	char errstr[256];
 
@@ -1043,6 +1217,21 @@ const char *consumer_down(char *buf, size_t size)
 	}
 	atomic_store(&topic_seen_at, clock_mono_s());
 	return NULL;
+}
+
+/* The lag over READY_MAX_LAG_S is said after what is down, if anything
+ * is: a database outage is why the lag grows, and the one to fix. */
+const char *consumer_down(char *buf, size_t size)
+{
+	const char *down = dependency_down(buf, size);
+	const size_t len = down != NULL ? strlen(buf) : 0;
+	double lag;
+
+	if (cfg.ready_max_lag_s <= 0 || (lag = consumer_lag_seconds_max()) <= cfg.ready_max_lag_s)
+		return down;
+	snprintf(buf + len, size - len, "%slag: consumer_lag_seconds_max %.1f exceeds "
+	         "READY_MAX_LAG_S %d", len > 0 ? "; " : "", lag, cfg.ready_max_lag_s);
+	return buf;
 }
 
 void consumer_shutdown(void)

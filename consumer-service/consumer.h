@@ -21,6 +21,7 @@ struct consumer_config {
 	int batch_size;
 	int prefetch_kb;        /* librdkafka's queued.max.messages.kbytes; 0: its default */
 	int retry_max_ms;       /* cap of the database retry backoff */
+	int ready_max_lag_s;    /* /ready is 503 while consumer_lag_seconds_max exceeds it; 0: off */
 	struct db_params db;
 	const char *table;      /* where the rows go; NULL: SINK_TABLE */
 	/* Called after every turn of consumer_run's loop (NULL: never); true
@@ -39,6 +40,13 @@ struct consumer_config {
 	 "kilobytes of messages fetched ahead of the batch being written "                        \
 	 "(librdkafka's queued.max.messages.kbytes); under a backlog resident memory grows to "   \
 	 "about 8 times this plus 10 MiB, and less costs catch-up speed"}
+
+/* READY_MAX_LAG_S, the row of consumer-service's configuration table (main.c;
+ * the unit tests load it too): off unless set, then whole seconds. */
+#define CONSUMER_CFG_READY_MAX_LAG(target)                                                   \
+	{"READY_MAX_LAG_S", CFG_OPT_INT, &(target), NULL, 1, 31536000,                           \
+	 "seconds of consumer_lag_seconds_max over which /ready answers 503 (a load balancer "     \
+	 "then steers reads away from this replica); /health never depends on it"}
 
 /* How long a revocation or the final commit waits for the WAL flush of the
  * batches written before it, and how often it looks; and how often an idle
@@ -64,6 +72,19 @@ int consumer_run(const atomic_bool *stop) __attribute__((warn_unused_result));
  * "dlq: ..." (a dead letter could not be delivered), "kafka: ...". Any
  * thread, between consumer_setup and consumer_shutdown. */
 const char *consumer_down(char *buf, size_t size);
+
+/* The age in seconds of the oldest message of partition not yet written
+ * (0 when none, or not assigned here): what consumer_lag_seconds shows; and
+ * the largest of them, consumer_lag_seconds_max (see consumer.c). Any
+ * thread. */
+double consumer_lag_seconds(int partition);
+double consumer_lag_seconds_max(void);
+
+/* The instant in milliseconds since the epoch that a message's age counts
+ * from: its Kafka timestamp ts_ms, or fetched_ms when it has none (ts_ms
+ * <= 0), and never later than now_ms (another producer may write any
+ * timestamp), so that an age is never negative. */
+int64_t consumer_message_time_ms(int64_t ts_ms, int64_t fetched_ms, int64_t now_ms);
 
 /* Leaves the group (committing offsets) and frees everything. */
 void consumer_shutdown(void);

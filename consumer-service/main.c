@@ -11,6 +11,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "rebuild.h"
+#include "rebuild_status.h"
 #include "reset.h"
 #include "verify.h"
 
@@ -22,10 +23,11 @@ static void on_signal(int sig)
 	atomic_store(&stop, true);
 }
 
-/* /health, /ready and /metrics are answered by http.c: nothing else here. */
+/* /health, /ready and /metrics are answered by http.c; /rebuild here. */
 static int route(struct http_req *req, const char **route_name)
 {
-	(void)route_name;
+	if (strcmp(req->path, "/rebuild") == 0)
+		return *route_name = "/rebuild", rebuild_status_serve(req);
 	return http_send_error(req, 404, NULL, "no such resource: %s", req->path);
 }
 
@@ -34,7 +36,8 @@ static const struct http_routes routes = {.route = route, .down = consumer_down}
 static const char summary[] =
     "Consumes the command topic as a consumer group and writes each command\n"
     "into PostgreSQL (ON CONFLICT DO NOTHING), committing offsets only after\n"
-    "the rows are committed. Serves /health, /ready and /metrics.\n"
+    "the rows are committed. Serves /health, /ready, /metrics and /rebuild\n"
+    "(the status of the latest blue-green rebuild).\n"
     "\n"
     "       consumer-service " RESET_USAGE "\n"
     "sets the committed offsets of the group KAFKA_GROUP_ID on KAFKA_CONSUMER_TOPIC\n"
@@ -127,6 +130,7 @@ int main(int argc, char **argv)
 	    CONSUMER_CFG_PREFETCH(cc.prefetch_kb),
 	    {"DB_RETRY_MAX_MS", CFG_INT, &cc.retry_max_ms, "5000", 100, 600000,
 	     "cap of the backoff between database retries"},
+	    CONSUMER_CFG_READY_MAX_LAG(cc.ready_max_lag_s),
 	    DB_CFG_PARAMS(db_url, cc.db),
 	};
 
@@ -178,6 +182,7 @@ int main(int argc, char **argv)
 		log_error("kafka consumer: %s", errstr);
 		return 1;
 	}
+	rebuild_status_setup(&cc.db);
 	ctx = http_start(&ho, errstr, sizeof(errstr));
 	if (ctx == NULL) {
 		log_error("http: %s", errstr);

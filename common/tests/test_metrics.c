@@ -233,6 +233,61 @@ START_TEST(families_appear_in_registration_order)
 }
 END_TEST
 
+/* Process-wide registrations that cannot be undone: only meaningful in a
+ * fresh (forked) process, like the HTTP series. */
+static struct metrics_series lag_p0 = METRICS_REAL_GAUGE_INIT("ut_lag_seconds", "Age.", "partition=\"0\"");
+static struct metrics_series lag_p1 = METRICS_REAL_GAUGE_INIT("ut_lag_seconds", "Age.", "partition=\"1\"");
+static struct metrics_series other = METRICS_GAUGE_INIT("ut_other", "Something else.", "");
+
+/* A partition learnt of later joins its family instead of splitting it in
+ * two (two HELP lines: a scrape Prometheus refuses). */
+START_TEST(a_series_registered_late_joins_its_family)
+{
+	char *text;
+
+	metrics_register(&lag_p0);
+	metrics_register(&other);
+	metrics_register(&lag_p1);
+	metrics_register(&lag_p0); /* again: nothing changes */
+	metrics_set_real(&lag_p0, 2.5);
+	metrics_set_real(&lag_p1, 0);
+	metrics_set(&other, 7);
+	text = render();
+	ck_assert_contains(text, "# HELP ut_lag_seconds Age.\n# TYPE ut_lag_seconds gauge\n"
+	                         "ut_lag_seconds{partition=\"0\"} 2.5\n"
+	                         "ut_lag_seconds{partition=\"1\"} 0\n"
+	                         "# HELP ut_other Something else.\n# TYPE ut_other gauge\nut_other 7\n");
+	ck_assert_int_eq(count_of(text, "# HELP ut_lag_seconds "), 1);
+	ck_assert_double_eq(metrics_get_real(&lag_p0), 2.5);
+	assert_well_formed(text);
+	free(text);
+}
+END_TEST
+
+static int collected;
+static struct metrics_series scraped = METRICS_REAL_GAUGE_INIT("ut_scraped", "Set at scrape time.", "");
+
+static void collect(void)
+{
+	collected++;
+	metrics_set_real(&scraped, 0.125 * collected);
+}
+
+START_TEST(collectors_run_before_every_render)
+{
+	char *text;
+
+	metrics_register(&scraped);
+	metrics_add_collector(collect);
+	metrics_add_collector(collect); /* once only */
+	free(render());
+	text = render();
+	ck_assert_int_eq(collected, 2);
+	ck_assert_contains(text, "ut_scraped 0.25\n");
+	free(text);
+}
+END_TEST
+
 START_TEST(http_requests_counted_by_route_and_status)
 {
 	char *text;
@@ -296,6 +351,8 @@ Suite *make_metrics_suite(void)
 	 * meaningful in a fresh (forked) process. */
 	tc = tcase_create("http");
 	tcase_add_test(tc, http_requests_counted_by_route_and_status);
+	tcase_add_test(tc, a_series_registered_late_joins_its_family);
+	tcase_add_test(tc, collectors_run_before_every_render);
 	suite_add_tcase(s, tc);
 
 	return s;

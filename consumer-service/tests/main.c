@@ -7,7 +7,8 @@
 
 int main(int argc, char **argv)
 {
-	static const unit_suite_fn makers[] = {make_sink_suite, make_consumer_suite, make_reset_suite, NULL};
+	static const unit_suite_fn makers[] = {make_sink_suite, make_consumer_suite, make_reset_suite,
+	                                       make_rebuild_status_suite, NULL};
 
 	return unit_main(argc, argv, makers);
 }

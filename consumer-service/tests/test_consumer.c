@@ -42,6 +42,7 @@ static struct {
 	int stop_after_outages;  /* then set stop (0: never) */
 	const char *refuse[4];   /* ids refused as data, as a CHECK constraint would */
 	int refusals;
+	double lag_seen;         /* the largest consumer_lag_seconds_max during an outage */
 } w;
 
 /* PostgreSQL's WAL as the fake writer moves it: every write advances the
@@ -83,6 +84,8 @@ static int fake_write(const struct sink_row *rows, size_t n, long *inserted, cha
                       size_t errstr_size)
 {
 	if (w.outages > 0) {
+		const double lag = consumer_lag_seconds_max();
+		w.lag_seen = lag > w.lag_seen ? lag : w.lag_seen;
 		w.outages--;
 		if (w.stop_after_outages > 0 && --w.stop_after_outages == 0)
 			atomic_store(&stop, true);
@@ -698,6 +701,58 @@ START_TEST(a_dead_letter_producer_that_cannot_deliver_is_not_ready)
 }
 END_TEST
 
+/* ---- lag in seconds ---- */
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* A message accepted a minute ago that cannot be written is at least a
+ * minute old on consumer_lag_seconds (its Kafka timestamp, not the time it
+ * was fetched); once written, nothing is left and the lag is 0. */
+START_TEST(a_held_batch_is_as_old_as_its_oldest_timestamp_then_0_once_written)
+{
+	char id[UID_TEXT_SIZE];
+
+	produce_valid(1, id, now_ms() - 60000);
+	w.outages = 3;
+	start_consumer(NULL, NULL);
+	drive_until_written(id);
+	ck_assert_uint_eq(times_written(id), 1);
+	ck_assert_msg(w.lag_seen >= 60 && w.lag_seen < 3600,
+	              "lag %.3f s while a message of a minute ago waited", w.lag_seen);
+	turn(3); /* the loop looks at positions and end offsets every 100 ms */
+	ck_assert_double_eq(consumer_lag_seconds(1), 0);
+	ck_assert_double_eq(consumer_lag_seconds_max(), 0);
+	ck_assert_double_eq(consumer_lag_seconds(0), 0); /* assigned, never a message */
+	ck_assert_double_eq(consumer_lag_seconds(7), 0); /* not a partition of the topic */
+	consumer_shutdown();
+}
+END_TEST
+
+/* Another producer stamped the message an hour ahead: it counts from when
+ * it was fetched, never as a negative age, and ages while it is held (the
+ * retries wait 100 ms, then 200 ms). */
+START_TEST(a_timestamp_in_the_future_counts_from_now)
+{
+	char id[UID_TEXT_SIZE];
+
+	produce_valid(0, id, now_ms() + 3600000);
+	w.outages = 3;
+	w.lag_seen = -1;
+	start_consumer(NULL, NULL);
+	drive_until_written(id);
+	ck_assert_uint_eq(times_written(id), 1);
+	ck_assert_msg(w.lag_seen >= 0.1 && w.lag_seen < 60, "lag %.3f s for a message stamped an "
+	              "hour ahead and held through two retries", w.lag_seen);
+	consumer_shutdown();
+}
+END_TEST
+
 /* ---- configuration ---- */
 
 /* CONSUMER_PREFETCH_KB as main.c loads it: a default, a number in range,
@@ -723,6 +778,57 @@ START_TEST(prefetch_kb_is_parsed_and_checked)
 		ck_assert_msg(strncmp(err, "CONSUMER_PREFETCH_KB: ", 22) == 0, "%s: %s", bad[i], err);
 	}
 	unsetenv("CONSUMER_PREFETCH_KB");
+}
+END_TEST
+
+/* READY_MAX_LAG_S: off unless set; then a whole number of seconds, at
+ * least 1; anything else stops the program with an error that names it. */
+START_TEST(ready_max_lag_is_off_by_default_and_checked)
+{
+	int lag = 0;
+	const struct cfg_param params[] = {CONSUMER_CFG_READY_MAX_LAG(lag)};
+	char err[256];
+
+	unsetenv("READY_MAX_LAG_S");
+	ck_assert_int_eq(cfg_load(params, CFG_COUNT(params), err, sizeof(err)), 0);
+	ck_assert_int_eq(lag, 0);
+	setenv("READY_MAX_LAG_S", "", 1); /* empty counts as unset */
+	ck_assert_int_eq(cfg_load(params, CFG_COUNT(params), err, sizeof(err)), 0);
+	ck_assert_int_eq(lag, 0);
+	setenv("READY_MAX_LAG_S", "30", 1);
+	ck_assert_int_eq(cfg_load(params, CFG_COUNT(params), err, sizeof(err)), 0);
+	ck_assert_int_eq(lag, 30);
+	setenv("READY_MAX_LAG_S", "31536000", 1); /* a year, the most */
+	ck_assert_int_eq(cfg_load(params, CFG_COUNT(params), err, sizeof(err)), 0);
+	ck_assert_int_eq(lag, 31536000);
+	static const char *const bad[] = {"0", "-5", "ten", "5s", "1.5", "31536001",
+	                                  "2147483648", "99999999999999999999"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("READY_MAX_LAG_S", bad[i], 1);
+		err[0] = '\0';
+		lag = 7;
+		ck_assert_msg(cfg_load(params, CFG_COUNT(params), err, sizeof(err)) != 0,
+		              "%s accepted", bad[i]);
+		ck_assert_msg(strncmp(err, "READY_MAX_LAG_S: ", 17) == 0, "%s: %s", bad[i], err);
+		ck_assert_int_eq(lag, 7);
+	}
+	unsetenv("READY_MAX_LAG_S");
+}
+END_TEST
+
+/* A message's age counts from its Kafka timestamp; one without (-1, or 0
+ * from a producer that sets none) from when it was fetched; one from the
+ * future (any producer can write one) is as old as now, never younger. */
+START_TEST(message_time_is_its_timestamp_clamped_to_now)
+{
+	const int64_t now = TS_MS, fetched = TS_MS - 20;
+
+	ck_assert_int_eq(consumer_message_time_ms(TS_MS - 5000, fetched, now), TS_MS - 5000);
+	ck_assert_int_eq(consumer_message_time_ms(-1, fetched, now), fetched);
+	ck_assert_int_eq(consumer_message_time_ms(0, fetched, now), fetched);
+	ck_assert_int_eq(consumer_message_time_ms(TS_MS + 3600000, fetched, now), now);
+	ck_assert_int_eq(consumer_message_time_ms(INT64_MAX, fetched, now), now);
+	ck_assert_int_eq(consumer_message_time_ms(1, fetched, now), 1); /* 1970: old, but real */
 }
 END_TEST
 
@@ -777,6 +883,13 @@ Suite *make_consumer_suite(void)
 	tcase_add_test(tc, assignments_and_revocations_are_counted);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("lag");
+	tcase_set_timeout(tc, TEST_TIMEOUT_S);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, a_held_batch_is_as_old_as_its_oldest_timestamp_then_0_once_written);
+	tcase_add_test(tc, a_timestamp_in_the_future_counts_from_now);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("flush");
 	tcase_set_timeout(tc, TEST_TIMEOUT_S);
 	tcase_add_checked_fixture(tc, setup, teardown);
@@ -797,6 +910,8 @@ Suite *make_consumer_suite(void)
 	tcase_set_timeout(tc, TEST_TIMEOUT_S);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, prefetch_kb_is_parsed_and_checked);
+	tcase_add_test(tc, ready_max_lag_is_off_by_default_and_checked);
+	tcase_add_test(tc, message_time_is_its_timestamp_clamped_to_now);
 	tcase_add_test(tc, prefetch_kb_sets_the_queue_and_kafka_properties_override_it);
 	suite_add_tcase(s, tc);
 	return s;

@@ -220,8 +220,11 @@ static bool wait_state(int pid, bool stop)
 
 	for (;;) {
 		char st = proc_state(pid);
-		if (st == 0 || (st == 'T') == stop)
-			return true; /* a process that is gone is neither */
+		/* A process that is gone is neither, and so is one that has
+		 * exited (a backend whose client just left) but that the
+		 * postmaster, stopped first, cannot reap. */
+		if (st == 0 || st == 'Z' || st == 'X' || (st == 'T') == stop)
+			return true;
 		if (clock_mono_ms() >= deadline)
 			return false;
 		proc_sleep_ms(1);

@@ -15,6 +15,7 @@ Suite *make_stop_suite(void);     /* SIGTERM under load */
 Suite *make_readystop_suite(void); /* SIGTERM while /ready is probed */
 Suite *make_topic_suite(void);
 Suite *make_rebuild_suite(void);  /* the blue-green rebuild under load, killed, twice */
+Suite *make_observe_suite(void);  /* /rebuild, rebuild_*, consumer_lag_seconds, READY_MAX_LAG_S */
 Suite *make_dr_suite(void);       /* the table rebuilt from the topic, twice */    /* the configs of the topics created */
 Suite *make_replay_suite(void);   /* --reset-offsets to a chosen point, --dry-run */
 Suite *make_verify_suite(void);   /* --verify: the table against the topic */

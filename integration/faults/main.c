@@ -43,6 +43,7 @@ int main(int argc, char **argv)
 {
 	static const run_suite_fn makers[] = {
 	    make_poison_suite, make_edge_suite,  make_broker_suite,    make_database_suite,
+	    make_observe_suite, /* issue 11: the rebuild status and the lag in seconds */
 	    make_freeze_suite, make_kill_suite,  make_scaleout_suite,  make_stop_suite,
 	    make_readystop_suite, make_topic_suite, make_dr_suite,     make_rebuild_suite,
 	    make_replay_suite,    make_verify_suite, NULL,
