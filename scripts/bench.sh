@@ -68,7 +68,7 @@ R=$STATE_DIR/results               # raw figures and chart data
 # its history differs from it (a run rewrites those).
 REV=$(git -C "$ROOT" describe --always 2>/dev/null || echo unknown)
 if [ "$REV" != unknown ] && ! git -C "$ROOT" diff --quiet HEAD -- . ':(exclude)bench/REPORT.md' \
-     ':(exclude)bench/*.png' ':(exclude)bench/history.tsv'; then
+     ':(exclude)bench/*.png' ':(exclude)bench/history.jsonl'; then
   REV=$REV-dirty
 fi
 
