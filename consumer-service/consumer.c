@@ -628,9 +628,8 @@ static int unflushed_wait(char *errstr, size_t errstr_size)
 }
 
 /* The batch in hand is written, up to the WAL position insert: it waits
- * for the flush (flushed now) with its offsets. Returns 0, or -1 with
- * errstr when it cannot wait (the queue is full and does not drain). */
-static int unflushed_push(uint64_t insert, uint64_t flushed, char *errstr, size_t errstr_size)
+ * for the flush (flushed now) with its offsets. */
+static void unflushed_push(uint64_t insert, uint64_t flushed)
 {
 	struct unflushed *u;
 
@@ -640,18 +639,22 @@ static int unflushed_push(uint64_t insert, uint64_t flushed, char *errstr, size_
 	if (insert % XLOG_PAGE == XLOG_SHORT_PAGE_HEADER)
 		insert -= XLOG_SHORT_PAGE_HEADER;
 	unflushed_release(flushed);
-	if (n_unflushed == UNFLUSHED_MAX && unflushed_wait(errstr, errstr_size) != 0)
-		return -1;
-	u = unflushed_at(n_unflushed);
+	if (n_unflushed == UNFLUSHED_MAX) {
+		/* Full (small batches, a slow flush): the batch joins the newest
+		 * one, whose offsets are then stored once the flush has passed
+		 * both. Waiting here for the whole queue to drain stopped the
+		 * loop for up to a WAL writer's round, or more on a busy host. */
+		u = unflushed_at(n_unflushed - 1);
+	} else {
+		u = unflushed_at(n_unflushed++);
+		u->next = rd_kafka_topic_partition_list_new(4);
+		u->first = rd_kafka_topic_partition_list_new(4);
+	}
 	u->lsn = insert;
-	u->next = rd_kafka_topic_partition_list_new(4);
-	u->first = rd_kafka_topic_partition_list_new(4);
 	batch_offsets(u->next, false);
 	batch_offsets(u->first, true);
-	n_unflushed++;
 	unflushed_release(flushed);
 	metrics_set(&m_unflushed, (int64_t)n_unflushed);
-	return 0;
 }
 
 /* The database session is lost, and with it perhaps the waiting batches
@@ -817,9 +820,9 @@ static enum flush_result batch_flush_once(char *errstr, size_t errstr_size)
 	set_db_state(true, NULL);
 	if (dead_letter_batch(errstr, errstr_size) != FLUSH_DONE)
 		return FLUSH_DLQ_DOWN;
-	if (wal_position(&insert, &flushed, errstr, errstr_size) != 0 ||
-	    unflushed_push(insert, flushed, errstr, errstr_size) != 0)
+	if (wal_position(&insert, &flushed, errstr, errstr_size) != 0)
 		return FLUSH_DB_DOWN;
+	unflushed_push(insert, flushed);
 	wal_checked_at = clock_mono_s();
 	batch_done(started);
 	return FLUSH_DONE;

@@ -25,7 +25,7 @@
 #define DLQ TOPIC ".dlq"
 #define GROUP "consumer-tests"
 #define TS_MS 1254164592000LL
-#define MAX_ROWS 256
+#define MAX_ROWS 512 /* rows the fake writer remembers: more than the unflushed queue holds */
 #define STEPS 300         /* turns of the loop (100 ms polls at most) before giving up */
 #define WATCH_MS 30000    /* a watcher stops a consumer that retries for ever */
 #define TEST_TIMEOUT_S 60 /* joining the mock group alone takes 3 s */
@@ -157,11 +157,13 @@ static const char *mock_brokers(void)
 
 /* Sets the consumer up on the mock cluster (or brokers) with props and
  * subscribes it. */
+static int batch_size = 100; /* CONSUMER_BATCH_SIZE of the next start_consumer */
+
 static void start_consumer(const char *brokers, const char *props)
 {
 	const struct consumer_config c = {
 	    .brokers = brokers ? brokers : mock_brokers(), .topic = TOPIC, .group = GROUP,
-	    .properties = props ? props : "", .replication = 1, .batch_size = 100,
+	    .properties = props ? props : "", .replication = 1, .batch_size = batch_size,
 	    .retry_max_ms = 200};
 	char errstr[512];
 
@@ -473,6 +475,43 @@ START_TEST(offsets_wait_until_the_wal_flush_passes_the_batch)
 	consumer_shutdown();
 	committed(offsets, 1);
 	ck_assert_int_eq(offsets[0], 2);
+}
+END_TEST
+
+/* More batches waiting for the flush than the queue holds (one message a
+ * batch, the flush held): the loop goes on writing, each once, and the
+ * offsets of them all are stored once the flush passes the last. */
+#define MORE_THAN_QUEUED 300
+START_TEST(a_full_queue_of_unflushed_batches_does_not_stop_the_loop)
+{
+	static char ids[MORE_THAN_QUEUED][UID_TEXT_SIZE];
+	int64_t offsets[1];
+	size_t twice = 0;
+
+	for (int i = 0; i < MORE_THAN_QUEUED; i++)
+		produce_valid(0, ids[i], TS_MS);
+	wal.hold = true;
+	batch_size = 1; /* a batch a message */
+	start_consumer(NULL, NULL);
+	batch_size = 100;
+	for (int k = 0; k < 4 && times_written(ids[MORE_THAN_QUEUED - 1]) == 0; k++)
+		drive_until_written(ids[MORE_THAN_QUEUED - 1]); /* a turn a batch */
+	for (int i = 0; i < MORE_THAN_QUEUED; i++)
+		twice += times_written(ids[i]) != 1;
+	ck_assert_msg(twice == 0, "%zu of %d messages not written exactly once while the flush is held",
+	              twice, MORE_THAN_QUEUED);
+	ck_assert_int_ge(metric("consumer_batches_unflushed"), 1);
+	ck_assert_int_lt(metric("consumer_batches_unflushed"), MORE_THAN_QUEUED);
+	committed(offsets, 1);
+	ck_assert_int_eq(offsets[0], RD_KAFKA_OFFSET_INVALID);
+
+	wal.hold = false;
+	for (int i = 0; i < STEPS && metric("consumer_batches_unflushed") != 0; i++)
+		turn(1);
+	ck_assert_int_eq(metric("consumer_batches_unflushed"), 0);
+	consumer_shutdown();
+	committed(offsets, 1);
+	ck_assert_int_eq(offsets[0], MORE_THAN_QUEUED);
 }
 END_TEST
 
@@ -897,6 +936,7 @@ Suite *make_consumer_suite(void)
 	tcase_add_test(tc, a_revocation_waits_for_the_flush_then_commits);
 	tcase_add_loop_test(tc, a_flush_never_confirmed_commits_nothing, 0, 2);
 	tcase_add_loop_test(tc, a_lost_session_reads_the_unflushed_batches_again, 0, 2);
+	tcase_add_test(tc, a_full_queue_of_unflushed_batches_does_not_stop_the_loop);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("dlq");
