@@ -450,6 +450,21 @@ END_TEST
 
 #define FAST_COMMITS "auto.commit.interval.ms=50"
 
+/* Lets the held flush catch up: no batch is left waiting for it, and after
+ * the shutdown partition 0's committed offset is want. */
+static void flush_then_expect_committed(int64_t want)
+{
+	int64_t offsets[1];
+
+	wal.hold = false;
+	for (int i = 0; i < STEPS && metric("consumer_batches_unflushed") != 0; i++)
+		turn(1);
+	ck_assert_int_eq(metric("consumer_batches_unflushed"), 0);
+	consumer_shutdown();
+	committed(offsets, 1);
+	ck_assert_int_eq(offsets[0], want);
+}
+
 /* Rows are committed without waiting for the flush: their offsets wait for
  * it, however often the auto-committer runs meanwhile. */
 START_TEST(offsets_wait_until_the_wal_flush_passes_the_batch)
@@ -468,13 +483,7 @@ START_TEST(offsets_wait_until_the_wal_flush_passes_the_batch)
 	ck_assert_msg(offsets[0] == RD_KAFKA_OFFSET_INVALID,
 	              "offset %" PRId64 " committed before the WAL flush", offsets[0]);
 
-	wal.hold = false;
-	for (int i = 0; i < STEPS && metric("consumer_batches_unflushed") != 0; i++)
-		turn(1);
-	ck_assert_int_eq(metric("consumer_batches_unflushed"), 0);
-	consumer_shutdown();
-	committed(offsets, 1);
-	ck_assert_int_eq(offsets[0], 2);
+	flush_then_expect_committed(2);
 }
 END_TEST
 
@@ -505,13 +514,7 @@ START_TEST(a_full_queue_of_unflushed_batches_does_not_stop_the_loop)
 	committed(offsets, 1);
 	ck_assert_int_eq(offsets[0], RD_KAFKA_OFFSET_INVALID);
 
-	wal.hold = false;
-	for (int i = 0; i < STEPS && metric("consumer_batches_unflushed") != 0; i++)
-		turn(1);
-	ck_assert_int_eq(metric("consumer_batches_unflushed"), 0);
-	consumer_shutdown();
-	committed(offsets, 1);
-	ck_assert_int_eq(offsets[0], MORE_THAN_QUEUED);
+	flush_then_expect_committed(MORE_THAN_QUEUED);
 }
 END_TEST
 
