@@ -33,8 +33,7 @@ CONSUMER_SRCS := consumer-service/main.c consumer-service/consumer.c \
                  consumer-service/sink.c consumer-service/reset.c \
                  consumer-service/rebuild.c consumer-service/verify.c
 CONSUMER_SRCS += consumer-service/rebuild_status.c
-QUERY_SRCS    := query-service/main.c query-service/pool.c query-service/lookup.c \
-                 query-service/api.c
+QUERY_SRCS    := $(wildcard query-service/*.c)
 UNIT_SRCS     := $(wildcard common/tests/*.c)
 # Each service's own modules have unit tests in <service>/tests/, linked with
 # the service's sources except its main.c, and the shared runner.

@@ -4,8 +4,37 @@ CREATE TABLE IF NOT EXISTS timestamp_records (
   id              uuid PRIMARY KEY,
   event_timestamp timestamptz NOT NULL,
   created_at      timestamptz NOT NULL,              -- when the command was accepted
-  persisted_at    timestamptz NOT NULL DEFAULT now() -- when this row was written
+  persisted_at    timestamptz NOT NULL DEFAULT now(), -- when this row was written
+  -- The order rows were committed in: the position a stream resumes from
+  -- (Last-Event-ID). Writers take SEQ_LOCK (sink.c) before their INSERT, so
+  -- a transaction that commits later holds larger values. Not part of the
+  -- API's record, and a replay numbers rows afresh.
+  seq             bigint GENERATED ALWAYS AS IDENTITY
 );
+
+-- Added in place on a table created before it (numbers the rows it holds).
+ALTER TABLE timestamp_records ADD COLUMN IF NOT EXISTS seq bigint GENERATED ALWAYS AS IDENTITY;
+CREATE UNIQUE INDEX IF NOT EXISTS timestamp_records_seq_key ON timestamp_records (seq);
+-- Ranges of event_timestamp, keyset-paginated on (event_timestamp, id).
+CREATE INDEX IF NOT EXISTS timestamp_records_event_key ON timestamp_records (event_timestamp, id);
+
+-- The second projection: records per UTC minute of event_timestamp. The
+-- consumer adds the rows its INSERT really inserted, in the same statement,
+-- so duplicates and replays never count twice. Created with the rows the
+-- table already holds when it is new.
+DO $$
+BEGIN
+  IF to_regclass('timestamp_counts') IS NULL THEN
+    CREATE TABLE timestamp_counts (
+      minute timestamptz PRIMARY KEY, -- the start of a UTC minute
+      count  bigint NOT NULL CHECK (count > 0)
+    );
+    INSERT INTO timestamp_counts (minute, count)
+      SELECT date_trunc('minute', event_timestamp, 'UTC'), count(*)
+      FROM timestamp_records GROUP BY 1;
+  END IF;
+END
+$$;
 
 -- Blue-green rebuilds (consumer-service --rebuild): one row per generation.
 -- The rebuild replays the topic into table_name under its own consumer group,

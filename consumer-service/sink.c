@@ -15,12 +15,31 @@ extern const char schema_sql[];
 /* Serialises concurrent schema creation by several consumers. */
 #define SCHEMA_LOCK "SELECT pg_advisory_xact_lock(7461736);"
 
-/* The table goes between the two halves, quoted (PQescapeIdentifier). */
-static const char insert_head[] = "INSERT INTO ";
-static const char insert_tail[] =
-    " (id, event_timestamp, created_at) "
-    "SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) "
-    "ON CONFLICT (id) DO NOTHING";
+/* Taken by every writer of the records before its INSERT and held to
+ * its COMMIT: the values of seq then rise in commit order, so a reader
+ * that has seen every row up to seq N and reads "seq > N" after each
+ * notification misses none (query-service's feed). */
+#define SEQ_LOCK "7461738"
+
+/* The statement of a batch: the rows, the counts of the rows it really
+ * inserted (ON CONFLICT DO NOTHING returns no duplicate), and one
+ * notification on the channel named after the table, with the batch's
+ * largest seq -- delivered at COMMIT, to those that LISTEN. One statement,
+ * so one transaction. The minutes are updated in ascending order, so
+ * concurrent writers lock them in the same order. %1$s is the records
+ * table, %2$s its counts table (quoted), %3$s the channel (a literal). */
+static const char insert_sql[] =
+    "WITH seq_lock AS (SELECT pg_advisory_xact_lock(" SEQ_LOCK ")), "
+    "ins AS (INSERT INTO %1$s (id, event_timestamp, created_at) "
+    "SELECT u.* FROM seq_lock, "
+    "unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS u "
+    "ON CONFLICT (id) DO NOTHING RETURNING seq, event_timestamp), "
+    "counted AS (INSERT INTO %2$s AS c (minute, count) "
+    "SELECT date_trunc('minute', event_timestamp, 'UTC'), count(*) FROM ins "
+    "GROUP BY 1 ORDER BY 1 "
+    "ON CONFLICT (minute) DO UPDATE SET count = c.count + excluded.count) "
+    "SELECT count(*), max(seq), "
+    "CASE WHEN count(*) > 0 THEN pg_notify(%3$s, max(seq)::text) END FROM ins";
 
 static PGconn *conn;
 static struct db_params params; /* the timeouts, from sink_connect */
@@ -39,6 +58,17 @@ enum sink_failure sink_classify(const char *sqlstate)
 	    (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0))
 		return SINK_REFUSED;
 	return SINK_OUTAGE;
+}
+
+int sink_counts_table(const char *table, char *buf, size_t size)
+{
+	const size_t head = sizeof(SINK_TABLE) - 1;
+	int n;
+
+	if (strncmp(table, SINK_TABLE, head) != 0)
+		return -1;
+	n = snprintf(buf, size, "%s%s", SINK_COUNTS_TABLE, table + head);
+	return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
 static void drop_connection(void)
@@ -75,9 +105,11 @@ int sink_schema(PGconn *c, const struct db_params *p, char *errstr, size_t errst
 int sink_connect(const struct db_params *p, const char *table, char *errstr, size_t errstr_size)
 {
 	PGresult *res = NULL;
-	char *sql = NULL, *quoted = NULL, why[256] = "out of memory";
+	char *sql = NULL, *quoted = NULL, *quoted_counts = NULL, *channel = NULL;
+	char counts[NAMEDATALEN_MAX], why[256] = "out of memory";
 	const char *step;
 	struct timespec deadline;
+	size_t len;
 
 	if (conn != NULL)
 		return 0;
@@ -103,19 +135,27 @@ int sink_connect(const struct db_params *p, const char *table, char *errstr, siz
 	step = "prepare insert";
 	if (table == NULL)
 		table = SINK_TABLE;
-	quoted = PQescapeIdentifier(conn, table, strlen(table));
-	sql = quoted ? malloc(sizeof(insert_head) + strlen(quoted) + sizeof(insert_tail)) : NULL;
-	if (sql == NULL)
+	if (sink_counts_table(table, counts, sizeof(counts)) != 0) {
+		snprintf(why, sizeof(why), "no counts table for %s", table);
 		goto failed;
-	strcpy(sql, insert_head);
-	strcat(sql, quoted);
-	strcat(sql, insert_tail);
+	}
+	quoted = PQescapeIdentifier(conn, table, strlen(table));
+	quoted_counts = PQescapeIdentifier(conn, counts, strlen(counts));
+	channel = PQescapeLiteral(conn, table, strlen(table));
+	if (quoted == NULL || quoted_counts == NULL || channel == NULL)
+		goto failed;
+	len = sizeof(insert_sql) + strlen(quoted) + strlen(quoted_counts) + strlen(channel);
+	if ((sql = malloc(len)) == NULL)
+		goto failed;
+	snprintf(sql, len, insert_sql, quoted, quoted_counts, channel);
 	deadline = db_statement_deadline(&params);
 	res = db_prepare(conn, "insert_batch", sql, 3, &deadline, why, sizeof(why));
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		goto failed;
 	PQclear(res);
 	PQfreemem(quoted);
+	PQfreemem(quoted_counts);
+	PQfreemem(channel);
 	free(sql);
 	return 0;
 failed:
@@ -125,6 +165,8 @@ failed:
 	snprintf(errstr, errstr_size, "%s: %s", step, why);
 	PQclear(res);
 	PQfreemem(quoted);
+	PQfreemem(quoted_counts);
+	PQfreemem(channel);
 	free(sql);
 	drop_connection();
 	return -1;
@@ -181,7 +223,7 @@ int sink_insert(const struct sink_row *rows, size_t n, long *inserted,
 	deadline = db_statement_deadline(&params);
 	res = db_exec_prepared(conn, "insert_batch", COL_COUNT, (const char *const *)vals, 0,
 	                       &deadline, errstr, errstr_size);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 		char why[256];
 
@@ -199,7 +241,7 @@ int sink_insert(const struct sink_row *rows, size_t n, long *inserted,
 		}
 		goto done;
 	}
-	*inserted = strtol(PQcmdTuples(res), NULL, 10);
+	*inserted = strtol(PQgetvalue(res, 0, 0), NULL, 10);
 	rc = 0;
 done:
 	PQclear(res);

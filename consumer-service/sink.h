@@ -28,13 +28,29 @@ enum sink_failure sink_classify(const char *sqlstate);
 /* The live table, which the consumer writes unless told otherwise. */
 #define SINK_TABLE "timestamp_records"
 
+/* The live table's counts per minute (see schema.sql). */
+#define SINK_COUNTS_TABLE "timestamp_counts"
+
+/* The longest table name PostgreSQL keeps (NAMEDATALEN - 1), and a byte. */
+#define NAMEDATALEN_MAX 64
+
+/* The counts table that goes with a records table: "timestamp_counts"
+ * followed by what follows "timestamp_records" in its name (a blue-green
+ * rebuild's timestamp_records_g3 has timestamp_counts_g3). Returns 0, or
+ * -1 for a name that does not start so or does not fit in size. */
+int sink_counts_table(const char *table, char *buf, size_t size)
+    __attribute__((warn_unused_result));
+
 /* Applies the schema (schema.sql, under an advisory lock) on c. Returns 0,
  * or -1 with errstr (c may then be broken: check PQstatus). */
 int sink_schema(PGconn *c, const struct db_params *p, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
 
 /* Connects (if not connected), applies the schema and prepares the insert
- * into table (NULL: SINK_TABLE; a blue-green rebuild writes its own).
+ * into table (NULL: SINK_TABLE; a blue-green rebuild writes its own) and
+ * its counts table (sink_counts_table), which must exist. Each batch
+ * commits with a NOTIFY on the channel named as the table, carrying the
+ * batch's largest seq.
  * The session commits with synchronous_commit = off: a batch is visible at
  * COMMIT, durable once the WAL is flushed past it (sink_wal_position).
  * Returns 0, or -1 with errstr; safe to call again after a failure. */

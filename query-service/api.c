@@ -10,7 +10,7 @@
 #include "http.h"
 #include "log.h"
 #include "lookup.h"
-#include "ts.h"
+#include "record.h"
 #include "uid.h"
 
 #define TS_PREFIX "/api/v1/timestamp"
@@ -22,7 +22,7 @@ const struct pool_stmt api_statements[] = {
 
 static int get_record(const struct http_req *req, const char *id)
 {
-	char body[320], ev[TS_TEXT_MAX], cr[TS_TEXT_MAX], idt[UID_TEXT_SIZE], errstr[256];
+	char body[RECORD_JSON_MAX], errstr[256];
 	struct lookup_record rec;
 
 	if (!uid_valid(id, strlen(id)))
@@ -36,13 +36,8 @@ static int get_record(const struct http_req *req, const char *id)
 	case LOOKUP_FOUND:
 		break;
 	}
-	uid_normalize(id, idt);
-	ts_format(&rec.event_time, 6, ev);
-	ts_format(&rec.created_at, 6, cr);
-	snprintf(body, sizeof(body),
-	         "{\"id\":\"%s\",\"command_id\":\"%s\",\"event_timestamp\":\"%s\","
-	         "\"created_at\":\"%s\"}",
-	         idt, idt, ev, cr);
+	if (record_json(id, &rec.event_time, &rec.created_at, body, sizeof(body)) < 0)
+		return http_send_error(req, 500, NULL, "record too long to answer");
 	return http_send_json(req, 200, NULL, body);
 }
 
