@@ -86,13 +86,9 @@ int counts_parse(const char *qs, struct counts_query *q, char *errstr, size_t er
 		         has_from ? "to" : "from");
 		return -1;
 	}
-	if (q->to_us < q->from_us) {
-		snprintf(errstr, errstr_size, "to: before from (the range is [from, to))");
-		return -1;
-	}
 	/* Whole buckets: every bucket that [from, to) touches (none when it
-	 * is empty). */
-	empty = q->to_us == q->from_us;
+	 * is empty: to at or before from). */
+	empty = q->to_us <= q->from_us;
 	q->from_us = floor_to(q->from_us, q->bucket_us);
 	q->to_us = empty ? q->from_us : -floor_to(-q->to_us, q->bucket_us);
 	n = (q->to_us - q->from_us) / q->bucket_us;

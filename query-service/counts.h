@@ -30,7 +30,8 @@ struct counts_query {
 void counts_setup(int wait_ms);
 
 /* Parses a query string (NULL: none): bucket (minute, hour or day; minute
- * when absent), from and to (RFC 3339, both required), from rounded down
+ * when absent), from and to (RFC 3339, both required; to at or before from
+ * is an empty range, no bucket), from rounded down
  * and to up to the bucket's boundaries, at most COUNTS_BUCKETS_MAX buckets
  * between them. Returns 0, or -1 with errstr naming what is wrong (an
  * unknown or repeated parameter too). */

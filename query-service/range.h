@@ -46,9 +46,10 @@ struct range_query {
 /* A request waits for the database at most wait_ms in all. */
 void range_setup(int wait_ms);
 
-/* Parses a query string (NULL: none): from, to (RFC 3339), limit (1 to
- * RANGE_LIMIT_MAX), cursor. Returns 0, or -1 with errstr naming the
- * parameter that is wrong (an unknown or repeated one too). */
+/* Parses a query string (NULL: none): from, to (RFC 3339; to at or before
+ * from is an empty range, not an error), limit (1 to RANGE_LIMIT_MAX),
+ * cursor. Returns 0, or -1 with errstr naming the parameter that is wrong
+ * (an unknown or repeated one too). */
 int range_parse(const char *qs, struct range_query *q, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
 
