@@ -47,6 +47,13 @@ int api_setup(const char *url, char *errstr, size_t errstr_size)
 	return 0;
 }
 
+int api_location(const char *id, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "Location: %s" TS_PREFIX "/%s\r\n", query_url, id);
+
+	return n >= 0 && (size_t)n < size ? n : -1;
+}
+
 #define TS_EXPECTED \
 	"expected RFC 3339 like 2009-09-28T19:03:12Z or 2009-09-28T21:03:12.5+02:00"
 
@@ -100,8 +107,8 @@ static int post_timestamp(struct http_req *req, const char *segment)
 		snprintf(body, sizeof(body), "{\"id\":\"%s\"}", m.command_id);
 		/* Where the record will be read (the query service's path): the
 		 * id is also the record's id. */
-		snprintf(location, sizeof(location), "Location: %s" TS_PREFIX "/%s\r\n", query_url,
-		         m.command_id);
+		if (api_location(m.command_id, location, sizeof(location)) < 0)
+			return http_send_error(req, 500, NULL, "Location too long");
 		return http_send_json(req, 200, location, body);
 	case PUB_UNAVAILABLE:
 		/* A message that timed out here may still be stored by the broker

@@ -13,6 +13,10 @@
 int api_setup(const char *query_public_url, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
 
+/* Writes the 200's header line "Location: <url>/api/v1/timestamp/<id>\r\n"
+ * into buf[size]. Returns its length, or -1 if it does not fit. */
+int api_location(const char *id, char *buf, size_t size);
+
 /* The service's routes, for http_start. */
 extern const struct http_routes api_routes;
 
