@@ -234,6 +234,9 @@ def main():
                     (256, "command-c256.wrk")):
         rows.append((f"command-service POST, {c} conn.", name))
     rows.append((f"query-service GET, 32 conn.", "query.wrk"))
+    rows.append((f"query-service range pages of 100 following Link, 32 conn. (pgbench, the same "
+                 f"keyset statement: {figs.text('range:pgbench_pages_s')}/s; ratio {figs.text('range:ratio')})",
+                 "range.wrk"))
     for label, name in rows:
         if name.startswith("produce-"):  # bench/produce-latency: msgs_s, *_ms
             if figs.get(f"{name}:msgs_s") is None:

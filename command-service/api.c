@@ -16,6 +16,44 @@
 #include "uid.h"
 
 #define TS_PREFIX "/api/v1/timestamp"
+/* The longest QUERY_PUBLIC_URL kept. */
+#define QUERY_URL_MAX 256
+
+/* What Location starts with: see api_setup. */
+static char query_url[QUERY_URL_MAX] = "";
+
+int api_setup(const char *url, char *errstr, size_t errstr_size)
+{
+	size_t len = strlen(url);
+
+	while (len > 0 && url[len - 1] == '/')
+		len--;
+	if (len >= sizeof(query_url)) {
+		snprintf(errstr, errstr_size, "longer than %zu characters", sizeof(query_url) - 1);
+		return -1;
+	}
+	if (len > 0 && strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+		snprintf(errstr, errstr_size, "'%.64s' does not start with http:// or https://", url);
+		return -1;
+	}
+	/* It goes into a header line as it is: visible ASCII only. */
+	for (size_t i = 0; i < len; i++) {
+		if (url[i] <= ' ' || url[i] >= 0x7f) {
+			snprintf(errstr, errstr_size, "character %zu is not visible ASCII", i + 1);
+			return -1;
+		}
+	}
+	snprintf(query_url, sizeof(query_url), "%.*s", (int)len, url);
+	return 0;
+}
+
+int api_location(const char *id, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "Location: %s" TS_PREFIX "/%s\r\n", query_url, id);
+
+	return n >= 0 && (size_t)n < size ? n : -1;
+}
+
 #define TS_EXPECTED \
 	"expected RFC 3339 like 2009-09-28T19:03:12Z or 2009-09-28T21:03:12.5+02:00"
 
@@ -24,6 +62,7 @@ static int post_timestamp(struct http_req *req, const char *segment)
 {
 	struct msg_command m;
 	char why[128], value[MSG_ENCODED_MAX], body[64], key[256];
+	char location[QUERY_URL_MAX + 128];
 	int n, status;
 	struct ts_instant accepted;
 	enum pub_result res;
@@ -66,7 +105,11 @@ static int post_timestamp(struct http_req *req, const char *segment)
 	case PUB_OK:
 		log_at(LOG_DEBUG, req->cid, m.command_id, "accepted %s", value);
 		snprintf(body, sizeof(body), "{\"id\":\"%s\"}", m.command_id);
-		return http_send_json(req, 200, NULL, body);
+		/* Where the record will be read (the query service's path): the
+		 * id is also the record's id. */
+		if (api_location(m.command_id, location, sizeof(location)) < 0)
+			return http_send_error(req, 500, NULL, "Location too long");
+		return http_send_json(req, 200, location, body);
 	case PUB_UNAVAILABLE:
 		/* A message that timed out here may still be stored by the broker
 		 * later (a 503 can become a row): the answer names the id tried, so

@@ -20,6 +20,7 @@ int main(int argc, char **argv)
 	struct pub_config pc;
 	struct http_server_opts ho = {.routes = &api_routes};
 	enum log_level level;
+	const char *query_url;
 	char errstr[512];
 	struct mg_context *ctx;
 	sigset_t sigs;
@@ -38,6 +39,9 @@ int main(int argc, char **argv)
 	     "extra librdkafka producer properties, e.g. linger.ms=5,compression.type=lz4"},
 	    {"PUBLISH_TIMEOUT_MS", CFG_INT, &pc.timeout_ms, "5000", 100, 300000,
 	     "how long a request waits for the broker's acknowledgement before 503"},
+	    {"QUERY_PUBLIC_URL", CFG_STRING, &query_url, "", 0, 0,
+	     "the query service's base URL as clients reach it, e.g. http://127.0.0.1:7082: "
+	     "the 200's Location header starts with it (empty: the path alone)"},
 	};
 
 	if ((rc = cfg_args(argc, argv, "command-service", summary, params,
@@ -49,6 +53,10 @@ int main(int argc, char **argv)
 	}
 	if (pc.topic[0] == '\0') {
 		fprintf(stderr, "command-service: KAFKA_PUBLISH_TOPIC: must not be empty\n");
+		return 2;
+	}
+	if (api_setup(query_url, errstr, sizeof(errstr)) != 0) {
+		fprintf(stderr, "command-service: QUERY_PUBLIC_URL: %s\n", errstr);
 		return 2;
 	}
 	log_setup("command-service", level);

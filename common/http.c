@@ -45,6 +45,7 @@ static const char *reason_phrase(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
@@ -103,9 +104,10 @@ int http_send(struct mg_connection *conn, int status, const char *cid,
 	memcpy(buf, head, (size_t)n);
 	memcpy(buf + n, body, body_len);
 	/* A failed write means the client went away: nothing left to do. */
-	/* A reply to HEAD has the headers of the GET reply, and no body. */
+	/* A reply to HEAD has the headers of the GET reply, and no body; so
+	 * has a 304 (its Content-Length is the 200's: RFC 9110 8.6). */
 	const char *method = mg_get_request_info(conn)->request_method;
-	if (method != NULL && strcmp(method, "HEAD") == 0)
+	if ((method != NULL && strcmp(method, "HEAD") == 0) || status == 304)
 		body_len = 0;
 	(void)mg_write(conn, buf, (size_t)n + body_len);
 	if (buf != stack)

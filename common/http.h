@@ -31,7 +31,9 @@ struct http_req {
 };
 
 /* Sends status line, headers and body in one write. extra_headers is NULL or
- * complete "Name: value\r\n" lines. Returns status. */
+ * complete "Name: value\r\n" lines. A 304 (and any reply to HEAD) is sent
+ * with the headers of the 200, Content-Length included, and no body: pass
+ * the 200's body. Returns status. */
 int http_send(struct mg_connection *conn, int status, const char *cid,
               const char *content_type, const char *extra_headers,
               const char *body, size_t body_len);

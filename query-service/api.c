@@ -1,44 +1,61 @@
 /* api: the query service's HTTP routes.
  *
  *   GET /api/v1/timestamp/{id}   one record, every value a JSON string
+ *   GET /api/v1/timestamps        records by event_timestamp, a page at a time
+ *   GET /api/v1/timestamps/counts records per minute, hour or day
  *   GET /health, /ready (PostgreSQL), /metrics: answered by http.c */
 #include "api.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "counts.h"
+#include "etag.h"
 #include "http.h"
 #include "log.h"
 #include "lookup.h"
+#include "range.h"
 #include "record.h"
 #include "uid.h"
 
 #define TS_PREFIX "/api/v1/timestamp"
+#define CACHE_FOREVER "Cache-Control: public, max-age=31536000, immutable\r\n"
 
 const struct pool_stmt api_statements[] = {
     LOOKUP_STATEMENTS,
+    RANGE_STATEMENTS,
+    COUNTS_STATEMENTS,
     {NULL, NULL, 0},
 };
 
 static int get_record(const struct http_req *req, const char *id)
 {
-	char body[RECORD_JSON_MAX], errstr[256];
+	char body[RECORD_JSON_MAX], errstr[256], etag[ETAG_SIZE], inm[1024], headers[128];
 	struct lookup_record rec;
+	int n;
 
 	if (!uid_valid(id, strlen(id)))
 		return http_send_error(req, 400, NULL, "id must be a UUID, got '%.64s'", id);
 	switch (lookup_get(id, &rec, errstr, sizeof(errstr))) {
-	case LOOKUP_MISSING:
-		return http_send_error(req, 404, NULL, "no record with id %s (yet)", id);
+	case LOOKUP_MISSING: /* may be there in a moment */
+		return http_send_error(req, 404, "Cache-Control: no-store\r\n",
+		                       "no record with id %s (yet)", id);
 	case LOOKUP_UNAVAILABLE:
 		return http_send_error(req, 503, "Retry-After: 1\r\n", "database unavailable: %s",
 		                       errstr);
 	case LOOKUP_FOUND:
 		break;
 	}
-	if (record_json(id, &rec.event_time, &rec.created_at, body, sizeof(body)) < 0)
+	if ((n = record_json(id, &rec.event_time, &rec.created_at, body, sizeof(body))) < 0)
 		return http_send_error(req, 500, NULL, "record too long to answer");
-	return http_send_json(req, 200, NULL, body);
+	/* A record never changes once written: cached for good, revalidated
+	 * with its ETag. */
+	etag_of(body, (size_t)n, etag);
+	snprintf(headers, sizeof(headers), "ETag: %s\r\n" CACHE_FOREVER, etag);
+	if (http_header(req->conn, "If-None-Match", inm, sizeof(inm)) >= 0 &&
+	    etag_none_match(inm, etag))
+		return http_send_json(req, 304, headers, body);
+	return http_send_json(req, 200, headers, body);
 }
 
 /* /ready: bounded like a request (lookup_ping), so that /ready answers
@@ -65,6 +82,18 @@ static int route(struct http_req *req, const char **route_name)
 		if (path[sizeof(TS_PREFIX)] == '\0')
 			return http_send_error(req, 400, NULL, "missing id: use GET " TS_PREFIX "/{id}");
 		return get_record(req, path + sizeof(TS_PREFIX));
+	}
+	if (strcmp(path, RANGE_PATH) == 0) {
+		*route_name = RANGE_PATH;
+		if (strcmp(req->ri->request_method, "GET") != 0)
+			return http_method_not_allowed(req, "GET");
+		return range_get(req);
+	}
+	if (strcmp(path, COUNTS_PATH) == 0) {
+		*route_name = COUNTS_PATH;
+		if (strcmp(req->ri->request_method, "GET") != 0)
+			return http_method_not_allowed(req, "GET");
+		return counts_get(req);
 	}
 	return http_send_error(req, 404, NULL, "no such resource: %s", path);
 }

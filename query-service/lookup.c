@@ -106,7 +106,7 @@ int lookup_queued(void)
 	return n;
 }
 
-static struct ts_instant pg_time(const char *bin)
+struct ts_instant lookup_pg_time(const char *bin)
 {
 	int64_t us;
 
@@ -182,8 +182,8 @@ static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespe
 		for (int i = 0; i < n; i++) {
 			if (memcmp(keys[i], PQgetvalue(res, row, 0), 16) == 0) {
 				found[i] = true;
-				recs[i].event_time = pg_time(PQgetvalue(res, row, 1));
-				recs[i].created_at = pg_time(PQgetvalue(res, row, 2));
+				recs[i].event_time = lookup_pg_time(PQgetvalue(res, row, 1));
+				recs[i].created_at = lookup_pg_time(PQgetvalue(res, row, 2));
 			}
 		}
 	}

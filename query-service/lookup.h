@@ -75,6 +75,9 @@ typedef int (*lookup_reader_fn)(const char (*ids)[UID_TEXT_SIZE], int n,
  * NULL puts back the default, which reads through the pool. */
 void lookup_set_reader(lookup_reader_fn fn);
 
+/* The instant of a timestamptz in PostgreSQL's binary form (8 bytes). */
+struct ts_instant lookup_pg_time(const char *bin);
+
 /* Requests queued for a statement right now (not yet taken by a leader). */
 int lookup_queued(void);
 

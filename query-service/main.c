@@ -4,14 +4,17 @@
 
 #include "api.h"
 #include "cfg.h"
+#include "counts.h"
 #include "http.h"
 #include "log.h"
 #include "lookup.h"
 #include "pool.h"
+#include "range.h"
 
 static const char summary[] =
-    "Serves GET /api/v1/timestamp/{id} from PostgreSQL through a bounded pool\n"
-    "of connections with prepared statements.";
+    "Serves GET /api/v1/timestamp/{id}, /api/v1/timestamps (ranges) and\n"
+    "/api/v1/timestamps/counts from PostgreSQL through a bounded pool of\n"
+    "connections with prepared statements.";
 
 int main(int argc, char **argv)
 {
@@ -53,6 +56,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	lookup_setup(pool_size, pool_timeout);
+	range_setup(pool_timeout);
+	counts_setup(pool_timeout);
 	ctx = http_start(&ho, errstr, sizeof(errstr));
 	if (ctx == NULL) {
 		log_error("http: %s", errstr);

@@ -171,6 +171,28 @@ void pool_release(PGconn *conn, bool broken)
 		PQfinish(conn);
 }
 
+PGresult *pool_exec(const char *name, int n_params, const char *const *vals,
+                    int result_format, const struct timespec *deadline, char *errstr,
+                    size_t errstr_size)
+{
+	PGconn *conn;
+	PGresult *res;
+
+	if ((conn = pool_acquire(deadline, errstr, errstr_size)) == NULL)
+		return NULL;
+	res = db_exec_prepared(conn, name, n_params, vals, result_format, deadline, errstr,
+	                       errstr_size);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		if (res != NULL) /* else errstr says why: no answer in time */
+			db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
+		PQclear(res);
+		pool_release(conn, true); /* a timed-out one is being cancelled: a new one next */
+		return NULL;
+	}
+	pool_release(conn, false);
+	return res;
+}
+
 bool pool_answered_within(int ms)
 {
 	const long now = clock_mono_ms();

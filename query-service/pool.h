@@ -33,6 +33,16 @@ PGconn *pool_acquire(const struct timespec *deadline, char *errstr, size_t errst
  * the slot's next use): after any failed or timed-out call on it. */
 void pool_release(PGconn *conn, bool broken);
 
+/* Runs prepared statement name (one of the pool's stmts) with text
+ * parameters vals[0..n_params) on a pooled connection, all of it (a free
+ * connection, the statement) by deadline; results in result_format (0
+ * text, 1 binary). Returns the PGRES_TUPLES_OK result (the caller clears
+ * it), or NULL with errstr: the connection is then dropped, as after any
+ * failed call. */
+PGresult *pool_exec(const char *name, int n_params, const char *const *vals,
+                    int result_format, const struct timespec *deadline, char *errstr,
+                    size_t errstr_size);
+
 /* Connections lent out right now. */
 int pool_in_use(void);
 

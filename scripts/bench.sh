@@ -15,6 +15,8 @@
 #                       running consumer meeting a backlog, and memory against
 #                       drain rate by prefetch size (bench/steps/consumer.sh)
 #   4. query-service    GET random existing ids (wrk) vs pgbench -M prepared
+#                       4b. range pages of 100 following Link vs pgbench
+#                       running the same keyset statement (bench/steps/range.sh)
 #   5. accept→readable  vegeta at constant rates, bench/readable polls GET
 #   6. pipeline         the highest constant POST rate the three services
 #                       sustain together (every 200, the consumer keeps up,
@@ -377,6 +379,7 @@ cpu_get=$(per_1000 $(($(cpu_ms query-service) - cpu0)) "$(get query.wrk requests
 all_2xx query
 query_server_tail query  # the service's own histogram of the same requests
 say "   $(fmt "$(get query.wrk rps)") req/s against pgbench's $(fmt "$pgbench_tps"); p99 $(awk -v u="$(get query.wrk p99_us)" 'BEGIN { printf "%.2f", u / 1000 }') ms; $cpu_get CPU ms per 1,000 GETs"
+range_step  # 4b. range pages following Link vs pgbench running the same keyset statement
 
 # 5. accept → readable at constant rates, with a consumer started afresh:
 # its peak memory from here on is the steady state's.

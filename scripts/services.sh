@@ -15,7 +15,8 @@
 #   SERVICE  command-service, consumer-service or query-service
 # env:   BIN_DIR (<repo>/build), STATE_DIR (<repo>/.local/run; logs and pid files),
 #        COMMAND_PORT (7080), CONSUMER_PORT (7081), QUERY_PORT (7082),
-#        KAFKA_PORT (9092), PG_PORT (5432); any service variable (LOG_LEVEL, ...)
+#        KAFKA_PORT (9092), PG_PORT (5432), QUERY_PUBLIC_URL
+#        (http://127.0.0.1:$QUERY_PORT); any service variable (LOG_LEVEL, ...)
 #        set in the environment reaches the services too.
 set -euo pipefail
 
@@ -29,6 +30,8 @@ CONSUMER_PORT=${CONSUMER_PORT:-7081}
 QUERY_PORT=${QUERY_PORT:-7082}
 export KAFKA_BROKER=${KAFKA_BROKER:-127.0.0.1:${KAFKA_PORT:-9092}}
 export DB_URL=${DB_URL:-postgresql://127.0.0.1:${PG_PORT:-5432}/postgres}
+# The command service's Location then points at this query service.
+export QUERY_PUBLIC_URL=${QUERY_PUBLIC_URL:-http://127.0.0.1:$QUERY_PORT}
 
 say() { echo "[services] $*"; }
 

@@ -10,7 +10,7 @@
 
 int main(int argc, char **argv)
 {
-	static const unit_suite_fn makers[] = {make_publisher_suite, NULL};
+	static const unit_suite_fn makers[] = {make_publisher_suite, make_api_suite, NULL};
 
 	return unit_main(argc, argv, makers);
 }

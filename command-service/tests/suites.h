@@ -5,5 +5,6 @@
 #include <check.h>
 
 Suite *make_publisher_suite(void);
+Suite *make_api_suite(void);
 
 #endif

@@ -55,11 +55,16 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
 	if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
 		resp->cid[0] = resp->retry_after[0] = resp->allow[0] = '\0';
 		resp->content_type[0] = '\0';
+		resp->etag[0] = resp->cache_control[0] = resp->location[0] = resp->link[0] = '\0';
 	}
 	capture(line, n, "correlationId", resp->cid, sizeof(resp->cid));
 	capture(line, n, "Retry-After", resp->retry_after, sizeof(resp->retry_after));
 	capture(line, n, "Allow", resp->allow, sizeof(resp->allow));
 	capture(line, n, "Content-Type", resp->content_type, sizeof(resp->content_type));
+	capture(line, n, "ETag", resp->etag, sizeof(resp->etag));
+	capture(line, n, "Cache-Control", resp->cache_control, sizeof(resp->cache_control));
+	capture(line, n, "Location", resp->location, sizeof(resp->location));
+	capture(line, n, "Link", resp->link, sizeof(resp->link));
 	return n;
 }
 

@@ -15,6 +15,10 @@ struct http_resp {
 	char retry_after[32]; /* Retry-After */
 	char allow[64];       /* Allow */
 	char content_type[128];
+	char etag[128];          /* ETag */
+	char cache_control[128]; /* Cache-Control */
+	char location[512];      /* Location */
+	char link[1024];         /* Link */
 	char errstr[CURL_ERROR_SIZE];
 	CURLcode curl_code; /* CURLE_OK when a response arrived */
 };

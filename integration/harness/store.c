@@ -100,7 +100,8 @@ int store_exec(const char *db_url, const char *sql, char *errstr, size_t errstr_
 	return rc;
 }
 
-int store_dump(const char *db_url, char **text, long *rows, char *errstr, size_t errstr_size)
+int store_query(const char *db_url, const char *sql, const char *const *vals, int n_vals,
+                char **text, long *rows, char *errstr, size_t errstr_size)
 {
 	PGconn *conn = connect_utc(db_url, errstr, errstr_size);
 	PGresult *res = NULL;
@@ -110,20 +111,22 @@ int store_dump(const char *db_url, char **text, long *rows, char *errstr, size_t
 	*text = NULL;
 	if (conn == NULL)
 		return -1;
-	res = PQexec(conn, "SELECT id, event_timestamp, created_at FROM timestamp_records ORDER BY id");
+	res = PQexecParams(conn, sql, n_vals, NULL, vals, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
 		goto done;
 	}
 	for (int r = 0; r < PQntuples(res); r++)
-		size += (size_t)PQgetlength(res, r, 0) + PQgetlength(res, r, 1) + PQgetlength(res, r, 2) + 3;
+		for (int c = 0; c < PQnfields(res); c++)
+			size += (size_t)PQgetlength(res, r, c) + 1;
 	if ((*text = malloc(size)) == NULL) {
 		snprintf(errstr, errstr_size, "out of memory");
 		goto done;
 	}
 	for (int r = 0; r < PQntuples(res); r++)
-		pos += (size_t)sprintf(*text + pos, "%s|%s|%s\n", PQgetvalue(res, r, 0),
-		                       PQgetvalue(res, r, 1), PQgetvalue(res, r, 2));
+		for (int c = 0; c < PQnfields(res); c++)
+			pos += (size_t)sprintf(*text + pos, "%s%c", PQgetvalue(res, r, c),
+			                       c + 1 < PQnfields(res) ? '|' : '\n');
 	(*text)[pos] = '\0';
 	*rows = PQntuples(res);
 	rc = 0;
@@ -131,4 +134,11 @@ done:
 	PQclear(res);
 	PQfinish(conn);
 	return rc;
+}
+
+int store_dump(const char *db_url, char **text, long *rows, char *errstr, size_t errstr_size)
+{
+	return store_query(db_url,
+	                   "SELECT id, event_timestamp, created_at FROM timestamp_records ORDER BY id",
+	                   NULL, 0, text, rows, errstr, errstr_size);
 }

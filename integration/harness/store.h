@@ -20,6 +20,14 @@ int store_count(const char *db_url, const char *id, long *count, char *errstr,
 int store_exec(const char *db_url, const char *sql, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
 
+/* The rows of sql (a SELECT with text parameters $1..$n_vals, vals), each
+ * as its columns' text joined by '|' and a newline, into *text, which the
+ * caller frees, and their number into *rows; in a UTC session with ISO
+ * dates. Returns 0, or -1 with errstr. */
+int store_query(const char *db_url, const char *sql, const char *const *vals, int n_vals,
+                char **text, long *rows, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
 /* Every row of timestamp_records as "id|event_timestamp|created_at" lines
  * (PostgreSQL's UTC text, in id order) into *text, which the caller frees,
  * and their number into *rows. Returns 0, or -1 with errstr. */
