@@ -533,9 +533,9 @@ static bool ends_reached(void)
  * renamed to old-style names (timestamp_records_seq_key to
  * timestamp_records_old_g3_seq_key), and the generation's index defined
  * alike (LIKE ... INCLUDING ALL made one of each) takes the name the live
- * one had -- so schema.sql's CREATE INDEX IF NOT EXISTS finds its names on
- * the live table after the switch, and still after the old tables are
- * dropped. A live index with no twin fails the switch rather than losing
+ * one had -- so schema.sql, which creates an index only when its name is
+ * missing, finds its names on the live table after the switch, and still
+ * after the old tables are dropped (no index made twice). A live index with no twin fails the switch rather than losing
  * the index. Then 'switch' on the records' channel: a rebuild numbers the
  * rows' seq afresh, and query-service's feed must know. */
 static const char switch_sql[] =

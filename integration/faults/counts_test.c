@@ -110,7 +110,7 @@ static int cmp_i64(const void *a, const void *b)
 
 static void expected_text(char *out, size_t size)
 {
-	int64_t minutes[MAX_IDS];
+	int64_t minutes[MAX_IDS] = {0};
 	size_t len = 0;
 
 	for (int i = 0; i < n_cmds; i++) {
