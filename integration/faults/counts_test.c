@@ -13,7 +13,9 @@
  *     counts switch with the rows, the live consumer goes on counting into
  *     the new table, listeners hear 'switch', and the indexes carry the
  *     schema's names (none added twice when the schema is applied again
- *     after the old tables are dropped).
+ *     after the old tables are dropped);
+ *   - a generation begun by a version without counts (its table half
+ *     filled, no counts table) resumed by --rebuild.
  * Event times at the edges: a minute's first and last microsecond,
  * nanoseconds the table truncates (never rounded into the next minute),
  * before 1970, years 0001 and 9999. */
@@ -359,6 +361,8 @@ START_TEST(counts_equal_group_by_after_duplicates_and_replays)
 	char names[512], gen[16], sql[256], old[64];
 	PGconn *listener;
 	PGresult *res;
+	char stmt[1024], rebuild_log[600];
+	long log_from;
 	int first_later;
 
 	/* The command service creates the topic, the consumer the tables,
@@ -447,6 +451,29 @@ START_TEST(counts_equal_group_by_after_duplicates_and_replays)
 	          "'timestamp_counts'::regclass)",
 	          names, sizeof(names));
 	ck_assert_str_eq(names, "timestamp_counts_pkey,timestamp_records_pkey");
+
+	/* A generation begun by a version without counts (its table half
+	 * filled, no counts table), resumed: the counts table is made from
+	 * the rows already there, and the replay over them counts none twice. */
+	snprintf(sql, sizeof(sql), "SELECT %s + 1", gen);
+	sql_value(sql, gen, sizeof(gen));
+	snprintf(stmt, sizeof(stmt),
+	         "CREATE TABLE timestamp_records_g%s (LIKE timestamp_records INCLUDING ALL); "
+	         "INSERT INTO timestamp_records_g%s (id, event_timestamp, created_at) SELECT id, "
+	         "event_timestamp, created_at FROM timestamp_records ORDER BY id LIMIT %d; "
+	         "INSERT INTO timestamp_rebuilds (generation, table_name, group_id, state) VALUES "
+	         "(%s, 'timestamp_records_g%s', '%s.rebuild-g%s', 'replaying')",
+	         gen, gen, n_cmds / 2, gen, gen, current_group(), gen);
+	sql_exec(stmt);
+	snprintf(rebuild_log, sizeof(rebuild_log), "%s/consumer-counts-rebuild.log", stack.state_dir);
+	log_from = fault_file_size(rebuild_log);
+	ck_assert_msg(rebuild() == 0, "the resumed --rebuild failed (see %s)", rebuild_log);
+	snprintf(names, sizeof(names), "rebuild g%s: resuming into timestamp_records_g%s", gen, gen);
+	ck_assert_msg(fault_grep(rebuild_log, log_from, names, NULL, NULL) == 1,
+	              "the rebuild did not log \"%s\" (see %s)", names, rebuild_log);
+	assert_counts("after resuming a rebuild begun without a counts table");
+	index_names(names, sizeof(names));
+	ck_assert_str_eq(names, CANONICAL_INDEXES);
 }
 END_TEST
 
