@@ -54,10 +54,12 @@ static const char summary[] =
     "       consumer-service --rebuild\n"
     "rebuilds the table beside the live one, without downtime: replays the topic\n"
     "from its start into timestamp_records_g<N> as group KAFKA_GROUP_ID.rebuild-g<N>,\n"
-    "then, caught up, renames the tables in one transaction (the old one is kept as\n"
-    "timestamp_records_old_g<N> until you drop it) and exits 0. Progress goes to the\n"
-    "log and to the table timestamp_rebuilds. One rebuild at a time; a rebuild that\n"
-    "stopped is resumed by the next --rebuild. Listens on no port.\n"
+    "and its counts into timestamp_counts_g<N>, then, caught up, renames the tables\n"
+    "and their indexes in one transaction (the old ones are kept as\n"
+    "timestamp_records_old_g<N> and timestamp_counts_old_g<N> until you drop them)\n"
+    "and exits 0. Progress goes to the log and to the table timestamp_rebuilds. One\n"
+    "rebuild at a time; a rebuild that stopped is resumed by the next --rebuild.\n"
+    "Listens on no port.\n"
     "\n"
     "       consumer-service --verify\n"
     "compares the table timestamp_records with the topic: reads every partition\n"
@@ -66,10 +68,12 @@ static const char summary[] =
     "decodable ones and how many of their ids have a row, then the ids missing\n"
     "from the table, the rows with no message, and the rows whose event_timestamp\n"
     "or created_at differ from their message. Undecodable messages (dead letters)\n"
-    "are counted apart, not as missing. Exit 0 when table and topic agree, 1 when\n"
-    "they differ, 3 when the check could not be made. It holds every distinct id\n"
-    "of the topic in a hash table in memory (64 to 128 bytes each: at most\n"
-    "128 MiB per million ids); the table is streamed through a cursor.";
+    "are counted apart, not as missing. Then compares timestamp_counts with the\n"
+    "table's rows per minute (a GROUP BY) and prints the minutes that differ. Exit 0\n"
+    "when table, topic and counts agree, 1 when they differ, 3 when the check could\n"
+    "not be made. It holds every distinct id of the topic in a hash table in memory\n"
+    "(64 to 128 bytes each: at most 128 MiB per million ids); the table is streamed\n"
+    "through a cursor.";
 
 /* `--reset-offsets ...`: run instead of the service. Returns the exit
  * status. */

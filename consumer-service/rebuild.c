@@ -2,17 +2,19 @@
  *
  * One rebuild at a time: it holds a session-level advisory lock on its
  * control connection for the whole run. Generation N replays the topic
- * into timestamp_records_g<N> as group <KAFKA_GROUP_ID>.rebuild-g<N> with
+ * into timestamp_records_g<N> (and its counts per minute into
+ * timestamp_counts_g<N>) as group <KAFKA_GROUP_ID>.rebuild-g<N> with
  * the live consumer's own loop (consumer.c: batches, dead letters, retries,
  * offsets committed once the rows are durable), so a rebuild that died is
  * resumed from its group's committed offsets. Its row in timestamp_rebuilds
  * carries the progress, which the live consumer serves.
  *
  * Caught up, it switches in one transaction on the control connection:
- * LOCK TABLE timestamp_records IN EXCLUSIVE MODE stops the live consumer's
- * INSERTs (not the readers' SELECTs); every message the live consumer can
- * have written is then below the topic's end offsets, and the rebuild
- * replays up to them; then both tables are renamed and the row says live.
+ * LOCK TABLE timestamp_records, timestamp_counts IN EXCLUSIVE MODE stops
+ * the live consumer's INSERTs (not the readers' SELECTs); every message the
+ * live consumer can have written is then below the topic's end offsets, and
+ * the rebuild replays up to them; then the four tables and their indexes
+ * are renamed (switch_sql) and the row says live.
  * The replay during the switch goes through the consumer's own connection
  * in short transactions of its own: they commit before the renames do, and
  * the switch's COMMIT (synchronous) flushes the WAL past them. Statements
@@ -54,6 +56,7 @@ static struct consumer_config cfg; /* the consumer's, with the rebuild's group a
 static PGconn *conn;               /* control: the lock, the state row, the switch */
 static int generation;
 static char gen_text[16], table[64], group[512], old_table[64];
+static char counts[NAMEDATALEN_MAX], old_counts[NAMEDATALEN_MAX]; /* their counts tables */
 static struct part *parts;
 static int n_parts;
 static int64_t total, done, replayed; /* replayed: beyond the start's end too */
@@ -202,6 +205,44 @@ static void names(void)
 	snprintf(gen_text, sizeof(gen_text), "%d", generation);
 	snprintf(table, sizeof(table), SINK_TABLE "_g%d", generation);
 	snprintf(old_table, sizeof(old_table), SINK_TABLE "_old_g%d", generation);
+	snprintf(old_counts, sizeof(old_counts), SINK_COUNTS_TABLE "_old_g%d", generation);
+}
+
+/* The generation's counts table (sink_counts_table of its table), created
+ * LIKE the live one when it is missing -- with the counts of the rows its
+ * table holds already (a rebuild begun by a version without counts), in
+ * the same statement. Returns 0, or -1 with errstr. */
+static int counts_create(char *errstr, size_t errstr_size)
+{
+	char *q_counts = NULL, *q_table = NULL, *lit = NULL, *sql = NULL;
+	size_t len;
+	int rc = -1;
+
+	if (sink_counts_table(table, counts, sizeof(counts)) != 0) {
+		snprintf(errstr, errstr_size, "no counts table for %s", table);
+		return -1;
+	}
+	q_counts = PQescapeIdentifier(conn, counts, strlen(counts));
+	q_table = PQescapeIdentifier(conn, table, strlen(table));
+	lit = PQescapeLiteral(conn, counts, strlen(counts));
+	len = 512 + 2 * NAMEDATALEN_MAX * 4;
+	if (q_counts == NULL || q_table == NULL || lit == NULL || (sql = malloc(len)) == NULL) {
+		snprintf(errstr, errstr_size, "out of memory");
+		goto done;
+	}
+	snprintf(sql, len,
+	         "DO $$ BEGIN IF to_regclass(%s) IS NULL THEN "
+	         "CREATE TABLE %s (LIKE " SINK_COUNTS_TABLE " INCLUDING ALL); "
+	         "INSERT INTO %s (minute, count) SELECT date_trunc('minute', event_timestamp, 'UTC'), "
+	         "count(*) FROM %s GROUP BY 1; END IF; END $$",
+	         lit, q_counts, q_counts, q_table);
+	rc = ctl(sql, 0, NULL, PGRES_COMMAND_OK, NULL, errstr, errstr_size);
+done:
+	PQfreemem(q_counts);
+	PQfreemem(q_table);
+	PQfreemem(lit);
+	free(sql);
+	return rc;
 }
 
 /* Resumes the rebuild a crash left behind (replaying, or switching: a
@@ -226,6 +267,12 @@ static int rebuild_begin(char *errstr, size_t errstr_size)
 		names();
 		snprintf(table, sizeof(table), "%s", PQgetvalue(res, 0, 1));
 		snprintf(group, sizeof(group), "%s", PQgetvalue(res, 0, 2));
+		/* A generation begun before its counts table existed gets one. */
+		step = "the generation's counts table";
+		PQclear(res);
+		res = NULL;
+		if (counts_create(why, sizeof(why)) != 0)
+			goto failed;
 	}
 	PQclear(res);
 	res = NULL;
@@ -261,12 +308,13 @@ static int rebuild_begin(char *errstr, size_t errstr_size)
 	}
 	snprintf(sql, sizeof(sql), "CREATE TABLE %s (LIKE " SINK_TABLE " INCLUDING ALL)", quoted);
 	vals[0] = gen_text, vals[1] = table, vals[2] = group;
-	step = "create the generation's table";
+	step = "create the generation's tables";
 	if (ctl("BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL, why, sizeof(why)) != 0 ||
 	    ctl("INSERT INTO timestamp_rebuilds (generation, table_name, group_id, state) "
 	        "VALUES ($1, $2, $3, 'replaying')",
 	        3, vals, PGRES_COMMAND_OK, NULL, why, sizeof(why)) != 0 ||
 	    ctl(sql, 0, NULL, PGRES_COMMAND_OK, NULL, why, sizeof(why)) != 0 ||
+	    counts_create(why, sizeof(why)) != 0 ||
 	    ctl("COMMIT", 0, NULL, PGRES_COMMAND_OK, NULL, why, sizeof(why)) != 0) {
 		char ignored[64];
 		if (ctl("ROLLBACK", 0, NULL, PGRES_COMMAND_OK, NULL, ignored, sizeof(ignored)) != 0)
@@ -274,7 +322,7 @@ static int rebuild_begin(char *errstr, size_t errstr_size)
 		goto failed;
 	}
 	PQfreemem(quoted);
-	log_info("rebuild g%d: new table %s, group %s", generation, table, group);
+	log_info("rebuild g%d: new tables %s and %s, group %s", generation, table, counts, group);
 	return 0;
 failed:
 	PQfreemem(quoted);
@@ -478,48 +526,63 @@ static bool ends_reached(void)
 	return lag_max() <= 0;
 }
 
-/* The SQL that renames the live table to old_table and the generation's to
- * the live one, with their primary keys, into sql. The primary keys' names
- * are looked up, not assumed. Returns 0, or -1 with errstr. */
+/* The renames of the switch, in one DO block: for the records and the
+ * counts table each, the live table becomes the old one and the
+ * generation's the live one, and so do their indexes (a primary key's
+ * constraint goes with its index): the live table's are looked up and
+ * renamed to old-style names (timestamp_records_seq_key to
+ * timestamp_records_old_g3_seq_key), and the generation's index defined
+ * alike (LIKE ... INCLUDING ALL made one of each) takes the name the live
+ * one had -- so schema.sql, which creates an index only when its name is
+ * missing, finds its names on the live table after the switch, and still
+ * after the old tables are dropped (no index made twice). A live index with no twin fails the switch rather than losing
+ * the index. Then 'switch' on the records' channel: a rebuild numbers the
+ * rows' seq afresh, and query-service's feed must know. */
+static const char switch_sql[] =
+    "DO $$ DECLARE t record; i record; BEGIN "
+    "FOR t IN SELECT * FROM (VALUES (%1$s, %2$s, %3$s), (%4$s, %5$s, %6$s)) "
+    "AS v(live, gen, old) LOOP "
+    "FOR i IN WITH ix AS (SELECT x.indrelid AS rel, x.indexrelid AS idx, c.relname AS name, "
+    "row_number() OVER (PARTITION BY x.indrelid, x.indisprimary, d.def ORDER BY x.indexrelid) "
+    "AS k, x.indisprimary AS prim, d.def FROM pg_index x JOIN pg_class c "
+    "ON c.oid = x.indexrelid, regexp_replace(pg_get_indexdef(x.indexrelid), "
+    "' INDEX \\S+ ON \\S+ ', ' ') AS d(def) "
+    "WHERE x.indrelid IN (t.live::regclass, t.gen::regclass)) "
+    "SELECT l.idx AS live_idx, l.name, n.idx AS gen_idx FROM ix l LEFT JOIN ix n "
+    "ON n.rel = t.gen::regclass AND (n.prim, n.def, n.k) = (l.prim, l.def, l.k) "
+    "WHERE l.rel = t.live::regclass LOOP "
+    "IF i.gen_idx IS NULL THEN RAISE EXCEPTION '%% has no index like %% of %%', "
+    "t.gen, i.name, t.live; END IF; "
+    "EXECUTE format('ALTER INDEX %%s RENAME TO %%I', i.live_idx::regclass, "
+    "CASE WHEN starts_with(i.name, t.live) THEN t.old || substr(i.name, length(t.live) + 1) "
+    "ELSE i.name || substr(t.old, length(t.live) + 1) END); "
+    "EXECUTE format('ALTER INDEX %%s RENAME TO %%I', i.gen_idx::regclass, i.name); "
+    "END LOOP; "
+    "EXECUTE format('ALTER TABLE %%I RENAME TO %%I', t.live, t.old); "
+    "EXECUTE format('ALTER TABLE %%I RENAME TO %%I', t.gen, t.live); "
+    "END LOOP; "
+    "PERFORM pg_notify(%1$s, 'switch'); END $$";
+
+/* switch_sql for this generation into sql. Returns 0, or -1 with errstr. */
 static int rename_sql(char *sql, size_t size, char *errstr, size_t errstr_size)
 {
-	const char *vals[] = {table};
-	char old_pkey[96], *q[6] = {NULL};
-	PGresult *res = NULL;
-	int rc = -1;
+	const char *names[] = {SINK_TABLE, table, old_table, SINK_COUNTS_TABLE, counts, old_counts};
+	char *q[6] = {NULL};
+	int rc = -1, n;
 
-	if (ctl("SELECT (SELECT conname FROM pg_constraint WHERE contype = 'p' AND conrelid = '" SINK_TABLE
-	        "'::regclass), (SELECT conname FROM pg_constraint WHERE contype = 'p' AND conrelid = "
-	        "$1::regclass)",
-	        1, vals, PGRES_TUPLES_OK, &res, errstr, errstr_size) != 0)
-		return -1;
-	snprintf(old_pkey, sizeof(old_pkey), "%s_pkey", old_table);
-	q[0] = PQescapeIdentifier(conn, old_table, strlen(old_table));
-	q[1] = PQescapeIdentifier(conn, table, strlen(table));
-	q[2] = PQescapeIdentifier(conn, PQgetvalue(res, 0, 0), strlen(PQgetvalue(res, 0, 0)));
-	q[3] = PQescapeIdentifier(conn, old_pkey, strlen(old_pkey));
-	q[4] = PQescapeIdentifier(conn, PQgetvalue(res, 0, 1), strlen(PQgetvalue(res, 0, 1)));
-	for (int i = 0; i < 5; i++)
-		if (q[i] == NULL) {
+	for (int i = 0; i < 6; i++)
+		if ((q[i] = PQescapeLiteral(conn, names[i], strlen(names[i]))) == NULL) {
 			snprintf(errstr, errstr_size, "out of memory");
 			goto done;
 		}
-	if (PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1)) {
-		snprintf(errstr, errstr_size, "%s or %s has no primary key", SINK_TABLE, table);
-		goto done;
-	}
-	/* The old key first: the new one takes its name. */
-	snprintf(sql, size,
-	         "ALTER TABLE " SINK_TABLE " RENAME TO %s; "
-	         "ALTER TABLE %s RENAME CONSTRAINT %s TO %s; "
-	         "ALTER TABLE %s RENAME TO " SINK_TABLE "; "
-	         "ALTER TABLE " SINK_TABLE " RENAME CONSTRAINT %s TO " SINK_TABLE "_pkey",
-	         q[0], q[0], q[2], q[3], q[1], q[4]);
-	rc = 0;
+	n = snprintf(sql, size, switch_sql, q[0], q[1], q[2], q[3], q[4], q[5]);
+	if (n < 0 || (size_t)n >= size)
+		snprintf(errstr, errstr_size, "the switch's statement does not fit");
+	else
+		rc = 0;
 done:
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		PQfreemem(q[i]);
-	PQclear(res);
 	return rc;
 }
 
@@ -528,7 +591,7 @@ done:
  * REBUILD_SWITCH_ATTEMPTS. */
 static void switch_try(void)
 {
-	char why[384] = "", sql[1024], ms[32], d[24], r[32];
+	char why[384] = "", sql[4096], ms[32], d[24], r[32];
 	const char *vals[] = {old_table, ms, d, r};
 	const char *step = "state switching";
 	double locked_at = 0, until;
@@ -544,11 +607,12 @@ static void switch_try(void)
 		goto failed;
 	/* Readers' SELECTs go on under EXCLUSIVE; the live consumer's INSERTs
 	 * wait, and so every message it can have written is below the end
-	 * offsets asked next. */
-	step = "lock " SINK_TABLE;
+	 * offsets asked next. Its statement locks the records, then the
+	 * counts: so does this, or each could hold what the other waits for. */
+	step = "lock " SINK_TABLE " and " SINK_COUNTS_TABLE;
 	sent_begin = true;
 	if (ctl("BEGIN; SET LOCAL lock_timeout = '" STR(REBUILD_LOCK_TIMEOUT_MS) "ms'; "
-	        "LOCK TABLE " SINK_TABLE " IN EXCLUSIVE MODE",
+	        "LOCK TABLE " SINK_TABLE ", " SINK_COUNTS_TABLE " IN EXCLUSIVE MODE",
 	        0, NULL, PGRES_COMMAND_OK, NULL, why, sizeof(why)) != 0)
 		goto failed;
 	locked_at = clock_mono_s();
@@ -570,7 +634,7 @@ static void switch_try(void)
 		         lag_max());
 		goto failed;
 	}
-	step = "rename the tables";
+	step = "rename the tables and their indexes";
 	if (rename_sql(sql, sizeof(sql), why, sizeof(why)) != 0 ||
 	    ctl(sql, 0, NULL, PGRES_COMMAND_OK, NULL, why, sizeof(why)) != 0)
 		goto failed;
@@ -702,9 +766,9 @@ static int rebuild_finish(void)
 		       " messages replayed in %.1f s)\n",
 		       generation, SINK_TABLE, n, replayed, clock_mono_s() - started);
 		printf("rebuild: switched in %.1f ms (the live table was locked that long)\n", switch_ms);
-		printf("rebuild: the previous table is kept as %s; drop it when it is no longer "
-		       "needed: DROP TABLE %s;\n",
-		       old_table, old_table);
+		printf("rebuild: the previous tables are kept as %s and %s; drop them when they are "
+		       "no longer needed: DROP TABLE %s, %s;\n",
+		       old_table, old_counts, old_table, old_counts);
 		fflush(stdout);
 		log_info("rebuild g%d: live, switched in %.1f ms", generation, switch_ms);
 		return 0;

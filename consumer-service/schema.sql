@@ -12,11 +12,26 @@ CREATE TABLE IF NOT EXISTS timestamp_records (
   seq             bigint GENERATED ALWAYS AS IDENTITY
 );
 
--- Added in place on a table created before it (numbers the rows it holds).
-ALTER TABLE timestamp_records ADD COLUMN IF NOT EXISTS seq bigint GENERATED ALWAYS AS IDENTITY;
-CREATE UNIQUE INDEX IF NOT EXISTS timestamp_records_seq_key ON timestamp_records (seq);
--- Ranges of event_timestamp, keyset-paginated on (event_timestamp, id).
-CREATE INDEX IF NOT EXISTS timestamp_records_event_key ON timestamp_records (event_timestamp, id);
+-- seq added in place on a table created before it (numbers the rows it
+-- holds), its index, and the index of ranges of event_timestamp,
+-- keyset-paginated on (event_timestamp, id). Each only when missing, looked
+-- up first: ALTER TABLE ... IF NOT EXISTS and CREATE INDEX IF NOT EXISTS
+-- take their table lock before they look, and so would wait behind any
+-- open write transaction -- a consumer starting would not get ready.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'timestamp_records'::regclass
+                 AND attname = 'seq' AND NOT attisdropped) THEN
+    ALTER TABLE timestamp_records ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY;
+  END IF;
+  IF to_regclass('timestamp_records_seq_key') IS NULL THEN
+    CREATE UNIQUE INDEX timestamp_records_seq_key ON timestamp_records (seq);
+  END IF;
+  IF to_regclass('timestamp_records_event_key') IS NULL THEN
+    CREATE INDEX timestamp_records_event_key ON timestamp_records (event_timestamp, id);
+  END IF;
+END
+$$;
 
 -- The second projection: records per UTC minute of event_timestamp. The
 -- consumer adds the rows its INSERT really inserted, in the same statement,

@@ -1,6 +1,7 @@
 /* verify: compares the table with the topic, message by message: the ids
  * of the topic (decoded by the consumer's own codec) in a hash set, then the
- * table streamed through a cursor and looked up in it. */
+ * table streamed through a cursor and looked up in it; then the counts per
+ * minute with the table's rows, in the same snapshot. */
 #include "verify.h"
 
 #include <inttypes.h>
@@ -17,6 +18,9 @@
 #include "msg.h"
 
 #define TABLE "timestamp_records"
+#define COUNTS "timestamp_counts"
+#define STR2(x) #x
+#define STR(x) STR2(x)
 
 /* One distinct id of the topic, and the row the consumer writes for the
  * first message of it (the one that lands: later ones conflict). */
@@ -43,7 +47,11 @@ struct vpart {
 };
 
 /* What the check found: counts and the first VERIFY_SHOW of each kind. */
-enum kind { K_UNDECODABLE, K_MISSING, K_EXTRA, K_DIFFERENT, K_COUNT };
+enum kind {
+	K_UNDECODABLE, K_MISSING, K_EXTRA, K_DIFFERENT,
+	K_MINUTE_DIFFERENT, K_MINUTE_MISSING, K_MINUTE_EXTRA, /* the counts (same order as in SQL) */
+	K_COUNT
+};
 struct findings {
 	long long n[K_COUNT];
 	char show[K_COUNT][VERIFY_SHOW][256];
@@ -54,6 +62,9 @@ static const char *const kind_title[K_COUNT] = {
     "ids with a message and no row (MISSING from the table)",
     "rows with no message in the topic (NOT IN THE TOPIC)",
     "rows that differ from their message (DIFFERENT)",
+    "minutes counted otherwise than the table's rows (COUNT DIFFERS)",
+    "minutes with rows and no count (COUNT MISSING)",
+    "minutes counted with no rows (COUNT EXTRA)",
 };
 
 static void note(struct findings *f, enum kind k, const char *fmt, ...)
@@ -369,9 +380,77 @@ done:
 	return rc;
 }
 
+/* The counts per minute against the rows of each minute (what the
+ * consumer adds up, as a GROUP BY), on conn in read_table's transaction:
+ * the same snapshot. The differing minutes of each kind are counted in
+ * SQL, the first VERIFY_SHOW of each kind fetched; *minutes and *counted
+ * get the counts table's size. */
+static int read_counts(PGconn *conn, struct findings *f,
+                       long long *minutes, long long *counted, char *errstr, size_t errstr_size)
+{
+	static const char sql[] =
+	    "SET LOCAL statement_timeout = " STR(VERIFY_COUNTS_TIMEOUT_MS) "; "
+	    "WITH d AS (SELECT minute, c.count AS counted, r.count AS rows, "
+	    "CASE WHEN r.count IS NULL THEN 2 WHEN c.count IS NULL THEN 1 ELSE 0 END AS kind "
+	    "FROM " COUNTS " c FULL JOIN (SELECT date_trunc('minute', event_timestamp, 'UTC') "
+	    "AS minute, count(*) FROM " TABLE " GROUP BY 1) r USING (minute) "
+	    "WHERE c.count IS DISTINCT FROM r.count), "
+	    "k AS (SELECT *, count(*) OVER w AS n, row_number() OVER (w ORDER BY minute) AS i "
+	    "FROM d WINDOW w AS (PARTITION BY kind)) "
+	    "SELECT kind, n, i, to_char(minute AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+	    "coalesce(counted, 0), coalesce(rows, 0) FROM k WHERE i <= " STR(VERIFY_SHOW) " "
+	    "UNION ALL SELECT -1, count(*), 0, NULL, coalesce(sum(count), 0), 0 FROM " COUNTS;
+	char why[512] = "";
+	struct timespec deadline = clock_deadline(VERIFY_COUNTS_TIMEOUT_MS + DB_ANSWER_GRACE_MS);
+	PGresult *res = db_exec(conn, sql, &deadline, why, sizeof(why));
+	int rc = -1;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 6) {
+		if (res != NULL)
+			db_error_line(PQresultErrorMessage(res), why, sizeof(why));
+		snprintf(errstr, errstr_size, "table %s: %s", COUNTS, why);
+		goto done;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		const int kind = atoi(PQgetvalue(res, i, 0));
+		const long long n = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		const int at = atoi(PQgetvalue(res, i, 2)) - 1;
+		const long long had = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+		const long long rows = strtoll(PQgetvalue(res, i, 5), NULL, 10);
+		enum kind k;
+
+		if (kind < 0) {
+			*minutes = n;
+			*counted = had;
+			continue;
+		}
+		if (kind > 2 || at < 0 || at >= VERIFY_SHOW)
+			continue; /* not asked for */
+		k = (enum kind)(K_MINUTE_DIFFERENT + kind);
+		f->n[k] = n;
+		snprintf(f->show[k][at], sizeof(f->show[k][at]), "%s: %lld counted, %lld rows",
+		         PQgetvalue(res, i, 3), had, rows);
+	}
+	rc = 0;
+done:
+	PQclear(res);
+	return rc;
+}
+
+/* Whether the table and the topic, or the counts and the table, differ. */
+static bool rows_differ(const struct findings *f)
+{
+	return f->n[K_MISSING] + f->n[K_EXTRA] + f->n[K_DIFFERENT] > 0;
+}
+
+static bool counts_differ(const struct findings *f)
+{
+	return f->n[K_MINUTE_DIFFERENT] + f->n[K_MINUTE_MISSING] + f->n[K_MINUTE_EXTRA] > 0;
+}
+
 static void print_report(const struct consumer_config *c, const struct vpart *parts, int n,
                          const struct idset *ids, const struct findings *f, long long rows,
-                         FILE *out)
+                         long long minutes, long long counted, FILE *out)
 {
 	long long messages = 0, repeated = 0, with_row = 0;
 
@@ -401,12 +480,21 @@ static void print_report(const struct consumer_config *c, const struct vpart *pa
 		for (long long i = 0; i < f->n[k] && i < VERIFY_SHOW; i++)
 			fprintf(out, "    %s\n", f->show[k][i]);
 	}
-	if (f->n[K_MISSING] + f->n[K_EXTRA] + f->n[K_DIFFERENT] == 0)
+	if (!rows_differ(f))
 		fprintf(out, "verify: table and topic agree\n");
 	else
 		fprintf(out, "verify: table and topic DIFFER: %lld missing from the table, %lld not "
 		             "in the topic, %lld different\n",
 		        f->n[K_MISSING], f->n[K_EXTRA], f->n[K_DIFFERENT]);
+	if (!counts_differ(f))
+		fprintf(out, "verify: counts and table agree (%s: %lld minutes, %lld rows counted)\n",
+		        COUNTS, minutes, counted);
+	else
+		fprintf(out, "verify: counts and table DIFFER (%s: %lld minutes, %lld rows counted): "
+		             "%lld minutes counted otherwise, %lld with rows and no count, %lld counted "
+		             "with no rows\n",
+		        COUNTS, minutes, counted, f->n[K_MINUTE_DIFFERENT], f->n[K_MINUTE_MISSING],
+		        f->n[K_MINUTE_EXTRA]);
 }
 
 enum verify_result verify_run(const struct consumer_config *c, FILE *out, char *errstr,
@@ -418,7 +506,7 @@ enum verify_result verify_run(const struct consumer_config *c, FILE *out, char *
 	enum verify_result rc = VERIFY_FAILED;
 	PGconn *conn = NULL;
 	char why[512];
-	long long rows = 0;
+	long long rows = 0, minutes = 0, counted = 0;
 	int n = 0;
 
 	if (f == NULL) {
@@ -432,7 +520,8 @@ enum verify_result verify_run(const struct consumer_config *c, FILE *out, char *
 		goto done;
 	}
 	if (read_topic(c, &parts, &n, &ids, f, errstr, errstr_size) != 0 ||
-	    read_table(c, conn, &ids, f, &rows, errstr, errstr_size) != 0)
+	    read_table(c, conn, &ids, f, &rows, errstr, errstr_size) != 0 ||
+	    read_counts(conn, f, &minutes, &counted, errstr, errstr_size) != 0)
 		goto done;
 	for (size_t i = 0; i < ids.cap; i++) {
 		const struct entry *e = &ids.e[i];
@@ -448,9 +537,8 @@ enum verify_result verify_run(const struct consumer_config *c, FILE *out, char *
 		note(f, K_MISSING, "%s (partition %d offset %" PRId64 ")", text, (int)e->partition,
 		     e->offset);
 	}
-	print_report(c, parts, n, &ids, f, rows, out);
-	rc = f->n[K_MISSING] + f->n[K_EXTRA] + f->n[K_DIFFERENT] == 0 ? VERIFY_AGREE
-	                                                               : VERIFY_DIFFER;
+	print_report(c, parts, n, &ids, f, rows, minutes, counted, out);
+	rc = rows_differ(f) || counts_differ(f) ? VERIFY_DIFFER : VERIFY_AGREE;
 done:
 	PQfinish(conn); /* read only: ending the session ends the transaction */
 	free(ids.e);

@@ -326,10 +326,10 @@ say "   all $accepted accepted (warm-up included) stored"
 
 # 3. consumer-service on a backlog; ceiling: the same statement without Kafka.
 say "3. consumer-service: a backlog of $MESSAGES messages → rows/s; ceiling: bench/insert"
-psql_ -c "TRUNCATE timestamp_records"
+psql_ -c "TRUNCATE timestamp_records, timestamp_counts"
 "$BUILD/bench/insert" "$DB_URL" "$MESSAGES" 2000 >"$R/insert.out"
 insert_s=$(awk '{ print $4 }' "$R/insert.out")
-psql_ -c "TRUNCATE timestamp_records"
+psql_ -c "TRUNCATE timestamp_records, timestamp_counts"
 stop consumer-service
 "$BUILD/bench/produce" "$KAFKA_BROKER" "$TOPIC" "$MESSAGES" >"$R/produce.out"
 start consumer-service "$CONSUMER_PORT" "$BUILD/consumer-service"

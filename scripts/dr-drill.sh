@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# dr-drill.sh — the disaster-recovery drill: rebuild timestamp_records from the
-# Kafka topic without downtime (blue-green), then twice more the hard way
-# (for a lost database), and prove that every row comes back identical.
+# dr-drill.sh — the disaster-recovery drill: rebuild timestamp_records (and its
+# counts per minute, timestamp_counts) from the Kafka topic without downtime
+# (blue-green), then twice more the hard way (for a lost database), and prove
+# that every row comes back identical and the counts match the rows.
 #
 # usage: scripts/dr-drill.sh   against a running stack (`make run`, or any stack
 #                              of scripts/services.sh: `make test-dr` starts one)
@@ -16,17 +17,17 @@
 #      anything but 200, every new ticket must be readable afterwards, every
 #      row of the old table must be in the new one unchanged, and
 #      `consumer-service --verify` (when the binary has it) must pass. Prints
-#      the readers' error count and the switch time; drops the old table
+#      the readers' error count and the switch time; drops the old tables
 #      when all of that holds (kept for a look when not);
 #  3. snapshot the table (id, event_timestamp, created_at, exact text);
-#  (a) TRUNCATE, start one more consumer with a new KAFKA_GROUP_ID on a spare
+#  (a) TRUNCATE (the table and its counts), start one more consumer with a new KAFKA_GROUP_ID on a spare
 #      port until the row count matches, stop it, compare with the snapshot;
 #  (b) stop the stack's consumer (its pid file), TRUNCATE, run
 #      `consumer-service --reset-offsets earliest`, start the consumer again
 #      exactly as it ran before (same binary, environment and directory), wait,
 #      compare.
-# Identical rows in both, or the verdict is FAIL (with a diff summary) and the
-# exit status 1. The stack is left as it was found: the consumer runs, and
+# Identical rows in both, and counts equal to the rows' GROUP BY, or the
+# verdict is FAIL (with a diff summary) and the exit status 1. The stack is left as it was found: the consumer runs, and
 # should a rebuild fail, the rows it missed are restored from a copy taken
 # before the first TRUNCATE. The drill assumes no other traffic meanwhile.
 # The extra consumer and the reset run with the stack consumer's own
@@ -67,6 +68,7 @@ WORK=$STATE_DIR/dr-drill
 PIDFILE=$STATE_DIR/consumer-service.pid
 CONSUMER_LOG=$STATE_DIR/consumer-service.log
 TABLE=timestamp_records
+COUNTS=timestamp_counts  # the consumer keeps it with the rows: emptied with them
 
 say() { echo "dr-drill: $*"; }
 die() { echo "dr-drill: error: $*" >&2; exit 1; }
@@ -150,10 +152,22 @@ row_count() { psql_ -c "SELECT count(*) FROM $TABLE"; }
 dump_rows() {  # the compared columns, exact text, in id order
   psql_ -F '|' -c "SELECT id, event_timestamp, created_at FROM $TABLE ORDER BY id" >"$1"
 }
-restore_backup() {
+restore_backup() {  # as the consumer writes: the advisory lock for seq, the rows really inserted counted
   psql_ -c "CREATE TEMP TABLE dr_restore (LIKE $TABLE)" \
         -c "\\copy dr_restore FROM '$WORK/backup.copy'" \
-        -c "INSERT INTO $TABLE SELECT * FROM dr_restore ON CONFLICT (id) DO NOTHING"
+        -c "WITH l AS (SELECT pg_advisory_xact_lock(7461738)),
+                 ins AS (INSERT INTO $TABLE (id, event_timestamp, created_at, persisted_at)
+                         SELECT r.id, r.event_timestamp, r.created_at, r.persisted_at FROM l, dr_restore r
+                         ON CONFLICT (id) DO NOTHING RETURNING event_timestamp)
+            INSERT INTO $COUNTS AS c (minute, count)
+            SELECT date_trunc('minute', event_timestamp, 'UTC'), count(*) FROM ins GROUP BY 1 ORDER BY 1
+            ON CONFLICT (minute) DO UPDATE SET count = c.count + excluded.count"
+}
+# The minutes of the counts that differ from the rows' GROUP BY (0 when they agree).
+counts_differ() {
+  psql_ -c "SELECT count(*) FROM $COUNTS c FULL JOIN (SELECT date_trunc('minute', event_timestamp, 'UTC')
+              AS minute, count(*) FROM $TABLE GROUP BY 1) r USING (minute)
+            WHERE c.count IS DISTINCT FROM r.count"
 }
 port_open() { { : >"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null; }
 http_ok() { curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; }
@@ -227,11 +241,16 @@ wait_rows() {
 # Compares the table with the snapshot; prints a verdict line and a diff
 # summary. Returns 0 when identical.
 compare() {
-  local got=$WORK/rebuilt-$1.txt
+  local got=$WORK/rebuilt-$1.txt bad
   dump_rows "$got"
-  if cmp -s "$WORK/snapshot.txt" "$got"; then
-    say "   rows identical to the snapshot: $(wc -l <"$got") rows (id, event_timestamp, created_at)"
+  bad=$(counts_differ)
+  if cmp -s "$WORK/snapshot.txt" "$got" && [ "$bad" = 0 ]; then
+    say "   rows identical to the snapshot: $(wc -l <"$got") rows (id, event_timestamp, created_at); $COUNTS equal to their GROUP BY"
     return 0
+  fi
+  if [ "$bad" != 0 ]; then
+    say "   $COUNTS DIFFERS from the rows' GROUP BY in $bad minutes"
+    cmp -s "$WORK/snapshot.txt" "$got" && return 1
   fi
   say "   rows DIFFER from the snapshot ($(wc -l <"$WORK/snapshot.txt") rows before, $(wc -l <"$got") now):"
   awk -F'|' '
@@ -398,12 +417,13 @@ grep -v '^{' "$WORK/rebuild.txt" | sed 's/^/   | /'
 reads=$(cat "$WORK"/reads-*.txt | wc -l)
 read_errors=$(cat "$WORK"/reads-*.txt | awk '$1 != 200' | wc -l)
 switch=$(sed -n 's/^rebuild: switched in \([0-9.]*\) ms.*/\1/p' "$WORK/rebuild.txt")
-old=$(sed -n 's/^rebuild: the previous table is kept as \([a-z0-9_]*\);.*/\1/p' "$WORK/rebuild.txt")
+old=$(sed -n 's/^rebuild: the previous tables are kept as \([a-z0-9_]*\) and .*/\1/p' "$WORK/rebuild.txt")
+old_counts=$(sed -n 's/^rebuild: the previous tables are kept as [a-z0-9_]* and \([a-z0-9_]*\);.*/\1/p' "$WORK/rebuild.txt")
 say "   --rebuild exited $rc after $took s; switch time: ${switch:-none} ms"
 say "   readers: $reads GETs of known ids, $read_errors not 200"
 [ "$rc" = 0 ] || rc=1
 [ "$read_errors" = 0 ] || { rc=1; say "   e.g.: $(cat "$WORK"/reads-*.txt | awk '$1 != 200' | head -n 3 | tr '\n' ' ')"; }
-[ -n "$switch" ] && [ -n "$old" ] || rc=1
+[ -n "$switch" ] && [ -n "$old" ] && [ -n "$old_counts" ] || rc=1
 # Every ticket the writer got is readable now.
 sed -n 's/^{"id":"\([0-9a-f-]\{36\}\)"} 200$/\1/p' "$WORK/writes.txt" >"$WORK/pending.txt"
 tickets=$(wc -l <"$WORK/pending.txt")
@@ -429,7 +449,7 @@ if [ -n "$old" ]; then
 fi
 if grep -q -- --verify <<<"$BIN_HELP"; then
   if (as_consumer "$CONSUMER_CWD" "$BIN" --verify) >"$WORK/verify.txt" 2>&1; then
-    say "   consumer-service --verify: the table agrees with the topic"
+    say "   consumer-service --verify: the table agrees with the topic, the counts with the table"
   else
     rc=1
     say "   consumer-service --verify FAILED:"
@@ -439,8 +459,8 @@ else
   say "   (this consumer-service has no --verify: skipped)"
 fi
 if [ "$rc" = 0 ] && [ -n "$old" ]; then
-  psql_ -c "DROP TABLE $old"
-  say "   dropped the old table $old (kept when the drill fails)"
+  psql_ -c "DROP TABLE $old, $old_counts"
+  say "   dropped the old tables $old and $old_counts (kept when the drill fails)"
 fi
 verdict "$rc" "zero-downtime rebuild: readers' errors ${read_errors}, switched in ${switch:-?} ms"
 
@@ -457,9 +477,9 @@ say "3. snapshot: $WANT rows of $TABLE (id, event_timestamp, created_at) in $WOR
 
 EXTRA_GROUP=$GROUP.dr-drill-$run_id
 say "(a) rebuild with a new consumer group: $EXTRA_GROUP"
-psql_ -c "TRUNCATE $TABLE"
+psql_ -c "TRUNCATE $TABLE, $COUNTS"
 TABLE_DIRTY=1
-say "   TRUNCATE $TABLE: $(row_count) rows"
+say "   TRUNCATE $TABLE, $COUNTS: $(row_count) rows"
 t0=$(now)
 : >"$WORK/consumer-a.log"
 proc_start "$WORK/consumer-a.log" \
@@ -484,9 +504,9 @@ say "(b) rebuild by resetting group $GROUP to the earliest offsets"
 CONSUMER_STOPPED=1
 "$HERE/services.sh" stop consumer-service >/dev/null
 say "   stopped the consumer (pid $PID)"
-psql_ -c "TRUNCATE $TABLE"
+psql_ -c "TRUNCATE $TABLE, $COUNTS"
 TABLE_DIRTY=1
-say "   TRUNCATE $TABLE: $(row_count) rows"
+say "   TRUNCATE $TABLE, $COUNTS: $(row_count) rows"
 rc=0
 # The group empties when its last member leaves; a killed member lingers
 # until its session times out (10 s), so the reset is retried meanwhile.

@@ -2,6 +2,7 @@
  * a row's own data (classes 22 and 23) is worth dead-lettering: anything
  * else would refuse every row alike, and is waited out as an outage. */
 #include <inttypes.h>
+#include <string.h>
 
 #include "sink.h"
 #include "suites.h"
@@ -78,6 +79,50 @@ START_TEST(pg_lsn_text)
 }
 END_TEST
 
+/* The counts table that goes with a records table: the live one's, and a
+ * blue-green generation's; anything else, or a name that does not fit, is
+ * refused (no counts table is guessed, nothing written past the size). */
+static const struct {
+	const char *table;
+	size_t size;
+	int rc;
+	const char *want;
+} counts_names[] = {
+    {"timestamp_records", NAMEDATALEN_MAX, 0, "timestamp_counts"},
+    {"timestamp_records_g3", NAMEDATALEN_MAX, 0, "timestamp_counts_g3"},
+    {"timestamp_records_g2147483647", NAMEDATALEN_MAX, 0, "timestamp_counts_g2147483647"},
+    {"timestamp_records_g3", sizeof("timestamp_counts_g3"), 0, "timestamp_counts_g3"},
+    {"timestamp_records_g3", sizeof("timestamp_counts_g3") - 1, -1, NULL}, /* one byte short */
+    {"timestamp_records_g3", 0, -1, NULL},
+    /* 63 characters: the longest name PostgreSQL keeps; 64 do not fit */
+    {"timestamp_records_1234567890123456789012345678901234567890123456", NAMEDATALEN_MAX, 0,
+     "timestamp_counts_1234567890123456789012345678901234567890123456"},
+    {"timestamp_records_12345678901234567890123456789012345678901234567", NAMEDATALEN_MAX, -1,
+     NULL},
+    {"timestamp_record", NAMEDATALEN_MAX, -1, NULL},
+    {"TIMESTAMP_RECORDS", NAMEDATALEN_MAX, -1, NULL},
+    {"public.timestamp_records", NAMEDATALEN_MAX, -1, NULL},
+    {"timestamp_counts", NAMEDATALEN_MAX, -1, NULL},
+    {"", NAMEDATALEN_MAX, -1, NULL},
+};
+
+START_TEST(counts_table_of_a_records_table)
+{
+	char buf[NAMEDATALEN_MAX + 8];
+	int rc;
+
+	memset(buf, '#', sizeof(buf));
+	rc = sink_counts_table(counts_names[_i].table, buf, counts_names[_i].size);
+	ck_assert_msg(rc == counts_names[_i].rc, "'%s' in %zu bytes: rc %d", counts_names[_i].table,
+	              counts_names[_i].size, rc);
+	if (rc == 0)
+		ck_assert_str_eq(buf, counts_names[_i].want);
+	for (size_t i = counts_names[_i].size; i < sizeof(buf); i++)
+		ck_assert_msg(buf[i] == '#', "'%s': byte %zu written, past the %zu given",
+		              counts_names[_i].table, i, counts_names[_i].size);
+}
+END_TEST
+
 Suite *make_sink_suite(void)
 {
 	Suite *s = suite_create("sink");
@@ -87,6 +132,9 @@ Suite *make_sink_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("lsn");
 	tcase_add_loop_test(tc, pg_lsn_text, 0, TABLE_LEN(lsns));
+	suite_add_tcase(s, tc);
+	tc = tcase_create("counts table");
+	tcase_add_loop_test(tc, counts_table_of_a_records_table, 0, TABLE_LEN(counts_names));
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -115,7 +115,7 @@ static void truncate_table(void)
 {
 	char errstr[512];
 
-	ck_assert_msg(store_exec(stack.db_url, "TRUNCATE timestamp_records", errstr,
+	ck_assert_msg(store_exec(stack.db_url, "TRUNCATE timestamp_records, timestamp_counts", errstr,
 	                         sizeof(errstr)) == 0,
 	              "TRUNCATE: %s", errstr);
 }
@@ -137,6 +137,7 @@ static void assert_rebuilt(const char *how)
 		proc_sleep_ms(200);
 	}
 	printf("  rebuild %s: %ld of %d rows\n", how, n, RECORDS);
+	fault_assert_counts(how);
 	if (strcmp(rows, snapshot) != 0) {
 		size_t at = 0;
 		while (rows[at] == snapshot[at])

@@ -533,6 +533,23 @@ long fault_wait_rows(char (*ids)[UID_TEXT_SIZE], size_t n, long timeout_ms)
 	return count;
 }
 
+long fault_assert_counts(const char *when)
+{
+	struct store_counts c;
+	char errstr[512];
+
+	ck_assert_msg(store_counts(stack.db_url, &c, errstr, sizeof(errstr)) == 0, "counts %s: %s",
+	              when, errstr);
+	printf("  counts %s: %ld minutes counting %ld rows; the table holds %ld rows; %ld minutes "
+	       "differ from its GROUP BY\n",
+	       when, c.minutes, c.counted, c.rows, c.differ);
+	ck_assert_msg(c.differ == 0, "counts %s: %ld minutes differ from the rows' GROUP BY, "
+	              "the first: %s", when, c.differ, c.first);
+	ck_assert_msg(c.counted == c.rows, "counts %s: %ld rows counted, %ld in the table", when,
+	              c.counted, c.rows);
+	return c.counted;
+}
+
 size_t fault_count_readable(char (*ids)[UID_TEXT_SIZE], size_t n)
 {
 	CURL *curl = curl_easy_init();

@@ -146,6 +146,12 @@ char (*fault_tickets(struct fault_log *l, size_t *n))[UID_TEXT_SIZE];
  * how many are (the last count). */
 long fault_wait_rows(char (*ids)[UID_TEXT_SIZE], size_t n, long timeout_ms);
 
+/* Asserts that timestamp_counts equals the rows' SELECT date_trunc('minute',
+ * event_timestamp, 'UTC'), count(*) ... GROUP BY 1 (no minute missing,
+ * extra or different; printed, when is what just happened) and returns
+ * the rows counted. */
+long fault_assert_counts(const char *when);
+
 /* GETs each id from the query service; returns how many answered 200. */
 size_t fault_count_readable(char (*ids)[UID_TEXT_SIZE], size_t n);
 

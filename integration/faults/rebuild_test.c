@@ -89,7 +89,7 @@ static void rebuilds_clear(void)
 	                         "error = 'rebuild_test cleanup' "
 	                         "WHERE state IN ('replaying', 'switching'); "
 	                         "DO $$ DECLARE t text; BEGIN FOR t IN SELECT tablename FROM pg_tables "
-	                         "WHERE tablename ~ '^timestamp_records_(old_)?g[0-9]+$' LOOP "
+	                         "WHERE tablename ~ '^timestamp_(records|counts)_(old_)?g[0-9]+$' LOOP "
 	                         "EXECUTE format('DROP TABLE %I', t); END LOOP; END $$",
 	                         errstr, sizeof(errstr)) == 0,
 	              "cleanup: %s", errstr);
@@ -107,8 +107,8 @@ static void setup(void)
 	snprintf(env_group, sizeof(env_group), "KAFKA_GROUP_ID=rebuild-test-%ld", clock_mono_ms());
 	/* Only this test's topic in the live table; the consumer makes it
 	 * again (schema.sql), and timestamp_rebuilds, if need be. */
-	ck_assert_msg(store_exec(stack.db_url, "DROP TABLE IF EXISTS timestamp_records", errstr,
-	                         sizeof(errstr)) == 0,
+	ck_assert_msg(store_exec(stack.db_url, "DROP TABLE IF EXISTS timestamp_records, timestamp_counts",
+	                         errstr, sizeof(errstr)) == 0,
 	              "%s", errstr);
 }
 
@@ -291,6 +291,7 @@ static long assert_switched(int gen, bool both_ways)
 	              missing);
 	if (both_ways)
 		ck_assert_msg(extra == 0, "%ld rows are only in the new table", extra);
+	fault_assert_counts("after the switch");
 	return old_rows;
 }
 

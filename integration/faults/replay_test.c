@@ -17,7 +17,9 @@
  * verify: `consumer-service --verify` agrees (exit 0) with a table the
  * consumer built from a topic holding poison messages and a command sent
  * twice, and names the id (exit 1) when a row is deleted, a row is added
- * that has no message, or a row's created_at is changed. */
+ * that has no message, or a row's created_at is changed; and the minute
+ * (exit 1) when timestamp_counts counts it otherwise than the rows, misses
+ * it, or counts a minute with no rows. */
 #include <check.h>
 #include <libpq-fe.h>
 #include <signal.h>
@@ -39,6 +41,7 @@
 #define KAFKA_MS 10000
 #define T0_MS 1614834367000LL /* 2021-03-04T05:06:07Z */
 #define MINUTE_MS 60000
+#define MINUTE0 "2021-03-03T05:06:00Z" /* the minute of T0's records' event_timestamp */
 
 /* One command produced straight into the topic. */
 struct cmd {
@@ -198,7 +201,7 @@ static void truncate_table(void)
 {
 	char errstr[512];
 
-	ck_assert_msg(store_exec(stack.db_url, "TRUNCATE timestamp_records", errstr,
+	ck_assert_msg(store_exec(stack.db_url, "TRUNCATE timestamp_records, timestamp_counts", errstr,
 	                         sizeof(errstr)) == 0,
 	              "TRUNCATE: %s", errstr);
 }
@@ -536,6 +539,24 @@ static void assert_reported(const char *id, const char *kind, const char *what)
 	              f.line, what);
 }
 
+/* Runs --verify with timestamp_counts changed (the rows as they were):
+ * asserts exit 1, that the rows still agree, that the counts differ, and
+ * that the minute's line ("<minute>: <counted> counted, <rows> rows") is
+ * listed under a heading holding kind. */
+static void assert_counts_reported(const char *line, const char *kind)
+{
+	static const char *const args[] = {"--verify", NULL};
+	struct finding f = {.id = line};
+	long from;
+
+	ck_assert_int_eq(run_cli(args, &from), 1);
+	assert_said(from, "table and topic agree");
+	assert_said(from, "verify: counts and table DIFFER");
+	fault_grep(cli_log, from, NULL, on_report_line, &f);
+	ck_assert_msg(strstr(f.heading, kind) != NULL, "\"%s\": listed under \"%s\", not %s (see %s)",
+	              line, f.heading, kind, cli_log);
+}
+
 /* Runs --verify: asserts exit 0 and the verdict; *from (if not NULL)
  * where its output starts. */
 static void assert_agree(long *from)
@@ -545,6 +566,7 @@ static void assert_agree(long *from)
 
 	ck_assert_int_eq(run_cli(args, &at), 0);
 	assert_said(at, "table and topic agree");
+	assert_said(at, "verify: counts and table agree");
 	if (from != NULL)
 		*from = at;
 }
@@ -614,6 +636,17 @@ START_TEST(verify_agrees_and_names_each_difference)
 	assert_reported(changed, "DIFFERENT", "created_at");
 	sql1(conn, "UPDATE timestamp_records SET created_at = created_at - interval '1 microsecond' "
 	           "WHERE id = $1::uuid", changed);
+	assert_agree(NULL);
+
+	/* the counts: the 12 rows are in one minute (a day before T0) */
+	sql1(conn, "UPDATE timestamp_counts SET count = count + 1 WHERE minute = $1", MINUTE0);
+	assert_counts_reported(MINUTE0 ": 13 counted, 12 rows", "COUNT DIFFERS");
+	sql1(conn, "DELETE FROM timestamp_counts WHERE minute = $1", MINUTE0);
+	assert_counts_reported(MINUTE0 ": 0 counted, 12 rows", "COUNT MISSING");
+	sql1(conn, "INSERT INTO timestamp_counts VALUES ($1, 12)", MINUTE0);
+	sql1(conn, "INSERT INTO timestamp_counts VALUES ($1, 2)", "2000-01-01T00:00:00Z");
+	assert_counts_reported("2000-01-01T00:00:00Z: 2 counted, 0 rows", "COUNT EXTRA");
+	sql1(conn, "DELETE FROM timestamp_counts WHERE minute = $1", "2000-01-01T00:00:00Z");
 	assert_agree(NULL);
 	PQfinish(conn);
 }

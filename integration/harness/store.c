@@ -142,3 +142,38 @@ int store_dump(const char *db_url, char **text, long *rows, char *errstr, size_t
 	                   "SELECT id, event_timestamp, created_at FROM timestamp_records ORDER BY id",
 	                   NULL, 0, text, rows, errstr, errstr_size);
 }
+
+int store_counts(const char *db_url, struct store_counts *out, char *errstr, size_t errstr_size)
+{
+	/* What the consumer adds up, as a GROUP BY: one statement, one snapshot. */
+	static const char sql[] =
+	    "WITH d AS (SELECT minute, c.count AS counted, r.count AS rows FROM timestamp_counts c "
+	    "FULL JOIN (SELECT date_trunc('minute', event_timestamp, 'UTC') AS minute, count(*) "
+	    "FROM timestamp_records GROUP BY 1) r USING (minute) "
+	    "WHERE c.count IS DISTINCT FROM r.count) "
+	    "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM timestamp_counts), "
+	    "(SELECT coalesce(sum(count), 0) FROM timestamp_counts), "
+	    "(SELECT count(*) FROM timestamp_records), "
+	    "coalesce((SELECT minute || ': ' || coalesce(counted, 0) || ' counted, ' || "
+	    "coalesce(rows, 0) || ' rows' FROM d ORDER BY minute LIMIT 1), '')";
+	PGconn *conn = connect_utc(db_url, errstr, errstr_size);
+	PGresult *res;
+	int rc = -1;
+
+	if (conn == NULL)
+		return -1;
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+		out->differ = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+		out->minutes = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+		out->counted = strtol(PQgetvalue(res, 0, 2), NULL, 10);
+		out->rows = strtol(PQgetvalue(res, 0, 3), NULL, 10);
+		snprintf(out->first, sizeof(out->first), "%s", PQgetvalue(res, 0, 4));
+		rc = 0;
+	} else {
+		db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
+	}
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}

@@ -34,4 +34,18 @@ int store_query(const char *db_url, const char *sql, const char *const *vals, in
 int store_dump(const char *db_url, char **text, long *rows, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
 
+/* The counts per minute (timestamp_counts) against the rows' GROUP BY,
+ * read in one snapshot. */
+struct store_counts {
+	long differ;     /* minutes whose count is not the rows' (missing, extra, other) */
+	long minutes;    /* rows of timestamp_counts */
+	long counted;    /* the sum of their counts */
+	long rows;       /* rows of timestamp_records */
+	char first[160]; /* the first minute that differs, "" when none */
+};
+
+/* Fills *out. Returns 0, or -1 with errstr. */
+int store_counts(const char *db_url, struct store_counts *out, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
 #endif
