@@ -15,10 +15,12 @@ extern const char schema_sql[];
 /* Serialises concurrent schema creation by several consumers. */
 #define SCHEMA_LOCK "SELECT pg_advisory_xact_lock(7461736);"
 
-/* Taken by every writer of the records before its INSERT and held to
+/* Taken by every writer of a records table before its INSERT and held to
  * its COMMIT: the values of seq then rise in commit order, so a reader
  * that has seen every row up to seq N and reads "seq > N" after each
- * notification misses none (query-service's feed). */
+ * notification misses none (query-service's feed). One lock per table
+ * (its name hashed into the second key), so a blue-green rebuild's
+ * writes do not queue behind the live consumer's. */
 #define SEQ_LOCK "7461738"
 
 /* The statement of a batch: the rows, the counts of the rows it really
@@ -29,7 +31,7 @@ extern const char schema_sql[];
  * concurrent writers lock them in the same order. %1$s is the records
  * table, %2$s its counts table (quoted), %3$s the channel (a literal). */
 static const char insert_sql[] =
-    "WITH seq_lock AS (SELECT pg_advisory_xact_lock(" SEQ_LOCK ")), "
+    "WITH seq_lock AS (SELECT pg_advisory_xact_lock(" SEQ_LOCK ", hashtext(%3$s))), "
     "ins AS (INSERT INTO %1$s (id, event_timestamp, created_at) "
     "SELECT u.* FROM seq_lock, "
     "unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS u "
@@ -144,10 +146,14 @@ int sink_connect(const struct db_params *p, const char *table, char *errstr, siz
 	channel = PQescapeLiteral(conn, table, strlen(table));
 	if (quoted == NULL || quoted_counts == NULL || channel == NULL)
 		goto failed;
-	len = sizeof(insert_sql) + strlen(quoted) + strlen(quoted_counts) + strlen(channel);
+	len = sizeof(insert_sql) + strlen(quoted) + strlen(quoted_counts) + 2 * strlen(channel);
 	if ((sql = malloc(len)) == NULL)
 		goto failed;
-	snprintf(sql, len, insert_sql, quoted, quoted_counts, channel);
+	/* len counts each argument as often as insert_sql uses it */
+	if ((size_t)snprintf(sql, len, insert_sql, quoted, quoted_counts, channel) >= len) {
+		snprintf(why, sizeof(why), "statement longer than %zu bytes", len);
+		goto failed;
+	}
 	deadline = db_statement_deadline(&params);
 	res = db_prepare(conn, "insert_batch", sql, 3, &deadline, why, sizeof(why));
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)

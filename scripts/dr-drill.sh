@@ -155,7 +155,7 @@ dump_rows() {  # the compared columns, exact text, in id order
 restore_backup() {  # as the consumer writes: the advisory lock for seq, the rows really inserted counted
   psql_ -c "CREATE TEMP TABLE dr_restore (LIKE $TABLE)" \
         -c "\\copy dr_restore FROM '$WORK/backup.copy'" \
-        -c "WITH l AS (SELECT pg_advisory_xact_lock(7461738)),
+        -c "WITH l AS (SELECT pg_advisory_xact_lock(7461738, hashtext('$TABLE'))),
                  ins AS (INSERT INTO $TABLE (id, event_timestamp, created_at, persisted_at)
                          SELECT r.id, r.event_timestamp, r.created_at, r.persisted_at FROM l, dr_restore r
                          ON CONFLICT (id) DO NOTHING RETURNING event_timestamp)
