@@ -571,7 +571,7 @@ long feed_prefer_wait(const char *prefer, long max_ms)
 		size_t name_len = strcspn(name, "=;, \t");
 		char value[32];
 		size_t vlen = 0;
-		bool has_value = false, quoted = false;
+		bool has_value = false, quoted = false, digits = false;
 
 		s = skip_ows(name + name_len);
 		if (*s == '=') {
@@ -585,9 +585,8 @@ long feed_prefer_wait(const char *prefer, long max_ms)
 			if (quoted && *end != '"')
 				return -1; /* an unterminated quoted string */
 			vlen = (size_t)(end - s);
-			if (strspn(s, "0123456789") < vlen)
-				return -1; /* not a number of seconds */
-			if (vlen >= sizeof(value)) /* digits beyond any cap */
+			digits = vlen > 0 && strspn(s, "0123456789") >= vlen;
+			if (vlen >= sizeof(value)) /* a number that long is beyond any cap */
 				vlen = sizeof(value) - 1;
 			memcpy(value, s, vlen);
 			value[vlen] = '\0';
@@ -604,8 +603,8 @@ long feed_prefer_wait(const char *prefer, long max_ms)
 			char *num_end;
 			long long secs;
 
-			if (!has_value || vlen == 0 || value[0] < '0' || value[0] > '9')
-				return -1;
+			if (!has_value || !digits)
+				return -1; /* not a number of seconds */
 			errno = 0;
 			secs = strtoll(value, &num_end, 10);
 			if (*num_end != '\0')

@@ -85,8 +85,10 @@ static void flush(struct stream *st)
 {
 	const double t0 = clock_mono_s();
 
-	if (st->failed || st->len == 0)
+	if (st->failed || st->len == 0) {
+		st->len = 0; /* after a failure, nothing more goes out */
 		return;
+	}
 	if (mg_write(st->req->conn, st->buf, st->len) != (int)st->len) {
 		st->failed = true;
 		if (clock_mono_s() - t0 >= WRITE_STALL_S) {
@@ -104,6 +106,8 @@ static void send_record(struct stream *st, const struct feed_record *r)
 
 	if (st->len + EVENT_MAX > sizeof(st->buf))
 		flush(st);
+	if (st->failed)
+		return;
 	if (record_json(r->id, &r->event_time, &r->created_at, json, sizeof(json)) < 0)
 		return; /* cannot happen: ids and times have fixed sizes */
 	st->len += (size_t)snprintf(st->buf + st->len, sizeof(st->buf) - st->len,

@@ -66,9 +66,14 @@ int wait_lookup(const struct http_req *req, const char *id, struct lookup_record
 		return 0;
 	}
 	deadline = clock_deadline(ms);
-	if (feed_wait_begin(&w, id) != 0)
+	if (feed_wait_begin(&w, id) != 0) {
+		/* No room to wait: a record that is there needs none. */
+		*result = lookup_get(id, rec, errstr, errstr_size);
+		if (*result != LOOKUP_MISSING)
+			return 0;
 		return http_send_error(req, 503, "Retry-After: 1\r\n",
 		                       "too many requests waiting for their record; retry");
+	}
 	http_long_begin();
 	*result = lookup_get(id, rec, errstr, errstr_size);
 	if (*result == LOOKUP_MISSING) {

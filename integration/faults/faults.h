@@ -19,5 +19,6 @@ Suite *make_observe_suite(void);  /* /rebuild, rebuild_*, consumer_lag_seconds, 
 Suite *make_dr_suite(void);       /* the table rebuilt from the topic, twice */    /* the configs of the topics created */
 Suite *make_replay_suite(void);   /* --reset-offsets to a chosen point, --dry-run */
 Suite *make_verify_suite(void);   /* --verify: the table against the topic */
+Suite *make_live_suite(void);     /* Prefer: wait, the event stream (issue 12) */
 
 #endif

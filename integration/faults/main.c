@@ -46,7 +46,9 @@ int main(int argc, char **argv)
 	    make_observe_suite, /* issue 11: the rebuild status and the lag in seconds */
 	    make_freeze_suite, make_kill_suite,  make_scaleout_suite,  make_stop_suite,
 	    make_readystop_suite, make_topic_suite, make_dr_suite,     make_rebuild_suite,
-	    make_replay_suite,    make_verify_suite, NULL,
+	    make_replay_suite,    make_verify_suite,
+	    make_live_suite, /* issue 12: Prefer: wait and the event stream */
+	    NULL,
 	};
 	const char *deadline = getenv("FAULTS_DEADLINE_S"), *suite, *tcase;
 	char errstr[1024];

@@ -10,7 +10,8 @@
 
 int main(int argc, char **argv)
 {
-	static const unit_suite_fn makers[] = {make_lookup_suite, make_pool_suite, NULL};
+	static const unit_suite_fn makers[] = {make_lookup_suite, make_pool_suite,
+	                                             make_feed_suite, NULL};
 
 	return unit_main(argc, argv, makers);
 }

@@ -6,5 +6,6 @@
 
 Suite *make_lookup_suite(void);
 Suite *make_pool_suite(void);
+Suite *make_feed_suite(void);
 
 #endif
