@@ -51,6 +51,9 @@ int main(int argc, char **argv)
 	     "event streams open at once (more: 503); each has an HTTP thread of its own"},
 	    {"STREAM_HEARTBEAT_MS", CFG_INT, &so.heartbeat_ms, "15000", 100, 300000,
 	     "an idle stream sends a comment this often (keeps proxies from closing it)"},
+	    {"STREAM_MAX_AGE_MS", CFG_INT, &so.max_age_ms, "0", 0, 86400000,
+	     "a stream ends after this long and its client resumes with Last-Event-ID "
+	     "(spreads streams over replicas; 0: never)"},
 	    {"STREAM_RING_SIZE", CFG_INT, &ring_size, "8192", 16, 1048576,
 	     "recent records kept for the streams (80 bytes each); a stream that falls "
 	     "further behind is cut off"},

@@ -73,6 +73,7 @@ struct stream {
 	const struct http_req *req;
 	int64_t pos;   /* the seq of the last record sent */
 	int fd;        /* the socket, for options and a look at its state, or -1 */
+	long left;     /* events still to send (?limit), or -1: no limit */
 	unsigned epoch;
 	char buf[BATCH * EVENT_MAX];
 	size_t len;
@@ -106,13 +107,15 @@ static void send_record(struct stream *st, const struct feed_record *r)
 
 	if (st->len + EVENT_MAX > sizeof(st->buf))
 		flush(st);
-	if (st->failed)
+	if (st->failed || st->left == 0)
 		return;
 	if (record_json(r->id, &r->event_time, &r->created_at, json, sizeof(json)) < 0)
 		return; /* cannot happen: ids and times have fixed sizes */
 	st->len += (size_t)snprintf(st->buf + st->len, sizeof(st->buf) - st->len,
 	                            "id: %" PRId64 "\ndata: %s\n\n", r->seq, json);
 	st->pos = r->seq;
+	if (st->left > 0)
+		st->left--;
 	metrics_add(&m_events, 1);
 }
 
@@ -228,17 +231,27 @@ failed:
 }
 
 /* The position to start after, from Last-Event-ID, ?after= or ?from=
- * (none: live from now). Returns 0, or the status it answered. */
-static int start_position(const struct http_req *req, int64_t *pos)
+ * (none: live from now), and ?limit (-1: none). Returns 0, or the status
+ * it answered. */
+static int start_position(const struct http_req *req, int64_t *pos, long *limit)
 {
 	const char *qs = req->ri->query_string ? req->ri->query_string : "";
-	char last_id[32], after[32], from[64], errstr[256];
+	char last_id[32], after[32], from[64], lim[32], errstr[256];
+	int n_limit = mg_get_var(qs, strlen(qs), "limit", lim, sizeof(lim));
 	int n_last = http_header(req->conn, "Last-Event-ID", last_id, sizeof(last_id));
 	int n_after = mg_get_var(qs, strlen(qs), "after", after, sizeof(after));
 	int n_from = mg_get_var(qs, strlen(qs), "from", from, sizeof(from));
 	struct ts_instant t;
 	long long seq;
 
+	*limit = -1;
+	if (n_limit != -1) {
+		if (n_limit < 0 || stream_parse_seq(lim, &seq) != 0 || seq < 1 || seq > STREAM_LIMIT_MAX)
+			return http_send_error(req, 400, NULL,
+			                       "limit must be a whole number of events from 1 to %d, "
+			                       "got '%.32s'", STREAM_LIMIT_MAX, n_limit < 0 ? "(too long)" : lim);
+		*limit = (long)seq;
+	}
 	if (n_after != -1 && n_from != -1)
 		return http_send_error(req, 400, NULL, "after and from: give one or the other");
 	/* A reconnecting EventSource repeats its URL: Last-Event-ID wins. */
@@ -275,16 +288,22 @@ static void follow(struct stream *st)
 {
 	struct feed_record batch[BATCH];
 	struct timespec beat = clock_deadline(opts.heartbeat_ms);
+	/* An age limit ends even a busy stream; its client resumes. */
+	const struct timespec end = clock_deadline(opts.max_age_ms > 0 ? opts.max_age_ms : 1000000000L);
 	bool in_ring = false;
 	char errstr[256];
 	int64_t reset_seq;
 	int n;
 
-	while (!st->failed) {
+	while (!st->failed && st->left != 0) {
 		struct timespec until = clock_deadline(GONE_CHECK_MS);
 
 		if (clock_cmp(&beat, &until) < 0)
 			until = beat;
+		if (clock_cmp(&end, &until) < 0)
+			until = end;
+		if (clock_passed(&end))
+			return;
 		switch (feed_take(st->pos, st->epoch, batch, BATCH, &n, &until, &reset_seq)) {
 		case FEED_TAKEN:
 			in_ring = true;
@@ -335,6 +354,7 @@ int stream_serve(const struct http_req *req)
 	struct stream *st;
 	char head[512];
 	int64_t pos = 0;
+	long limit;
 	unsigned epoch;
 	int status, sndbuf = SNDBUF_BYTES;
 
@@ -344,7 +364,7 @@ int stream_serve(const struct http_req *req)
 	http_long_begin();
 	/* The epoch first: a switch while the start is read ends the stream. */
 	epoch = feed_epoch();
-	if ((status = start_position(req, &pos)) != 0)
+	if ((status = start_position(req, &pos, &limit)) != 0)
 		goto done;
 	if ((st = calloc(1, sizeof(*st))) == NULL) {
 		status = http_send_error(req, 503, "Retry-After: 1\r\n", "out of memory");
@@ -352,6 +372,7 @@ int stream_serve(const struct http_req *req)
 	}
 	st->req = req;
 	st->pos = pos;
+	st->left = limit;
 	st->epoch = epoch;
 	if ((st->fd = http_conn_fd(req)) >= 0)
 		(void)setsockopt(st->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));

@@ -1,6 +1,7 @@
 /* stream: GET /api/v1/timestamps/stream, every record as a Server-Sent
  * Event as soon as it is persisted (id: its seq, data: its JSON), resumable
- * with Last-Event-ID or ?after=<seq>, or replaying from=<rfc3339> first. */
+ * with Last-Event-ID or ?after=<seq>, or replaying from=<rfc3339> first;
+ * ?limit=<n> ends it after n events (scripts, Postman). */
 #ifndef QUERY_STREAM_H
 #define QUERY_STREAM_H
 
@@ -21,9 +22,13 @@
 		"stream_max", "SELECT coalesce(max(seq), 0) FROM timestamp_records", 0   \
 	}
 
+/* The largest ?limit: a stream that ends after that many events. */
+#define STREAM_LIMIT_MAX 1000000
+
 struct stream_opts {
 	int heartbeat_ms; /* STREAM_HEARTBEAT_MS: a comment this often when idle */
 	int db_wait_ms;   /* how long a page from the table may take (the pool's timeout) */
+	int max_age_ms;   /* STREAM_MAX_AGE_MS: a stream ends after this long (0: never) */
 };
 
 void stream_setup(const struct stream_opts *o);
