@@ -347,8 +347,8 @@ static int restart_at_end(PGconn *conn, bool switched, char *errstr, size_t errs
 static int catch_up(PGconn *conn, char *errstr, size_t errstr_size)
 {
 	static const char sql[] = "SELECT " FEED_COLUMNS " FROM timestamp_records "
-	                          "WHERE seq > $1::bigint ORDER BY seq LIMIT " "1000";
-	_Static_assert(FEED_PAGE == 1000, "the LIMIT above");
+	                          "WHERE seq > $1::bigint ORDER BY seq LIMIT 1000";
+	_Static_assert(FEED_PAGE == 1000, "FEED_PAGE is the LIMIT above");
 	int rows;
 
 	do {

@@ -96,8 +96,8 @@ void feed_stream_end(void);
 
 enum feed_take_result {
 	FEED_TAKEN,    /* *n records after `after` copied out (0 at the deadline) */
-	FEED_BEHIND,   /* records after `after` are no longer (or not yet) in the ring:
-	                  read them from the table */
+	FEED_BEHIND,   /* some records after `after` are no longer in the ring (or the
+	                  feed has not started): read them from the table */
 	FEED_RESET,    /* the table was switched: the stream ends; *reset_seq is the
 	                  new position */
 	FEED_CLOSING,  /* the service is stopping */

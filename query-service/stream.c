@@ -242,7 +242,7 @@ static int start_position(const struct http_req *req, int64_t *pos, long *limit)
 	int n_after = mg_get_var(qs, strlen(qs), "after", after, sizeof(after));
 	int n_from = mg_get_var(qs, strlen(qs), "from", from, sizeof(from));
 	struct ts_instant t;
-	long long seq;
+	long long seq = 0, seq_after = 0;
 
 	*limit = -1;
 	if (n_limit != -1) {
@@ -252,29 +252,25 @@ static int start_position(const struct http_req *req, int64_t *pos, long *limit)
 			                       "got '%.32s'", STREAM_LIMIT_MAX, n_limit < 0 ? "(too long)" : lim);
 		*limit = (long)seq;
 	}
-	if (n_after != -1 && n_from != -1)
-		return http_send_error(req, 400, NULL, "after and from: give one or the other");
-	/* A reconnecting EventSource repeats its URL: Last-Event-ID wins. */
-	if (n_last != -1) {
-		if (n_last < 0 || stream_parse_seq(last_id, &seq) != 0)
-			return http_send_error(req, 400, NULL,
-			                       "Last-Event-ID must be an event id of this stream "
-			                       "(a whole number), got '%.32s'", n_last < 0 ? "(too long)" : last_id);
-		*pos = seq;
-		return 0;
-	}
-	if (n_after != -1) {
-		if (n_after < 0 || stream_parse_seq(after, &seq) != 0)
-			return http_send_error(req, 400, NULL,
-			                       "after must be an event id of this stream (a whole "
-			                       "number), got '%.32s'", n_after < 0 ? "(too long)" : after);
-		*pos = seq;
-		return 0;
-	}
+	/* Every parameter given must be good, even one that another wins over. */
+	if (n_last != -1 && (n_last < 0 || stream_parse_seq(last_id, &seq) != 0))
+		return http_send_error(req, 400, NULL,
+		                       "Last-Event-ID must be an event id of this stream "
+		                       "(a whole number), got '%.32s'", n_last < 0 ? "(too long)" : last_id);
+	if (n_after != -1 && (n_after < 0 || stream_parse_seq(after, &seq_after) != 0))
+		return http_send_error(req, 400, NULL,
+		                       "after must be an event id of this stream (a whole "
+		                       "number), got '%.32s'", n_after < 0 ? "(too long)" : after);
 	if (n_from != -1 && (n_from < 0 || ts_parse_rfc3339(from, strlen(from), &t, errstr,
 	                                                     sizeof(errstr)) != 0))
 		return http_send_error(req, 400, NULL, "from must be an RFC 3339 date-time: %s",
 		                       n_from < 0 ? "too long" : errstr);
+	/* A reconnecting EventSource repeats its URL: Last-Event-ID wins; then
+	 * after, the more exact; then from. */
+	if (n_last != -1 || n_after != -1) {
+		*pos = n_last != -1 ? seq : seq_after;
+		return 0;
+	}
 	if (n_from == -1 && feed_last(pos))
 		return 0; /* live: where the feed is */
 	if (position_of(n_from != -1 ? &t : NULL, pos, errstr, sizeof(errstr)) != 0)
@@ -330,8 +326,11 @@ static void follow(struct stream *st)
 				       st->pos, errstr);
 				return;
 			}
-			if (n == 0) /* the feed has not started: nothing to follow yet */
+			if (n == 0) { /* the feed has not started: nothing to follow yet */
+				if (client_gone(st))
+					return;
 				nanosleep(&(struct timespec){.tv_nsec = WAIT_FEED_MS * 1000000L}, NULL);
+			}
 			break;
 		case FEED_RESET:
 			/* The table was switched (a blue-green rebuild): the positions
