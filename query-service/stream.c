@@ -230,10 +230,20 @@ failed:
 	return -1;
 }
 
-/* The position to start after, from Last-Event-ID, ?after= or ?from=
- * (none: live from now), and ?limit (-1: none). Returns 0, or the status
- * it answered. */
-static int start_position(const struct http_req *req, int64_t *pos, long *limit)
+/* Where a stream starts, as the request asks. */
+struct start {
+	bool at_pos;          /* pos given (Last-Event-ID or after) */
+	int64_t pos;
+	bool at_from;         /* else from given */
+	struct ts_instant from;
+	long limit;           /* events to send, -1: no limit */
+};
+
+/* Reads Last-Event-ID, ?after=, ?from= and ?limit= into *s. Every one given
+ * must be good, even one that another wins over. Returns 0, or the status
+ * it answered (400). Runs before the stream takes a slot: a client that
+ * sends its next request as soon as it has the 400 finds the slot free. */
+static int read_start(const struct http_req *req, struct start *s)
 {
 	const char *qs = req->ri->query_string ? req->ri->query_string : "";
 	char last_id[32], after[32], from[64], lim[32], errstr[256];
@@ -241,39 +251,46 @@ static int start_position(const struct http_req *req, int64_t *pos, long *limit)
 	int n_last = http_header(req->conn, "Last-Event-ID", last_id, sizeof(last_id));
 	int n_after = mg_get_var(qs, strlen(qs), "after", after, sizeof(after));
 	int n_from = mg_get_var(qs, strlen(qs), "from", from, sizeof(from));
-	struct ts_instant t;
-	long long seq = 0, seq_after = 0;
+	long long v = 0, v_after = 0, v_last = 0;
 
-	*limit = -1;
+	*s = (struct start){.limit = -1};
 	if (n_limit != -1) {
-		if (n_limit < 0 || stream_parse_seq(lim, &seq) != 0 || seq < 1 || seq > STREAM_LIMIT_MAX)
+		if (n_limit < 0 || stream_parse_seq(lim, &v) != 0 || v < 1 || v > STREAM_LIMIT_MAX)
 			return http_send_error(req, 400, NULL,
 			                       "limit must be a whole number of events from 1 to %d, "
 			                       "got '%.32s'", STREAM_LIMIT_MAX, n_limit < 0 ? "(too long)" : lim);
-		*limit = (long)seq;
+		s->limit = (long)v;
 	}
-	/* Every parameter given must be good, even one that another wins over. */
-	if (n_last != -1 && (n_last < 0 || stream_parse_seq(last_id, &seq) != 0))
+	if (n_last != -1 && (n_last < 0 || stream_parse_seq(last_id, &v_last) != 0))
 		return http_send_error(req, 400, NULL,
 		                       "Last-Event-ID must be an event id of this stream "
 		                       "(a whole number), got '%.32s'", n_last < 0 ? "(too long)" : last_id);
-	if (n_after != -1 && (n_after < 0 || stream_parse_seq(after, &seq_after) != 0))
+	if (n_after != -1 && (n_after < 0 || stream_parse_seq(after, &v_after) != 0))
 		return http_send_error(req, 400, NULL,
 		                       "after must be an event id of this stream (a whole "
 		                       "number), got '%.32s'", n_after < 0 ? "(too long)" : after);
-	if (n_from != -1 && (n_from < 0 || ts_parse_rfc3339(from, strlen(from), &t, errstr,
+	if (n_from != -1 && (n_from < 0 || ts_parse_rfc3339(from, strlen(from), &s->from, errstr,
 	                                                     sizeof(errstr)) != 0))
 		return http_send_error(req, 400, NULL, "from must be an RFC 3339 date-time: %s",
 		                       n_from < 0 ? "too long" : errstr);
 	/* A reconnecting EventSource repeats its URL: Last-Event-ID wins; then
 	 * after, the more exact; then from. */
-	if (n_last != -1 || n_after != -1) {
-		*pos = n_last != -1 ? seq : seq_after;
+	s->at_pos = n_last != -1 || n_after != -1;
+	s->pos = n_last != -1 ? v_last : v_after;
+	s->at_from = !s->at_pos && n_from != -1;
+	return 0;
+}
+
+/* The position to start after: given, found from a time, or (none) where
+ * the feed is: live from now. Returns 0, or the status it answered (503). */
+static int start_position(const struct http_req *req, const struct start *s, int64_t *pos)
+{
+	char errstr[256];
+
+	*pos = s->pos;
+	if (s->at_pos || (!s->at_from && feed_last(pos)))
 		return 0;
-	}
-	if (n_from == -1 && feed_last(pos))
-		return 0; /* live: where the feed is */
-	if (position_of(n_from != -1 ? &t : NULL, pos, errstr, sizeof(errstr)) != 0)
+	if (position_of(s->at_from ? &s->from : NULL, pos, errstr, sizeof(errstr)) != 0)
 		return http_send_error(req, 503, "Retry-After: 1\r\n", "database unavailable: %s",
 		                       errstr);
 	return 0;
@@ -352,18 +369,20 @@ int stream_serve(const struct http_req *req)
 {
 	struct stream *st;
 	char head[512];
+	struct start start;
 	int64_t pos = 0;
-	long limit;
 	unsigned epoch;
 	int status, sndbuf = SNDBUF_BYTES;
 
+	if ((status = read_start(req, &start)) != 0)
+		return status;
 	if (feed_stream_begin() != 0)
 		return http_send_error(req, 503, "Retry-After: 5\r\n",
 		                       "too many streams open; retry later");
 	http_long_begin();
 	/* The epoch first: a switch while the start is read ends the stream. */
 	epoch = feed_epoch();
-	if ((status = start_position(req, &pos, &limit)) != 0)
+	if ((status = start_position(req, &start, &pos)) != 0)
 		goto done;
 	if ((st = calloc(1, sizeof(*st))) == NULL) {
 		status = http_send_error(req, 503, "Retry-After: 1\r\n", "out of memory");
@@ -371,7 +390,7 @@ int stream_serve(const struct http_req *req)
 	}
 	st->req = req;
 	st->pos = pos;
-	st->left = limit;
+	st->left = start.limit;
 	st->epoch = epoch;
 	if ((st->fd = http_conn_fd(req)) >= 0)
 		(void)setsockopt(st->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));

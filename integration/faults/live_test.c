@@ -725,6 +725,103 @@ START_TEST(sigterm_ends_waits_and_streams)
 }
 END_TEST
 
+static void exec_ok(PGconn *conn, const char *sql)
+{
+	PGresult *res = PQexec(conn, sql);
+
+	ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK ||
+	                  PQresultStatus(res) == PGRES_COMMAND_OK,
+	              "%s: %s", sql, PQresultErrorMessage(res));
+	PQclear(res);
+}
+
+/* The feed's LISTEN connection is killed three times while records stream
+ * in: it reconnects and reads on from its last seq, so a stream that
+ * follows it throughout gets every record once, and a waiter is answered. */
+START_TEST(feed_reconnects_and_misses_nothing)
+{
+	static char got[2100][UID_TEXT_SIZE];
+	struct fault_stream burst = {0};
+	PGconn *conn;
+	struct sse c;
+	long long last = 0;
+	int n = 0;
+	const long until = clock_mono_ms() + 120000;
+
+	start(NULL);
+	conn = db_open();
+	sse_open(&c, NULL, NULL, 0);
+	await_metric("streams_open", 1, 5000);
+	fault_stream_start(&burst, 2000, 50, 100); /* 2,000 records over about 4 s */
+	for (int kill = 0; kill < 3; kill++) {
+		proc_sleep_ms(800);
+		/* the feed's connection: the one that LISTENs, whose last statement
+		 * is its read of 1,000 rows (the pool's are prepared statements) */
+		exec_ok(conn, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+		              "WHERE application_name = 'query-service' AND "
+		              "(query LIKE 'LISTEN%' OR query LIKE '%LIMIT 1000')");
+	}
+	fault_stream_join(&burst, false);
+	last = read_events(&c, got, &n, 2000, 0, until);
+	read_events(&c, got, &n, 2100, last, clock_mono_ms() + 2000); /* nothing more */
+	sse_close(&c);
+	printf("live: %d events across 3 lost feed connections (%g reconnects)\n", n,
+	       fault_metric(q_metrics, "feed_reconnects_total"));
+	ck_assert_int_ge(fault_metric(q_metrics, "feed_reconnects_total"), 3);
+	ck_assert_int_eq(n, 2000);
+	qsort(got, (size_t)n, UID_TEXT_SIZE, cmp_id);
+	qsort(burst.ids, 2000, UID_TEXT_SIZE, cmp_id);
+	for (int i = 0; i < n; i++)
+		ck_assert_str_eq(got[i], burst.ids[i]);
+	free(burst.ids);
+	PQfinish(conn);
+}
+END_TEST
+
+/* A blue-green rebuild's switch (NOTIFY 'switch'): every stream ends with
+ * event: reset, whose id is the table's position now; waits go on. */
+START_TEST(a_table_switch_ends_streams_with_reset)
+{
+	char type[32], id[UID_TEXT_SIZE], rows[1][UID_TEXT_SIZE];
+	struct waiting_get g = {0};
+	long long seq, max_seq;
+	PGconn *conn;
+	PGresult *res;
+	struct sse c;
+	int rc;
+
+	start(NULL);
+	conn = db_open();
+	write_rows(rows, 1);
+	sse_open(&c, NULL, NULL, 0);
+	await_metric("streams_open", 1, 5000);
+	exec_ok(conn, "NOTIFY timestamp_records, 'switch'");
+	while ((rc = sse_next(&c, &seq, id, type, sizeof(type), clock_mono_ms() + 15000)) == 1 &&
+	       strcmp(type, "reset") != 0)
+		;
+	ck_assert_int_eq(rc, 1);
+	ck_assert_str_eq(type, "reset");
+	res = PQexec(conn, "SELECT max(seq) FROM timestamp_records");
+	ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
+	max_seq = atoll(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	ck_assert_int_eq(seq, max_seq);
+	ck_assert_int_eq(sse_next(&c, &seq, id, type, sizeof(type), clock_mono_ms() + 15000), -1);
+	sse_close(&c);
+
+	/* the feed reads on: a wait started now is answered at the commit */
+	g.header = "Prefer: wait=30";
+	uid_v4(rows[0]);
+	stack_url(g.url, sizeof(g.url), STACK_QUERY, "/api/v1/timestamp/%s", rows[0]);
+	ck_assert_int_eq(pthread_create(&g.tid, NULL, waiting_get_main, &g), 0);
+	await_metric("wait_requests_waiting", 1, 10000);
+	produce(rows, 1, false);
+	pthread_join(g.tid, NULL);
+	ck_assert_int_eq(g.status, 200);
+	PQfinish(conn);
+}
+END_TEST
+
 Suite *make_live_suite(void)
 {
 	Suite *s = suite_create("live");
@@ -741,6 +838,8 @@ Suite *make_live_suite(void)
 	tcase_add_test(tc, stream_replays_after_a_position_and_from_a_time);
 	tcase_add_test(tc, a_frozen_reader_is_cut_off);
 	tcase_add_test(tc, bad_parameters_are_400_and_streams_are_bounded);
+	tcase_add_test(tc, feed_reconnects_and_misses_nothing);
+	tcase_add_test(tc, a_table_switch_ends_streams_with_reset);
 	tcase_add_test(tc, sigterm_ends_waits_and_streams);
 	suite_add_tcase(s, tc);
 	return s;
