@@ -282,18 +282,42 @@ static int read_start(const struct http_req *req, struct start *s)
 }
 
 /* The position to start after: given, found from a time, or (none) where
- * the feed is: live from now. Returns 0, or the status it answered (503). */
-static int start_position(const struct http_req *req, const struct start *s, int64_t *pos)
+ * the feed is: live from now. A given position beyond the table's end
+ * cannot be of this table (it is from one a rebuild replaced, or from
+ * before the table was emptied): *stale is then set, with *pos the end.
+ * Returns 0, or the status it answered (503). */
+static int start_position(const struct http_req *req, const struct start *s, int64_t *pos,
+                          bool *stale)
 {
 	char errstr[256];
+	int64_t end;
 
 	*pos = s->pos;
-	if (s->at_pos || (!s->at_from && feed_last(pos)))
+	*stale = false;
+	if (s->at_pos && feed_last(&end) && s->pos <= end)
 		return 0;
-	if (position_of(s->at_from ? &s->from : NULL, pos, errstr, sizeof(errstr)) != 0)
+	if (!s->at_pos && !s->at_from && feed_last(pos))
+		return 0;
+	if (position_of(s->at_from ? &s->from : NULL, s->at_pos ? &end : pos, errstr,
+	                sizeof(errstr)) != 0)
 		return http_send_error(req, 503, "Retry-After: 1\r\n", "database unavailable: %s",
 		                       errstr);
+	if (s->at_pos && s->pos > end) {
+		*stale = true;
+		*pos = end;
+	}
 	return 0;
+}
+
+/* The last event of a stream whose positions no longer mean this table:
+ * its id is the position to go on from. */
+static void send_reset(struct stream *st, int64_t seq)
+{
+	st->len += (size_t)snprintf(st->buf + st->len, sizeof(st->buf) - st->len,
+	                            "event: reset\nid: %" PRId64 "\ndata: {\"reason\":"
+	                            "\"the table was rebuilt; ids start again\"}\n\n",
+	                            seq);
+	flush(st);
 }
 
 /* Follows the ring (or the table, while behind) until the stream ends. */
@@ -353,11 +377,7 @@ static void follow(struct stream *st)
 			/* The table was switched (a blue-green rebuild): the positions
 			 * sent so far meant the old one. The new position goes with the
 			 * event, so that a client that resumes goes on from there. */
-			st->len += (size_t)snprintf(st->buf + st->len, sizeof(st->buf) - st->len,
-			                            "event: reset\nid: %" PRId64 "\ndata: {\"reason\":"
-			                            "\"the table was rebuilt; ids start again\"}\n\n",
-			                            reset_seq);
-			flush(st);
+			send_reset(st, reset_seq);
 			return;
 		case FEED_CLOSING:
 			return;
@@ -373,6 +393,7 @@ int stream_serve(const struct http_req *req)
 	int64_t pos = 0;
 	unsigned epoch;
 	int status, sndbuf = SNDBUF_BYTES;
+	bool stale;
 
 	if ((status = read_start(req, &start)) != 0)
 		return status;
@@ -382,7 +403,7 @@ int stream_serve(const struct http_req *req)
 	http_long_begin();
 	/* The epoch first: a switch while the start is read ends the stream. */
 	epoch = feed_epoch();
-	if ((status = start_position(req, &start, &pos)) != 0)
+	if ((status = start_position(req, &start, &pos, &stale)) != 0)
 		goto done;
 	if ((st = calloc(1, sizeof(*st))) == NULL) {
 		status = http_send_error(req, 503, "Retry-After: 1\r\n", "out of memory");
@@ -406,7 +427,10 @@ int stream_serve(const struct http_req *req)
 	                           req->cid, RETRY_MS);
 	memcpy(st->buf, head, st->len);
 	flush(st);
-	follow(st);
+	if (stale)
+		send_reset(st, pos);
+	else
+		follow(st);
 	free(st);
 	status = 200;
 done:

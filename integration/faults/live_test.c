@@ -779,10 +779,11 @@ START_TEST(feed_reconnects_and_misses_nothing)
 END_TEST
 
 /* A blue-green rebuild's switch (NOTIFY 'switch'): every stream ends with
- * event: reset, whose id is the table's position now; waits go on. */
+ * event: reset, whose id is the table's position now; a stream asked to
+ * resume beyond the table's end gets that reset at once; waits go on. */
 START_TEST(a_table_switch_ends_streams_with_reset)
 {
-	char type[32], id[UID_TEXT_SIZE], rows[1][UID_TEXT_SIZE];
+	char type[32], id[UID_TEXT_SIZE], rows[1][UID_TEXT_SIZE], query[64];
 	struct waiting_get g = {0};
 	long long seq, max_seq;
 	PGconn *conn;
@@ -807,6 +808,20 @@ START_TEST(a_table_switch_ends_streams_with_reset)
 	PQclear(res);
 	ck_assert_int_eq(seq, max_seq);
 	ck_assert_int_eq(sse_next(&c, &seq, id, type, sizeof(type), clock_mono_ms() + 15000), -1);
+	sse_close(&c);
+
+	/* a position beyond the table's end is of another table: reset at once */
+	snprintf(query, sizeof(query), "Last-Event-ID: %lld\r\n", max_seq + 1000);
+	sse_open(&c, NULL, query, 0);
+	ck_assert_int_eq(sse_next(&c, &seq, id, type, sizeof(type), clock_mono_ms() + 15000), 1);
+	ck_assert_str_eq(type, "reset");
+	ck_assert_int_eq(seq, max_seq);
+	ck_assert_int_eq(sse_next(&c, &seq, id, type, sizeof(type), clock_mono_ms() + 15000), -1);
+	sse_close(&c);
+	/* the end itself is a position of this table: no reset, a live stream */
+	snprintf(query, sizeof(query), "Last-Event-ID: %lld\r\n", max_seq);
+	sse_open(&c, NULL, query, 0);
+	ck_assert_int_eq(sse_next(&c, &seq, id, type, sizeof(type), clock_mono_ms() + 1500), 0);
 	sse_close(&c);
 
 	/* the feed reads on: a wait started now is answered at the commit */
