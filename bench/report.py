@@ -281,6 +281,21 @@ def main():
                         f"{figs.text(r + ':readable_p99_ms')} ms | {figs.text(r + ':readable_max_ms')} ms | "
                         f"{figs.text(r + ':post_p99_ms')} ms |")
 
+    # Issue 12's live side (bench/steps/live.sh): reported, no target.
+    live = []
+    for rate in rates:
+        r = f"live-{rate}"
+        if figs.get(r + ":wait_n") is None:
+            continue
+        if not live:
+            live = ["| Live side, at a POST rate | POST 200 → waiting GET's 200: p50 | p99 | "
+                    "POST 200 → stream event: p50 | p99 | counted |", "|---|---:|---:|---:|---:|---|"]
+        live.append(f"| {rate}/s | {figs.text(r + ':wait_p50_ms')} ms | {figs.text(r + ':wait_p99_ms')} ms | "
+                    f"{figs.text(r + ':stream_p50_ms')} ms | {figs.text(r + ':stream_p99_ms')} ms | "
+                    f"{figs.text(r + ':wait_n')} waits ({figs.text(r + ':wait_late')} GETs late, "
+                    f"{figs.text(r + ':wait_not_200')} not 200), {figs.text(r + ':stream_n')} events "
+                    f"({figs.text(r + ':stream_missing')} missing) |")
+
     # The consumer's memory against its drain rate, by prefetch size.
     curve = []
     points = sorted((figs.get(f"{os.path.basename(f)}:kb"), os.path.basename(f))
@@ -301,6 +316,7 @@ def main():
     sizes = "; ".join(f"{s} {run.get('size_kib_' + s, '?')} KiB ({run.get('stripped_kib_' + s, '?')} KiB stripped)"
                       for s in ("command-service", "consumer-service", "query-service"))
     print("\n".join(table) + "\n\n" + "\n".join(lat) + "\n\n" + "\n".join(pipe) +
+          ("\n\n" + "\n".join(live) if live else "") +
           ("\n\n" + "\n".join(curve) if curve else "") + "\n\n" + "\n".join(cpu) +
           f"\n\nbinaries (with debug info): {sizes}")
 
@@ -327,7 +343,7 @@ Targets: [targets.tsv](targets.tsv).
 ![accept → readable](readable.png)
 
 ![accept → readable over time](readable-timeline.png)
-""" + (f"""
+""" + ("\n" + "\n".join(live) + "\n" if live else "") + (f"""
 Consumer memory against drain rate, by prefetch size (a backlog drained by a
 consumer started on it, each size in turn):
 

@@ -28,9 +28,15 @@
  * against the threads there are. */
 static atomic_int conns_held;
 static int worker_threads;
+/* Of those, the ones held by long requests on reserved threads
+ * (http_long_begin): they do not take from worker_threads. */
+static atomic_int conns_long;
 
 /* The request deadline of http_drain_body (ms); see http_server_opts. */
 static int request_timeout_ms = 10000;
+
+/* The routes' stopping hook (http_routes), called by http_drain. */
+static void (*stop_hook)(void);
 
 /* The port of the server (one per process), and whether it is stopping:
  * then every reply closes its connection (see http_drain). */
@@ -72,7 +78,8 @@ int http_send(struct mg_connection *conn, int status, const char *cid,
 	 * keep-alive timeout): answer, and close. Waiting for every thread to be
 	 * held is too late: the last ones go to whoever comes first, slow
 	 * clients included, and new clients then wait behind them. */
-	if (atomic_load(&conns_held) * 4 >= worker_threads * 3 || atomic_load(&draining)) {
+	if ((atomic_load(&conns_held) - atomic_load(&conns_long)) * 4 >= worker_threads * 3 ||
+	    atomic_load(&draining)) {
 		if (extra_headers == NULL || strstr(extra_headers, "Connection:") == NULL)
 			closing = "Connection: close\r\n";
 		mg_disable_connection_keep_alive(conn);
@@ -434,6 +441,21 @@ int http_drain_body(struct http_req *req)
 	return status;
 }
 
+void http_long_begin(void)
+{
+	atomic_fetch_add(&conns_long, 1);
+}
+
+void http_long_end(void)
+{
+	atomic_fetch_sub(&conns_long, 1);
+}
+
+int http_conn_fd(const struct http_req *req)
+{
+	return find_socket(is_conn_socket, (void *)req->ri);
+}
+
 int http_method_not_allowed(const struct http_req *req, const char *allow)
 {
 	char hdr[128];
@@ -634,6 +656,8 @@ int http_drain(int timeout_ms)
 
 	atomic_store(&draining, true);
 	(void)find_socket(close_listener, &port);
+	if (stop_hook != NULL)
+		stop_hook(); /* its requests' answers close their connections too */
 	while (atomic_load(&conns_held) > 0 && clock_mono_ms() < until)
 		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
 	return atomic_load(&conns_held);
@@ -667,7 +691,7 @@ struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
 		snprintf(port, sizeof(port), "[%s]:%d", opts->address, opts->port);
 	else
 		snprintf(port, sizeof(port), "%s:%d", opts->address, opts->port);
-	snprintf(threads, sizeof(threads), "%d", opts->threads);
+	snprintf(threads, sizeof(threads), "%d", opts->threads + opts->reserve_threads);
 	request_timeout_ms = opts->request_timeout_ms > 0 ? opts->request_timeout_ms : 10000;
 	snprintf(request_ms, sizeof(request_ms), "%d", request_timeout_ms);
 	snprintf(keep_alive_ms, sizeof(keep_alive_ms), "%d",
@@ -678,6 +702,7 @@ struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
 	callbacks.init_connection = on_init_connection;
 	callbacks.connection_close = on_connection_close;
 	worker_threads = opts->threads;
+	stop_hook = opts->routes->stopping;
 	server_port = opts->port;
 	atomic_store(&draining, false);
 	mg_init_library(0);

@@ -75,6 +75,18 @@ int http_header(struct mg_connection *conn, const char *name, char *buf, size_t 
  * body larger than HTTP_BODY_MAX, 408 for one not received in time. */
 int http_drain_body(struct http_req *req) __attribute__((warn_unused_result));
 
+/* A request that holds its thread for long (a wait, a stream) runs on a
+ * reserved thread (reserve_threads): between http_long_begin and
+ * http_long_end its connection does not count against `threads` when
+ * replies decide whether to keep connections alive. */
+void http_long_begin(void);
+void http_long_end(void);
+
+/* The socket of the request's connection (found by its addresses; civetweb
+ * does not hand it out), or -1: for socket options only, never to read or
+ * write. It costs a scan of the process's descriptors. */
+int http_conn_fd(const struct http_req *req);
+
 /* Answers 405 with Allow. */
 int http_method_not_allowed(const struct http_req *req, const char *allow);
 
@@ -94,6 +106,10 @@ struct http_routes {
 	int (*route)(struct http_req *req, const char **route_name);
 	int (*bad)(struct http_req *req, int status, const char *why);
 	const char *(*down)(char *buf, size_t size);
+	/* stopping, if not NULL, is called by http_drain once new connections
+	 * are refused: it ends the requests that would otherwise hold their
+	 * connection past the drain (long waits, streams). */
+	void (*stopping)(void);
 };
 
 struct http_server_opts {
@@ -106,6 +122,10 @@ struct http_server_opts {
 	 * next request head, whole; 0: 5000. */
 	int request_timeout_ms;
 	int keep_alive_timeout_ms;
+	/* Worker threads beyond `threads` for requests that hold theirs for
+	 * long (see http_long_begin): the service caps how many there are at
+	 * once, so that the others always keep `threads`. */
+	int reserve_threads;
 	const struct http_routes *routes; /* gets every request */
 };
 

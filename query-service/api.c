@@ -1,8 +1,10 @@
 /* api: the query service's HTTP routes.
  *
- *   GET /api/v1/timestamp/{id}   one record, every value a JSON string
- *   GET /api/v1/timestamps        records by event_timestamp, a page at a time
- *   GET /api/v1/timestamps/counts records per minute, hour or day
+ *   GET /api/v1/timestamp/{id}     one record, every value a JSON string
+ *                                  (Prefer: wait / ?wait: wait.c)
+ *   GET /api/v1/timestamps          records by event_timestamp, a page at a time
+ *   GET /api/v1/timestamps/counts   records per minute, hour or day
+ *   GET /api/v1/timestamps/stream   Server-Sent Events (stream.c)
  *   GET /health, /ready (PostgreSQL), /metrics: answered by http.c */
 #include "api.h"
 
@@ -16,15 +18,19 @@
 #include "lookup.h"
 #include "range.h"
 #include "record.h"
+#include "stream.h"
 #include "uid.h"
+#include "wait.h"
 
 #define TS_PREFIX "/api/v1/timestamp"
 #define CACHE_FOREVER "Cache-Control: public, max-age=31536000, immutable\r\n"
+#define STREAM_PATH "/api/v1/timestamps/stream"
 
 const struct pool_stmt api_statements[] = {
     LOOKUP_STATEMENTS,
     RANGE_STATEMENTS,
     COUNTS_STATEMENTS,
+    STREAM_STATEMENTS,
     {NULL, NULL, 0},
 };
 
@@ -32,11 +38,14 @@ static int get_record(const struct http_req *req, const char *id)
 {
 	char body[RECORD_JSON_MAX], errstr[256], etag[ETAG_SIZE], inm[1024], headers[128];
 	struct lookup_record rec;
-	int n;
+	enum lookup_result result;
+	int n, status;
 
 	if (!uid_valid(id, strlen(id)))
 		return http_send_error(req, 400, NULL, "id must be a UUID, got '%.64s'", id);
-	switch (lookup_get(id, &rec, errstr, sizeof(errstr))) {
+	if ((status = wait_lookup(req, id, &rec, &result, errstr, sizeof(errstr))) != 0)
+		return status; /* a bad wait, or too many waiting */
+	switch (result) {
 	case LOOKUP_MISSING: /* may be there in a moment */
 		return http_send_error(req, 404, "Cache-Control: no-store\r\n",
 		                       "no record with id %s (yet)", id);
@@ -75,6 +84,12 @@ static int route(struct http_req *req, const char **route_name)
 {
 	const char *path = req->path;
 
+	if (strcmp(path, STREAM_PATH) == 0) {
+		*route_name = STREAM_PATH;
+		if (strcmp(req->ri->request_method, "GET") != 0)
+			return http_method_not_allowed(req, "GET");
+		return stream_serve(req);
+	}
 	if (strncmp(path, TS_PREFIX "/", sizeof(TS_PREFIX)) == 0) {
 		*route_name = TS_PREFIX "/{id}";
 		if (strcmp(req->ri->request_method, "GET") != 0)
@@ -98,4 +113,5 @@ static int route(struct http_req *req, const char **route_name)
 	return http_send_error(req, 404, NULL, "no such resource: %s", path);
 }
 
-const struct http_routes api_routes = {.route = route, .down = db_down};
+const struct http_routes api_routes = {
+    .route = route, .down = db_down, .stopping = feed_stopping};

@@ -5,16 +5,21 @@
 #include "api.h"
 #include "cfg.h"
 #include "counts.h"
+#include "feed.h"
 #include "http.h"
 #include "log.h"
 #include "lookup.h"
 #include "pool.h"
 #include "range.h"
+#include "stream.h"
+#include "wait.h"
 
 static const char summary[] =
-    "Serves GET /api/v1/timestamp/{id}, /api/v1/timestamps (ranges) and\n"
-    "/api/v1/timestamps/counts from PostgreSQL through a bounded pool of\n"
-    "connections with prepared statements.";
+    "Serves GET /api/v1/timestamp/{id} (waiting for a record with Prefer: wait),\n"
+    "/api/v1/timestamps (ranges) and /api/v1/timestamps/counts from PostgreSQL\n"
+    "through a bounded pool of connections with prepared statements, and the\n"
+    "records as they are persisted as Server-Sent Events\n"
+    "(GET /api/v1/timestamps/stream), from one LISTEN connection.";
 
 int main(int argc, char **argv)
 {
@@ -22,7 +27,9 @@ int main(int argc, char **argv)
 	struct http_server_opts ho = {.routes = &api_routes};
 	const char *db_url;
 	enum log_level level;
-	int pool_size, pool_timeout, rc;
+	int pool_size, pool_timeout, rc, wait_max_ms, ring_size;
+	struct feed_opts fo = {.channel = "timestamp_records"};
+	struct stream_opts so;
 	char errstr[512];
 	struct mg_context *ctx;
 	sigset_t sigs;
@@ -35,6 +42,24 @@ int main(int argc, char **argv)
 	    {"DB_POOL_TIMEOUT_MS", CFG_INT, &pool_timeout, "2000", 1, 60000,
 	     "how long a request (or /ready) waits for the database in all — a free "
 	     "connection, connecting, its statement — before 503 with Retry-After"},
+	    /* Waits and streams hold their HTTP thread (civetweb cannot park a
+	     * request): each has threads of its own on top of HTTP_THREADS. An
+	     * idle thread costs about 20 KiB: 256 + 32 of them about 6 MiB. */
+	    {"WAIT_MAX_MS", CFG_INT, &wait_max_ms, "30000", 0, 300000,
+	     "longest wait granted to Prefer: wait / ?wait (ms); 0 turns waiting off"},
+	    {"WAIT_MAX_WAITERS", CFG_INT, &fo.max_waiters, "256", 0, 10000,
+	     "requests waiting for their record at once (more: 503); each has an HTTP "
+	     "thread of its own"},
+	    {"STREAM_MAX", CFG_INT, &fo.max_streams, "32", 0, 10000,
+	     "event streams open at once (more: 503); each has an HTTP thread of its own"},
+	    {"STREAM_HEARTBEAT_MS", CFG_INT, &so.heartbeat_ms, "15000", 100, 300000,
+	     "an idle stream sends a comment this often (keeps proxies from closing it)"},
+	    {"STREAM_MAX_AGE_MS", CFG_INT, &so.max_age_ms, "0", 0, 86400000,
+	     "a stream ends after this long and its client resumes with Last-Event-ID "
+	     "(spreads streams over replicas; 0: never)"},
+	    {"STREAM_RING_SIZE", CFG_INT, &ring_size, "8192", 16, 1048576,
+	     "recent records kept for the streams (80 bytes each); a stream that falls "
+	     "further behind is cut off"},
 	};
 
 	if ((rc = cfg_args(argc, argv, "query-service", summary, params, CFG_COUNT(params))) >= 0)
@@ -58,16 +83,29 @@ int main(int argc, char **argv)
 	lookup_setup(pool_size, pool_timeout);
 	range_setup(pool_timeout);
 	counts_setup(pool_timeout);
+	fo.ring_size = ring_size;
+	if (feed_setup(&db, &fo, errstr, sizeof(errstr)) != 0) {
+		log_error("feed: %s", errstr);
+		pool_shutdown();
+		return 1;
+	}
+	wait_setup(wait_max_ms);
+	so.db_wait_ms = pool_timeout;
+	stream_setup(&so);
+	ho.reserve_threads = fo.max_waiters + fo.max_streams;
 	ctx = http_start(&ho, errstr, sizeof(errstr));
 	if (ctx == NULL) {
 		log_error("http: %s", errstr);
+		feed_shutdown();
 		pool_shutdown();
 		return 1;
 	}
 	log_info("listening on %s:%d, database pool of %d", ho.address, ho.port, pool_size);
 
-	/* The reads in progress are answered: each has DB_POOL_TIMEOUT_MS. */
+	/* The reads in progress are answered: each has DB_POOL_TIMEOUT_MS;
+	 * waits and streams end at the signal (feed_stopping). */
 	http_serve_until_signal(ctx, &sigs, 5000);
+	feed_shutdown();
 	pool_shutdown();
 	mg_exit_library();
 	log_info("stopped");

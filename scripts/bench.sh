@@ -23,6 +23,8 @@
 #                       accept→readable p99 under the target), stepped
 #   7. footprint        RSS at rest and peak, CPU time per 1,000 requests or
 #                       rows, start → /ready, binary sizes
+#   8. live             issue 12: wait-for-write and stream delivery latency
+#                       at RATES, reported (bench/steps/live.sh)
 #
 # env: BENCH_SMOKE=1 (a couple of seconds a step, no thresholds: make test),
 #      BENCH_SECONDS (10), BENCH_MESSAGES (200000), BENCH_RATES ("1000 5000"),
@@ -392,6 +394,8 @@ for rate in $RATES; do
   query_split "readable-$rate" "$t0"  # accept → transaction start, and the gaps between batches
 done
 RSS_STEADY_CONSUMER=$(rss_kb consumer-service VmHWM)
+
+step_live
 
 step_pipeline
 

@@ -33,6 +33,10 @@ export QUERY_PORT=${OPS_QUERY_PORT:-23082}
 export BIN_DIR=$BUILD
 # The services' own settings come from here, not from the caller's shell.
 unset KAFKA_BROKER DB_URL
+# Every answer must end within the checkers' request timeouts (newman 15 s,
+# schemathesis 10 s): waits (Prefer: wait, ?wait) are capped at 2 s, and
+# event streams, which never end by themselves, end after 2 s.
+export WAIT_MAX_MS=2000 STREAM_MAX_AGE_MS=2000
 COMMAND_URL=http://127.0.0.1:$COMMAND_PORT
 CONSUMER_URL=http://127.0.0.1:$CONSUMER_PORT
 QUERY_URL=http://127.0.0.1:$QUERY_PORT

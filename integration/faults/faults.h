@@ -20,5 +20,6 @@ Suite *make_dr_suite(void);       /* the table rebuilt from the topic, twice */ 
 Suite *make_replay_suite(void);   /* --reset-offsets to a chosen point, --dry-run */
 Suite *make_verify_suite(void);   /* --verify: the table against the topic */
 Suite *make_counts_suite(void);   /* timestamp_counts after duplicates, replays, --rebuild */
+Suite *make_live_suite(void);     /* Prefer: wait, the event stream (issue 12) */
 
 #endif

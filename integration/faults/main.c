@@ -48,6 +48,7 @@ int main(int argc, char **argv)
 	    make_readystop_suite, make_topic_suite, make_dr_suite,     make_rebuild_suite,
 	    make_replay_suite,    make_verify_suite,
 	    make_counts_suite, /* issue 12: the counts projection through duplicates and replays */
+	    make_live_suite, /* issue 12: Prefer: wait and the event stream */
 	    NULL,
 	};
 	const char *deadline = getenv("FAULTS_DEADLINE_S"), *suite, *tcase;

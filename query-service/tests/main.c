@@ -11,7 +11,7 @@
 int main(int argc, char **argv)
 {
 	static const unit_suite_fn makers[] = {make_lookup_suite, make_pool_suite, make_read_suite,
-	                                       NULL};
+	                                       make_feed_suite, NULL};
 
 	return unit_main(argc, argv, makers);
 }

@@ -7,5 +7,6 @@
 Suite *make_lookup_suite(void);
 Suite *make_pool_suite(void);
 Suite *make_read_suite(void);
+Suite *make_feed_suite(void);
 
 #endif
