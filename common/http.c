@@ -178,16 +178,15 @@ static int hexval(char c)
 	return -1;
 }
 
-/* Percent-decodes src into dst[size]; '+' stays '+' in a path. Returns 0,
- * -1 for a bad or NUL escape, -2 when dst is too small. */
-static int decode_path(const char *src, char *dst, size_t size)
+int http_percent_decode(const char *src, size_t len, char *dst, size_t size)
 {
 	size_t o = 0;
 
-	for (size_t i = 0; src[i]; i++) {
+	for (size_t i = 0; i < len; i++) {
 		char c = src[i];
 		if (c == '%') {
-			int hi = hexval(src[i + 1]), lo = hi < 0 ? -1 : hexval(src[i + 2]);
+			int hi = i + 2 < len ? hexval(src[i + 1]) : -1;
+			int lo = hi < 0 ? -1 : hexval(src[i + 2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return -1;
 			c = (char)(hi * 16 + lo);
@@ -256,7 +255,8 @@ int http_req_init(struct http_req *req, struct mg_connection *conn, const char *
 	 * correlationId included: a full table means there may have been more. */
 	if (req->ri->num_headers >= MG_MAX_HEADERS)
 		return *why = "more than 63 request headers", 431;
-	switch (decode_path(req->raw_path, req->path_buf, sizeof(req->path_buf))) {
+	switch (http_percent_decode(req->raw_path, strlen(req->raw_path), req->path_buf,
+	                            sizeof(req->path_buf))) {
 	case -1:
 		req->path_bad = true;
 		return *why = "malformed percent-encoding in the path", 400;

@@ -65,6 +65,12 @@ int http_send_error_id(const struct http_req *req, int status, const char *extra
 int http_req_init(struct http_req *req, struct mg_connection *conn, const char **why)
     __attribute__((warn_unused_result));
 
+/* Percent-decodes src[0..len) into dst[size]; '+' stays '+' (a path, and
+ * a query string in which '+' means itself). Returns 0, -1 for a bad
+ * escape or %00, -2 when dst is too small. */
+int http_percent_decode(const char *src, size_t len, char *dst, size_t size)
+    __attribute__((warn_unused_result));
+
 /* Copies header name's value, without surrounding blanks, into buf.
  * Returns its length, -1 if absent, -2 if longer than size - 1. */
 int http_header(struct mg_connection *conn, const char *name, char *buf, size_t size);

@@ -536,10 +536,12 @@ static bool ends_reached(void)
  * one had -- so schema.sql, which creates an index only when its name is
  * missing, finds its names on the live table after the switch, and still
  * after the old tables are dropped (no index made twice). A live index with no twin fails the switch rather than losing
- * the index. Then 'switch' on the records' channel: a rebuild numbers the
- * rows' seq afresh, and query-service's feed must know. */
+ * the index. Then 'switch:<n>' on the records' channel, n the largest seq
+ * of the new live table: a rebuild numbers the rows' seq afresh, and
+ * query-service's feed must know, and read on after n -- the live
+ * consumer's INSERTs, waiting on the lock, come after it. */
 static const char switch_sql[] =
-    "DO $$ DECLARE t record; i record; BEGIN "
+    "DO $$ DECLARE t record; i record; n bigint; BEGIN "
     "FOR t IN SELECT * FROM (VALUES (%1$s, %2$s, %3$s), (%4$s, %5$s, %6$s)) "
     "AS v(live, gen, old) LOOP "
     "FOR i IN WITH ix AS (SELECT x.indrelid AS rel, x.indexrelid AS idx, c.relname AS name, "
@@ -561,7 +563,8 @@ static const char switch_sql[] =
     "EXECUTE format('ALTER TABLE %%I RENAME TO %%I', t.live, t.old); "
     "EXECUTE format('ALTER TABLE %%I RENAME TO %%I', t.gen, t.live); "
     "END LOOP; "
-    "PERFORM pg_notify(%1$s, 'switch'); END $$";
+    "EXECUTE format('SELECT coalesce(max(seq), 0) FROM %%I', %1$s) INTO n; "
+    "PERFORM pg_notify(%1$s, 'switch:' || n); END $$";
 
 /* switch_sql for this generation into sql. Returns 0, or -1 with errstr. */
 static int rename_sql(char *sql, size_t size, char *errstr, size_t errstr_size)

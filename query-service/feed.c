@@ -324,12 +324,12 @@ static int read_max(PGconn *conn, int64_t *pos, char *errstr, size_t errstr_size
 	return rc;
 }
 
-/* Starts over at the table's end: at start, and after a switch. */
-static int restart_at_end(PGconn *conn, bool switched, char *errstr, size_t errstr_size)
+/* Starts over after pos, or at the table's end when pos < 0: at start,
+ * and after a switch. */
+static int restart_at(PGconn *conn, int64_t pos, bool switched, char *errstr,
+                      size_t errstr_size)
 {
-	int64_t pos;
-
-	if (read_max(conn, &pos, errstr, errstr_size) != 0)
+	if (pos < 0 && read_max(conn, &pos, errstr, errstr_size) != 0)
 		return -1;
 	pthread_mutex_lock(&mu);
 	ring.head = 0;
@@ -379,17 +379,27 @@ static int catch_up(PGconn *conn, char *errstr, size_t errstr_size)
 	return rows < 0 ? -1 : 0;
 }
 
-/* Takes the notifications that arrived; true if one says the table was
- * switched. -1 when the connection failed. */
-static int take_notifies(PGconn *conn, bool *switched)
+/* Takes the notifications that arrived; *switched if one says the table
+ * was switched, with *switch_pos where to read on (-1: at the end). -1
+ * when the connection failed. */
+static int take_notifies(PGconn *conn, bool *switched, int64_t *switch_pos)
 {
+	const size_t len = sizeof(FEED_SWITCH) - 1;
 	PGnotify *nt;
 
 	if (!PQconsumeInput(conn))
 		return -1;
 	while ((nt = PQnotifies(conn)) != NULL) {
-		if (strcmp(nt->extra, FEED_SWITCH) == 0)
+		if (strncmp(nt->extra, FEED_SWITCH, len) == 0 &&
+		    (nt->extra[len] == '\0' || nt->extra[len] == ':')) {
+			int64_t pos;
+
 			*switched = true;
+			*switch_pos = nt->extra[len] == ':' &&
+			                      parse_i64(nt->extra + len + 1, &pos) == 0 && pos >= 0
+			                  ? pos
+			                  : -1;
+		}
 		PQfreemem(nt);
 	}
 	return 0;
@@ -419,7 +429,7 @@ static bool follow(PGconn *conn, char *errstr, size_t errstr_size)
 	pthread_mutex_lock(&mu);
 	known = ring.base != POS_UNKNOWN;
 	pthread_mutex_unlock(&mu);
-	if (!known && restart_at_end(conn, false, errstr, errstr_size) != 0)
+	if (!known && restart_at(conn, -1, false, errstr, errstr_size) != 0)
 		return false;
 	if (catch_up(conn, errstr, errstr_size) != 0)
 		return false;
@@ -429,6 +439,7 @@ static bool follow(PGconn *conn, char *errstr, size_t errstr_size)
 		struct pollfd p[2] = {{.fd = PQsocket(conn), .events = POLLIN},
 		                      {.fd = wake_fd, .events = POLLIN}};
 		bool switched = false;
+		int64_t switch_pos = -1;
 		int rc = poll(p, 2, FEED_SAFETY_MS);
 
 		if (rc < 0 && errno != EINTR) {
@@ -437,11 +448,11 @@ static bool follow(PGconn *conn, char *errstr, size_t errstr_size)
 		}
 		if (p[1].revents != 0)
 			continue; /* quit */
-		if (p[0].revents != 0 && take_notifies(conn, &switched) != 0) {
+		if (p[0].revents != 0 && take_notifies(conn, &switched, &switch_pos) != 0) {
 			db_error_line(PQerrorMessage(conn), errstr, errstr_size);
 			return true;
 		}
-		if (switched && restart_at_end(conn, true, errstr, errstr_size) != 0)
+		if (switched && restart_at(conn, switch_pos, true, errstr, errstr_size) != 0)
 			return true;
 		if (catch_up(conn, errstr, errstr_size) != 0)
 			return true;

@@ -36,7 +36,9 @@ int feed_parse_row(const void *res, int row, struct feed_record *rec)
     __attribute__((warn_unused_result));
 
 /* The payload of a notification that says the table was switched (a
- * blue-green rebuild): seq numbering starts again. */
+ * blue-green rebuild): seq numbering starts again. consumer-service
+ * --rebuild sends "switch:<n>", n the new table's largest seq at the
+ * switch, before any later write; "switch" alone means: from its end. */
 #define FEED_SWITCH "switch"
 
 struct feed_opts {

@@ -4,42 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decodes s[0..len) into out[size]. Returns 0, -1 for a bad or
- * %00 escape, -2 when it does not fit. */
-static int decode(const char *s, size_t len, char *out, size_t size)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (c == '%') {
-			int hi = i + 2 < len ? hex(s[i + 1]) : -1;
-			int lo = i + 2 < len ? hex(s[i + 2]) : -1;
-
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-				return -1;
-			c = (char)(hi * 16 + lo);
-			i += 2;
-		}
-		if (n + 1 >= size)
-			return -2;
-		out[n++] = c;
-	}
-	out[n] = '\0';
-	return 0;
-}
+#include "http.h"
 
 int params_next(const char **qs, char *name, char *value, char *errstr, size_t errstr_size)
 {
@@ -56,7 +21,7 @@ int params_next(const char **qs, char *name, char *value, char *errstr, size_t e
 	*qs = p + len;
 	eq = memchr(p, '=', len);
 	nlen = eq != NULL ? (size_t)(eq - p) : len;
-	if ((rc = decode(p, nlen, name, PARAMS_NAME_MAX)) != 0) {
+	if ((rc = http_percent_decode(p, nlen, name, PARAMS_NAME_MAX)) != 0) {
 		snprintf(errstr, errstr_size, "parameter '%.*s': %s", (int)(nlen < 40 ? nlen : 40), p,
 		         rc == -2 ? "name too long" : "bad percent escape in its name");
 		return -1;
@@ -65,7 +30,7 @@ int params_next(const char **qs, char *name, char *value, char *errstr, size_t e
 		value[0] = '\0';
 		return 1;
 	}
-	rc = decode(eq + 1, len - nlen - 1, value, PARAMS_VALUE_MAX);
+	rc = http_percent_decode(eq + 1, len - nlen - 1, value, PARAMS_VALUE_MAX);
 	if (rc != 0) {
 		snprintf(errstr, errstr_size, "%s: %s", name,
 		         rc == -2 ? "value longer than 255 bytes" : "bad percent escape");

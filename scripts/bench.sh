@@ -394,6 +394,9 @@ for rate in $RATES; do
   query_split "readable-$rate" "$t0"  # accept → transaction start, and the gaps between batches
 done
 RSS_STEADY_CONSUMER=$(rss_kb consumer-service VmHWM)
+# query-service's peak under the GETs above, with its default reserve of
+# threads for waits and streams: step_live restarts it with a larger one.
+RSS_PEAK_QUERY=$(rss_kb query-service VmHWM)
 
 step_live
 
@@ -401,7 +404,6 @@ step_pipeline
 
 # 7. footprint under load: the peaks.
 RSS_PEAK_COMMAND=$(rss_kb command-service VmHWM)
-RSS_PEAK_QUERY=$(rss_kb query-service VmHWM)
 
 # ---- the verdicts and the report ---------------------------------------------------------------
 

@@ -64,21 +64,6 @@ static const char *env[] = {env_pub, env_sub, env_group, NULL};
 
 /* ---- the database, straight ---- */
 
-/* The first value of the answer to sql into out ("" for NULL or no
- * row). Asserts that the statement worked. */
-static void sql_value(const char *sql, char *out, size_t size)
-{
-	PGconn *conn = PQconnectdb(stack.db_url);
-	PGresult *res = PQexec(conn, sql);
-
-	ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "%s: %s", sql,
-	              PQstatus(conn) == CONNECTION_OK ? PQresultErrorMessage(res)
-	                                              : PQerrorMessage(conn));
-	snprintf(out, size, "%s", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
-	PQclear(res);
-	PQfinish(conn);
-}
-
 static void sql_exec(const char *sql)
 {
 	char errstr[512];
@@ -97,7 +82,7 @@ static void counts_text(const char *table, char *out, size_t size)
 	         "SELECT coalesce(string_agg(extract(epoch FROM minute)::bigint || '=' || count, ',' "
 	         "ORDER BY minute), '') FROM %s",
 	         table);
-	sql_value(sql, out, size);
+	fault_sql_value(sql, out, size);
 }
 
 /* The same from the test's own commands: each distinct id once, in the
@@ -148,7 +133,7 @@ static void assert_counts(const char *when)
 /* The names of the live tables' indexes, in order. */
 static void index_names(char *out, size_t size)
 {
-	sql_value("SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes "
+	fault_sql_value("SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes "
 	          "WHERE schemaname = current_schema() AND "
 	          "tablename IN ('timestamp_records', 'timestamp_counts')",
 	          out, size);
@@ -335,8 +320,9 @@ static int rebuild(void)
 	return extra.status;
 }
 
-/* Waits up to NOTIFY_MS for a notification with payload want on conn. */
-static bool heard(PGconn *conn, const char *want)
+/* Waits up to NOTIFY_MS for a notification whose payload starts with want
+ * on conn; copies the payload into got[size]. */
+static bool heard(PGconn *conn, const char *want, char *got, size_t size)
 {
 	const long until = clock_mono_ms() + NOTIFY_MS;
 
@@ -344,7 +330,9 @@ static bool heard(PGconn *conn, const char *want)
 		PGnotify *n;
 		ck_assert_msg(PQconsumeInput(conn) == 1, "LISTEN: %s", PQerrorMessage(conn));
 		while ((n = PQnotifies(conn)) != NULL) {
-			const bool match = strcmp(n->extra, want) == 0;
+			const bool match = strncmp(n->extra, want, strlen(want)) == 0;
+			if (match)
+				snprintf(got, size, "%s", n->extra);
 			PQfreemem(n);
 			if (match)
 				return true;
@@ -358,7 +346,7 @@ START_TEST(counts_equal_group_by_after_duplicates_and_replays)
 {
 	static char before[MAX_IDS * 24], got[MAX_IDS * 24];
 	const int64_t t0 = 1254164580; /* 2009-09-28T19:03:00Z */
-	char names[512], gen[16], sql[256], old[64];
+	char names[512], gen[16], sql[256], old[64], payload[64], want[64];
 	PGconn *listener;
 	PGresult *res;
 	char stmt[1024], rebuild_log[600];
@@ -414,10 +402,15 @@ START_TEST(counts_equal_group_by_after_duplicates_and_replays)
 	ck_assert_msg(PQresultStatus(res) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(res));
 	PQclear(res);
 	ck_assert_msg(rebuild() == 0, "--rebuild failed (see %s)", extra.log_path);
-	ck_assert_msg(heard(listener, "switch"), "no 'switch' on channel timestamp_records within "
-	              "%d ms of the rebuild", NOTIFY_MS);
+	ck_assert_msg(heard(listener, "switch", payload, sizeof(payload)),
+	              "no 'switch' on channel timestamp_records within %d ms of the rebuild",
+	              NOTIFY_MS);
 	PQfinish(listener);
-	sql_value("SELECT max(generation) FROM timestamp_rebuilds WHERE state = 'live'", gen,
+	/* switch:<n>, n the new table's largest seq at the switch: where a
+	 * listener reads on (nothing is written meanwhile here). */
+	fault_sql_value("SELECT 'switch:' || max(seq) FROM timestamp_records", want, sizeof(want));
+	ck_assert_str_eq(payload, want);
+	fault_sql_value("SELECT max(generation) FROM timestamp_rebuilds WHERE state = 'live'", gen,
 	          sizeof(gen));
 	assert_counts("after --rebuild");
 	snprintf(old, sizeof(old), "timestamp_counts_old_g%s", gen);
@@ -446,7 +439,7 @@ START_TEST(counts_equal_group_by_after_duplicates_and_replays)
 	consumer_start("c");
 	index_names(names, sizeof(names));
 	ck_assert_str_eq(names, CANONICAL_INDEXES);
-	sql_value("SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint WHERE "
+	fault_sql_value("SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint WHERE "
 	          "contype = 'p' AND conrelid IN ('timestamp_records'::regclass, "
 	          "'timestamp_counts'::regclass)",
 	          names, sizeof(names));
@@ -456,7 +449,7 @@ START_TEST(counts_equal_group_by_after_duplicates_and_replays)
 	 * filled, no counts table), resumed: the counts table is made from
 	 * the rows already there, and the replay over them counts none twice. */
 	snprintf(sql, sizeof(sql), "SELECT %s + 1", gen);
-	sql_value(sql, gen, sizeof(gen));
+	fault_sql_value(sql, gen, sizeof(gen));
 	snprintf(stmt, sizeof(stmt),
 	         "CREATE TABLE timestamp_records_g%s (LIKE timestamp_records INCLUDING ALL); "
 	         "INSERT INTO timestamp_records_g%s (id, event_timestamp, created_at) SELECT id, "

@@ -3,6 +3,7 @@
 
 #include <check.h>
 #include <curl/curl.h>
+#include <libpq-fe.h>
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -681,4 +682,17 @@ double fault_metric(const char *url, const char *series)
 double fault_secs(long ms)
 {
 	return ms / 1000.0;
+}
+
+void fault_sql_value(const char *sql, char *out, size_t size)
+{
+	PGconn *conn = PQconnectdb(stack.db_url);
+	PGresult *res = PQexec(conn, sql);
+
+	ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "%s: %s", sql,
+	              PQstatus(conn) == CONNECTION_OK ? PQresultErrorMessage(res)
+	                                              : PQerrorMessage(conn));
+	snprintf(out, size, "%s", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
+	PQclear(res);
+	PQfinish(conn);
 }

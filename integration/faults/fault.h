@@ -152,6 +152,10 @@ long fault_wait_rows(char (*ids)[UID_TEXT_SIZE], size_t n, long timeout_ms);
  * the rows counted. */
 long fault_assert_counts(const char *when);
 
+/* The first value of the answer to sql on the stack's database into
+ * out[size] ("" for NULL or no row). Asserts that the statement worked. */
+void fault_sql_value(const char *sql, char *out, size_t size);
+
 /* GETs each id from the query service; returns how many answered 200. */
 size_t fault_count_readable(char (*ids)[UID_TEXT_SIZE], size_t n);
 

@@ -55,26 +55,11 @@ static const char *env_slow[] = {"KAFKA_CONSUMER_TOPIC=" RB_TOPIC, env_group, SL
 
 /* ---- the database, straight ---- */
 
-/* The first value of the answer to sql (fixed text) into out ("" for
- * NULL or no row). Asserts that the statement worked. */
-static void sql_value(const char *sql, char *out, size_t size)
-{
-	PGconn *conn = PQconnectdb(stack.db_url);
-	PGresult *res = PQexec(conn, sql);
-
-	ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "%s: %s", sql,
-	              PQstatus(conn) == CONNECTION_OK ? PQresultErrorMessage(res)
-	                                              : PQerrorMessage(conn));
-	snprintf(out, size, "%s", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
-	PQclear(res);
-	PQfinish(conn);
-}
-
 static long sql_long(const char *sql)
 {
 	char v[64];
 
-	sql_value(sql, v, sizeof(v));
+	fault_sql_value(sql, v, sizeof(v));
 	return v[0] ? strtol(v, NULL, 10) : -1;
 }
 
@@ -226,14 +211,14 @@ static int wait_replaying(long min_done, bool committed, long ms)
 	int64_t offs[6];
 
 	while (clock_mono_ms() < until && svc_alive(&rebuild[0])) {
-		sql_value("SELECT records_done FROM timestamp_rebuilds WHERE state = 'replaying' "
+		fault_sql_value("SELECT records_done FROM timestamp_rebuilds WHERE state = 'replaying' "
 		          "ORDER BY generation DESC LIMIT 1",
 		          v, sizeof(v));
 		done = v[0] ? strtol(v, NULL, 10) : -1;
 		if (done >= min_done) {
 			int64_t sum = 0;
 			gen = sql_long("SELECT max(generation) FROM timestamp_rebuilds");
-			sql_value("SELECT group_id FROM timestamp_rebuilds ORDER BY generation DESC LIMIT 1",
+			fault_sql_value("SELECT group_id FROM timestamp_rebuilds ORDER BY generation DESC LIMIT 1",
 			          group, sizeof(group));
 			if (!committed)
 				return (int)gen;
@@ -261,11 +246,11 @@ static long assert_switched(int gen, bool both_ways)
 	long old_rows, missing, extra;
 
 	snprintf(sql, sizeof(sql), "SELECT state FROM timestamp_rebuilds WHERE generation = %d", gen);
-	sql_value(sql, state, sizeof(state));
+	fault_sql_value(sql, state, sizeof(state));
 	ck_assert_msg(strcmp(state, "live") == 0, "generation %d is %s, not live", gen, state);
 	snprintf(sql, sizeof(sql), "SELECT old_table FROM timestamp_rebuilds WHERE generation = %d",
 	         gen);
-	sql_value(sql, old, sizeof(old));
+	fault_sql_value(sql, old, sizeof(old));
 	ck_assert_msg(strcmp(old, "timestamp_records_old_g") > 0 && strlen(old) < 40,
 	              "old_table of generation %d: '%s'", gen, old);
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", old);
@@ -461,14 +446,14 @@ START_TEST(killed_rebuild_resumes)
 	         "SELECT records_total >= %d AND records_done <= records_total AND rate > 0 AND "
 	         "updated_at > now() - interval '5 s' FROM timestamp_rebuilds WHERE generation = %d",
 	         SEED, gen);
-	sql_value(sql, progress, sizeof(progress));
+	fault_sql_value(sql, progress, sizeof(progress));
 	ck_assert_msg(strcmp(progress, "t") == 0, "the row of generation %d does not show the "
 	              "progress of the running rebuild", gen);
 	ck_assert_msg(fault_grep(rebuild_log, 0, " messages (", NULL, NULL) > 0 &&
 	                  fault_grep(rebuild_log, 0, "/s, ETA ", NULL, NULL) > 0,
 	              "no progress line in %s", rebuild_log);
 	ck_assert_int_eq(svc_stop(&rebuild[0], SIGKILL, 10000, NULL), 128 + SIGKILL);
-	sql_value("SELECT group_id FROM timestamp_rebuilds ORDER BY generation DESC LIMIT 1", group,
+	fault_sql_value("SELECT group_id FROM timestamp_rebuilds ORDER BY generation DESC LIMIT 1", group,
 	          sizeof(group));
 	ck_assert_msg(topic_committed(stack.broker, RB_TOPIC, group, offs, 6, errstr,
 	                              sizeof(errstr)) == 0,
@@ -518,7 +503,7 @@ START_TEST(second_rebuild_is_refused)
 	live_start();
 	rebuild_start(0, env_slow);
 	gen = wait_replaying(1, false, KILL_MS);
-	sql_value(snapshot_sql, before, sizeof(before));
+	fault_sql_value(snapshot_sql, before, sizeof(before));
 
 	/* It listens nowhere: its SERVER_PORT stays free for a live consumer. */
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/health", fault_second_port());
@@ -530,7 +515,7 @@ START_TEST(second_rebuild_is_refused)
 	log_from = fault_file_size(rebuild_log);
 	rebuild_start(1, env_slow);
 	status = rebuild_wait(1, REFUSE_MS);
-	sql_value(snapshot_sql, after, sizeof(after));
+	fault_sql_value(snapshot_sql, after, sizeof(after));
 	snprintf(refusal, sizeof(refusal), "another rebuild is running (generation %d)", gen);
 	printf("  second rebuild: exit %d; state before: %s\n", status, before);
 	ck_assert_msg(status == 1, "the second --rebuild exited %d, not 1 (see %s)", status,
@@ -546,7 +531,7 @@ START_TEST(second_rebuild_is_refused)
 	ck_assert_msg(svc_alive(&rebuild[0]), "the first rebuild ended (see %s)", rebuild_log);
 	ck_assert_int_eq(svc_stop(&rebuild[0], SIGTERM, 15000, NULL), 1);
 	snprintf(sql, sizeof(sql), "SELECT state FROM timestamp_rebuilds WHERE generation = %d", gen);
-	sql_value(sql, state, sizeof(state));
+	fault_sql_value(sql, state, sizeof(state));
 	ck_assert_msg(strcmp(state, "replaying") == 0, "after SIGTERM generation %d is %s", gen,
 	              state);
 	ck_assert_msg(fault_grep(rebuild_log, log_from, "stopped by a signal", NULL, NULL) == 1,
