@@ -12,10 +12,16 @@
       wrote. Prints one line of key=value figures:
         wait_n wait_p50_ms wait_p99_ms   POST's 200 -> the waiting GET's 200,
                                          over the GETs sent before their POST
-        wait_late wait_not_200           GETs sent after their POST (not
-                                         counted), GETs that did not get 200
+        wait_late wait_unsent wait_not_200
+                                         GETs sent after their POST (not
+                                         counted), GETs the load generator did
+                                         not send, GETs that did not get 200
         stream_n stream_p50_ms stream_p99_ms stream_missing
-                                         POST's 200 -> its event on the stream
+        stream_duplicates stream_reconnects
+                                         POST's 200 -> its event on the stream;
+                                         events never received, received twice,
+                                         and how often the follower was cut off
+                                         and resumed with Last-Event-ID
 """
 import base64
 import json
@@ -28,31 +34,52 @@ from datetime import datetime
 
 
 def follow(url, out):
+    """As an EventSource does: when the service cuts the stream off (a reader
+    that fell behind its ring), reconnect with Last-Event-ID; the number of
+    reconnections goes to OUT.reconnects."""
     u = urllib.parse.urlsplit(url)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    s = socket.create_connection((u.hostname, u.port), timeout=1)
-    s.sendall(f"GET {u.path or '/'}{'?' + u.query if u.query else ''} HTTP/1.1\r\n"
-              f"Host: {u.hostname}\r\n\r\n".encode())
-    buf = b""
     until = time.time() + 600
+    last_id, reconnects = None, 0
     with open(out, "w") as f:
         while not stop and time.time() < until:
             try:
-                chunk = s.recv(65536)
-            except socket.timeout:
+                s = socket.create_connection((u.hostname, u.port), timeout=1)
+            except OSError:
+                time.sleep(0.1)
                 continue
-            except InterruptedError:
-                continue
-            if not chunk:
-                break
-            now = time.time()
-            buf += chunk
-            while b"\n\n" in buf:
-                event, buf = buf.split(b"\n\n", 1)
-                i = event.find(b'"id":"')
-                if i >= 0:
-                    f.write(f"{event[i + 6:i + 42].decode()}\t{now:.6f}\n")
+            resume = f"Last-Event-ID: {last_id}\r\n" if last_id is not None else ""
+            s.sendall(f"GET {u.path or '/'}{'?' + u.query if u.query else ''} HTTP/1.1\r\n"
+                      f"Host: {u.hostname}\r\n{resume}\r\n".encode())
+            buf = b""
+            while not stop and time.time() < until:
+                try:
+                    chunk = s.recv(65536)
+                except socket.timeout:
+                    continue
+                except InterruptedError:
+                    continue
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                now = time.time()
+                buf += chunk
+                events = buf.split(b"\n\n")
+                buf = events.pop()
+                for event in events:
+                    for line in event.split(b"\n"):
+                        if line.startswith(b"id: "):
+                            last_id = line[4:].decode()
+                    i = event.find(b'"id":"')
+                    if i >= 0:
+                        f.write(f"{event[i + 6:i + 42].decode()}\t{now:.6f}\n")
+            s.close()
+            if not stop and time.time() < until:
+                reconnects += 1
+    with open(out + ".reconnects", "w") as f:
+        f.write(f"{reconnects}\n")
 
 
 def wall(ts):
@@ -87,12 +114,19 @@ def pct(v, p):
 
 def report(gets_path, posts_path, events_path):
     gets, posts = results(gets_path), results(posts_path)
-    events = {}
+    events, duplicates = {}, 0
     with open(events_path) as f:
         for line in f:
             rid, at = line.split("\t")
+            if rid in events:
+                duplicates += 1
             events.setdefault(rid, float(at))
-    wait, late, not200, stream, missing = [], 0, 0, [], 0
+    try:
+        with open(events_path + ".reconnects") as f:
+            reconnects = int(f.read())
+    except (OSError, ValueError):
+        reconnects = 0
+    wait, late, unsent, not200, stream, missing = [], 0, 0, 0, [], 0
     for rid, (psent, pdone, pcode) in posts.items():
         if pcode != 200:
             continue
@@ -101,16 +135,19 @@ def report(gets_path, posts_path, events_path):
         else:
             missing += 1
         g = gets.get(rid)
-        if g is None or g[2] != 200:
+        if g is None:
+            unsent += 1  # the load generator could not send it at the rate
+        elif g[2] != 200:
             not200 += 1
         elif g[0] > psent:
             late += 1
         else:
             wait.append((g[1] - pdone) * 1000)
     print(f"wait_n={len(wait)} wait_p50_ms={pct(wait, 0.5):.2f} wait_p99_ms={pct(wait, 0.99):.2f} "
-          f"wait_late={late} wait_not_200={not200} stream_n={len(stream)} "
+          f"wait_late={late} wait_unsent={unsent} wait_not_200={not200} stream_n={len(stream)} "
           f"stream_p50_ms={pct(stream, 0.5):.2f} stream_p99_ms={pct(stream, 0.99):.2f} "
-          f"stream_missing={missing}")
+          f"stream_missing={missing} stream_duplicates={duplicates} "
+          f"stream_reconnects={reconnects}")
 
 
 if __name__ == "__main__":

@@ -293,8 +293,11 @@ def main():
         live.append(f"| {rate}/s | {figs.text(r + ':wait_p50_ms')} ms | {figs.text(r + ':wait_p99_ms')} ms | "
                     f"{figs.text(r + ':stream_p50_ms')} ms | {figs.text(r + ':stream_p99_ms')} ms | "
                     f"{figs.text(r + ':wait_n')} waits ({figs.text(r + ':wait_late')} GETs late, "
+                    f"{figs.text(r + ':wait_unsent')} not sent by the load generator, "
                     f"{figs.text(r + ':wait_not_200')} not 200), {figs.text(r + ':stream_n')} events "
-                    f"({figs.text(r + ':stream_missing')} missing) |")
+                    f"({figs.text(r + ':stream_missing')} missing, "
+                    f"{figs.text(r + ':stream_duplicates')} twice; the follower resumed "
+                    f"{figs.text(r + ':stream_reconnects')} times with Last-Event-ID) |")
 
     # The consumer's memory against its drain rate, by prefetch size.
     curve = []
