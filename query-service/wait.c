@@ -26,7 +26,8 @@ void wait_setup(long max_ms)
 static long asked_ms(const struct http_req *req, int *status)
 {
 	const char *qs = req->ri->query_string;
-	char val[32], prefer[512];
+	/* Any number of digits is a wait (capped): room for the whole query. */
+	char val[HTTP_PATH_MAX + 1], prefer[512];
 	int n;
 
 	if (qs != NULL && (n = mg_get_var(qs, strlen(qs), "wait", val, sizeof(val))) != -1) {
