@@ -241,6 +241,9 @@ stop() {
     return 0
   fi
   # All at once: one by one, the last nodes would wait for a quorum that is gone.
+  # Even so the last node still in its controlled shutdown may find no active
+  # controller, and a KRaft broker then waits for one (by design, KAFKA-13907):
+  # halt kills it after 20 s, as it would a single broker that hangs.
   for ((i = 1; i <= NODES; i++)); do halt "$i" TERM & done
   wait
   say "stopped the cluster's nodes"
