@@ -3,11 +3,27 @@
 # ports, until Ctrl-C, which stops everything. A service that exits meanwhile
 # is logged and restarted with backoff; `scripts/services.sh stop NAME` stops
 # one on purpose (it stays down until `scripts/services.sh start NAME`).
+# `scripts/run.sh cluster` (make run-cluster): the same on the cluster form of
+# scripts/cluster.sh — three Kafka brokers from 9092 (9092, 9094, 9096), the
+# PostgreSQL primary on 5432 and its standby on 5433 — with the services
+# configured for it (scripts/cluster.sh env).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 export STATE_DIR=${STATE_DIR:-$ROOT/.local/run}
+STACK=$HERE/stack.sh CLUSTER_MSG=
+case "${1:-}" in
+  "") ;;
+  cluster)
+    STACK=$HERE/cluster.sh
+    while IFS= read -r kv; do export "${kv?}"; done < <("$STACK" env)
+    CLUSTER_MSG="Cluster form: brokers $KAFKA_BROKER; PostgreSQL primary 127.0.0.1:${PG_PORT:-5432},
+standby 127.0.0.1:${PG_STANDBY_PORT:-$((${PG_PORT:-5432} + 1))} (scripts/cluster.sh status).
+"
+    ;;
+  *) echo "usage: $0 [cluster]" >&2; exit 2 ;;
+esac
 
 SUPERVISOR=""
 # shellcheck disable=SC2317  # invoked by the trap
@@ -19,19 +35,19 @@ stop_all() {
     wait "$SUPERVISOR" 2>/dev/null || true
   fi
   "$HERE/services.sh" stop || true
-  "$HERE/stack.sh" down || true
+  "$STACK" down || true
 }
 # Ctrl-C or a TERM is how it is meant to stop: everything down, status 0.
 trap 'stop_all; exit 0' INT TERM
 trap stop_all EXIT
 
-"$HERE/stack.sh" up
+"$STACK" up
 "$HERE/services.sh" start
 
 cat <<MSG
 
 The trio is up. Logs: $STATE_DIR/{command,consumer,query}-service.log
-
+$CLUSTER_MSG
   # record a timestamp (the answer is a ticket id)
   curl -s -X POST http://127.0.0.1:7080/api/v1/timestamp/2009-09-28T19:03:12Z \\
        -H 'correlationId: 3f0e2c4a-1b2c-4d5e-8f90-123456789abc'

@@ -11,6 +11,11 @@
 #                  override, so that two runs can go side by side
 #   The test program gets TEST_BIN_DIR, TEST_STATE_DIR, TEST_KAFKA_BROKER,
 #   TEST_DB_URL and whatever TEST_* the caller exported (service ports, ...).
+#   With TESTS_CLUSTER=1 the stack is the cluster form (scripts/cluster.sh:
+#   three brokers from KAFKA_PORT, a PostgreSQL primary on PG_PORT and its
+#   standby), and the test program gets its configuration from
+#   `cluster.sh env`: every broker, the multi-host DB_URL (TEST_DB_URL) and
+#   TEST_DB_READ_URL.
 
 TESTS_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -21,6 +26,10 @@ tests_cleanup() {
   if pid=$(cat "$STATE_DIR/kafka.pid" 2>/dev/null) &&
      grep -qa kafka.Kafka "/proc/$pid/cmdline" 2>/dev/null; then
     kill -CONT "$pid"
+  fi
+  if [ -n "${TESTS_CLUSTER:-}" ]; then
+    "$TESTS_HERE/cluster.sh" down || true
+    return 0
   fi
   "$TESTS_HERE/kafka.sh" stop || true
   "$TESTS_HERE/pg.sh" stop || true
@@ -39,13 +48,22 @@ run_tests() {
   tests_cleanup >/dev/null 2>&1
   rm -rf "$STATE_DIR"
   mkdir -p "$STATE_DIR"
-  "$TESTS_HERE/pg.sh" start
-  "$TESTS_HERE/kafka.sh" start
+  local broker=127.0.0.1:$KAFKA_PORT db_url=postgresql://postgres@127.0.0.1:$PG_PORT/postgres
+  if [ -n "${TESTS_CLUSTER:-}" ]; then
+    "$TESTS_HERE/cluster.sh" up
+    broker=$("$TESTS_HERE/cluster.sh" env | sed -n 's/^KAFKA_BROKER=//p')
+    db_url=$("$TESTS_HERE/cluster.sh" env | sed -n 's/^DB_URL=//p')
+    TEST_DB_READ_URL=$("$TESTS_HERE/cluster.sh" env | sed -n 's/^DB_READ_URL=//p')
+    export TEST_DB_READ_URL
+  else
+    "$TESTS_HERE/pg.sh" start
+    "$TESTS_HERE/kafka.sh" start
+  fi
 
   export TEST_STATE_DIR=$STATE_DIR
   TEST_BIN_DIR=$build \
-  TEST_KAFKA_BROKER=127.0.0.1:$KAFKA_PORT \
-  TEST_DB_URL=postgresql://postgres@127.0.0.1:$PG_PORT/postgres \
+  TEST_KAFKA_BROKER=$broker \
+  TEST_DB_URL=$db_url \
     "$build/$binary" "$@" || {
       rc=$?
       echo "[$name] failed; service logs are in $STATE_DIR" >&2

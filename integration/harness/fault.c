@@ -1,4 +1,5 @@
-/* fault: shared machinery of the fault tests (see fault.h). */
+/* fault: shared machinery of the fault tests (see fault.h); in the harness,
+ * as the cluster tests (integration/cluster/) use it too. */
 #include "fault.h"
 
 #include <check.h>
