@@ -1165,6 +1165,7 @@ int consumer_setup(const struct consumer_config *c, char *errstr, size_t errstr_
 	char why[512];
 
 	cfg = *c;
+	sink_set_durable_standbys(cfg.durable_standbys);
 	snprintf(dlq_topic, sizeof(dlq_topic), "%s.dlq", cfg.topic);
 	rk = consumer_new(errstr, errstr_size);
 	if (rk == NULL)

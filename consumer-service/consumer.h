@@ -22,6 +22,7 @@ struct consumer_config {
 	int prefetch_kb;        /* librdkafka's queued.max.messages.kbytes; 0: its default */
 	int retry_max_ms;       /* cap of the database retry backoff */
 	int ready_max_lag_s;    /* /ready is 503 while consumer_lag_seconds_max exceeds it; 0: off */
+	int durable_standbys;   /* offsets wait for this many standbys' WAL flush (sink) */
 	struct db_params db;
 	const char *table;      /* where the rows go; NULL: SINK_TABLE */
 	/* Called after every turn of consumer_run's loop (NULL: never); true

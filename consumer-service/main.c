@@ -135,6 +135,10 @@ int main(int argc, char **argv)
 	    {"DB_RETRY_MAX_MS", CFG_INT, &cc.retry_max_ms, "5000", 100, 600000,
 	     "cap of the backoff between database retries"},
 	    CONSUMER_CFG_READY_MAX_LAG(cc.ready_max_lag_s),
+	    {"CONSUMER_DURABLE_STANDBYS", CFG_INT, &cc.durable_standbys, "0", 0, 16,
+	     "commit a batch's offsets only once this many streaming standbys have flushed its "
+	     "rows (1 with a standby: a promoted standby then has every row whose offset is "
+	     "committed; needs pg_read_all_stats)"},
 	    DB_CFG_PARAMS(db_url, cc.db),
 	};
 

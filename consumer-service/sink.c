@@ -45,6 +45,8 @@ static const char insert_sql[] =
 
 static PGconn *conn;
 static struct db_params params; /* the timeouts, from sink_connect */
+static int durable_standbys;    /* sink_set_durable_standbys */
+static char standbys_offset[16] = "0"; /* durable_standbys - 1, as text */
 
 /* Only a row's own data is a reason to refuse it for good: a data
  * exception (class 22: a value out of range or malformed) or an integrity
@@ -133,6 +135,28 @@ int sink_connect(const struct db_params *p, const char *table, char *errstr, siz
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		goto failed;
 	PQclear(res);
+
+	/* Without the right to read the standbys' positions they are NULL in
+	 * pg_stat_replication, and no batch would ever count as durable: say
+	 * so now rather than hold every offset back in silence. */
+	if (durable_standbys > 0) {
+		step = "check CONSUMER_DURABLE_STANDBYS";
+		deadline = db_statement_deadline(&params);
+		res = db_exec(conn, "SELECT pg_has_role('pg_read_all_stats', 'USAGE')", &deadline, why,
+		              sizeof(why));
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			goto failed;
+		if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+			snprintf(why, sizeof(why),
+			         "user %s may not read the standbys' WAL positions "
+			         "(pg_stat_replication): GRANT pg_read_all_stats TO it, or set 0",
+			         PQuser(conn));
+			PQclear(res);
+			res = NULL;
+			goto failed;
+		}
+		PQclear(res);
+	}
 
 	step = "prepare insert";
 	if (table == NULL)
@@ -306,8 +330,23 @@ int sink_wal_position(uint64_t *insert, uint64_t *flushed, char *errstr, size_t 
 		return -1;
 	}
 	deadline = db_statement_deadline(&params);
-	res = db_exec(conn, "SELECT pg_current_wal_insert_lsn(), pg_current_wal_flush_lsn()",
-	              &deadline, errstr, errstr_size);
+	if (durable_standbys == 0) {
+		res = db_exec(conn, "SELECT pg_current_wal_insert_lsn(), pg_current_wal_flush_lsn()",
+		              &deadline, errstr, errstr_size);
+	} else {
+		/* A standby flushes only what the primary has flushed; the least
+		 * is taken all the same. Fewer standbys streaming than asked:
+		 * nothing is durable yet (0/0), and the offsets wait. */
+		const char *vals[] = {standbys_offset};
+
+		res = db_exec_params(
+		    conn,
+		    "SELECT pg_current_wal_insert_lsn(), least(pg_current_wal_flush_lsn(), "
+		    "coalesce((SELECT flush_lsn FROM pg_stat_replication "
+		    "WHERE state = 'streaming' AND flush_lsn IS NOT NULL "
+		    "ORDER BY flush_lsn DESC OFFSET $1::int LIMIT 1), '0/0'))",
+		    1, vals, &deadline, errstr, errstr_size);
+	}
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 2 &&
 	    sink_parse_lsn(PQgetvalue(res, 0, 0), insert) == 0 &&
 	    sink_parse_lsn(PQgetvalue(res, 0, 1), flushed) == 0) {
@@ -323,6 +362,12 @@ int sink_wal_position(uint64_t *insert, uint64_t *flushed, char *errstr, size_t 
 	}
 	PQclear(res);
 	return rc;
+}
+
+void sink_set_durable_standbys(int n)
+{
+	durable_standbys = n;
+	snprintf(standbys_offset, sizeof(standbys_offset), "%d", n > 0 ? n - 1 : 0);
 }
 
 int sink_ping(char *errstr, size_t errstr_size)

@@ -66,10 +66,19 @@ int sink_insert(const struct sink_row *rows, size_t n, long *inserted,
 
 /* Where the server's WAL stands: *insert, the end of what has been written
  * (past the commit of every batch this session committed), and *flushed,
- * how far it is on disk. Returns 0, or -1 with errstr (the connection is
+ * how far it is on disk (and on the standbys' disks: see
+ * sink_set_durable_standbys). Returns 0, or -1 with errstr (the connection is
  * dropped: batches committed on it may be lost if the server crashed). */
 int sink_wal_position(uint64_t *insert, uint64_t *flushed, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
+
+/* How many streaming standbys must have flushed a batch's WAL before it
+ * counts as durable (CONSUMER_DURABLE_STANDBYS; 0: the primary's own flush
+ * is enough). From then on sink_wal_position's *flushed is the least of the
+ * primary's flush and the n-th furthest standby flush (pg_stat_replication),
+ * and sink_connect checks that the user may read those (pg_read_all_stats).
+ * Call before sink_connect. */
+void sink_set_durable_standbys(int n);
 
 /* Parses pg_lsn text ("16/B374D848") into *lsn. Returns 0, or -1. */
 int sink_parse_lsn(const char *text, uint64_t *lsn) __attribute__((warn_unused_result));
