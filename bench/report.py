@@ -138,6 +138,8 @@ def history(out, run, targets, figs, smoke):
             q, ok = judged(t, figs)
             entry["gates"][t["gate"]] = {"q": q, "ok": ok}
         entry["pipeline_rate"] = figs.get("pipeline:rate")
+        entry["cluster_rps"] = figs.get(f"cluster-c{run.get('conns', '64')}.wrk:rps")
+        entry["standby_rps"] = figs.get("standby.wrk:rps")
         runs.append(entry)
         with open(path, "a") as f:
             f.write(json.dumps(entry) + "\n")
@@ -299,6 +301,25 @@ def main():
                     f"{figs.text(r + ':stream_duplicates')} twice; the follower resumed "
                     f"{figs.text(r + ':stream_reconnects')} times with Last-Event-ID) |")
 
+    # Issue 13: the same load on 3 brokers with RF 3, and GETs from a
+    # standby (bench/steps/cluster.sh): reported beside the single-node
+    # figures of the same run, no target.
+    cluster = []
+    conns = run.get("conns", "64")
+    pairs = [(f"POST, {c} conn.", f"command-c{c}.wrk" if c != conns else "command.wrk", f"cluster-c{c}.wrk")
+             for c in ("1", "8", conns)]
+    pairs.append((f"GET by id, 32 conn. (primary / standby)", "query.wrk", "standby.wrk"))
+    if any(figs.get(f"{c}:rps") is not None for _, _, c in pairs):
+        cluster = ["| One broker, one PostgreSQL → 3 brokers (RF 3, min.insync.replicas 2), a standby | "
+                   "req/s | on the cluster | ratio | p50 | on the cluster | p99 | on the cluster |",
+                   "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for label, one, three in pairs:
+            a, b = figs.get(f"{one}:rps"), figs.get(f"{three}:rps")
+            ratio = f"{b / a:.2f}" if a and b is not None else "-"
+            cluster.append(f"| {label} | {figs.text(one + ':rps')} | {figs.text(three + ':rps')} | {ratio} | "
+                           f"{ms(figs, one + ':p50_us')} | {ms(figs, three + ':p50_us')} | "
+                           f"{ms(figs, one + ':p99_us')} | {ms(figs, three + ':p99_us')} |")
+
     # The consumer's memory against its drain rate, by prefetch size.
     curve = []
     points = sorted((figs.get(f"{os.path.basename(f)}:kb"), os.path.basename(f))
@@ -320,6 +341,7 @@ def main():
                       for s in ("command-service", "consumer-service", "query-service"))
     print("\n".join(table) + "\n\n" + "\n".join(lat) + "\n\n" + "\n".join(pipe) +
           ("\n\n" + "\n".join(live) if live else "") +
+          ("\n\n" + "\n".join(cluster) if cluster else "") +
           ("\n\n" + "\n".join(curve) if curve else "") + "\n\n" + "\n".join(cpu) +
           f"\n\nbinaries (with debug info): {sizes}")
 
@@ -346,7 +368,12 @@ Targets: [targets.tsv](targets.tsv).
 ![accept → readable](readable.png)
 
 ![accept → readable over time](readable-timeline.png)
-""" + ("\n" + "\n".join(live) + "\n" if live else "") + (f"""
+""" + ("\n" + "\n".join(live) + "\n" if live else "") + ("""
+What real durability costs (step 9): the same closed-loop POSTs against three
+brokers with replication factor 3 (a 200 waits for two copies), and the same
+GETs answered from a streaming standby:
+
+""" + "\n".join(cluster) + "\n" if cluster else "") + (f"""
 Consumer memory against drain rate, by prefetch size (a backlog drained by a
 consumer started on it, each size in turn):
 

@@ -25,6 +25,10 @@
 #                       rows, start → /ready, binary sizes
 #   8. live             issue 12: wait-for-write and stream delivery latency
 #                       at RATES, reported (bench/steps/live.sh)
+#   9. cluster          issue 13: POST on 3 brokers with RF 3 and GET from a
+#                       PostgreSQL standby beside steps 2 and 4's figures,
+#                       reported (bench/steps/cluster.sh; Kafka P192-P197,
+#                       the standby P433, services P084 and P086)
 #
 # env: BENCH_SMOKE=1 (a couple of seconds a step, no thresholds: make test),
 #      BENCH_SECONDS (10), BENCH_MESSAGES (200000), BENCH_RATES ("1000 5000"),
@@ -129,6 +133,7 @@ per_1000() { awk -v ms="$1" -v n="$2" 'BEGIN { printf "%.1f", (n > 0 ? ms * 1000
 # shellcheck disable=SC2317  # invoked by the trap
 cleanup() {
   for n in "${!PIDS[@]}"; do stop "$n"; done
+  cluster_cleanup
   "$HERE/kafka.sh" stop >/dev/null 2>&1 || true
   "$HERE/pg.sh" stop >/dev/null 2>&1 || true
 }
@@ -404,6 +409,8 @@ step_pipeline
 
 # 7. footprint under load: the peaks.
 RSS_PEAK_COMMAND=$(rss_kb command-service VmHWM)
+
+step_cluster  # 9. the same POSTs on 3 brokers with RF 3, the same GETs from a standby
 
 # ---- the verdicts and the report ---------------------------------------------------------------
 
