@@ -77,6 +77,21 @@ static struct metrics_series m_batch = METRICS_SIZE_HISTOGRAM_INIT(
     "query_batch_size", "Ids read by one database statement.", "");
 static struct metrics_series m_db_errors = METRICS_COUNTER_INIT(
     "db_errors_total", "Database calls that failed.", "");
+/* With DB_READ_URL: what became of the ids the read pool did not have. */
+#define MISSING_HELP                                                                      \
+	"Ids missing on DB_READ_URL, by what DB_URL said: confirmed (missing there too: "    \
+	"404), found_on_primary (200), unconfirmed (no answer: 503)."
+static struct metrics_series m_confirmed = METRICS_COUNTER_INIT(
+    "query_read_missing_total",
+    MISSING_HELP, "result=\"confirmed\"");
+static struct metrics_series m_found_on_primary = METRICS_COUNTER_INIT(
+    "query_read_missing_total",
+    MISSING_HELP,
+    "result=\"found_on_primary\"");
+static struct metrics_series m_unconfirmed = METRICS_COUNTER_INIT(
+    "query_read_missing_total",
+    MISSING_HELP,
+    "result=\"unconfirmed\"");
 
 void lookup_setup(int max_readers, int wait)
 {
@@ -87,6 +102,9 @@ void lookup_setup(int max_readers, int wait)
 	if (!registered) {
 		metrics_register(&m_batch);
 		metrics_register(&m_db_errors);
+		metrics_register(&m_confirmed);
+		metrics_register(&m_found_on_primary);
+		metrics_register(&m_unconfirmed);
 		registered = true;
 	}
 }
@@ -128,9 +146,10 @@ static struct timespec statement_deadline(const struct timespec *deadline)
 	return clock_cmp(&floor, deadline) > 0 ? floor : *deadline;
 }
 
-/* The default reader (lookup_reader_fn): one statement through the pool. */
-static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespec *deadline,
-                   bool *found, struct lookup_record *recs, char *errstr, size_t errstr_size)
+/* One statement for ids[0..n) on pool (see lookup_reader_fn). */
+static int read_on(struct pool *pool, const char (*ids)[UID_TEXT_SIZE], int n,
+                   const struct timespec *deadline, bool *found, struct lookup_record *recs,
+                   char *errstr, size_t errstr_size)
 {
 	char list[BATCH_MAX * UID_TEXT_SIZE + 3];
 	uuid_t keys[BATCH_MAX];
@@ -141,7 +160,7 @@ static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespe
 	size_t len = 0;
 	int rc = 0;
 
-	if ((conn = pool_acquire(deadline, errstr, errstr_size)) == NULL)
+	if ((conn = pool_acquire(pool, deadline, errstr, errstr_size)) == NULL)
 		return -1;
 	if (n == 1) {
 		vals[0] = ids[0];
@@ -162,10 +181,10 @@ static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespe
 		if (res != NULL) /* else errstr says why: no answer in time */
 			db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
 		PQclear(res);
-		pool_release(conn, true); /* a timed-out one is being cancelled: a new one next */
+		pool_release(pool, conn, true); /* a timed-out one is being cancelled: a new one next */
 		return -1;
 	}
-	pool_release(conn, false);
+	pool_release(pool, conn, false);
 
 	for (int i = 0; i < n; i++) {
 		found[i] = false;
@@ -191,29 +210,100 @@ static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespe
 	return rc;
 }
 
-int lookup_ping(char *errstr, size_t errstr_size)
+/* The default reader (lookup_reader_fn): one statement on the read pool.
+ * A standby may lag behind the primary: an id it does not have may be
+ * there on the primary already, so with a read pool of its own
+ * (DB_READ_URL) the ids it misses are read again on the primary, and only
+ * what the primary misses too is missing. If the primary cannot answer,
+ * the whole batch is unavailable: a 404 that could not be confirmed is
+ * never given. */
+static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespec *deadline,
+                   bool *found, struct lookup_record *recs, char *errstr, size_t errstr_size)
 {
-	const struct timespec deadline = clock_deadline(wait_ms);
+	char missing[BATCH_MAX][UID_TEXT_SIZE], why[256];
+	bool found_there[BATCH_MAX];
+	struct lookup_record recs_there[BATCH_MAX];
+	int at[BATCH_MAX], m = 0;
+
+	if (read_on(pool_reads, ids, n, deadline, found, recs, why, sizeof(why)) != 0) {
+		snprintf(errstr, errstr_size, "%s: %s", pool_url_name(pool_reads), why);
+		return -1;
+	}
+	if (pool_reads == pool_primary)
+		return 0;
+	for (int i = 0; i < n; i++) {
+		if (!found[i]) {
+			memcpy(missing[m], ids[i], UID_TEXT_SIZE);
+			at[m++] = i;
+		}
+	}
+	if (m == 0)
+		return 0;
+	if (read_on(pool_primary, (const char(*)[UID_TEXT_SIZE])missing, m, deadline, found_there,
+	            recs_there, why, sizeof(why)) != 0) {
+		snprintf(errstr, errstr_size, "missing on DB_READ_URL, not confirmed on DB_URL: %s",
+		         why);
+		metrics_add(&m_unconfirmed, (uint64_t)m);
+		return -1;
+	}
+	for (int j = 0; j < m; j++) {
+		if (found_there[j]) {
+			found[at[j]] = true;
+			recs[at[j]] = recs_there[j];
+			metrics_add(&m_found_on_primary, 1);
+		} else {
+			metrics_add(&m_confirmed, 1);
+		}
+	}
+	return 0;
+}
+
+/* A round trip through pool, by deadline. Returns 0, or -1 with errstr. */
+static int ping(struct pool *pool, const struct timespec *deadline, char *errstr,
+                size_t errstr_size)
+{
 	struct timespec until;
 	PGconn *conn;
 	PGresult *res;
 
-	if (pool_answered_within(LOOKUP_ANSWERED_FRESH_MS))
+	if (pool_answered_within(pool, LOOKUP_ANSWERED_FRESH_MS))
 		return 0;
-	if ((conn = pool_acquire(&deadline, errstr, errstr_size)) == NULL)
+	if ((conn = pool_acquire(pool, deadline, errstr, errstr_size)) == NULL)
 		return -1;
-	until = statement_deadline(&deadline);
+	until = statement_deadline(deadline);
 	res = db_exec_prepared(conn, "ping", 0, NULL, 0, &until, errstr, errstr_size);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		if (res != NULL)
 			db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
 		PQclear(res);
-		pool_release(conn, true);
+		pool_release(pool, conn, true);
 		return -1;
 	}
 	PQclear(res);
-	pool_release(conn, false);
+	pool_release(pool, conn, false);
 	return 0;
+}
+
+int lookup_ping(char *errstr, size_t errstr_size)
+{
+	const struct timespec deadline = clock_deadline(wait_ms);
+	char why[256];
+	int rc = 0;
+
+	/* Both pools are needed: the read pool for reads, the primary to
+	 * confirm what the read pool misses (and for the streams). Both are
+	 * asked by the same deadline, and the answer names each one down. */
+	errstr[0] = '\0';
+	if (pool_reads != pool_primary && ping(pool_reads, &deadline, why, sizeof(why)) != 0) {
+		snprintf(errstr, errstr_size, "DB_READ_URL: %s", why);
+		rc = -1;
+	}
+	if (ping(pool_primary, &deadline, why, sizeof(why)) != 0) {
+		size_t len = strlen(errstr);
+		snprintf(errstr + len, errstr_size - len, "%sDB_URL: %s", len ? "; " : "", why);
+		rc = -1;
+	}
+	return rc;
 }
 
 /* Reads a batch with the reader in place. Runs without mu. */
