@@ -370,16 +370,17 @@ PGconn *db_connect_until(const struct db_params *p, const struct timespec *deadl
 	char options[64];
 	struct hosts hosts;
 	PGconn *conn;
-	int current = -1;
+	int current = -1, share_ms;
 
 	if (deadline != NULL && clock_cmp(deadline, &until) < 0)
 		until = *deadline;
 	snprintf(options, sizeof(options), "-c TimeZone=UTC -c statement_timeout=%d", statement_ms);
 	hosts_of(p->url, &hosts);
+	share_ms = hosts.n > 0 ? clock_ms_left(&until) / hosts.n : 0;
 
 	/* PQconnectdb would wait connect_timeout per host, in whole seconds
 	 * (at least 2): our deadline covers the whole attempt instead, and
-	 * with several hosts each gets connect_ms / n of it. libpq cannot be
+	 * with several hosts each gets 1/n of it. libpq cannot be
 	 * told to give up on one host for the next, so a host whose share is
 	 * used up is left by starting over with the host after it first. */
 	conn = connect_start(p, &hosts, 0, options);
@@ -397,7 +398,7 @@ PGconn *db_connect_until(const struct db_params *p, const struct timespec *deadl
 		if (hosts.n > 0 && host_index(&hosts, conn) != current) {
 			/* libpq went on to the next host: its share starts now. */
 			current = host_index(&hosts, conn);
-			host_until = clock_deadline(connect_ms / hosts.n);
+			host_until = clock_deadline(share_ms);
 			if (clock_cmp(&until, &host_until) < 0)
 				host_until = until;
 		}
@@ -407,7 +408,7 @@ PGconn *db_connect_until(const struct db_params *p, const struct timespec *deadl
 		             hosts.n > 0 ? &host_until : &until);
 		if (rc == 0 && hosts.n > 0 && clock_ms_left(&until) > 0) {
 			log_debug("postgresql: no answer from %s:%s within %d ms, trying the next host",
-			          PQhost(conn), PQport(conn), connect_ms / hosts.n);
+			          PQhost(conn), PQport(conn), share_ms);
 			PQfinish(conn);
 			if ((conn = connect_start(p, &hosts, (current + 1) % hosts.n, options)) == NULL) {
 				snprintf(errstr, errstr_size, "out of memory");

@@ -420,6 +420,14 @@ START_TEST(connect_leaves_a_frozen_host_for_the_next)
 	ck_assert_msg(conn != NULL, "%s", err);
 	ck_assert_int_eq(atoi(PQport(conn)), f.port);
 	PQfinish(conn);
+
+	/* A caller's deadline shorter than connect_timeout_ms (a pooled
+	 * request's) is what is shared out. */
+	p.connect_timeout_ms = 0;
+	struct timespec deadline = clock_deadline(2000);
+	conn = db_connect_until(&p, &deadline, err, sizeof(err));
+	ck_assert_msg(conn != NULL, "%s", err);
+	PQfinish(conn);
 	fake_stop(&f);
 	close(lfd);
 }
