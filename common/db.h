@@ -36,7 +36,8 @@ struct db_params {
  * cfg.h); url_var gets DB_URL as given, for db_url_convert. */
 #define DB_CFG_PARAMS(url_var, params)                                                   \
 	{"DB_URL", CFG_STRING, &(url_var), "postgresql://127.0.0.1:5432/postgres", 0, 0,      \
-	 "PostgreSQL URL (jdbc:postgresql://… accepted)"},                                  \
+	 "PostgreSQL URL, one host or several (h1:p1,h2:p2); jdbc:postgresql://… "            \
+	 "accepted"},                                                                         \
 	{"DB_USERNAME", CFG_STRING, &(params).user, "postgres", 0, 0, "database user"},       \
 	{"DB_PASSWORD", CFG_SECRET, &(params).password, NULL, 0, 0, "database password"},     \
 	{"DB_CONNECT_TIMEOUT_MS", CFG_INT, &(params).connect_timeout_ms, "5000", 100, 60000, \
