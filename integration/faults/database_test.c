@@ -331,16 +331,18 @@ static double wait_metric(const char *url, const char *series, double want, long
 
 /* DB_URL lists two hosts: first a frozen server (an old primary that
  * accepts and never answers), then the real one, with
- * target_session_attrs=read-write. The consumer and the query service get
+ * target_session_attrs=read-write (the consumer's: read-only, which it
+ * overrides). The consumer and the query service get
  * past the frozen host on every connection, and ride out a restart of the
  * real one without a restart of their own: 503 on /ready meanwhile, 200
  * again by themselves, the feed connected again, and every message
  * exactly one row, none dead-lettered. */
 START_TEST(database_restart_multi_host)
 {
-	char url[256], known[UID_TEXT_SIZE], errstr[512], db_env[512];
+	char url[256], known[UID_TEXT_SIZE], errstr[512], db_env[512], consumer_db_env[512];
 	const char *at = strchr(stack.db_url, '@');
-	const char *env[] = {db_env, "DB_RETRY_MAX_MS=2000", NULL};
+	const char *env[] = {db_env, NULL};
+	const char *consumer_env_mh[] = {consumer_db_env, "DB_RETRY_MAX_MS=2000", NULL};
 	long down, starting, up, consumer_back, query_back, rows;
 	int64_t dlq_before = 0, dlq_after = 0;
 	size_t n, n_503, q_n, q_503, bad;
@@ -348,11 +350,15 @@ START_TEST(database_restart_multi_host)
 	int frozen_port, frozen = listen_frozen(&frozen_port);
 
 	ck_assert_ptr_nonnull(at);
-	snprintf(db_env, sizeof(db_env), "DB_URL=%.*s127.0.0.1:%d,%s%s", (int)(at + 1 - stack.db_url),
-	         stack.db_url, frozen_port, at + 1,
-	         strchr(at, '?') ? "&target_session_attrs=read-write"
-	                         : "?target_session_attrs=read-write");
-	fault_start(STACK_CONSUMER, env);
+	ck_assert_ptr_null(strchr(at, '?'));
+	snprintf(db_env, sizeof(db_env), "DB_URL=%.*s127.0.0.1:%d,%s?target_session_attrs=read-write",
+	         (int)(at + 1 - stack.db_url), stack.db_url, frozen_port, at + 1);
+	/* The consumer's even asks for a read-only session: it connects with
+	 * read-write whatever DB_URL says, so it gets the primary anyway. */
+	snprintf(consumer_db_env, sizeof(consumer_db_env),
+	         "DB_URL=%.*s127.0.0.1:%d,%s?target_session_attrs=read-only",
+	         (int)(at + 1 - stack.db_url), stack.db_url, frozen_port, at + 1);
+	fault_start(STACK_CONSUMER, consumer_env_mh);
 	fault_start(STACK_QUERY, env);
 	ck_assert_msg(stack_sentinel(0, 30000, known, errstr, sizeof(errstr)) == 0, "%s", errstr);
 	ck_assert_msg(topic_watermark_sum(stack.broker, stack.dlq_topic, &dlq_before, errstr,
