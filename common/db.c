@@ -285,6 +285,7 @@ static void hosts_of(const char *url, struct hosts *h)
 {
 	PQconninfoOption *opts = PQconninfoParse(url, NULL);
 	const char *host = "", *port = "";
+	bool has_addr = false;
 	int n_ports;
 
 	h->n = 0;
@@ -295,7 +296,11 @@ static void hosts_of(const char *url, struct hosts *h)
 			host = o->val;
 		else if (strcmp(o->keyword, "port") == 0 && o->val != NULL)
 			port = o->val;
+		else if (strcmp(o->keyword, "hostaddr") == 0 && o->val != NULL && *o->val)
+			has_addr = true;
 	}
+	if (has_addr) /* pairs with host: not rotated (libpq's list as it is) */
+		host = "";
 	h->n = split_list(host, h->host[0], sizeof(h->host[0]), HOSTS_MAX);
 	n_ports = split_list(port, h->port[0], sizeof(h->port[0]), HOSTS_MAX);
 	/* One port (or none) stands for every host, as in libpq. */
