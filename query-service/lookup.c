@@ -44,7 +44,7 @@ struct batch {
 	int n;
 	char ids[BATCH_MAX][UID_TEXT_SIZE];
 	struct reader *member[BATCH_MAX]; /* NULL once its reader gave up; under mu */
-	bool found[BATCH_MAX];
+	enum lookup_result results[BATCH_MAX];
 	struct lookup_record recs[BATCH_MAX];
 	int failed;                       /* the read failed: err answers all */
 	char err[256];
@@ -70,7 +70,8 @@ static int max_leading = 1;
 static int wait_ms = 2000;
 
 static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespec *deadline,
-                   bool *found, struct lookup_record *recs, char *errstr, size_t errstr_size);
+                   enum lookup_result *results, struct lookup_record *recs, char *errstr,
+                   size_t errstr_size);
 static lookup_reader_fn reader_fn = db_read;
 
 static struct metrics_series m_batch = METRICS_SIZE_HISTOGRAM_INIT(
@@ -146,10 +147,11 @@ static struct timespec statement_deadline(const struct timespec *deadline)
 	return clock_cmp(&floor, deadline) > 0 ? floor : *deadline;
 }
 
-/* One statement for ids[0..n) on pool (see lookup_reader_fn). */
+/* One statement for ids[0..n) on pool: found or missing (see
+ * lookup_reader_fn). */
 static int read_on(struct pool *pool, const char (*ids)[UID_TEXT_SIZE], int n,
-                   const struct timespec *deadline, bool *found, struct lookup_record *recs,
-                   char *errstr, size_t errstr_size)
+                   const struct timespec *deadline, enum lookup_result *results,
+                   struct lookup_record *recs, char *errstr, size_t errstr_size)
 {
 	char list[BATCH_MAX * UID_TEXT_SIZE + 3];
 	uuid_t keys[BATCH_MAX];
@@ -187,7 +189,7 @@ static int read_on(struct pool *pool, const char (*ids)[UID_TEXT_SIZE], int n,
 	pool_release(pool, conn, false);
 
 	for (int i = 0; i < n; i++) {
-		found[i] = false;
+		results[i] = LOOKUP_MISSING;
 		uuid_parse(ids[i], keys[i]); /* valid: lookup_get checked */
 	}
 	for (int row = 0; row < PQntuples(res) && rc == 0; row++) {
@@ -200,7 +202,7 @@ static int read_on(struct pool *pool, const char (*ids)[UID_TEXT_SIZE], int n,
 		/* Several readers may ask for the same id. */
 		for (int i = 0; i < n; i++) {
 			if (memcmp(keys[i], PQgetvalue(res, row, 0), 16) == 0) {
-				found[i] = true;
+				results[i] = LOOKUP_FOUND;
 				recs[i].event_time = lookup_pg_time(PQgetvalue(res, row, 1));
 				recs[i].created_at = lookup_pg_time(PQgetvalue(res, row, 2));
 			}
@@ -215,40 +217,44 @@ static int read_on(struct pool *pool, const char (*ids)[UID_TEXT_SIZE], int n,
  * there on the primary already, so with a read pool of its own
  * (DB_READ_URL) the ids it misses are read again on the primary, and only
  * what the primary misses too is missing. If the primary cannot answer,
- * the whole batch is unavailable: a 404 that could not be confirmed is
- * never given. */
+ * those ids are unavailable (a 503): a 404 that could not be confirmed is
+ * never given; the ids the read pool found are answered all the same. */
 static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespec *deadline,
-                   bool *found, struct lookup_record *recs, char *errstr, size_t errstr_size)
+                   enum lookup_result *results, struct lookup_record *recs, char *errstr,
+                   size_t errstr_size)
 {
 	char missing[BATCH_MAX][UID_TEXT_SIZE], why[256];
-	bool found_there[BATCH_MAX];
+	enum lookup_result there[BATCH_MAX];
 	struct lookup_record recs_there[BATCH_MAX];
 	int at[BATCH_MAX], m = 0;
 
-	if (read_on(pool_reads, ids, n, deadline, found, recs, why, sizeof(why)) != 0) {
+	if (read_on(pool_reads, ids, n, deadline, results, recs, why, sizeof(why)) != 0) {
 		snprintf(errstr, errstr_size, "%s: %s", pool_url_name(pool_reads), why);
 		return -1;
 	}
 	if (pool_reads == pool_primary)
 		return 0;
 	for (int i = 0; i < n; i++) {
-		if (!found[i]) {
+		if (results[i] == LOOKUP_MISSING) {
 			memcpy(missing[m], ids[i], UID_TEXT_SIZE);
 			at[m++] = i;
 		}
 	}
 	if (m == 0)
 		return 0;
-	if (read_on(pool_primary, (const char(*)[UID_TEXT_SIZE])missing, m, deadline, found_there,
+	if (read_on(pool_primary, (const char(*)[UID_TEXT_SIZE])missing, m, deadline, there,
 	            recs_there, why, sizeof(why)) != 0) {
 		snprintf(errstr, errstr_size, "missing on DB_READ_URL, not confirmed on DB_URL: %s",
 		         why);
 		metrics_add(&m_unconfirmed, (uint64_t)m);
-		return -1;
+		metrics_add(&m_db_errors, 1);
+		for (int j = 0; j < m; j++)
+			results[at[j]] = LOOKUP_UNAVAILABLE;
+		return 0;
 	}
 	for (int j = 0; j < m; j++) {
-		if (found_there[j]) {
-			found[at[j]] = true;
+		results[at[j]] = there[j];
+		if (there[j] == LOOKUP_FOUND) {
 			recs[at[j]] = recs_there[j];
 			metrics_add(&m_found_on_primary, 1);
 		} else {
@@ -310,7 +316,8 @@ int lookup_ping(char *errstr, size_t errstr_size)
 static void read_batch(struct batch *b, lookup_reader_fn fn, const struct timespec *deadline)
 {
 	metrics_observe(&m_batch, b->n);
-	b->failed = fn((const char(*)[UID_TEXT_SIZE])b->ids, b->n, deadline, b->found, b->recs,
+	b->err[0] = '\0';
+	b->failed = fn((const char(*)[UID_TEXT_SIZE])b->ids, b->n, deadline, b->results, b->recs,
 	               b->err, sizeof(b->err)) != 0;
 	if (b->failed)
 		metrics_add(&m_db_errors, 1);
@@ -345,15 +352,11 @@ static void deliver(struct batch *b, const struct reader *me)
 		struct reader *r = b->member[i];
 		if (r == NULL)
 			continue; /* gave up, and is gone */
-		if (b->failed) {
-			r->result = LOOKUP_UNAVAILABLE;
-			snprintf(r->err, sizeof(r->err), "%s", b->err);
-		} else if (b->found[i]) {
-			r->result = LOOKUP_FOUND;
+		r->result = b->failed ? LOOKUP_UNAVAILABLE : b->results[i];
+		if (r->result == LOOKUP_FOUND)
 			r->rec = b->recs[i];
-		} else {
-			r->result = LOOKUP_MISSING;
-		}
+		else if (r->result == LOOKUP_UNAVAILABLE)
+			snprintf(r->err, sizeof(r->err), "%s", b->err[0] ? b->err : "no answer");
 		r->state = DONE;
 		r->batch = NULL;
 		if (r != me)
