@@ -101,7 +101,9 @@ $(BUILD)/libharness.a: $(call obj,$(HARNESS_SRCS))
 	$(call quiet,AR,$@)$(AR) rcs $@ $^
 # The suites include the harness's headers.
 $(BUILD)/obj/integration/%.o: CFLAGS += -Iintegration/harness
-$(BUILD)/integration-tests: $(call obj,$(INTEG_SRCS)) $(BUILD)/libharness.a $(BUILD)/libcommon.a
+# The schema too: the read_url suite applies it to a database of its own.
+$(BUILD)/integration-tests: $(call obj,$(INTEG_SRCS)) $(BUILD)/obj/schema.o $(BUILD)/libharness.a \
+                            $(BUILD)/libcommon.a
 	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check libcurl) $(LDLIBS)
 
 # The only targets that install anything (see scripts/deps.sh): deps what

@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,15 +54,151 @@ void db_error_line(const char *msg, char *errstr, size_t errstr_size)
 	errstr[o] = '\0';
 }
 
+/* Checks the host list of a URL (after "scheme://", up to the path):
+ * every host named, every port a number in 1..65535. An empty list is
+ * libpq's default host (or a host= parameter). Returns 0, or -1 with
+ * errstr. */
+static int check_hosts(const char *url, char *errstr, size_t errstr_size)
+{
+	const char *auth = strstr(url, "://") + 3;
+	size_t len = strcspn(auth, "/?");
+	const char *at = memchr(auth, '@', len);
+	int i = 1;
+
+	/* user:password@ goes before the hosts: skip it (the last '@'). */
+	while (at != NULL) {
+		len -= (size_t)(at + 1 - auth);
+		auth = at + 1;
+		at = memchr(auth, '@', len);
+	}
+	if (len == 0)
+		return 0;
+	for (const char *h = auth, *end = auth + len; h <= end; i++) {
+		const char *comma = memchr(h, ',', (size_t)(end - h));
+		const char *stop = comma != NULL ? comma : end, *colon;
+
+		if (*h == '[') { /* an IPv6 address: libpq checks the brackets */
+			const char *close = memchr(h, ']', (size_t)(stop - h));
+			colon = close != NULL && close + 1 < stop && close[1] == ':' ? close + 1 : NULL;
+		} else {
+			colon = memchr(h, ':', (size_t)(stop - h));
+		}
+		if (h == stop || h == colon) {
+			snprintf(errstr, errstr_size, "host %d of the host list is empty", i);
+			return -1;
+		}
+		if (colon != NULL) {
+			long port = 0;
+			const char *d = colon + 1;
+
+			for (; d < stop && *d >= '0' && *d <= '9' && port <= 65535; d++)
+				port = port * 10 + (*d - '0');
+			if (d == colon + 1 || d != stop || port < 1 || port > 65535) {
+				snprintf(errstr, errstr_size,
+				         "port '%.*s' of host %d is not a number in 1..65535",
+				         (int)(stop - colon - 1 > 16 ? 16 : stop - colon - 1), colon + 1, i);
+				return -1;
+			}
+		}
+		h = stop + 1;
+	}
+	return 0;
+}
+
+/* JDBC's targetServerType and the target_session_attrs that asks libpq for
+ * the same: pgjdbc tells a primary from a secondary by
+ * transaction_read_only, as libpq's read-write and read-only do. */
+static const char *const server_types[][2] = {
+    {"any", "any"},
+    {"primary", "read-write"},
+    {"master", "read-write"},
+    {"secondary", "read-only"},
+    {"slave", "read-only"},
+    {"preferSecondary", "prefer-standby"},
+    {"preferSlave", "prefer-standby"},
+};
+
+/* Appends the JDBC query string q (without its '?') to out as libpq's
+ * parameters (see DB_JDBC_PARAMS). Returns 0, or -1 with errstr naming
+ * the parameter (never a value: it may be the password). */
+static int jdbc_params(const char *q, char *out, size_t out_size, char *errstr,
+                       size_t errstr_size)
+{
+	size_t o = strlen(out);
+	char sep = '?';
+
+	while (*q != '\0') {
+		size_t len = strcspn(q, "&"), name_len = strcspn(q, "=&");
+		const char *value = q + name_len + 1, *name = NULL;
+		int value_len = (int)(len - name_len - 1), n;
+
+		if (len == 0) { /* "a=1&&b=2": nothing between */
+			q++;
+			continue;
+		}
+		if (name_len == len) {
+			snprintf(errstr, errstr_size, "JDBC parameter '%.*s' has no value",
+			         (int)(name_len > 40 ? 40 : name_len), q);
+			return -1;
+		}
+#define IS(s) (name_len == sizeof(s) - 1 && strncmp(q, s, name_len) == 0)
+		if (IS("user") || IS("password") || IS("sslmode")) {
+			name = "";
+		} else if (IS("connectTimeout")) {
+			name = "connect_timeout";
+		} else if (IS("targetServerType")) {
+			const char *twin = NULL;
+
+			name = "target_session_attrs";
+			for (size_t i = 0; i < sizeof(server_types) / sizeof(server_types[0]); i++) {
+				if ((size_t)value_len == strlen(server_types[i][0]) &&
+				    strncmp(value, server_types[i][0], (size_t)value_len) == 0)
+					twin = server_types[i][1];
+			}
+			if (twin == NULL) {
+				snprintf(errstr, errstr_size,
+				         "JDBC targetServerType '%.*s' is none of any, primary, master, "
+				         "secondary, slave, preferSecondary, preferSlave",
+				         value_len > 40 ? 40 : value_len, value);
+				return -1;
+			}
+			value = twin;
+			value_len = (int)strlen(twin);
+		}
+#undef IS
+		if (name == NULL) {
+			snprintf(errstr, errstr_size,
+			         "JDBC parameter '%.*s' has no libpq equivalent (known: " DB_JDBC_PARAMS ")",
+			         (int)(name_len > 40 ? 40 : name_len), q);
+			return -1;
+		}
+		if (*name == '\0')
+			name = q, n = (int)name_len;
+		else
+			n = (int)strlen(name);
+		if (o + 2 + (size_t)n + (size_t)value_len >= out_size) {
+			snprintf(errstr, errstr_size, "URL longer than %zu characters", out_size - 1);
+			return -1;
+		}
+		o += (size_t)snprintf(out + o, out_size - o, "%c%.*s=%.*s", sep, n, name, value_len,
+		                      value);
+		sep = '&';
+		q += len;
+	}
+	return 0;
+}
+
 int db_url_convert(const char *db_url, char *out, size_t out_size, char *errstr,
                    size_t errstr_size)
 {
 	static const char jdbc[] = "jdbc:";
 	PQconninfoOption *opts;
 	char *err = NULL;
-	const char *url = db_url;
+	const char *url = db_url, *query;
+	const bool is_jdbc = strncmp(url, jdbc, sizeof(jdbc) - 1) == 0;
+	size_t base;
 
-	if (strncmp(url, jdbc, sizeof(jdbc) - 1) == 0)
+	if (is_jdbc)
 		url += sizeof(jdbc) - 1;
 	if (strncmp(url, "postgresql://", 13) != 0 && strncmp(url, "postgres://", 11) != 0) {
 		/* The URL may hold a password: never repeat it. */
@@ -69,11 +206,19 @@ int db_url_convert(const char *db_url, char *out, size_t out_size, char *errstr,
 		         "not a postgresql://host:port/db URL (or jdbc:postgresql://…)");
 		return -1;
 	}
-	if (strlen(url) >= out_size) {
+	if (check_hosts(url, errstr, errstr_size) != 0)
+		return -1;
+	query = strchr(url, '?');
+	base = is_jdbc && query != NULL ? (size_t)(query - url) : strlen(url);
+	if (base >= out_size) {
 		snprintf(errstr, errstr_size, "URL longer than %zu characters", out_size - 1);
 		return -1;
 	}
-	opts = PQconninfoParse(url, &err);
+	memcpy(out, url, base);
+	out[base] = '\0';
+	if (is_jdbc && query != NULL && jdbc_params(query + 1, out, out_size, errstr, errstr_size) != 0)
+		return -1;
+	opts = PQconninfoParse(out, &err);
 	if (opts == NULL) {
 		/* libpq's message quotes the URL, password included. */
 		snprintf(errstr, errstr_size, "not a valid libpq connection URL%s",
@@ -82,7 +227,6 @@ int db_url_convert(const char *db_url, char *out, size_t out_size, char *errstr,
 		return -1;
 	}
 	PQconninfoFree(opts);
-	strcpy(out, url);
 	return 0;
 }
 
@@ -110,24 +254,100 @@ static int wait_fd(int fd, short events, const struct timespec *deadline)
 	return rc;
 }
 
-PGconn *db_connect_until(const struct db_params *p, const struct timespec *deadline,
-                         char *errstr, size_t errstr_size)
+/* The hosts of a URL, for db_connect_until to give each its share of the
+ * time. n is 0 when the URL lists at most one host, or when its host and
+ * port lists do not pair up (libpq then says what is wrong). */
+#define HOSTS_MAX 16
+struct hosts {
+	int n;
+	char host[HOSTS_MAX][256], port[HOSTS_MAX][8];
+};
+
+/* Splits list at commas into n items of items[size]; returns how many, or
+ * -1 if there are more than max or one is too long. */
+static int split_list(const char *list, char *items, size_t size, int max)
 {
-	const char *keys[16], *vals[16];
-	const int connect_ms = p->connect_timeout_ms > 0 ? p->connect_timeout_ms
-	                                                 : DB_CONNECT_TIMEOUT_DEFAULT_MS;
-	const int statement_ms = p->statement_timeout_ms > 0 ? p->statement_timeout_ms
-	                                                     : DB_STATEMENT_TIMEOUT_DEFAULT_MS;
-	struct timespec until = clock_deadline(connect_ms);
-	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-	char options[64];
-	PGconn *conn;
 	int n = 0;
 
-	if (deadline != NULL && clock_cmp(deadline, &until) < 0)
-		until = *deadline;
-	snprintf(options, sizeof(options), "-c TimeZone=UTC -c statement_timeout=%d", statement_ms);
+	for (const char *s = list;; n++) {
+		size_t len = strcspn(s, ",");
+		if (n == max || len >= size)
+			return -1;
+		memcpy(items + (size_t)n * size, s, len);
+		items[(size_t)n * size + len] = '\0';
+		if (s[len] == '\0')
+			return n + 1;
+		s += len + 1;
+	}
+}
+
+static void hosts_of(const char *url, struct hosts *h)
+{
+	PQconninfoOption *opts = PQconninfoParse(url, NULL);
+	const char *host = "", *port = "";
+	bool has_addr = false;
+	int n_ports;
+
+	h->n = 0;
+	if (opts == NULL)
+		return;
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+		if (strcmp(o->keyword, "host") == 0 && o->val != NULL)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0 && o->val != NULL)
+			port = o->val;
+		else if (strcmp(o->keyword, "hostaddr") == 0 && o->val != NULL && *o->val)
+			has_addr = true;
+	}
+	if (has_addr) /* pairs with host: not rotated (libpq's list as it is) */
+		host = "";
+	h->n = split_list(host, h->host[0], sizeof(h->host[0]), HOSTS_MAX);
+	n_ports = split_list(port, h->port[0], sizeof(h->port[0]), HOSTS_MAX);
+	/* One port (or none) stands for every host, as in libpq. */
+	for (int i = 1; n_ports == 1 && i < h->n; i++)
+		strcpy(h->port[i], h->port[0]);
+	if (h->n < 2 || (n_ports != 1 && n_ports != h->n))
+		h->n = 0;
+	PQconninfoFree(opts);
+}
+
+/* The index in h of the host conn is trying, or 0. */
+static int host_index(const struct hosts *h, PGconn *conn)
+{
+	const char *host = PQhost(conn), *port = PQport(conn);
+
+	for (int i = 0; host != NULL && i < h->n; i++) {
+		if (strcmp(h->host[i], host) == 0 &&
+		    (h->port[i][0] == '\0' || port == NULL || strcmp(h->port[i], port) == 0))
+			return i;
+	}
+	return 0;
+}
+
+/* Starts connecting with the hosts of h from first on, round the list
+ * (h->n == 0: the URL's list as it is). */
+static PGconn *connect_start(const struct db_params *p, const struct hosts *h, int first,
+                             const char *options)
+{
+	char host[HOSTS_MAX * 257], port[HOSTS_MAX * 9];
+	const char *keys[20], *vals[20];
+	int n = 0;
+
 	keys[n] = "dbname", vals[n++] = p->url;
+	/* Keywords after dbname override the URL's (expand_dbname). */
+	if (h->n > 0 && first > 0) {
+		size_t ho = 0, po = 0;
+		for (int i = 0; i < h->n; i++) {
+			const int k = (first + i) % h->n;
+			ho += (size_t)sprintf(host + ho, "%s%s", i ? "," : "", h->host[k]);
+			po += (size_t)sprintf(port + po, "%s%s", i ? "," : "", h->port[k]);
+		}
+		keys[n] = "host", vals[n++] = host;
+		if (port[strspn(port, ",")] != '\0') /* no port given: libpq's default */
+			keys[n] = "port", vals[n++] = port;
+	}
+	if (p->session_attrs && *p->session_attrs)
+		keys[n] = "target_session_attrs", vals[n++] = p->session_attrs;
 	if (p->user && *p->user)
 		keys[n] = "user", vals[n++] = p->user;
 	if (p->password && *p->password)
@@ -140,12 +360,35 @@ PGconn *db_connect_until(const struct db_params *p, const struct timespec *deadl
 	keys[n] = "keepalives_count", vals[n++] = KEEPALIVES_COUNT;
 	keys[n] = "tcp_user_timeout", vals[n++] = TCP_USER_TIMEOUT_MS;
 	keys[n] = NULL, vals[n] = NULL;
+	return PQconnectStartParams(keys, vals, 1);
+}
+
+PGconn *db_connect_until(const struct db_params *p, const struct timespec *deadline,
+                         char *errstr, size_t errstr_size)
+{
+	const int connect_ms = p->connect_timeout_ms > 0 ? p->connect_timeout_ms
+	                                                 : DB_CONNECT_TIMEOUT_DEFAULT_MS;
+	const int statement_ms = p->statement_timeout_ms > 0 ? p->statement_timeout_ms
+	                                                     : DB_STATEMENT_TIMEOUT_DEFAULT_MS;
+	struct timespec until = clock_deadline(connect_ms), host_until;
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	char options[64];
+	struct hosts hosts;
+	PGconn *conn;
+	int current = -1, share_ms;
+
+	if (deadline != NULL && clock_cmp(deadline, &until) < 0)
+		until = *deadline;
+	snprintf(options, sizeof(options), "-c TimeZone=UTC -c statement_timeout=%d", statement_ms);
+	hosts_of(p->url, &hosts);
+	share_ms = hosts.n > 0 ? clock_ms_left(&until) / hosts.n : 0;
 
 	/* PQconnectdb would wait connect_timeout per host, in whole seconds
-	 * (at least 2): our deadline covers the whole attempt instead. The
-	 * price: with several hosts in DB_URL, one that accepts and never
-	 * answers uses up the attempt, and the next attempt starts over. */
-	conn = PQconnectStartParams(keys, vals, 1);
+	 * (at least 2): our deadline covers the whole attempt instead, and
+	 * with several hosts each gets 1/n of it. libpq cannot be
+	 * told to give up on one host for the next, so a host whose share is
+	 * used up is left by starting over with the host after it first. */
+	conn = connect_start(p, &hosts, 0, options);
 	if (conn == NULL) {
 		snprintf(errstr, errstr_size, "out of memory");
 		return NULL;
@@ -157,9 +400,29 @@ PGconn *db_connect_until(const struct db_params *p, const struct timespec *deadl
 			db_error_line(PQerrorMessage(conn), errstr, errstr_size);
 			goto failed;
 		}
+		if (hosts.n > 0 && host_index(&hosts, conn) != current) {
+			/* libpq went on to the next host: its share starts now. */
+			current = host_index(&hosts, conn);
+			host_until = clock_deadline(share_ms);
+			if (clock_cmp(&until, &host_until) < 0)
+				host_until = until;
+		}
 		/* The socket may change from one call to the next (another
 		 * address, another host). */
-		rc = wait_fd(PQsocket(conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, &until);
+		rc = wait_fd(PQsocket(conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT,
+		             hosts.n > 0 ? &host_until : &until);
+		if (rc == 0 && hosts.n > 0 && clock_ms_left(&until) > 0) {
+			log_debug("postgresql: no answer from %s:%s within %d ms, trying the next host",
+			          PQhost(conn), PQport(conn), share_ms);
+			PQfinish(conn);
+			if ((conn = connect_start(p, &hosts, (current + 1) % hosts.n, options)) == NULL) {
+				snprintf(errstr, errstr_size, "out of memory");
+				return NULL;
+			}
+			current = -1;
+			st = PGRES_POLLING_WRITING;
+			continue;
+		}
 		if (rc == 0) {
 			snprintf(errstr, errstr_size, "no connection to %s:%s within %d ms", PQhost(conn),
 			         PQport(conn), connect_ms);

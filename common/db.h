@@ -12,9 +12,16 @@ struct db_params {
 	const char *user;     /* DB_USERNAME; "" leaves the URL's */
 	const char *password; /* DB_PASSWORD; "" leaves the URL's */
 	const char *app_name; /* application_name */
+	/* target_session_attrs forced over the URL's (the consumer:
+	 * "read-write", so that it always writes to the primary); NULL or ""
+	 * leaves the URL's. */
+	const char *session_attrs;
 	int connect_timeout_ms;   /* DB_CONNECT_TIMEOUT_MS; 0: the default */
 	int statement_timeout_ms; /* DB_STATEMENT_TIMEOUT_MS; 0: the default */
 };
+
+/* The JDBC parameters that have a libpq twin (db_url_convert). */
+#define DB_JDBC_PARAMS "user, password, sslmode, connectTimeout, targetServerType"
 
 #define DB_CONNECT_TIMEOUT_DEFAULT_MS 5000
 #define DB_STATEMENT_TIMEOUT_DEFAULT_MS 5000
@@ -29,7 +36,8 @@ struct db_params {
  * cfg.h); url_var gets DB_URL as given, for db_url_convert. */
 #define DB_CFG_PARAMS(url_var, params)                                                   \
 	{"DB_URL", CFG_STRING, &(url_var), "postgresql://127.0.0.1:5432/postgres", 0, 0,      \
-	 "PostgreSQL URL (jdbc:postgresql://… accepted)"},                                  \
+	 "PostgreSQL URL, one host or several (h1:p1,h2:p2); jdbc:postgresql://… "            \
+	 "accepted"},                                                                         \
 	{"DB_USERNAME", CFG_STRING, &(params).user, "postgres", 0, 0, "database user"},       \
 	{"DB_PASSWORD", CFG_SECRET, &(params).password, NULL, 0, 0, "database password"},     \
 	{"DB_CONNECT_TIMEOUT_MS", CFG_INT, &(params).connect_timeout_ms, "5000", 100, 60000, \
@@ -40,8 +48,12 @@ struct db_params {
 	 "whose answer is 1 s later still is cancelled and replaced"}
 
 /* Converts DB_URL into a libpq URI: "postgresql://…" and "postgres://…"
- * pass as they are, "jdbc:postgresql://…" loses its "jdbc:" prefix. Checks
- * that libpq can parse the result. Returns 0, or -1 with errstr. */
+ * pass as they are, "jdbc:postgresql://…" loses its "jdbc:" prefix and its
+ * query parameters become their libpq twins (DB_JDBC_PARAMS); any other
+ * JDBC parameter is refused by name. Either form may list several hosts
+ * (h1:p1,h2:p2): none may be empty, every port is 1..65535. Checks that
+ * libpq can parse the result. Returns 0, or -1 with a one-line errstr that
+ * never holds the password. */
 int db_url_convert(const char *db_url, char *out, size_t out_size, char *errstr,
                    size_t errstr_size) __attribute__((warn_unused_result));
 
@@ -49,8 +61,11 @@ int db_url_convert(const char *db_url, char *out, size_t out_size, char *errstr,
  * keepalives and tcp_user_timeout (a peer cut off is noticed on an idle
  * connection too), in nonblocking mode (see db_exec). It gives up at
  * deadline, or connect_timeout_ms from now if that comes first; deadline
- * NULL means connect_timeout_ms. Returns NULL and a one-line reason (never
- * the password) in errstr on failure. */
+ * NULL means connect_timeout_ms. With several hosts in the URL, each host
+ * gets its share of that time: a host that accepts and never answers (a
+ * frozen server) is left for the next one when its share is used up, and
+ * goes last in the list. Returns NULL and a one-line reason (never the
+ * password) in errstr on failure. */
 PGconn *db_connect_until(const struct db_params *p, const struct timespec *deadline,
                          char *errstr, size_t errstr_size);
 

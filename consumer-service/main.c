@@ -108,7 +108,12 @@ static int run_verify(const struct consumer_config *cc)
 
 int main(int argc, char **argv)
 {
-	struct consumer_config cc = {.db.app_name = "consumer-service"};
+	/* The consumer writes: whatever DB_URL's target_session_attrs, it
+	 * wants the primary (a standby refuses writes, and with several hosts
+	 * the primary is the one that accepts them). Until one does (a
+	 * failover half-way), connecting fails and is retried as an outage. */
+	struct consumer_config cc = {.db.app_name = "consumer-service",
+	                             .db.session_attrs = "read-write"};
 	struct http_server_opts ho = {.routes = &routes};
 	const char *db_url;
 	enum log_level level;

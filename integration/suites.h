@@ -14,6 +14,7 @@ Suite *make_dlq_suite(void);
 Suite *make_load_suite(void);
 Suite *make_metrics_suite(void);
 Suite *make_read_suite(void);
+Suite *make_read_url_suite(void);
 /* Run last and without forking: it stops the services. */
 Suite *make_shutdown_suite(void);
 

@@ -122,7 +122,7 @@ int counts_get(const struct http_req *req)
 	vals[0] = q.bucket;
 	vals[1] = from;
 	vals[2] = to;
-	res = pool_exec("counts", 3, vals, 1, &deadline, errstr, sizeof(errstr));
+	res = pool_exec(pool_reads, "counts", 3, vals, 1, &deadline, errstr, sizeof(errstr));
 	if (res == NULL)
 		return http_send_error(req, 503, "Retry-After: 1\r\nCache-Control: no-store\r\n",
 		                       "database unavailable: %s", errstr);

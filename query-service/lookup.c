@@ -44,7 +44,7 @@ struct batch {
 	int n;
 	char ids[BATCH_MAX][UID_TEXT_SIZE];
 	struct reader *member[BATCH_MAX]; /* NULL once its reader gave up; under mu */
-	bool found[BATCH_MAX];
+	enum lookup_result results[BATCH_MAX];
 	struct lookup_record recs[BATCH_MAX];
 	int failed;                       /* the read failed: err answers all */
 	char err[256];
@@ -70,13 +70,29 @@ static int max_leading = 1;
 static int wait_ms = 2000;
 
 static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespec *deadline,
-                   bool *found, struct lookup_record *recs, char *errstr, size_t errstr_size);
+                   enum lookup_result *results, struct lookup_record *recs, char *errstr,
+                   size_t errstr_size);
 static lookup_reader_fn reader_fn = db_read;
 
 static struct metrics_series m_batch = METRICS_SIZE_HISTOGRAM_INIT(
     "query_batch_size", "Ids read by one database statement.", "");
 static struct metrics_series m_db_errors = METRICS_COUNTER_INIT(
     "db_errors_total", "Database calls that failed.", "");
+/* With DB_READ_URL: what became of the ids the read pool did not have. */
+#define MISSING_HELP                                                                      \
+	"Ids missing on DB_READ_URL, by what DB_URL said: confirmed (missing there too: "    \
+	"404), found_on_primary (200), unconfirmed (no answer: 503)."
+static struct metrics_series m_confirmed = METRICS_COUNTER_INIT(
+    "query_read_missing_total",
+    MISSING_HELP, "result=\"confirmed\"");
+static struct metrics_series m_found_on_primary = METRICS_COUNTER_INIT(
+    "query_read_missing_total",
+    MISSING_HELP,
+    "result=\"found_on_primary\"");
+static struct metrics_series m_unconfirmed = METRICS_COUNTER_INIT(
+    "query_read_missing_total",
+    MISSING_HELP,
+    "result=\"unconfirmed\"");
 
 void lookup_setup(int max_readers, int wait)
 {
@@ -87,6 +103,9 @@ void lookup_setup(int max_readers, int wait)
 	if (!registered) {
 		metrics_register(&m_batch);
 		metrics_register(&m_db_errors);
+		metrics_register(&m_confirmed);
+		metrics_register(&m_found_on_primary);
+		metrics_register(&m_unconfirmed);
 		registered = true;
 	}
 }
@@ -128,9 +147,11 @@ static struct timespec statement_deadline(const struct timespec *deadline)
 	return clock_cmp(&floor, deadline) > 0 ? floor : *deadline;
 }
 
-/* The default reader (lookup_reader_fn): one statement through the pool. */
-static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespec *deadline,
-                   bool *found, struct lookup_record *recs, char *errstr, size_t errstr_size)
+/* One statement for ids[0..n) on pool: found or missing (see
+ * lookup_reader_fn). */
+static int read_on(struct pool *pool, const char (*ids)[UID_TEXT_SIZE], int n,
+                   const struct timespec *deadline, enum lookup_result *results,
+                   struct lookup_record *recs, char *errstr, size_t errstr_size)
 {
 	char list[BATCH_MAX * UID_TEXT_SIZE + 3];
 	uuid_t keys[BATCH_MAX];
@@ -141,7 +162,7 @@ static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespe
 	size_t len = 0;
 	int rc = 0;
 
-	if ((conn = pool_acquire(deadline, errstr, errstr_size)) == NULL)
+	if ((conn = pool_acquire(pool, deadline, errstr, errstr_size)) == NULL)
 		return -1;
 	if (n == 1) {
 		vals[0] = ids[0];
@@ -162,13 +183,13 @@ static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespe
 		if (res != NULL) /* else errstr says why: no answer in time */
 			db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
 		PQclear(res);
-		pool_release(conn, true); /* a timed-out one is being cancelled: a new one next */
+		pool_release(pool, conn, true); /* a timed-out one is being cancelled: a new one next */
 		return -1;
 	}
-	pool_release(conn, false);
+	pool_release(pool, conn, false);
 
 	for (int i = 0; i < n; i++) {
-		found[i] = false;
+		results[i] = LOOKUP_MISSING;
 		uuid_parse(ids[i], keys[i]); /* valid: lookup_get checked */
 	}
 	for (int row = 0; row < PQntuples(res) && rc == 0; row++) {
@@ -181,7 +202,7 @@ static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespe
 		/* Several readers may ask for the same id. */
 		for (int i = 0; i < n; i++) {
 			if (memcmp(keys[i], PQgetvalue(res, row, 0), 16) == 0) {
-				found[i] = true;
+				results[i] = LOOKUP_FOUND;
 				recs[i].event_time = lookup_pg_time(PQgetvalue(res, row, 1));
 				recs[i].created_at = lookup_pg_time(PQgetvalue(res, row, 2));
 			}
@@ -191,36 +212,112 @@ static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespe
 	return rc;
 }
 
-int lookup_ping(char *errstr, size_t errstr_size)
+/* The default reader (lookup_reader_fn): one statement on the read pool.
+ * A standby may lag behind the primary: an id it does not have may be
+ * there on the primary already, so with a read pool of its own
+ * (DB_READ_URL) the ids it misses are read again on the primary, and only
+ * what the primary misses too is missing. If the primary cannot answer,
+ * those ids are unavailable (a 503): a 404 that could not be confirmed is
+ * never given; the ids the read pool found are answered all the same. */
+static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespec *deadline,
+                   enum lookup_result *results, struct lookup_record *recs, char *errstr,
+                   size_t errstr_size)
 {
-	const struct timespec deadline = clock_deadline(wait_ms);
+	char missing[BATCH_MAX][UID_TEXT_SIZE], why[256];
+	enum lookup_result there[BATCH_MAX];
+	struct lookup_record recs_there[BATCH_MAX];
+	int at[BATCH_MAX], m = 0;
+
+	if (read_on(pool_reads, ids, n, deadline, results, recs, why, sizeof(why)) != 0) {
+		snprintf(errstr, errstr_size, "%s: %s", pool_url_name(pool_reads), why);
+		return -1;
+	}
+	if (pool_reads == pool_primary)
+		return 0;
+	for (int i = 0; i < n; i++) {
+		if (results[i] == LOOKUP_MISSING) {
+			memcpy(missing[m], ids[i], UID_TEXT_SIZE);
+			at[m++] = i;
+		}
+	}
+	if (m == 0)
+		return 0;
+	if (read_on(pool_primary, (const char(*)[UID_TEXT_SIZE])missing, m, deadline, there,
+	            recs_there, why, sizeof(why)) != 0) {
+		snprintf(errstr, errstr_size, "missing on DB_READ_URL, not confirmed on DB_URL: %s",
+		         why);
+		metrics_add(&m_unconfirmed, (uint64_t)m);
+		metrics_add(&m_db_errors, 1);
+		for (int j = 0; j < m; j++)
+			results[at[j]] = LOOKUP_UNAVAILABLE;
+		return 0;
+	}
+	for (int j = 0; j < m; j++) {
+		results[at[j]] = there[j];
+		if (there[j] == LOOKUP_FOUND) {
+			recs[at[j]] = recs_there[j];
+			metrics_add(&m_found_on_primary, 1);
+		} else {
+			metrics_add(&m_confirmed, 1);
+		}
+	}
+	return 0;
+}
+
+/* A round trip through pool, by deadline. Returns 0, or -1 with errstr. */
+static int ping(struct pool *pool, const struct timespec *deadline, char *errstr,
+                size_t errstr_size)
+{
 	struct timespec until;
 	PGconn *conn;
 	PGresult *res;
 
-	if (pool_answered_within(LOOKUP_ANSWERED_FRESH_MS))
+	if (pool_answered_within(pool, LOOKUP_ANSWERED_FRESH_MS))
 		return 0;
-	if ((conn = pool_acquire(&deadline, errstr, errstr_size)) == NULL)
+	if ((conn = pool_acquire(pool, deadline, errstr, errstr_size)) == NULL)
 		return -1;
-	until = statement_deadline(&deadline);
+	until = statement_deadline(deadline);
 	res = db_exec_prepared(conn, "ping", 0, NULL, 0, &until, errstr, errstr_size);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		if (res != NULL)
 			db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
 		PQclear(res);
-		pool_release(conn, true);
+		pool_release(pool, conn, true);
 		return -1;
 	}
 	PQclear(res);
-	pool_release(conn, false);
+	pool_release(pool, conn, false);
 	return 0;
+}
+
+int lookup_ping(char *errstr, size_t errstr_size)
+{
+	const struct timespec deadline = clock_deadline(wait_ms);
+	char why[256];
+	int rc = 0;
+
+	/* Both pools are needed: the read pool for reads, the primary to
+	 * confirm what the read pool misses (and for the streams). Both are
+	 * asked by the same deadline, and the answer names each one down. */
+	errstr[0] = '\0';
+	if (pool_reads != pool_primary && ping(pool_reads, &deadline, why, sizeof(why)) != 0) {
+		snprintf(errstr, errstr_size, "DB_READ_URL: %s", why);
+		rc = -1;
+	}
+	if (ping(pool_primary, &deadline, why, sizeof(why)) != 0) {
+		size_t len = strlen(errstr);
+		snprintf(errstr + len, errstr_size - len, "%sDB_URL: %s", len ? "; " : "", why);
+		rc = -1;
+	}
+	return rc;
 }
 
 /* Reads a batch with the reader in place. Runs without mu. */
 static void read_batch(struct batch *b, lookup_reader_fn fn, const struct timespec *deadline)
 {
 	metrics_observe(&m_batch, b->n);
-	b->failed = fn((const char(*)[UID_TEXT_SIZE])b->ids, b->n, deadline, b->found, b->recs,
+	b->err[0] = '\0';
+	b->failed = fn((const char(*)[UID_TEXT_SIZE])b->ids, b->n, deadline, b->results, b->recs,
 	               b->err, sizeof(b->err)) != 0;
 	if (b->failed)
 		metrics_add(&m_db_errors, 1);
@@ -255,15 +352,11 @@ static void deliver(struct batch *b, const struct reader *me)
 		struct reader *r = b->member[i];
 		if (r == NULL)
 			continue; /* gave up, and is gone */
-		if (b->failed) {
-			r->result = LOOKUP_UNAVAILABLE;
-			snprintf(r->err, sizeof(r->err), "%s", b->err);
-		} else if (b->found[i]) {
-			r->result = LOOKUP_FOUND;
+		r->result = b->failed ? LOOKUP_UNAVAILABLE : b->results[i];
+		if (r->result == LOOKUP_FOUND)
 			r->rec = b->recs[i];
-		} else {
-			r->result = LOOKUP_MISSING;
-		}
+		else if (r->result == LOOKUP_UNAVAILABLE)
+			snprintf(r->err, sizeof(r->err), "%s", b->err[0] ? b->err : "no answer");
 		r->state = DONE;
 		r->batch = NULL;
 		if (r != me)

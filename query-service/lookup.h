@@ -65,10 +65,11 @@ enum lookup_result lookup_get(const char *id, struct lookup_record *out, char *e
 int lookup_ping(char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
 
 /* Reads the records of ids[0..n) with one statement, by deadline
- * (a clock_deadline): found[i] and recs[i] for each id. Returns 0, or -1 with
+ * (a clock_deadline): results[i] (and recs[i] when LOOKUP_FOUND) for each
+ * id; errstr says why when one is LOOKUP_UNAVAILABLE. Returns 0, or -1 with
  * errstr, which then answers every one of them. */
 typedef int (*lookup_reader_fn)(const char (*ids)[UID_TEXT_SIZE], int n,
-                                const struct timespec *deadline, bool *found,
+                                const struct timespec *deadline, enum lookup_result *results,
                                 struct lookup_record *recs, char *errstr, size_t errstr_size);
 
 /* Replaces how a batch is read (unit tests: a reader without PostgreSQL);

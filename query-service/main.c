@@ -21,11 +21,18 @@ static const char summary[] =
     "records as they are persisted as Server-Sent Events\n"
     "(GET /api/v1/timestamps/stream), from one LISTEN connection.";
 
+static void shutdown_pools(void)
+{
+	if (pool_reads != pool_primary)
+		pool_shutdown(pool_reads);
+	pool_shutdown(pool_primary);
+}
+
 int main(int argc, char **argv)
 {
-	struct db_params db = {.app_name = "query-service"};
+	struct db_params db = {.app_name = "query-service"}, read_db, feed_db;
 	struct http_server_opts ho = {.routes = &api_routes};
-	const char *db_url;
+	const char *db_url, *read_url;
 	enum log_level level;
 	int pool_size, pool_timeout, rc, wait_max_ms, ring_size;
 	struct feed_opts fo = {.channel = "timestamp_records"};
@@ -37,6 +44,10 @@ int main(int argc, char **argv)
 	    HTTP_CFG_PARAMS(ho, "7082", "64"),
 	    LOG_CFG_PARAM(level),
 	    DB_CFG_PARAMS(db_url, db),
+	    {"DB_READ_URL", CFG_STRING, &read_url, "", 0, 0,
+	     "PostgreSQL URL for reads (e.g. standbys, target_session_attrs=prefer-standby); "
+	     "a record missing there is looked for on DB_URL before a 404. Empty: reads use "
+	     "DB_URL"},
 	    {"DB_POOL_SIZE", CFG_INT, &pool_size, "8", 1, 90,
 	     "database connections shared by all HTTP threads"},
 	    {"DB_POOL_TIMEOUT_MS", CFG_INT, &pool_timeout, "2000", 1, 60000,
@@ -72,21 +83,44 @@ int main(int argc, char **argv)
 		fprintf(stderr, "query-service: DB_URL: %s\n", errstr);
 		return 2;
 	}
+	read_db = db;
+	if (read_url[0] != '\0' &&
+	    db_url_convert(read_url, read_db.url, sizeof(read_db.url), errstr, sizeof(errstr)) != 0) {
+		fprintf(stderr, "query-service: DB_READ_URL: %s\n", errstr);
+		return 2;
+	}
 	log_setup("query-service", level);
 
 	http_signals_block(&sigs); /* taken by http_serve_until_signal */
 
-	if (pool_setup(&db, pool_size, api_statements, errstr, sizeof(errstr)) != 0) {
+	/* The LISTEN feed needs the primary (a standby refuses LISTEN), and
+	 * so does the confirmation of what a standby misses. Without
+	 * DB_READ_URL the pool serves the reads and takes DB_URL as it is. */
+	feed_db = db;
+	feed_db.session_attrs = "primary";
+	if (read_url[0] != '\0')
+		db.session_attrs = "primary";
+	pool_primary = pool_setup(POOL_PRIMARY, &db, pool_size, api_statements, errstr,
+	                          sizeof(errstr));
+	pool_reads = pool_primary;
+	if (pool_primary != NULL && read_url[0] != '\0') {
+		/* As large as the primary's: it takes every read; the
+		 * primary's serves the streams and the confirmations. */
+		pool_reads = pool_setup(POOL_READ, &read_db, pool_size, api_statements, errstr,
+		                        sizeof(errstr));
+	}
+	if (pool_primary == NULL || pool_reads == NULL) {
 		log_error("database pool: %s", errstr);
+		pool_shutdown(pool_primary);
 		return 1;
 	}
 	lookup_setup(pool_size, pool_timeout);
 	range_setup(pool_timeout);
 	counts_setup(pool_timeout);
 	fo.ring_size = ring_size;
-	if (feed_setup(&db, &fo, errstr, sizeof(errstr)) != 0) {
+	if (feed_setup(&feed_db, &fo, errstr, sizeof(errstr)) != 0) {
 		log_error("feed: %s", errstr);
-		pool_shutdown();
+		shutdown_pools();
 		return 1;
 	}
 	wait_setup(wait_max_ms);
@@ -97,16 +131,17 @@ int main(int argc, char **argv)
 	if (ctx == NULL) {
 		log_error("http: %s", errstr);
 		feed_shutdown();
-		pool_shutdown();
+		shutdown_pools();
 		return 1;
 	}
-	log_info("listening on %s:%d, database pool of %d", ho.address, ho.port, pool_size);
+	log_info("listening on %s:%d, database pool of %d%s", ho.address, ho.port, pool_size,
+	         pool_reads != pool_primary ? ", reads on DB_READ_URL (a pool of as many)" : "");
 
 	/* The reads in progress are answered: each has DB_POOL_TIMEOUT_MS;
 	 * waits and streams end at the signal (feed_stopping). */
 	http_serve_until_signal(ctx, &sigs, 5000);
 	feed_shutdown();
-	pool_shutdown();
+	shutdown_pools();
 	mg_exit_library();
 	log_info("stopped");
 	return 0;

@@ -1,5 +1,7 @@
 /* pool: a bounded pool of PostgreSQL connections, every wait bounded by
- * the caller's deadline. */
+ * the caller's deadline. Two at most (pool_role), in static storage: their
+ * metrics series are registered once and outlive a pool_shutdown (tests
+ * set pools up again). */
 #include "pool.h"
 
 #include <poll.h>
@@ -21,61 +23,89 @@ struct slot {
 /* A connection given back less than this long ago is not checked again. */
 #define FRESH_MS 200
 
-static struct db_params params;
-static const struct pool_stmt *stmts;
-static struct slot *slots;
-static int n_slots, n_busy;        /* n_busy: under lock, mirrored in m_in_use */
-static bool last_ok;               /* the last release was not broken, under lock */
-static long last_release_ms;       /* clock_mono_ms(), under lock */
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t freed;       /* a slot was given back: clock_cond_init */
+struct pool {
+	const char *url_name;         /* "DB_URL" or "DB_READ_URL" */
+	struct db_params params;
+	const struct pool_stmt *stmts;
+	struct slot *slots;
+	int n_slots, n_busy;          /* n_busy: under lock, mirrored in m_in_use */
+	bool last_ok;                 /* the last release was not broken, under lock */
+	long last_release_ms;         /* clock_mono_ms(), under lock */
+	pthread_mutex_t lock;
+	pthread_cond_t freed;         /* a slot was given back: clock_cond_init */
+	struct metrics_series m_in_use, m_up;
+	bool registered;
+};
 
-static struct metrics_series m_in_use = METRICS_GAUGE_INIT(
-    "db_pool_connections_in_use", "Pooled database connections lent out.", "");
+#define POOL_INIT(url, label)                                                            \
+	{                                                                                    \
+		.url_name = (url), .lock = PTHREAD_MUTEX_INITIALIZER,                            \
+		.m_in_use = METRICS_GAUGE_INIT("db_pool_connections_in_use",                     \
+		                               "Pooled database connections lent out.", label), \
+		.m_up = METRICS_GAUGE_INIT("db_pool_up",                                         \
+		                           "1 while the pool's last connection or statement "    \
+		                           "succeeded, 0 after one failed.",                     \
+		                           label),                                               \
+	}
 
-int pool_setup(const struct db_params *p, int size, const struct pool_stmt *s, char *errstr,
-               size_t errstr_size)
+static struct pool pools[] = {
+    [POOL_PRIMARY] = POOL_INIT("DB_URL", "pool=\"primary\""),
+    [POOL_READ] = POOL_INIT("DB_READ_URL", "pool=\"read\""),
+};
+
+struct pool *pool_primary, *pool_reads;
+
+struct pool *pool_setup(enum pool_role role, const struct db_params *p, int size,
+                        const struct pool_stmt *s, char *errstr, size_t errstr_size)
 {
-	static bool registered;
+	struct pool *pool = &pools[role];
 	int rc;
 
-	params = *p;
-	stmts = s;
-	n_busy = 0;
-	last_ok = false;
+	pool->params = *p;
+	pool->stmts = s;
+	pool->n_busy = 0;
+	pool->last_ok = false;
 	/* pool_acquire's deadlines are clock_deadline()s: monotonic. */
-	if ((rc = clock_cond_init(&freed)) != 0) {
+	if ((rc = clock_cond_init(&pool->freed)) != 0) {
 		snprintf(errstr, errstr_size, "pthread_cond_init: %s", strerror(rc));
-		return -1;
+		return NULL;
 	}
-	slots = calloc((size_t)size, sizeof(*slots));
-	if (slots == NULL) {
+	pool->slots = calloc((size_t)size, sizeof(*pool->slots));
+	if (pool->slots == NULL) {
 		snprintf(errstr, errstr_size, "out of memory");
-		pthread_cond_destroy(&freed);
-		return -1;
+		pthread_cond_destroy(&pool->freed);
+		return NULL;
 	}
-	n_slots = size;
-	if (!registered) {
-		metrics_register(&m_in_use);
-		registered = true;
+	pool->n_slots = size;
+	if (!pool->registered) {
+		metrics_register(&pool->m_in_use);
+		metrics_register(&pool->m_up);
+		pool->registered = true;
 	}
-	metrics_set(&m_in_use, 0);
-	return 0;
+	metrics_set(&pool->m_in_use, 0);
+	metrics_set(&pool->m_up, 0);
+	return pool;
+}
+
+const char *pool_url_name(const struct pool *pool)
+{
+	return pool->url_name;
 }
 
 /* Takes a free slot, or gives one back: n_busy and its gauge. Under lock. */
-static void busy_add(int n)
+static void busy_add(struct pool *pool, int n)
 {
-	n_busy += n;
-	metrics_set(&m_in_use, n_busy);
+	pool->n_busy += n;
+	metrics_set(&pool->m_in_use, pool->n_busy);
 }
 
 /* Connects and prepares every statement, by deadline. */
-static PGconn *connect_slot(const struct timespec *deadline, char *errstr, size_t errstr_size)
+static PGconn *connect_slot(struct pool *pool, const struct timespec *deadline, char *errstr,
+                            size_t errstr_size)
 {
-	PGconn *conn = db_connect_until(&params, deadline, errstr, errstr_size);
+	PGconn *conn = db_connect_until(&pool->params, deadline, errstr, errstr_size);
 
-	for (const struct pool_stmt *s = stmts; conn && s->name; s++) {
+	for (const struct pool_stmt *s = pool->stmts; conn && s->name; s++) {
 		char why[256];
 		PGresult *res = db_prepare(conn, s->name, s->sql, s->n_params, deadline, why,
 		                           sizeof(why));
@@ -109,27 +139,28 @@ static bool stale(const struct slot *slot)
 	return poll(&p, 1, 0) != 0;
 }
 
-PGconn *pool_acquire(const struct timespec *deadline, char *errstr, size_t errstr_size)
+PGconn *pool_acquire(struct pool *pool, const struct timespec *deadline, char *errstr,
+                     size_t errstr_size)
 {
 	struct slot *slot = NULL;
 	PGconn *conn;
 	int rc = 0;
 
-	pthread_mutex_lock(&lock);
-	while (n_busy == n_slots && rc == 0)
-		rc = pthread_cond_timedwait(&freed, &lock, deadline);
+	pthread_mutex_lock(&pool->lock);
+	while (pool->n_busy == pool->n_slots && rc == 0)
+		rc = pthread_cond_timedwait(&pool->freed, &pool->lock, deadline);
 	/* A free slot with a live connection if there is one, else any free. */
-	for (int i = 0; i < n_slots && (slot == NULL || slot->conn == NULL); i++) {
-		if (!slots[i].busy)
-			slot = &slots[i];
+	for (int i = 0; i < pool->n_slots && (slot == NULL || slot->conn == NULL); i++) {
+		if (!pool->slots[i].busy)
+			slot = &pool->slots[i];
 	}
 	if (slot != NULL) {
 		slot->busy = true;
-		busy_add(1);
+		busy_add(pool, 1);
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&pool->lock);
 	if (slot == NULL) {
-		snprintf(errstr, errstr_size, "all %d database connections busy", n_slots);
+		snprintf(errstr, errstr_size, "all %d database connections busy", pool->n_slots);
 		return NULL;
 	}
 	if (slot->conn != NULL && stale(slot)) {
@@ -137,48 +168,53 @@ PGconn *pool_acquire(const struct timespec *deadline, char *errstr, size_t errst
 		slot->conn = NULL;
 	}
 	if (slot->conn == NULL)
-		slot->conn = connect_slot(deadline, errstr, errstr_size);
+		slot->conn = connect_slot(pool, deadline, errstr, errstr_size);
 	conn = slot->conn; /* read before the slot can go to another thread */
 	if (conn == NULL) {
-		pthread_mutex_lock(&lock);
+		pthread_mutex_lock(&pool->lock);
 		slot->busy = false;
-		busy_add(-1);
-		pthread_cond_signal(&freed);
-		pthread_mutex_unlock(&lock);
+		busy_add(pool, -1);
+		pool->last_ok = false;
+		metrics_set(&pool->m_up, 0);
+		pthread_cond_signal(&pool->freed);
+		pthread_mutex_unlock(&pool->lock);
 	}
 	return conn;
 }
 
-void pool_release(PGconn *conn, bool broken)
+void pool_release(struct pool *pool, PGconn *conn, bool broken)
 {
-	pthread_mutex_lock(&lock);
-	for (int i = 0; i < n_slots; i++) {
-		if (slots[i].busy && slots[i].conn == conn) {
+	pthread_mutex_lock(&pool->lock);
+	for (int i = 0; i < pool->n_slots; i++) {
+		struct slot *slot = &pool->slots[i];
+
+		if (slot->busy && slot->conn == conn) {
 			if (broken)
-				slots[i].conn = NULL;
-			slots[i].busy = false;
-			slots[i].released_ms = last_release_ms = clock_mono_ms();
-			last_ok = !broken;
-			busy_add(-1);
-			pthread_cond_signal(&freed);
+				slot->conn = NULL;
+			slot->busy = false;
+			slot->released_ms = pool->last_release_ms = clock_mono_ms();
+			pool->last_ok = !broken;
+			metrics_set(&pool->m_up, !broken);
+			busy_add(pool, -1);
+			pthread_cond_signal(&pool->freed);
 			break;
 		}
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&pool->lock);
 	/* The connection is nonblocking (db_connect): closing it never waits
 	 * on the server, but needs no lock either. */
 	if (broken)
 		PQfinish(conn);
 }
 
-PGresult *pool_exec(const char *name, int n_params, const char *const *vals,
+PGresult *pool_exec(struct pool *pool, const char *name, int n_params, const char *const *vals,
                     int result_format, const struct timespec *deadline, char *errstr,
                     size_t errstr_size)
 {
 	PGconn *conn;
 	PGresult *res;
 
-	if ((conn = pool_acquire(deadline, errstr, errstr_size)) == NULL)
+	if ((conn = pool_acquire(pool, deadline, errstr, errstr_size)) == NULL)
 		return NULL;
 	res = db_exec_prepared(conn, name, n_params, vals, result_format, deadline, errstr,
 	                       errstr_size);
@@ -186,41 +222,42 @@ PGresult *pool_exec(const char *name, int n_params, const char *const *vals,
 		if (res != NULL) /* else errstr says why: no answer in time */
 			db_error_line(PQresultErrorMessage(res), errstr, errstr_size);
 		PQclear(res);
-		pool_release(conn, true); /* a timed-out one is being cancelled: a new one next */
+		pool_release(pool, conn, true); /* a timed-out one is being cancelled: a new one next */
 		return NULL;
 	}
-	pool_release(conn, false);
+	pool_release(pool, conn, false);
 	return res;
 }
 
-bool pool_answered_within(int ms)
+bool pool_answered_within(struct pool *pool, int ms)
 {
 	const long now = clock_mono_ms();
 	bool ok;
 
-	pthread_mutex_lock(&lock);
-	ok = last_ok && now - last_release_ms < ms;
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_lock(&pool->lock);
+	ok = pool->last_ok && now - pool->last_release_ms < ms;
+	pthread_mutex_unlock(&pool->lock);
 	return ok;
 }
 
-int pool_in_use(void)
+int pool_in_use(struct pool *pool)
 {
-	pthread_mutex_lock(&lock);
-	int n = n_busy;
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_lock(&pool->lock);
+	int n = pool->n_busy;
+	pthread_mutex_unlock(&pool->lock);
 	return n;
 }
 
-void pool_shutdown(void)
+void pool_shutdown(struct pool *pool)
 {
-	if (slots == NULL)
+	if (pool == NULL || pool->slots == NULL)
 		return; /* never set up, or shut down already */
-	for (int i = 0; i < n_slots; i++)
-		PQfinish(slots[i].conn);
-	free(slots);
-	slots = NULL;
-	n_slots = n_busy = 0;
-	metrics_set(&m_in_use, 0);
-	pthread_cond_destroy(&freed);
+	for (int i = 0; i < pool->n_slots; i++)
+		PQfinish(pool->slots[i].conn);
+	free(pool->slots);
+	pool->slots = NULL;
+	pool->n_slots = pool->n_busy = 0;
+	metrics_set(&pool->m_in_use, 0);
+	metrics_set(&pool->m_up, 0);
+	pthread_cond_destroy(&pool->freed);
 }

@@ -151,7 +151,7 @@ static int send_page(struct stream *st, char *errstr, size_t errstr_size)
 	const struct timespec deadline = clock_deadline(opts.db_wait_ms);
 	char after[24];
 	const char *vals[1] = {after};
-	PGconn *conn = pool_acquire(&deadline, errstr, errstr_size);
+	PGconn *conn = pool_acquire(pool_primary, &deadline, errstr, errstr_size);
 	PGresult *res;
 	int rows;
 
@@ -159,7 +159,7 @@ static int send_page(struct stream *st, char *errstr, size_t errstr_size)
 		return -1;
 	snprintf(after, sizeof(after), "%" PRId64, st->pos);
 	res = exec(conn, "stream_page", 1, vals, &deadline, errstr, errstr_size);
-	pool_release(conn, res == NULL);
+	pool_release(pool_primary, conn, res == NULL);
 	if (res == NULL)
 		return -1;
 	rows = PQntuples(res);
@@ -186,7 +186,7 @@ static int position_of(const struct ts_instant *from, int64_t *pos, char *errstr
                        size_t errstr_size)
 {
 	const struct timespec deadline = clock_deadline(opts.db_wait_ms);
-	PGconn *conn = pool_acquire(&deadline, errstr, errstr_size);
+	PGconn *conn = pool_acquire(pool_primary, &deadline, errstr, errstr_size);
 	char mid_text[24], from_text[TS_TEXT_MAX];
 	const char *vals[2] = {mid_text, from_text};
 	PGresult *res;
@@ -200,7 +200,7 @@ static int position_of(const struct ts_instant *from, int64_t *pos, char *errstr
 	PQclear(res);
 	if (from == NULL) {
 		*pos = hi;
-		pool_release(conn, false);
+		pool_release(pool_primary, conn, false);
 		return 0;
 	}
 	/* Every row with seq <= lo was persisted before from; the first one
@@ -222,11 +222,11 @@ static int position_of(const struct ts_instant *from, int64_t *pos, char *errstr
 		else
 			lo = seq;
 	}
-	pool_release(conn, false);
+	pool_release(pool_primary, conn, false);
 	*pos = lo;
 	return 0;
 failed:
-	pool_release(conn, true);
+	pool_release(pool_primary, conn, true);
 	return -1;
 }
 

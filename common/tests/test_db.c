@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -35,6 +36,28 @@ static const struct {
     {"jdbc:postgresql://h:5432/db", "postgresql://h:5432/db"},
     {"jdbc:postgresql://h:5432/db?user=x&sslmode=disable", "postgresql://h:5432/db?user=x&sslmode=disable"},
     {"jdbc:postgresql://localhost:5432/postgres", "postgresql://localhost:5432/postgres"},
+    /* several hosts, in both forms */
+    {"postgresql://h1:5432,h2:5433/db?target_session_attrs=read-write",
+     "postgresql://h1:5432,h2:5433/db?target_session_attrs=read-write"},
+    {"postgresql://u:pw@h1,h2,h3/db", "postgresql://u:pw@h1,h2,h3/db"},
+    {"postgresql://[::1]:5432,[::1]:5433/db", "postgresql://[::1]:5432,[::1]:5433/db"},
+    {"postgresql://h1:1,h2:65535/db", "postgresql://h1:1,h2:65535/db"},
+    {"jdbc:postgresql://h1:5432,h2:5433/db", "postgresql://h1:5432,h2:5433/db"},
+    /* JDBC parameters become their libpq twins */
+    {"jdbc:postgresql://h1:5432,h2:5433/db?targetServerType=primary",
+     "postgresql://h1:5432,h2:5433/db?target_session_attrs=read-write"},
+    {"jdbc:postgresql://h/db?targetServerType=master", "postgresql://h/db?target_session_attrs=read-write"},
+    {"jdbc:postgresql://h/db?targetServerType=any", "postgresql://h/db?target_session_attrs=any"},
+    {"jdbc:postgresql://h/db?targetServerType=secondary", "postgresql://h/db?target_session_attrs=read-only"},
+    {"jdbc:postgresql://h/db?targetServerType=slave", "postgresql://h/db?target_session_attrs=read-only"},
+    {"jdbc:postgresql://h/db?targetServerType=preferSecondary",
+     "postgresql://h/db?target_session_attrs=prefer-standby"},
+    {"jdbc:postgresql://h/db?targetServerType=preferSlave",
+     "postgresql://h/db?target_session_attrs=prefer-standby"},
+    {"jdbc:postgresql://h1,h2/db?user=app&password=pw&connectTimeout=3&targetServerType=primary",
+     "postgresql://h1,h2/db?user=app&password=pw&connect_timeout=3&target_session_attrs=read-write"},
+    {"jdbc:postgresql://h/db?user=a&&sslmode=require", "postgresql://h/db?user=a&sslmode=require"},
+    {"jdbc:postgresql://h/db?", "postgresql://h/db"},
 };
 
 START_TEST(convert_accepts)
@@ -66,7 +89,45 @@ static const struct {
     {"jdbc:postgresql://h:5432/db?foo=bar", "JDBC URL with an unknown option"},
     {"postgresql://h:5432/db?sslmode", "option without value"},
     {"postgresql://[::1/db", "unclosed IPv6 bracket"},
+    {"postgresql://h1,,h2/db", "an empty host in the list"},
+    {"postgresql://h1:5432,/db", "a trailing comma"},
+    {"postgresql://,h2/db", "a leading comma"},
+    {"postgresql://:5432/db", "a port without a host"},
+    {"jdbc:postgresql://h1,:5433/db", "JDBC: a port without a host"},
+    {"postgresql://h1:5432,h2:65536/db", "a port out of range"},
+    {"postgresql://h1:0/db", "port 0"},
+    {"postgresql://h1:-1/db", "a negative port"},
+    {"postgresql://h1:54x2/db", "a port that is not a number"},
+    {"postgresql://h1:/db", "an empty port"},
+    {"jdbc:postgresql://h1:99999999999999999999/db", "a port beyond long"},
+    {"jdbc:postgresql://h1,h2/db?targetServerType=leader", "a bad targetServerType"},
+    {"jdbc:postgresql://h1,h2/db?targetServerType=", "an empty targetServerType"},
+    {"jdbc:postgresql://h1,h2/db?targetServerType=Primary", "targetServerType is case-sensitive"},
+    {"jdbc:postgresql://h/db?targetServerType=preferPrimary", "no libpq twin"},
+    {"jdbc:postgresql://h/db?loadBalanceHosts=true", "a JDBC parameter without a libpq twin"},
+    {"jdbc:postgresql://h/db?target_session_attrs=read-write", "libpq's name in a JDBC URL"},
+    {"jdbc:postgresql://h/db?user", "a JDBC parameter without value"},
 };
+
+/* The reason names what is wrong. */
+static const struct {
+	const char *in, *reason;
+} reasons[] = {
+    {"postgresql://h1,,h2/db", "host 2 of the host list is empty"},
+    {"postgresql://h1:5432,h2:65536/db", "port '65536' of host 2 is not a number in 1..65535"},
+    {"jdbc:postgresql://h/db?targetServerType=leader", "JDBC targetServerType 'leader' is none of"},
+    {"jdbc:postgresql://h/db?user=a&loadBalanceHosts=true",
+     "JDBC parameter 'loadBalanceHosts' has no libpq equivalent (known: " DB_JDBC_PARAMS ")"},
+};
+
+START_TEST(convert_reason_names_what_is_wrong)
+{
+	char out[1024], err[256] = "";
+
+	ck_assert_int_eq(db_url_convert(reasons[_i].in, out, sizeof(out), err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, reasons[_i].reason) != NULL, "'%s': %s", reasons[_i].in, err);
+}
+END_TEST
 
 START_TEST(convert_refuses_with_reason)
 {
@@ -118,6 +179,10 @@ static const char *const secret_urls[] = {
     "postgresql://app:s3cretpw@h:5432/db?foo=bar",
     "postgresql://app:s3cretpw@[::1/db",
     "postgresql://app:s3cretpw@h/db?sslmode",
+    "jdbc:postgresql://h/db?password=s3cretpw&targetServerType=bad",
+    "jdbc:postgresql://h/db?password=s3cretpw&foo=1",
+    "postgresql://app:s3cretpw@h1,,h2/db",
+    "postgresql://app:s3cretpw@h1:99999/db",
 };
 
 START_TEST(convert_reason_never_shows_the_password)
@@ -220,6 +285,15 @@ static void answer_query(int fd, const char *sql)
 		send_msg(fd, 'T', desc, sizeof(desc));
 		send_msg(fd, 'D', row, sizeof(row));
 		send_msg(fd, 'C', "SELECT 1", 9);
+	} else if (strcmp(sql, "SHOW transaction_read_only") == 0) {
+		/* what libpq asks for target_session_attrs=read-write: a
+		 * read-only server (a standby) */
+		static const char desc[] = {0, 1, 'c', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 25, -1, -1,
+		                            -1, -1, -1, -1, 0, 0};
+		static const char row[] = {0, 1, 0, 0, 0, 2, 'o', 'n'};
+		send_msg(fd, 'T', desc, sizeof(desc));
+		send_msg(fd, 'D', row, sizeof(row));
+		send_msg(fd, 'C', "SHOW", 5);
 	} else {
 		static const char err[] = "SERROR\0C42P01\0Mrelation \"nothing\" does not exist\0";
 		send_msg(fd, 'E', err, sizeof(err));
@@ -326,6 +400,89 @@ START_TEST(connect_refused_says_why)
 }
 END_TEST
 
+/* With several hosts, one that accepts and never answers (frozen) gets its
+ * share of the time, and the next one is tried before the deadline. */
+START_TEST(connect_leaves_a_frozen_host_for_the_next)
+{
+	struct db_params p;
+	struct fake f;
+	char err[256] = "";
+	int frozen_port, lfd = listen_frozen(&frozen_port);
+	PGconn *conn;
+
+	fake_start(&f, false);
+	params_for(&p, 0);
+	snprintf(p.url, sizeof(p.url),
+	         "postgresql://127.0.0.1:%d,127.0.0.1:%d/db?sslmode=disable&gssencmode=disable",
+	         frozen_port, f.port);
+	p.connect_timeout_ms = 4000;
+	conn = db_connect(&p, err, sizeof(err));
+	ck_assert_msg(conn != NULL, "%s", err);
+	ck_assert_int_eq(atoi(PQport(conn)), f.port);
+	PQfinish(conn);
+
+	/* A caller's deadline shorter than connect_timeout_ms (a pooled
+	 * request's) is what is shared out. */
+	p.connect_timeout_ms = 0;
+	struct timespec deadline = clock_deadline(2000);
+	conn = db_connect_until(&p, &deadline, err, sizeof(err));
+	ck_assert_msg(conn != NULL, "%s", err);
+	PQfinish(conn);
+	fake_stop(&f);
+	close(lfd);
+}
+END_TEST
+
+/* Both frozen: the attempt still ends at the deadline. */
+START_TEST(connect_with_every_host_frozen_gives_up_at_the_deadline)
+{
+	struct db_params p;
+	char err[256] = "";
+	int port1, port2, lfd1 = listen_frozen(&port1), lfd2 = listen_frozen(&port2);
+	const long start = clock_mono_ms();
+
+	params_for(&p, 0);
+	snprintf(p.url, sizeof(p.url), "postgresql://127.0.0.1:%d,127.0.0.1:%d/db?sslmode=disable",
+	         port1, port2);
+	p.connect_timeout_ms = 600;
+	ck_assert_ptr_null(db_connect(&p, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "within 600 ms") != NULL, "%s", err);
+	/* The second host was tried: its listener holds a connection. */
+	struct pollfd pending = {.fd = lfd2, .events = POLLIN};
+	ck_assert_int_eq(poll(&pending, 1, 0), 1);
+	ck_assert_int_ge(clock_mono_ms() - start, 600);
+	close(lfd1);
+	close(lfd2);
+}
+END_TEST
+
+/* session_attrs overrides the URL's target_session_attrs: the consumer
+ * asks for read-write whatever DB_URL says, and a read-only server (the
+ * fake says transaction_read_only is on) is refused. */
+START_TEST(connect_session_attrs_override_the_url)
+{
+	struct db_params p;
+	struct fake f;
+	char err[256] = "";
+	PGconn *conn;
+
+	fake_start(&f, false);
+	params_for(&p, f.port);
+	snprintf(p.url, sizeof(p.url),
+	         "postgresql://127.0.0.1:%d/db?sslmode=disable&gssencmode=disable"
+	         "&target_session_attrs=any",
+	         f.port);
+	conn = db_connect(&p, err, sizeof(err));
+	ck_assert_msg(conn != NULL, "%s", err);
+	PQfinish(conn);
+
+	p.session_attrs = "read-write";
+	ck_assert_ptr_null(db_connect(&p, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "read-only") != NULL, "%s", err);
+	fake_stop(&f);
+}
+END_TEST
+
 /* Which call a loop test makes. */
 static PGresult *call(int which, PGconn *conn, const struct timespec *deadline, char *err,
                       size_t size)
@@ -422,6 +579,7 @@ Suite *make_db_suite(void)
 	tc = tcase_create("url_convert");
 	tcase_add_loop_test(tc, convert_accepts, 0, TABLE_LEN(converted));
 	tcase_add_loop_test(tc, convert_refuses_with_reason, 0, TABLE_LEN(refused));
+	tcase_add_loop_test(tc, convert_reason_names_what_is_wrong, 0, TABLE_LEN(reasons));
 	tcase_add_test(tc, convert_refuses_too_long_for_the_buffer);
 	tcase_add_loop_test(tc, convert_reason_never_shows_the_password, 0, TABLE_LEN(secret_urls));
 	suite_add_tcase(s, tc);
@@ -434,6 +592,9 @@ Suite *make_db_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, connect_gives_up_at_the_deadline);
 	tcase_add_test(tc, connect_refused_says_why);
+	tcase_add_test(tc, connect_leaves_a_frozen_host_for_the_next);
+	tcase_add_test(tc, connect_with_every_host_frozen_gives_up_at_the_deadline);
+	tcase_add_test(tc, connect_session_attrs_override_the_url);
 	tcase_add_loop_test(tc, statement_gives_up_at_the_deadline_and_is_cancelled, 0, 3);
 	tcase_add_test(tc, statement_answers_and_errors_keep_the_server_text);
 	tcase_add_test(tc, statement_deadline_is_the_timeout_and_a_grace);

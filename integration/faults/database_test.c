@@ -3,11 +3,16 @@
  * same group member (consumer_rebalances_total does not move), retries with growing, capped
  * backoff (its log), says 503 on /ready meanwhile, dead-letters nothing, and
  * afterwards exactly the 5,000 rows exist. The query service answers 503
- * during the outage and 200 again by itself, without flapping. */
+ * during the outage and 200 again by itself, without flapping. And the same
+ * restart with a multi-host DB_URL whose first host is frozen. */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "checks.h"
 #include "fault.h"
@@ -294,6 +299,136 @@ START_TEST(database_restart_quiet)
 }
 END_TEST
 
+/* A listening socket on 127.0.0.1 nobody accepts on: a frozen server. */
+static int listen_frozen(int *port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 64), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+/* Waits up to timeout_ms for series on url to reach want. */
+static double wait_metric(const char *url, const char *series, double want, long timeout_ms)
+{
+	const long until = clock_mono_ms() + timeout_ms;
+	double v;
+
+	while ((v = fault_metric(url, series)) != want && clock_mono_ms() < until)
+		proc_sleep_ms(200);
+	return v;
+}
+
+#define MH_MESSAGES 2000
+#define MH_CHUNK 200
+#define MH_OUTAGE_MS 8000
+
+/* DB_URL lists two hosts: first a frozen server (an old primary that
+ * accepts and never answers), then the real one, with
+ * target_session_attrs=read-write (the consumer's: read-only, which it
+ * overrides). The consumer and the query service get
+ * past the frozen host on every connection, and ride out a restart of the
+ * real one without a restart of their own: 503 on /ready meanwhile, 200
+ * again by themselves, the feed connected again, and every message
+ * exactly one row, none dead-lettered. */
+START_TEST(database_restart_multi_host)
+{
+	char url[256], known[UID_TEXT_SIZE], errstr[512], db_env[512], consumer_db_env[512];
+	const char *at = strchr(stack.db_url, '@');
+	const char *env[] = {db_env, NULL};
+	const char *consumer_env_mh[] = {consumer_db_env, "DB_RETRY_MAX_MS=2000", NULL};
+	long down, starting, up, consumer_back, query_back, rows;
+	int64_t dlq_before = 0, dlq_after = 0;
+	size_t n, n_503, q_n, q_503, bad;
+	double reconnects_before, reconnects_after, feed;
+	int frozen_port, frozen = listen_frozen(&frozen_port);
+
+	ck_assert_ptr_nonnull(at);
+	ck_assert_ptr_null(strchr(at, '?'));
+	snprintf(db_env, sizeof(db_env), "DB_URL=%.*s127.0.0.1:%d,%s?target_session_attrs=read-write",
+	         (int)(at + 1 - stack.db_url), stack.db_url, frozen_port, at + 1);
+	/* The consumer's even asks for a read-only session: it connects with
+	 * read-write whatever DB_URL says, so it gets the primary anyway. */
+	snprintf(consumer_db_env, sizeof(consumer_db_env),
+	         "DB_URL=%.*s127.0.0.1:%d,%s?target_session_attrs=read-only",
+	         (int)(at + 1 - stack.db_url), stack.db_url, frozen_port, at + 1);
+	fault_start(STACK_CONSUMER, consumer_env_mh);
+	fault_start(STACK_QUERY, env);
+	ck_assert_msg(stack_sentinel(0, 30000, known, errstr, sizeof(errstr)) == 0, "%s", errstr);
+	ck_assert_msg(topic_watermark_sum(stack.broker, stack.dlq_topic, &dlq_before, errstr,
+	                                  sizeof(errstr)) == 0,
+	              "%s", errstr);
+	stack_url(url, sizeof(url), STACK_QUERY, "/metrics");
+	ck_assert(wait_metric(url, "feed_connected", 1, 30000) == 1);
+	reconnects_before = fault_metric(url, "feed_reconnects_total");
+
+	stack_url(url, sizeof(url), STACK_CONSUMER, "/ready");
+	fault_probe_start(&consumer_ready, url, 250, 5000);
+	stack_url(url, sizeof(url), STACK_QUERY, "/ready");
+	fault_probe_start(&query_ready, url, 250, 5000);
+	stack_url(url, sizeof(url), STACK_QUERY, "/api/v1/timestamp/%s", known);
+	fault_probe_start(&readers[0], url, 100, 5000);
+	fault_stream_start(&stream, MH_MESSAGES, MH_CHUNK, CHUNK_INTERVAL_MS);
+	proc_sleep_ms(1500);
+
+	ck_assert_msg(fault_script("pg.sh", "stop") == 0, "scripts/pg.sh stop failed");
+	down = clock_mono_ms();
+	proc_sleep_ms(MH_OUTAGE_MS);
+	starting = clock_mono_ms();
+	ck_assert_msg(fault_script("pg.sh", "start") == 0, "scripts/pg.sh start failed");
+	up = clock_mono_ms();
+
+	fault_stream_join(&stream, false);
+	rows = fault_wait_rows(stream.ids, MH_MESSAGES, ROWS_MS);
+	proc_sleep_ms(1000);
+	stop_probes();
+	stack_url(url, sizeof(url), STACK_QUERY, "/metrics");
+	feed = wait_metric(url, "feed_connected", 1, 30000);
+	reconnects_after = fault_metric(url, "feed_reconnects_total");
+	ck_assert_msg(topic_watermark_sum(stack.broker, stack.dlq_topic, &dlq_after, errstr,
+	                                  sizeof(errstr)) == 0,
+	              "%s", errstr);
+	close(frozen);
+
+	ck_assert_msg(svc_alive(&stack.svc[STACK_CONSUMER]), "the consumer exited");
+	ck_assert_msg(svc_alive(&stack.svc[STACK_QUERY]), "the query service exited");
+	window(&consumer_ready.log, down + NOTICE_MS, starting, &n, &n_503);
+	window(&query_ready.log, down, starting, &q_n, &q_503);
+	consumer_back = recovered_at(&consumer_ready.log, up, &bad);
+	query_back = recovered_at(&readers[0].log, up, &bad);
+	printf("  multi-host DB_URL (a frozen host first), database down %.1f s: consumer /ready "
+	       "503 on %zu of %zu probes, query /ready 503 on %zu of %zu; back: consumer %.2f s, "
+	       "reads %.2f s; %ld of %d rows; feed reconnects %.0f; %lld dead letters\n",
+	       fault_secs(starting - down), n_503, n, q_503, q_n, fault_secs(consumer_back - up),
+	       fault_secs(query_back - up), rows, MH_MESSAGES, reconnects_after - reconnects_before,
+	       (long long)(dlq_after - dlq_before));
+
+	ck_assert_msg(rows == MH_MESSAGES, "%ld rows for the %d messages, want exactly %d", rows,
+	              MH_MESSAGES, MH_MESSAGES);
+	ck_assert_msg(n >= 5 && n_503 == n, "consumer /ready: %zu of %zu probes during the outage "
+	              "were not 503", n - n_503, n);
+	/* Each of its /ready takes up to DB_POOL_TIMEOUT_MS (2 s) then: the
+	 * frozen host's share, the real one refused, the frozen one again. */
+	ck_assert_msg(q_n >= 2 && q_503 == q_n, "query /ready: %zu of %zu probes during the outage "
+	              "were not 503", q_n - q_503, q_n);
+	ck_assert_msg(consumer_back >= 0, "the consumer's /ready never answered 200 again");
+	ck_assert_msg(query_back >= 0, "the query service's reads never answered 200 again");
+	ck_assert_msg(feed == 1, "the feed did not connect again (feed_connected %.0f)", feed);
+	ck_assert_msg(reconnects_after > reconnects_before, "feed_reconnects_total did not move");
+	ck_assert_msg(dlq_after == dlq_before, "%lld messages dead-lettered during the outage",
+	              (long long)(dlq_after - dlq_before));
+	fault_log_free(&consumer_ready.log);
+	fault_log_free(&query_ready.log);
+	fault_log_free(&readers[0].log);
+}
+END_TEST
+
 Suite *make_database_suite(void)
 {
 	Suite *s = suite_create("database");
@@ -303,6 +438,12 @@ Suite *make_database_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, database_down);
 	tcase_add_test(tc, database_restart_quiet);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("multi_host");
+	tcase_set_timeout(tc, 180);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, database_restart_multi_host);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -22,6 +22,9 @@ static int sizes[CALLS_MAX];           /* n of each */
 static bool hold[CALLS_MAX];           /* call i waits until released */
 static bool returned[CALLS_MAX];       /* call i has returned */
 static bool fail;                      /* every read fails */
+/* The reader cannot tell whether a missing id is missing (DB_READ_URL
+ * missed it and DB_URL did not answer): such ids are unavailable. */
+static bool unconfirmed;
 
 /* Found when the id's last hex digit is even; its event time says which
  * id it belongs to. */
@@ -36,7 +39,8 @@ static int64_t fake_sec(const char *id)
 }
 
 static int fake_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespec *deadline,
-                     bool *found, struct lookup_record *recs, char *errstr, size_t errstr_size)
+                     enum lookup_result *results, struct lookup_record *recs, char *errstr,
+                     size_t errstr_size)
 {
 	int me;
 
@@ -51,13 +55,17 @@ static int fake_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct times
 	}
 	pthread_mutex_unlock(&mu);
 	for (int i = 0; i < n; i++) {
-		found[i] = fake_found(ids[i]);
+		results[i] = fake_found(ids[i]) ? LOOKUP_FOUND
+		             : unconfirmed        ? LOOKUP_UNAVAILABLE
+		                                  : LOOKUP_MISSING;
 		recs[i] = (struct lookup_record){.event_time = {.sec = fake_sec(ids[i])}};
 	}
 	pthread_mutex_lock(&mu);
 	if (me < CALLS_MAX)
 		returned[me] = true;
 	pthread_mutex_unlock(&mu);
+	if (unconfirmed)
+		snprintf(errstr, errstr_size, "fake: not confirmed");
 	if (fail) {
 		snprintf(errstr, errstr_size, "fake failure");
 		return -1;
@@ -106,6 +114,7 @@ static void setup(void)
 	memset(hold, 0, sizeof(hold));
 	memset(returned, 0, sizeof(returned));
 	fail = false;
+	unconfirmed = false;
 	pthread_mutex_unlock(&mu);
 	lookup_set_reader(fake_read);
 }
@@ -186,6 +195,37 @@ START_TEST(waiting_requests_are_read_together_each_getting_its_own_answer)
 	}
 	check_own_answer(&first);
 	ck_assert_int_eq(calls, 2);
+	ck_assert_int_eq(sizes[1], N);
+}
+END_TEST
+
+/* A batch whose reader could not confirm some ids missing: those are
+ * unavailable with its reason, the others answered all the same. */
+START_TEST(unconfirmed_ids_are_unavailable_and_the_rest_answered)
+{
+	enum { N = 4 };
+	struct req first, r[N];
+
+	lookup_setup(1, 30000);
+	unconfirmed = true;
+	hold[0] = true;
+	req_start(&first, 2);
+	wait_calls(1);
+	for (int i = 0; i < N; i++)
+		req_start(&r[i], i + 1); /* 1 and 3 missing, 2 and 4 found */
+	wait_queued(N);
+	release(0);
+	pthread_join(first.tid, NULL);
+	check_own_answer(&first);
+	for (int i = 0; i < N; i++) {
+		pthread_join(r[i].tid, NULL);
+		if (fake_found(r[i].id)) {
+			check_own_answer(&r[i]);
+		} else {
+			ck_assert_msg(r[i].result == LOOKUP_UNAVAILABLE, "%s: %d", r[i].id, r[i].result);
+			ck_assert_str_eq(r[i].err, "fake: not confirmed");
+		}
+	}
 	ck_assert_int_eq(sizes[1], N);
 }
 END_TEST
@@ -277,6 +317,7 @@ Suite *make_lookup_suite(void)
 	tcase_add_test(tc, alone_reads_alone_at_once);
 	tcase_add_test(tc, waiting_requests_are_read_together_each_getting_its_own_answer);
 	tcase_add_test(tc, failed_read_answers_every_request_of_the_batch_with_its_error);
+	tcase_add_test(tc, unconfirmed_ids_are_unavailable_and_the_rest_answered);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("deadline");
