@@ -88,7 +88,7 @@ START_TEST(primary_killed)
 	struct http_resp resp = {0};
 	long behind, killed, promoted, row_at, count;
 	size_t n, ok, rn, rok;
-	long first_read, first_ready;
+	long first_read, first_ready, first_since_kill;
 
 	cluster_start_load();
 	ck_assert_msg(ticket_after(0, known), "no POST answered 200 before the fault");
@@ -154,7 +154,7 @@ START_TEST(primary_killed)
 	}
 	fault_probe_stop(&reader);
 	fault_probe_stop(&consumer_ready);
-	answers_after(&reader.log, killed, &rn, &rok, &first_read);
+	answers_after(&reader.log, killed, &rn, &rok, &first_since_kill);
 	answers_after(&consumer_ready.log, promoted, &n, &ok, &first_ready);
 	printf("  primary killed: reads of a known record since the kill: %zu, %zu of them 200; "
 	       "the first 200 after the promotion %.1f s after it; consumer /ready: %zu of %zu "
