@@ -7,7 +7,8 @@
 # usage: scripts/cluster.sh up|down|status|env
 #   env   prints the services' configuration for this cluster, one NAME=value
 #         a line: every broker, topics with RF 3 (and min.insync.replicas=2),
-#         a multi-host DB_URL that finds the primary, reads on the standby
+#         a multi-host DB_URL that finds the primary, reads on the standby,
+#         the consumer's offsets held until the standby has the rows
 # env:   as scripts/kafka.sh and scripts/pg.sh (KAFKA_PORT 9092, PG_PORT 5432,
 #        PG_STANDBY_PORT PG_PORT+1, STATE_DIR, ...); KAFKA_NODES (3)
 set -euo pipefail
@@ -50,6 +51,7 @@ case "${1:-}" in
     echo "KAFKA_BROKER=$brokers"
     echo "KAFKA_TOPIC_REPLICATION=$((KAFKA_NODES < 3 ? KAFKA_NODES : 3))"
     echo "DB_URL=postgresql://postgres@$hosts/postgres?target_session_attrs=read-write"
+    echo "CONSUMER_DURABLE_STANDBYS=1"
     echo "DB_READ_URL=postgresql://postgres@127.0.0.1:$PG_STANDBY_PORT,127.0.0.1:$PG_PORT/postgres?target_session_attrs=prefer-standby"
     ;;
   *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
