@@ -248,24 +248,28 @@ def check_ansible(render_dir):
                      f"{web} query-service: DB_READ_URL hosts {hosts}, not the standby then the primary")
                 need(q.get("target_session_attrs") == ["prefer-standby"], f"{web} query-service: DB_READ_URL not prefer-standby")
 
-    # PostgreSQL: the primary lets the standby stream; the standby is built from the primary.
+    # PostgreSQL: the primary lets the standby stream through a slot; the
+    # standby is copied from the primary with pg_basebackup -R through that slot.
+    plan = {}
     for host, role in ((expect["db_primary_host"], "primary"), (expect["db_standby_host"], "standby")):
         conf = props(os.path.join(render_dir, host, "timestamps.conf"))
+        need(conf.get("wal_level") == "replica", f"{host}: wal_level is not replica")
         need(int(conf.get("max_wal_senders", "0")) >= 2, f"{host}: max_wal_senders < 2")
+        need(int(conf.get("max_replication_slots", "0")) >= 1, f"{host}: max_replication_slots < 1")
         need(conf.get("hot_standby") == "on", f"{host}: hot_standby not on")
-        facts = yaml.safe_load(open(os.path.join(render_dir, host, "postgresql.yml")))
-        need(facts["role"] == role, f"{host}: PostgreSQL role {facts['role']}, not {role}")
-        if role == "standby":
-            argv = facts["basebackup"]
-            need(argv[:1] == ["pg_basebackup"] and "-R" in argv, f"{host}: not built with pg_basebackup -R: {argv}")
-            need(argv[argv.index("-h") + 1] == primary if "-h" in argv else False,
-                 f"{host}: pg_basebackup does not copy from the primary {primary}: {argv}")
-            need("-S" in argv and argv[argv.index("-S") + 1] == facts["slot"],
-                 f"{host}: pg_basebackup without its replication slot: {argv}")
-        else:
-            need(standby in facts["replication_from"] or f"{standby}/32" in facts["replication_from"],
-                 f"{host}: pg_hba lets {facts['replication_from']} stream, not the standby {standby}")
-            need(facts["slots"] and all(s for s in facts["slots"]), f"{host}: no replication slot for the standby")
+        with open(os.path.join(render_dir, host, "postgresql.yml")) as f:
+            plan[role] = yaml.safe_load(f)
+        need(plan[role]["role"] == role, f"{host}: PostgreSQL role {plan[role]['role']}, not {role}")
+    p, sb = plan["primary"], plan["standby"]
+    argv = sb["basebackup"]
+    need(argv[:1] == ["pg_basebackup"] and "-R" in argv, f"standby: not built with pg_basebackup -R: {argv}")
+    need("-h" in argv and argv[argv.index("-h") + 1] == primary,
+         f"standby: pg_basebackup does not copy from the primary {primary}: {argv}")
+    need("-S" in argv and argv[argv.index("-S") + 1] == sb["slot"],
+         f"standby: pg_basebackup without its replication slot: {argv}")
+    need(sb["slot"] in p["slots"], f"primary: slots {p['slots']} lack the standby's {sb['slot']}")
+    need(f"{standby}/32" in p["replication_from"],
+         f"primary: pg_hba lets {p['replication_from']} stream, not the standby {standby}")
     print(f"Kafka nodes: {' '.join(n['host'] for n in kafka)}, voters {want}")
     print(f"PostgreSQL primary {primary}, standby {standby}; web nodes: {' '.join(expect['web_nodes'])}")
 
