@@ -54,6 +54,7 @@ KAFKA_NODE = {  # what every cluster node must say, beside its id and listeners
     "KAFKA_DEFAULT_REPLICATION_FACTOR": "3",
     "KAFKA_MIN_INSYNC_REPLICAS": "2",
     "KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE": "false",
+    "KAFKA_BROKER_SESSION_TIMEOUT_MS": "6000",
 }
 
 
@@ -223,7 +224,8 @@ def check_ansible(render_dir):
              f"{node['host']}: the controller listener is not reachable from the other nodes")
         for k, v in (("offsets.topic.replication.factor", "3"), ("transaction.state.log.replication.factor", "3"),
                      ("transaction.state.log.min.isr", "2"), ("default.replication.factor", "3"),
-                     ("min.insync.replicas", "2"), ("unclean.leader.election.enable", "false")):
+                     ("min.insync.replicas", "2"), ("unclean.leader.election.enable", "false"),
+                     ("broker.session.timeout.ms", "6000")):
             need(p.get(k) == v, f"{node['host']}: {k}={p.get(k)!r}, not {v}")
     want = ",".join(f"{i}@{n['address']}:9093" for i, n in enumerate(kafka, 1))
     need(voters_seen == {want}, f"controller.quorum.voters {voters_seen}, not {want} on every node")
