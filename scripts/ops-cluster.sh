@@ -5,17 +5,18 @@
 #            and scripts/ops-cluster-check.py: the single-node form unchanged,
 #            the cluster profile still 3 KRaft voters with RF 3 / min ISR 2,
 #            a primary and a standby, services pointed at all of them;
-#   ansible  the playbook's syntax against the cluster inventory example, and
-#            the roles' templates rendered for ansible/tests/cluster.yml (3
-#            Kafka nodes, a primary and a standby, 2 web nodes), then checked
-#            by scripts/ops-cluster-check.py;
+#   ansible  the playbook's syntax against the cluster inventory example, the
+#            roles' templates rendered for ansible/tests/cluster.yml (3 Kafka
+#            nodes, a primary and a standby, 2 web nodes) and checked by
+#            scripts/ops-cluster-check.py, then site.yml --check for it;
 #   standby  docker/postgres/primary-init.sh and standby.sh (the compose
 #            cluster's replication) run against real PostgreSQL 15 binaries on
 #            127.0.0.1: the standby is copied through its slot and streams, is
 #            rebuilt through the existing slot, and is promoted.
 # No container engine is needed: the images' scripts run on this machine.
 #
-# env: STATE_DIR (.local/ops), PG_BIN (/usr/lib/postgresql/15/bin),
+# env: STATE_DIR (.local/ops), PG_BIN (/usr/lib/postgresql/15/bin), BIN_DIR
+#      (build), KAFKA_CACHE_DIR (.cache: the Kafka jars for the check run),
 #      OPS_REPL_PRIMARY_PORT (23434), OPS_REPL_STANDBY_PORT (23435)
 set -euo pipefail
 
@@ -45,7 +46,18 @@ ansible_() {
   ansible-playbook -i tests/cluster.yml tests/render.yml -e "render_dir=$out" \
     >"$out/render.log" 2>&1 || { cat "$out/render.log"; return 1; }
   sed -n '/PLAY RECAP/,$p' "$out/render.log"
-  python3 "$HERE/ops-cluster-check.py" ansible "$out"
+  python3 "$HERE/ops-cluster-check.py" ansible "$out" || return 1
+  # The whole playbook in check mode for that inventory, every host being
+  # this machine (nothing changes): the standby's and the voters' tasks
+  # evaluate, in the order a real run takes.
+  ansible-playbook -i tests/cluster.yml site.yml --check -e ansible_become_method=su \
+    -e "timestamp_service_bin_dir=${BIN_DIR:-$ROOT/build}" \
+    -e "kafka_libs_src=${KAFKA_CACHE_DIR:-$ROOT/.cache}/kafka-3.9.1/libs/" \
+    >"$out/check.log" 2>&1 || { cat "$out/check.log"; return 1; }
+  # (check mode skips the copy itself, a command, but predicts what precedes it)
+  grep -A1 'TASK \[postgresql : Remove its data\]' "$out/check.log" | grep -q 'changed: \[db2\]' ||
+    { echo "check mode: db2 would not be copied from the primary"; return 1; }
+  sed -n '/PLAY RECAP/,$p' "$out/check.log"
 }
 
 # ---- standby: the compose cluster's replication scripts on real PostgreSQL ----
