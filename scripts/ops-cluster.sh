@@ -8,7 +8,9 @@
 #   ansible  the playbook's syntax against the cluster inventory example, the
 #            roles' templates rendered for ansible/tests/cluster.yml (3 Kafka
 #            nodes, a primary and a standby, 2 web nodes) and checked by
-#            scripts/ops-cluster-check.py, then site.yml --check for it;
+#            scripts/ops-cluster-check.py, then site.yml --check for it, and
+#            the standby's guard (never overwrites a database or a promoted
+#            standby) in check mode;
 #   standby  docker/postgres/primary-init.sh and standby.sh (the compose
 #            cluster's replication) run against real PostgreSQL 15 binaries on
 #            127.0.0.1: the standby is copied through its slot and streams, is
@@ -58,6 +60,34 @@ ansible_() {
   grep -A1 'TASK \[postgresql : Remove its data\]' "$out/check.log" | grep -q 'changed: \[db2\]' ||
     { echo "check mode: db2 would not be copied from the primary"; return 1; }
   sed -n '/PLAY RECAP/,$p' "$out/check.log"
+  standby_guard "$out"
+}
+
+# standby_guard DIR: the postgresql role never overwrites data it should not.
+# The database nodes alone, in check mode, with the data directory and the
+# copy's mark in DIR: a standby is left alone; a host holding databases of its
+# own, or one that was built as a standby and promoted, is refused.
+standby_guard() {
+  local data=$1/pgdata marker=$1/pgdata.standby-of log=$1/guard.log
+  guard_run() {
+    ansible-playbook -i tests/cluster.yml site.yml --check -l db1,db2 -e ansible_become_method=su \
+      -e "postgresql_data_dir=$data" -e "postgresql_standby_marker=$marker" >"$log" 2>&1
+  }
+  rm -rf "$data" "$marker"
+  mkdir -p "$data"/base/{1,2,3,4}
+  if guard_run || ! grep -q 'db2 is in dbstandbys but is no standby (it holds databases of its own)' "$log"; then
+    cat "$log"; echo "a host holding a database was not refused"; return 1
+  fi
+  rmdir "$data/base/4"
+  touch "$marker"
+  if guard_run || ! grep -q 'db2 is in dbstandbys but is no standby (it was promoted)' "$log"; then
+    cat "$log"; echo "a promoted standby was not refused"; return 1
+  fi
+  touch "$data/standby.signal"
+  if ! guard_run || ! grep -A1 'TASK \[postgresql : Remove its data\]' "$log" | grep -q 'skipping: \[db2\]'; then
+    cat "$log"; echo "a standby was not left alone"; return 1
+  fi
+  echo "standby guard: a host holding databases and a promoted standby refused, a standby left alone"
 }
 
 # ---- standby: the compose cluster's replication scripts on real PostgreSQL ----
