@@ -3,7 +3,10 @@
 #   static:  OpenAPI lint (redocly), docker-compose config, Dockerfile lint
 #            (hadolint), Prometheus config and dashboard queries (promtool),
 #            ansible-playbook --syntax-check, ansible-lint, and a --check run
-#            of the playbook against this machine (nothing changes);
+#            of the playbook against this machine (nothing changes); the
+#            cluster form (scripts/ops-cluster.sh): docker-compose's cluster
+#            profile, its standby scripts on real PostgreSQL 15 (ports 23434,
+#            23435), the Ansible roles rendered for a cluster inventory;
 #   live:    on a fresh Kafka + PostgreSQL + the three services on their own
 #            ports (Kafka 23092, PostgreSQL 23432, services 23080-23082), the
 #            Postman collection with newman, schemathesis against the OpenAPI
@@ -246,6 +249,9 @@ check "Prometheus config (promtool)" promtool_
 check "ansible-playbook --syntax-check" ansible_syntax
 check "ansible-lint" ansible_lint
 check "ansible-playbook --check against this machine" ansible_check
+check "cluster form: docker-compose profile cluster" "$HERE/ops-cluster.sh" compose
+check "cluster form: compose standby scripts on PostgreSQL 15" "$HERE/ops-cluster.sh" standby
+check "cluster form: Ansible 3-node Kafka and a standby" "$HERE/ops-cluster.sh" ansible
 
 trap stop_stack EXIT
 say "starting Kafka :$KAFKA_PORT, PostgreSQL :$PG_PORT, services :$COMMAND_PORT-$QUERY_PORT (state in $STATE_DIR)"
