@@ -38,6 +38,30 @@ static pthread_t poll_thread;
 static atomic_bool running, topic_ready, fatal;
 static atomic_int waiters_alive;
 
+/* The outcome of the latest publishes, for pub_down: the metadata can name a
+ * leader for every partition while no write can succeed (two of three
+ * brokers down: min.insync.replicas is not met, and without a controller
+ * quorum the ISR never even shrinks), so /ready also says when the latest
+ * publish failed and none has succeeded since: the outcomes are numbered
+ * in the order they come (two can share a millisecond), and the latest
+ * failure's time is kept (clock_mono_ms()). */
+static atomic_llong outcomes, last_ok, last_failed, last_failed_ms;
+static char last_failure[128];
+static pthread_mutex_t last_failure_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void outcome(bool ok, const char *why)
+{
+	if (ok) {
+		atomic_store(&last_ok, atomic_fetch_add(&outcomes, 1) + 1);
+		return;
+	}
+	pthread_mutex_lock(&last_failure_mu);
+	snprintf(last_failure, sizeof(last_failure), "%s", why);
+	atomic_store(&last_failed_ms, clock_mono_ms());
+	atomic_store(&last_failed, atomic_fetch_add(&outcomes, 1) + 1);
+	pthread_mutex_unlock(&last_failure_mu);
+}
+
 /* Who serves the delivery reports: the requests waiting for them take turns
  * in rd_kafka_poll (leader/follower), so that the report of a lone request
  * is served by the thread that waits for it: no hand-off from another
@@ -405,6 +429,8 @@ enum pub_result pub_send(const char *id, const char *value, size_t len,
 		atomic_store(&w->refs, 1); /* no report will come */
 		waiter_unref(w);
 		metrics_add(res == PUB_UNAVAILABLE ? &m_unavailable : &m_failed, 1);
+		if (res == PUB_UNAVAILABLE)
+			outcome(false, errstr);
 		return res;
 	}
 
@@ -416,15 +442,18 @@ enum pub_result pub_send(const char *id, const char *value, size_t len,
 	if (!done) {
 		snprintf(errstr, errstr_size, "no delivery report within %d ms", cfg.report_wait_ms);
 		metrics_add(&m_unavailable, 1);
+		outcome(false, errstr);
 		return PUB_UNAVAILABLE;
 	}
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		snprintf(errstr, errstr_size, "%s", rd_kafka_err2str(err));
 		metrics_add(&m_unavailable, 1);
+		outcome(false, errstr);
 		return PUB_UNAVAILABLE;
 	}
 	metrics_observe(&m_duration, clock_mono_s() - started);
 	metrics_add(&m_published, 1);
+	outcome(true, NULL);
 	return PUB_OK;
 }
 
@@ -432,6 +461,17 @@ const char *pub_down(char *buf, size_t size)
 {
 	char errstr[256];
 
+	/* A failure newer than the latest success, and recent: without
+	 * traffic (a load balancer that took this instance out) it expires
+	 * after PUB_DOWN_FOR_MS, and the next request tries again. */
+	if (atomic_load(&last_failed) > atomic_load(&last_ok) &&
+	    clock_mono_ms() - atomic_load(&last_failed_ms) < PUB_DOWN_FOR_MS) {
+		pthread_mutex_lock(&last_failure_mu);
+		snprintf(buf, size, "kafka: the latest publish failed (%s), none succeeded since",
+		         last_failure);
+		pthread_mutex_unlock(&last_failure_mu);
+		return buf;
+	}
 	if (!atomic_load(&topic_ready)) {
 		snprintf(buf, size, "kafka: topic %s not created yet", cfg.topic);
 		return buf;

@@ -39,8 +39,13 @@ enum pub_result pub_send(const char *id, const char *value, size_t len,
                          const char *cid, int64_t ts_ms, char *errstr,
                          size_t errstr_size);
 
-/* NULL when Kafka answers and the topic exists, else what is wrong. The
- * text is the caller's (buf). */
+/* How long a failed publish (503) keeps /ready at 503 when no publish has
+ * succeeded since: with no traffic it cannot tell any more. */
+#define PUB_DOWN_FOR_MS 10000
+
+/* NULL when Kafka answers, the topic exists and the latest publish did not
+ * fail (within PUB_DOWN_FOR_MS, with no success since), else what is
+ * wrong. The text is the caller's (buf). */
 const char *pub_down(char *buf, size_t size);
 
 /* Waiters alive: requests waiting for their delivery report, and reports

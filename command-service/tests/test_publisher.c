@@ -149,6 +149,38 @@ START_TEST(message_refused_by_the_broker_frees_its_waiter)
 }
 END_TEST
 
+/* /ready (pub_down) says when the latest publish failed and none has
+ * succeeded since: the metadata can look healthy while no write succeeds
+ * (min.insync.replicas not met, two of three brokers gone). */
+START_TEST(failed_publish_is_down_until_one_succeeds)
+{
+	char errstr[256] = "", buf[256];
+	const char *down = "";
+	enum pub_result res;
+
+	/* (The mock cluster never creates the topic, so pub_down says that
+	 * too, but only after a failed publish does it name one.) */
+	setup_publisher(5000, 0);
+	ck_assert_msg(send_one(errstr, sizeof(errstr)) == PUB_OK, "warm-up: %s", errstr);
+	down = pub_down(buf, sizeof(buf));
+	ck_assert_msg(down == NULL || strstr(down, "latest publish failed") == NULL,
+	              "down for a publish after one succeeded: %s", down);
+	rd_kafka_mock_push_request_errors(mcluster, PRODUCE_API_KEY, 1,
+	                                  RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+	res = send_one(errstr, sizeof(errstr));
+	ck_assert_msg(res == PUB_UNAVAILABLE, "a refused message answered %d (%s)", res, errstr);
+	down = pub_down(buf, sizeof(buf));
+	ck_assert_msg(down != NULL && strstr(down, "latest publish failed") != NULL &&
+	                  strstr(down, errstr) != NULL,
+	              "pub_down after a failed publish (%s): %s", errstr, down ? down : "NULL");
+	ck_assert_msg(send_one(errstr, sizeof(errstr)) == PUB_OK, "after the refusal: %s", errstr);
+	down = pub_down(buf, sizeof(buf));
+	ck_assert_msg(down == NULL || strstr(down, "latest publish failed") == NULL,
+	              "still down for a publish after one succeeded: %s", down);
+	pub_shutdown(1000);
+}
+END_TEST
+
 /* librdkafka refuses the message before it is queued: no report will
  * come, and the request frees the waiter alone. */
 START_TEST(message_refused_locally_frees_its_waiter)
@@ -251,6 +283,7 @@ Suite *make_publisher_suite(void)
 	tcase_add_test(tc, acknowledged_message_is_ok_and_frees_its_waiter);
 	tcase_add_test(tc, report_after_the_request_gave_up_frees_the_waiter_once);
 	tcase_add_test(tc, message_refused_by_the_broker_frees_its_waiter);
+	tcase_add_test(tc, failed_publish_is_down_until_one_succeeds);
 	tcase_add_test(tc, message_refused_locally_frees_its_waiter);
 	suite_add_tcase(s, tc);
 
