@@ -49,12 +49,13 @@ static atomic_llong outcomes, last_ok, last_failed, last_failed_ms;
 static char last_failure[128];
 static pthread_mutex_t last_failure_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static void outcome(bool ok, const char *why)
+static void succeeded(void)
 {
-	if (ok) {
-		atomic_store(&last_ok, atomic_fetch_add(&outcomes, 1) + 1);
-		return;
-	}
+	atomic_store(&last_ok, atomic_fetch_add(&outcomes, 1) + 1);
+}
+
+static void failed(const char *why)
+{
 	pthread_mutex_lock(&last_failure_mu);
 	snprintf(last_failure, sizeof(last_failure), "%s", why);
 	atomic_store(&last_failed_ms, clock_mono_ms());
@@ -430,7 +431,7 @@ enum pub_result pub_send(const char *id, const char *value, size_t len,
 		waiter_unref(w);
 		metrics_add(res == PUB_UNAVAILABLE ? &m_unavailable : &m_failed, 1);
 		if (res == PUB_UNAVAILABLE)
-			outcome(false, errstr);
+			failed(errstr);
 		return res;
 	}
 
@@ -442,18 +443,18 @@ enum pub_result pub_send(const char *id, const char *value, size_t len,
 	if (!done) {
 		snprintf(errstr, errstr_size, "no delivery report within %d ms", cfg.report_wait_ms);
 		metrics_add(&m_unavailable, 1);
-		outcome(false, errstr);
+		failed(errstr);
 		return PUB_UNAVAILABLE;
 	}
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		snprintf(errstr, errstr_size, "%s", rd_kafka_err2str(err));
 		metrics_add(&m_unavailable, 1);
-		outcome(false, errstr);
+		failed(errstr);
 		return PUB_UNAVAILABLE;
 	}
 	metrics_observe(&m_duration, clock_mono_s() - started);
 	metrics_add(&m_published, 1);
-	outcome(true, NULL);
+	succeeded();
 	return PUB_OK;
 }
 
