@@ -192,6 +192,12 @@ launch() {
   done
   write_config
   [ -f "$DATA/meta.properties" ] || format
+  # Data of another cluster (a single-node run's, say) would never join:
+  # its votes are refused as INCONSISTENT_CLUSTER_ID until the deadline.
+  if [ "$NODES" -gt 1 ] && [ -s "$ID_FILE" ] &&
+     ! grep -qx "cluster.id=$(cat "$ID_FILE")" "$DATA/meta.properties"; then
+    die "node $NODE's data in $DATA belongs to another Kafka cluster ($(sed -n 's/^cluster.id=//p' "$DATA/meta.properties"), not $(cat "$ID_FILE")): use another STATE_DIR, or delete $DATA"
+  fi
   local heap=${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
   # Three JVMs on a small machine: each node of a cluster measured 320-400 MB RSS
   # with this heap (idle to light load), the cluster 1.0-1.2 GB in all.

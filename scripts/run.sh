@@ -11,11 +11,13 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-export STATE_DIR=${STATE_DIR:-$ROOT/.local/run}
 STACK=$HERE/stack.sh CLUSTER_MSG=
 case "${1:-}" in
-  "") ;;
+  "") export STATE_DIR=${STATE_DIR:-$ROOT/.local/run} ;;
   cluster)
+    # A state of its own: a single-node broker's data is another Kafka
+    # cluster (its own id and voters), which the cluster's nodes refuse.
+    export STATE_DIR=${STATE_DIR:-$ROOT/.local/run-cluster}
     STACK=$HERE/cluster.sh
     while IFS= read -r kv; do export "${kv?}"; done < <("$STACK" env)
     CLUSTER_MSG="Cluster form: brokers $KAFKA_BROKER; PostgreSQL primary 127.0.0.1:${PG_PORT:-5432},
