@@ -12,6 +12,10 @@ int log_level_parse(const char *s, enum log_level *out);
 
 extern enum log_level log_min_level;
 
+/* Sets the trace id (32 hex digits; NULL or "" clears it) that every line
+ * the calling thread writes from now on carries as "trace_id". */
+void log_set_trace(const char *trace_id);
+
 /* Writes one line with ts, level, service, msg and, when not NULL,
  * correlationId and command_id. One write(2) per line, so lines from
  * concurrent threads never interleave. */
