@@ -14,8 +14,10 @@
 #         wrk and gnuplot (bench), docker-compose, ansible and ansible-lint
 #         (ops checks), Node.js with newman and redocly (`npm ci`),
 #         schemathesis and hadolint (pip, .cache/ops-venv), vegeta (`go
-#         install`, .cache/bin) and promtool (unpacked from Debian's
-#         prometheus package into .cache/prometheus)
+#         install`, .cache/bin), promtool (unpacked from Debian's
+#         prometheus package into .cache/prometheus) and Jaeger (built from
+#         the Go module proxy into .cache/jaeger by scripts/jaeger.sh: in the
+#         background, ~7 min the first time; the integration tests wait for it)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -118,5 +120,7 @@ if [ "$profile" = test ]; then
     dpkg-deb -x "$tmp"/prometheus_*.deb "$prom"
     rm -rf "$tmp"
   fi
+  # Jaeger, the tracing tests' collector: its build runs while the unit tests do.
+  "$HERE/jaeger.sh" build-bg
 fi
 say "$profile: everything present"
