@@ -58,8 +58,9 @@ build() {
   if ! flock -n 9; then
     say "another build of $JAEGER_VERSION is running: waiting for it (up to 30 min)"
     flock -w 1800 9 || die "the other build did not finish within 30 min (see $blog)"
+    [ ! -x "$BIN" ] || { say "the other build made $BIN"; return 0; }
+    say "the other build failed (see $blog): building here"
   fi
-  [ -x "$BIN" ] && return 0
   export GOPATH=$DIR/gopath GOMODCACHE=$DIR/gopath/pkg/mod GOCACHE=$DIR/gocache
   export GOFLAGS=-modcacherw GOTOOLCHAIN=local
   say "building Jaeger $JAEGER_VERSION from the Go module proxy into $BIN (once; ~2 min of downloads, ~5 min of compiling; log $blog)"
