@@ -4,6 +4,8 @@
 # the query API the tracing tests (and people) read the traces from.
 #
 # usage: scripts/jaeger.sh build|build-bg|start|stop|status|wait|path
+#        scripts/jaeger.sh trace TRACE_ID | last [SERVICE]   (a trace as a tree of spans,
+#        scripts/trace-tree.py; last: the latest of SERVICE, command-service)
 # env:   JAEGER_OTLP_PORT (4318), JAEGER_QUERY_PORT (16686), STATE_DIR (<repo>/.local/run),
 #        KAFKA_CACHE_DIR (<repo>/.cache), JAEGER_WAIT_SECONDS (60)
 #
@@ -202,6 +204,16 @@ status() {
   fi
 }
 
+# GET <query API><path> printed as trees (the binary built here has no UI).
+show() {
+  local out code
+  out=$(curl -sS -m 10 -w '\n%{http_code}' "http://127.0.0.1:$QUERY_PORT$1") ||
+    die "no answer from the query API on 127.0.0.1:$QUERY_PORT (scripts/jaeger.sh status)"
+  code=${out##*$'\n'}
+  [ "$code" = 200 ] || die "no trace in Jaeger for $1 (HTTP $code)"
+  python3 "$ROOT/scripts/trace-tree.py" <<<"${out%$'\n'*}" || die "no trace in Jaeger for $1"
+}
+
 case ${1:-} in
   build) build ;;
   build-bg) build_bg ;;
@@ -210,5 +222,10 @@ case ${1:-} in
   status) status ;;
   wait) wait_ready; say "ready: query http://127.0.0.1:$QUERY_PORT" ;;
   path) echo "$BIN" ;;
-  *) echo "usage: $0 build|build-bg|start|stop|status|wait|path" >&2; exit 2 ;;
+  trace)
+    [[ ${2:-} =~ ^[0-9a-f]{1,32}$ ]] || die "trace: a trace id (up to 32 lowercase hex digits) expected, not '${2:-}'"
+    show "/api/traces/$2"
+    ;;
+  last) show "/api/traces?service=${2:-command-service}&lookback=1h&limit=1" ;;
+  *) echo "usage: $0 build|build-bg|start|stop|status|wait|path|trace TRACE_ID|last [SERVICE]" >&2; exit 2 ;;
 esac
