@@ -124,7 +124,8 @@ static struct {
 	CURL *easy;
 	CURLM *multi;
 	pthread_t thread;
-	bool thread_running, curl_inited;
+	bool thread_running;
+	bool stuck; /* the exporter did not stop by trace_shutdown's deadline */
 } ex;
 
 /* ---- ids ---------------------------------------------------------------- */
@@ -454,10 +455,15 @@ struct trace_span *trace_start(const char *name, enum trace_kind kind,
                                const struct trace_ctx *parent, struct trace_ctx *ctx)
 {
 	bool has_parent = parent != NULL && trace_ctx_valid(parent);
-	uint8_t parent_span[8];
+	uint8_t parent_span[8] = {0};
 	struct trace_span *s;
+	struct trace_ctx unused;
 	uint16_t off;
 
+	if (ctx == NULL)
+		ctx = &unused;
+	if (name == NULL)
+		name = "";
 	if (!atomic_load_explicit(&tracing, memory_order_relaxed)) {
 		if (!has_parent) {
 			memset(ctx->trace_id, 0, sizeof(ctx->trace_id));
@@ -1311,17 +1317,21 @@ static void ex_free(void)
 	curl_slist_free_all(ex.headers);
 	free(ex.url);
 	free(ex.resource);
-	if (ex.curl_inited)
-		curl_global_cleanup();
 	memset(&ex, 0, sizeof(ex));
 }
 
-static pthread_once_t cond_once = PTHREAD_ONCE_INIT;
-static int cond_rc;
+/* Once per process: libcurl's global state (OpenSSL's, which is slow to
+ * set up and not worth tearing down: a process sets up tracing once, tests
+ * many times) and the queue's condition variable. */
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static const char *once_failed;
 
-static void cond_make(void)
+static void setup_once(void)
 {
-	cond_rc = clock_cond_init(&queue_cond);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		once_failed = "curl_global_init failed";
+	else if (clock_cond_init(&queue_cond) != 0)
+		once_failed = "pthread_cond_init failed";
 }
 
 int trace_setup(const struct trace_config *c, const char *program, char *errstr, size_t errstr_size)
@@ -1333,7 +1343,7 @@ int trace_setup(const struct trace_config *c, const char *program, char *errstr,
 	const char *failed = NULL;
 	int rc = -1;
 
-	if (trace_on() || ex.thread_running) {
+	if (trace_on() || ex.thread_running || ex.stuck) {
 		set_err(errstr, errstr_size, "OTEL_EXPORTER_OTLP_ENDPOINT: tracing is already set up");
 		return -1;
 	}
@@ -1395,11 +1405,9 @@ int trace_setup(const struct trace_config *c, const char *program, char *errstr,
 	ex.batch_max = c->batch_max;
 	ex.delay_ms = c->delay_ms;
 	ex.timeout_ms = c->timeout_ms;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		failed = "curl_global_init failed";
+	pthread_once(&once, setup_once);
+	if ((failed = once_failed) != NULL)
 		goto fail;
-	}
-	ex.curl_inited = true;
 	if ((ex.easy = curl_easy_init()) == NULL || (ex.multi = curl_multi_init()) == NULL) {
 		failed = "curl_easy_init failed";
 		goto fail;
@@ -1412,11 +1420,6 @@ int trace_setup(const struct trace_config *c, const char *program, char *errstr,
 	curl_easy_setopt(ex.easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(ex.easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(ex.easy, CURLOPT_USERAGENT, "timestamp-trio-otlp/" TS_VERSION);
-	pthread_once(&cond_once, cond_make);
-	if (cond_rc != 0) {
-		failed = "pthread_cond_init failed";
-		goto fail;
-	}
 	pthread_mutex_lock(&queue_lock);
 	queue_open = true;
 	stopping = false;
@@ -1479,9 +1482,11 @@ void trace_shutdown(int timeout_ms)
 		join_by.tv_nsec -= 1000000000;
 	}
 	if (pthread_timedjoin_np(ex.thread, NULL, &join_by) != 0) {
-		/* Stuck: leave it its memory rather than free what it uses. */
+		/* Stuck: leave it its memory rather than free what it uses,
+		 * and refuse a new setup, which would reuse it. */
 		pthread_detach(ex.thread);
 		ex.thread_running = false;
+		ex.stuck = true;
 		return;
 	}
 	ex_free();

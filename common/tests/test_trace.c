@@ -647,22 +647,40 @@ START_TEST(parent_based_samplers_follow_the_parent)
 }
 END_TEST
 
+static int cmp_trace_id(const void *a, const void *b)
+{
+	return memcmp(((const struct trace_ctx *)a)->trace_id, ((const struct trace_ctx *)b)->trace_id, 16);
+}
+
+static int cmp_span_id(const void *a, const void *b)
+{
+	return memcmp(((const struct trace_ctx *)a)->span_id, ((const struct trace_ctx *)b)->span_id, 8);
+}
+
 START_TEST(ids_are_random_and_never_zero)
 {
 	struct trace_config c = config("http://127.0.0.1:9");
 	static struct trace_ctx ctx[2000];
 	struct trace_ctx parent;
+	int ones = 0;
 
 	c.sampler = "always_off"; /* ids are made all the same */
 	setup_ok(&c);
 	for (int i = 0; i < 2000; i++) {
 		ck_assert_ptr_null(trace_start("s", TRACE_INTERNAL, NULL, &ctx[i]));
 		ck_assert(trace_ctx_valid(&ctx[i]));
-		for (int j = 0; j < i; j++) {
-			ck_assert(memcmp(ctx[i].trace_id, ctx[j].trace_id, 16) != 0);
-			ck_assert(memcmp(ctx[i].span_id, ctx[j].span_id, 8) != 0);
-		}
+		ones += __builtin_popcount(ctx[i].trace_id[15]);
 	}
+	/* Distinct (sorted, no two neighbours equal), and the low byte the
+	 * ratio sampler reads is not stuck: half its bits set, give or take
+	 * far more than chance allows (mean 8000, sd 63). */
+	qsort(ctx, 2000, sizeof(ctx[0]), cmp_trace_id);
+	for (int i = 1; i < 2000; i++)
+		ck_assert(memcmp(ctx[i].trace_id, ctx[i - 1].trace_id, 16) != 0);
+	qsort(ctx, 2000, sizeof(ctx[0]), cmp_span_id);
+	for (int i = 1; i < 2000; i++)
+		ck_assert(memcmp(ctx[i].span_id, ctx[i - 1].span_id, 8) != 0);
+	ck_assert_msg(ones > 7000 && ones < 9000, "%d bits set of 16000", ones);
 	/* A child: the parent's trace, a new span id; also when ctx is the parent. */
 	ck_assert_int_eq(trace_parse(TP_VALID, "k=v", &parent), 0);
 	ck_assert_ptr_null(trace_start("s", TRACE_INTERNAL, &parent, &ctx[0]));
@@ -756,7 +774,7 @@ START_TEST(exporter_posts_otlp_json_with_spans_and_resource)
 	trace_attr_int(s, "max", INT64_MAX);
 	trace_attr_bool(s, "ok", true);
 	trace_attr_bool(s, "bad", false);
-	trace_attr_str(s, "odd", "tab\there \"q\" \x01 bad\xff end");
+	trace_attr_str(s, "odd", "tab\there \"q\" \\ \n \x01 \x7f bad\xff caf\xc3\xa9 \xf0\x9f\x98\x80 end");
 	trace_attr_str(s, "http.request.method", "PUT"); /* a second set replaces */
 	struct trace_span *child = trace_start("SELECT timestamp_records", TRACE_CLIENT, &server, &client);
 	ck_assert_ptr_nonnull(child);
@@ -814,7 +832,8 @@ START_TEST(exporter_posts_otlp_json_with_spans_and_resource)
 	ck_assert(json_object_get_boolean(get(attr(attrs, "ok"), "boolValue")));
 	ck_assert(json_object_is_type(get(attr(attrs, "bad"), "boolValue"), json_type_boolean));
 	ck_assert(!json_object_get_boolean(get(attr(attrs, "bad"), "boolValue")));
-	ck_assert_str_eq(attr_str(attrs, "odd"), "tab\there \"q\" \x01 bad\xef\xbf\xbd end");
+	ck_assert_str_eq(attr_str(attrs, "odd"),
+	                 "tab\there \"q\" \\ \n \x01 \x7f bad\xef\xbf\xbd caf\xc3\xa9 \xf0\x9f\x98\x80 end");
 	ck_assert(!json_object_object_get_ex(sp, "status", NULL));
 
 	sp = span_named(spans, "SELECT timestamp_records");
@@ -1028,6 +1047,151 @@ START_TEST(span_ended_after_shutdown_is_dropped_and_counted)
 }
 END_TEST
 
+START_TEST(span_limits_cut_and_count_what_does_not_fit)
+{
+	struct trace_config c;
+	struct trace_ctx ctx, parent;
+	struct trace_span *s;
+	json_object *root, *sp, *attrs;
+	char name[201], value[400], state[600];
+	static const char *const keys[] = {"i0", "i1", "i2", "i3", "i4", "i5", "i6", "i7",
+	                                   "i8", "i9", "i10", "i11", "i12", "i13", "i14"};
+
+	listener_start(ANSWER_200);
+	c = config(listener_url());
+	setup_ok(&c);
+	/* A tracestate over 256 bytes: propagated, not exported with the span. */
+	snprintf(state, sizeof(state), "k=%s", rep(value, 'v', 256));
+	strcat(state, ",l=");
+	strcat(state, rep(value, 'w', 60));
+	ck_assert_int_eq(trace_parse(TP_VALID, state, &parent), 0);
+	s = trace_start(rep(name, 'n', 200), TRACE_INTERNAL, &parent, &ctx);
+	ck_assert_str_eq(ctx.state, state);
+	/* 'a' and 150 two-byte characters: cut at 256 bytes, inside the
+	 * 128th character, so 255 bytes are kept. */
+	strcpy(value, "a");
+	for (int i = 0; i < 150; i++)
+		strcat(value, "\xc3\xa9");
+	trace_attr_str(s, "a", value);                  /* name 128 + 255 */
+	trace_attr_str(s, "b", rep(value, 'b', 256));   /* 639 */
+	trace_attr_str(s, "c", rep(value, 'c', 200));   /* does not fit: dropped */
+	trace_attr_str(s, "d", rep(value, 'd', 100));   /* 739 */
+	for (int i = 0; i < 15; i++)                    /* 13 fit in the 16 slots */
+		trace_attr_int(s, keys[i], i);
+	trace_attr_bool(s, "full", true);               /* dropped */
+	trace_error(s, "%s", rep(value, 'e', 100));     /* no room: the code without it */
+	trace_end(s);
+
+	s = trace_start("error", TRACE_INTERNAL, NULL, &ctx);
+	trace_error(s, "%s", rep(value, 'e', 300));
+	trace_end(s);
+	ck_assert_int_eq(listener_wait(1), 1);
+	trace_shutdown(5000);
+
+	/* Both spans may have gone in one request or two. */
+	root = json_tokener_parse(lis.body[0]);
+	ck_assert_ptr_nonnull(root);
+	json_object *spans = get(json_object_array_get_idx(
+	    get(json_object_array_get_idx(get(root, "resourceSpans"), 0), "scopeSpans"), 0), "spans");
+	sp = json_object_array_get_idx(spans, 0);
+	ck_assert_uint_eq(strlen(get_str(sp, "name")), 128);
+	ck_assert(!json_object_object_get_ex(sp, "traceState", NULL));
+	attrs = get(sp, "attributes");
+	ck_assert_int_eq(json_object_array_length(attrs), 16);
+	ck_assert_uint_eq(strlen(attr_str(attrs, "a")), 255);
+	ck_assert_uint_eq(strlen(attr_str(attrs, "b")), 256);
+	ck_assert_ptr_null(attr(attrs, "c"));
+	ck_assert_uint_eq(strlen(attr_str(attrs, "d")), 100);
+	ck_assert_str_eq(get_str(attr(attrs, "i12"), "intValue"), "12");
+	ck_assert_ptr_null(attr(attrs, "i13"));
+	ck_assert_int_eq(json_object_get_int(get(sp, "droppedAttributesCount")), 4);
+	ck_assert_int_eq(json_object_get_int(get(get(sp, "status"), "code")), 2);
+	ck_assert(!json_object_object_get_ex(get(sp, "status"), "message", NULL));
+	if (json_object_array_length(spans) == 1) {
+		json_object_put(root);
+		ck_assert_int_eq(lis.n, 2);
+		root = json_tokener_parse(lis.body[1]);
+		ck_assert_ptr_nonnull(root);
+		spans = get(json_object_array_get_idx(
+		    get(json_object_array_get_idx(get(root, "resourceSpans"), 0), "scopeSpans"), 0), "spans");
+		sp = json_object_array_get_idx(spans, 0);
+	} else {
+		sp = json_object_array_get_idx(spans, 1);
+	}
+	ck_assert_str_eq(get_str(sp, "name"), "error");
+	ck_assert_uint_eq(strlen(get_str(get(sp, "status"), "message")), 255);
+	json_object_put(root);
+	listener_stop();
+}
+END_TEST
+
+START_TEST(endpoint_gets_v1_traces_and_traces_endpoint_is_used_as_it_is)
+{
+	struct trace_config c;
+	struct trace_ctx ctx;
+	char url[128];
+
+	listener_start(ANSWER_200);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/otlp/", lis.port);
+	c = config(url);
+	setup_ok(&c);
+	trace_end(trace_start("a", TRACE_INTERNAL, NULL, &ctx));
+	ck_assert_int_eq(listener_wait(1), 1);
+	trace_shutdown(5000);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/custom/path", lis.port);
+	c = config("http://127.0.0.1:9");
+	c.traces_endpoint = url;
+	setup_ok(&c);
+	trace_end(trace_start("b", TRACE_INTERNAL, NULL, &ctx));
+	ck_assert_int_eq(listener_wait(2), 2);
+	trace_shutdown(5000);
+	ck_assert_msg(strncmp(lis.head[0], "POST /otlp/v1/traces HTTP/1.1\r\n", 31) == 0, "%s", lis.head[0]);
+	ck_assert_msg(strncmp(lis.head[1], "POST /custom/path HTTP/1.1\r\n", 28) == 0, "%s", lis.head[1]);
+	listener_stop();
+}
+END_TEST
+
+START_TEST(https_endpoint_is_accepted)
+{
+	struct trace_config c = config("HTTPS://collector.invalid:4318");
+
+	setup_ok(&c);
+	ck_assert(trace_on());
+	trace_shutdown(0);
+}
+END_TEST
+
+START_TEST(requests_hold_at_most_a_batch)
+{
+	struct trace_config c;
+	struct trace_ctx ctx;
+	size_t total = 0;
+	json_object *root;
+
+	listener_start(ANSWER_200);
+	c = config(listener_url());
+	c.batch_max = 2;
+	c.delay_ms = 600000; /* a full batch, or shutdown, sends */
+	setup_ok(&c);
+	for (int i = 0; i < 5; i++)
+		trace_end(trace_start("s", TRACE_INTERNAL, NULL, &ctx));
+	ck_assert_int_ge(listener_wait(2), 2);
+	trace_shutdown(5000);
+	ck_assert_int_eq(metric(EXPORTED), 5);
+	for (int i = 0; i < lis.n; i++) {
+		root = json_tokener_parse(lis.body[i]);
+		ck_assert_ptr_nonnull(root);
+		size_t n = json_object_array_length(get(json_object_array_get_idx(
+		    get(json_object_array_get_idx(get(root, "resourceSpans"), 0), "scopeSpans"), 0), "spans"));
+		ck_assert_uint_le(n, 2);
+		total += n;
+		json_object_put(root);
+	}
+	ck_assert_uint_eq(total, 5);
+	listener_stop();
+}
+END_TEST
+
 Suite *make_trace_suite(void)
 {
 	Suite *s = suite_create("trace");
@@ -1066,6 +1230,10 @@ Suite *make_trace_suite(void)
 	tcase_add_test(tc, frozen_collector_never_holds_up_trace_end_or_shutdown);
 	tcase_add_test(tc, full_queue_drops_and_counts);
 	tcase_add_test(tc, span_ended_after_shutdown_is_dropped_and_counted);
+	tcase_add_test(tc, span_limits_cut_and_count_what_does_not_fit);
+	tcase_add_test(tc, endpoint_gets_v1_traces_and_traces_endpoint_is_used_as_it_is);
+	tcase_add_test(tc, https_endpoint_is_accepted);
+	tcase_add_test(tc, requests_hold_at_most_a_batch);
 	suite_add_tcase(s, tc);
 	return s;
 }
