@@ -235,9 +235,10 @@ enum listener_mode {
 	ANSWER_200,
 	ANSWER_503_ONCE, /* 503 with Retry-After: 1, then 200 */
 	ANSWER_NEVER,    /* reads the request, never answers */
+	ANSWER_503_LONG, /* 503 with Retry-After: 3600, always */
 };
 
-#define REQUESTS_MAX 16
+#define REQUESTS_MAX 64
 
 struct listener {
 	int fd, port;
@@ -334,7 +335,10 @@ static void *listener_main(void *arg)
 			pthread_mutex_unlock(&lis.lock);
 			if (lis.mode == ANSWER_NEVER)
 				continue; /* the next read waits for stop or the client's close */
-			if (lis.mode == ANSWER_503_ONCE && n == 1)
+			if (lis.mode == ANSWER_503_LONG)
+				answer(conn, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 3600\r\n"
+				             "Content-Length: 0\r\n\r\n");
+			else if (lis.mode == ANSWER_503_ONCE && n == 1)
 				answer(conn, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
 				             "Content-Length: 0\r\n\r\n");
 			else
@@ -520,6 +524,8 @@ static const struct {
     {"resource_attributes", "a=%00", "OTEL_RESOURCE_ATTRIBUTES: the value of 'a' has a bad escape (%XX: two hex digits, not %00)"},
     {"batch_max", "4096", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE: 4096 is more than OTEL_BSP_MAX_QUEUE_SIZE (2048)"},
     {"timeout_ms", "0", "OTEL_EXPORTER_OTLP_TIMEOUT: must be at least 1"},
+    {"queue_max", "0", "OTEL_BSP_MAX_QUEUE_SIZE: must be at least 1"},
+    {"delay_ms", "0", "OTEL_BSP_SCHEDULE_DELAY: must be at least 1"},
 };
 
 START_TEST(bad_variable_is_named_in_the_error)
@@ -548,6 +554,10 @@ START_TEST(bad_variable_is_named_in_the_error)
 		c.batch_max = atoi(v);
 	else if (strcmp(f, "timeout_ms") == 0)
 		c.timeout_ms = atoi(v);
+	else if (strcmp(f, "queue_max") == 0)
+		c.queue_max = atoi(v);
+	else if (strcmp(f, "delay_ms") == 0)
+		c.delay_ms = atoi(v);
 	ck_assert_int_eq(trace_setup(&c, "unit-svc", err, sizeof(err)), -1);
 	ck_assert_msg(strncmp(err, bad_configs[_i].error, strlen(bad_configs[_i].error)) == 0,
 	              "got '%s', want '%s'", err, bad_configs[_i].error);
@@ -1192,6 +1202,112 @@ START_TEST(requests_hold_at_most_a_batch)
 }
 END_TEST
 
+/* Retry-After: 3600 waits 5 s at most, and there is one retry only. */
+START_TEST(retry_after_is_bounded_and_there_is_one_retry)
+{
+	struct trace_config c;
+	struct trace_ctx ctx;
+	struct timespec deadline;
+
+	listener_start(ANSWER_503_LONG);
+	c = config(listener_url());
+	setup_ok(&c);
+	trace_end(trace_start("a", TRACE_INTERNAL, NULL, &ctx));
+	ck_assert_int_eq(listener_wait(2), 2);
+	deadline = clock_deadline(20000);
+	while (metric(EXPORT_FAILED) < 1 && !clock_passed(&deadline))
+		usleep(10000);
+	ck_assert_int_eq(metric(EXPORT_FAILED), 1);
+	ck_assert_int_eq(metric(REQ_ERROR), 2);
+	trace_shutdown(5000);
+	ck_assert_int_eq(lis.n, 2);
+	listener_stop();
+}
+END_TEST
+
+START_TEST(shutdown_cuts_the_wait_before_a_retry)
+{
+	struct trace_config c;
+	struct trace_ctx ctx;
+	double t0, took;
+
+	listener_start(ANSWER_503_LONG);
+	c = config(listener_url());
+	setup_ok(&c);
+	trace_end(trace_start("a", TRACE_INTERNAL, NULL, &ctx));
+	ck_assert_int_eq(listener_wait(1), 1); /* the exporter now waits 5 s to retry */
+	t0 = clock_mono_s();
+	trace_shutdown(200);
+	took = clock_mono_s() - t0;
+	ck_assert_msg(took < 0.2 + 2.0, "trace_shutdown(200) took %.3f s", took);
+	ck_assert_int_eq(metric(EXPORT_FAILED), 1);
+	ck_assert_int_eq(metric(EXPORTED), 0);
+	listener_stop();
+}
+END_TEST
+
+#define THREADS 4
+#define SPANS_PER_THREAD 500
+
+static void *end_spans(void *arg)
+{
+	struct trace_ctx ctx;
+
+	(void)arg;
+	for (int i = 0; i < SPANS_PER_THREAD; i++)
+		trace_end(trace_start("t", TRACE_INTERNAL, NULL, &ctx));
+	return NULL;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+START_TEST(spans_from_many_threads_all_arrive_once)
+{
+	struct trace_config c;
+	pthread_t threads[THREADS];
+	static char *ids[THREADS * SPANS_PER_THREAD];
+	size_t n = 0;
+	json_object *roots[REQUESTS_MAX];
+
+	listener_start(ANSWER_200);
+	c = config(listener_url());
+	c.queue_max = THREADS * SPANS_PER_THREAD;
+	c.batch_max = 256;
+	c.delay_ms = 600000; /* full batches, then shutdown's flush */
+	setup_ok(&c);
+	for (int i = 0; i < THREADS; i++)
+		ck_assert_int_eq(pthread_create(&threads[i], NULL, end_spans, NULL), 0);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(threads[i], NULL);
+	trace_shutdown(20000);
+	ck_assert_int_eq(metric(EXPORTED), THREADS * SPANS_PER_THREAD);
+	ck_assert_int_eq(metric(QUEUE_FULL), 0);
+	ck_assert_int_le(lis.n, REQUESTS_MAX);
+	for (int r = 0; r < lis.n; r++) {
+		json_object *spans;
+
+		roots[r] = json_tokener_parse(lis.body[r]);
+		ck_assert_ptr_nonnull(roots[r]);
+		spans = get(json_object_array_get_idx(
+		    get(json_object_array_get_idx(get(roots[r], "resourceSpans"), 0), "scopeSpans"), 0), "spans");
+		for (size_t i = 0; i < json_object_array_length(spans); i++) {
+			ck_assert_uint_lt(n, THREADS * SPANS_PER_THREAD);
+			ids[n++] = (char *)get_str(json_object_array_get_idx(spans, i), "spanId");
+		}
+	}
+	ck_assert_uint_eq(n, THREADS * SPANS_PER_THREAD);
+	qsort(ids, n, sizeof(ids[0]), cmp_str);
+	for (size_t i = 1; i < n; i++)
+		ck_assert_str_ne(ids[i], ids[i - 1]);
+	for (int r = 0; r < lis.n; r++)
+		json_object_put(roots[r]);
+	listener_stop();
+}
+END_TEST
+
 Suite *make_trace_suite(void)
 {
 	Suite *s = suite_create("trace");
@@ -1234,6 +1350,9 @@ Suite *make_trace_suite(void)
 	tcase_add_test(tc, endpoint_gets_v1_traces_and_traces_endpoint_is_used_as_it_is);
 	tcase_add_test(tc, https_endpoint_is_accepted);
 	tcase_add_test(tc, requests_hold_at_most_a_batch);
+	tcase_add_test(tc, retry_after_is_bounded_and_there_is_one_retry);
+	tcase_add_test(tc, shutdown_cuts_the_wait_before_a_retry);
+	tcase_add_test(tc, spans_from_many_threads_all_arrive_once);
 	suite_add_tcase(s, tc);
 	return s;
 }
