@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -308,6 +309,29 @@ static void hosts_of(const char *url, struct hosts *h)
 		strcpy(h->port[i], h->port[0]);
 	if (h->n < 2 || (n_ports != 1 && n_ports != h->n))
 		h->n = 0;
+	PQconninfoFree(opts);
+}
+
+void db_target_of(const struct db_params *p, struct db_target *out)
+{
+	PQconninfoOption *opts = PQconninfoParse(p->url, NULL);
+	const char *name = p->user && *p->user ? p->user : "", *host = "localhost", *port = "";
+
+	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+		if (o->val == NULL || *o->val == '\0')
+			continue;
+		if (strcmp(o->keyword, "dbname") == 0)
+			name = o->val;
+		else if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+	}
+	snprintf(out->name, sizeof(out->name), "%s", name);
+	snprintf(out->host, sizeof(out->host), "%.*s", (int)strcspn(host, ","), host);
+	out->port = atoi(port);
+	if (out->port <= 0)
+		out->port = 5432;
 	PQconninfoFree(opts);
 }
 

@@ -34,13 +34,14 @@ const struct pool_stmt api_statements[] = {
     {NULL, NULL, 0},
 };
 
-static int get_record(const struct http_req *req, const char *id)
+static int get_record(struct http_req *req, const char *id)
 {
 	char body[RECORD_JSON_MAX], errstr[256], etag[ETAG_SIZE], inm[1024], headers[128];
 	struct lookup_record rec;
 	enum lookup_result result;
 	int n, status;
 
+	http_trace(req); /* the parent of the reads' spans */
 	if (!uid_valid(id, strlen(id)))
 		return http_send_error(req, 400, NULL, "id must be a UUID, got '%.64s'", id);
 	if ((status = wait_lookup(req, id, &rec, &result, errstr, sizeof(errstr))) != 0)

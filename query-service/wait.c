@@ -12,13 +12,47 @@
 #include <string.h>
 
 #include "clock.h"
+#include "db.h"
 #include "feed.h"
+#include "trace.h"
 
 static long wait_max_ms = 30000;
+static struct db_target reads = {"postgres", "localhost", 5432};
 
 void wait_setup(long max_ms)
 {
 	wait_max_ms = max_ms;
+}
+
+void wait_trace_setup(const struct db_params *p)
+{
+	db_target_of(p, &reads);
+}
+
+/* lookup_get, as a CLIENT span of the request when tracing is on. */
+static enum lookup_result traced_get(const struct http_req *req, const char *id,
+                                     struct lookup_record *rec, char *errstr, size_t errstr_size)
+{
+	struct trace_ctx ctx;
+	struct trace_span *span;
+	enum lookup_result result;
+
+	if (!trace_on())
+		return lookup_get(id, rec, errstr, errstr_size);
+	span = trace_start("SELECT timestamp_records", TRACE_CLIENT, &req->trace, &ctx);
+	trace_attr_str(span, "db.system", "postgresql");
+	trace_attr_str(span, "db.operation.name", "SELECT");
+	trace_attr_str(span, "db.collection.name", "timestamp_records");
+	trace_attr_str(span, "db.namespace", reads.name);
+	trace_attr_str(span, "server.address", reads.host);
+	trace_attr_int(span, "server.port", reads.port);
+	result = lookup_get(id, rec, errstr, errstr_size);
+	if (result != LOOKUP_UNAVAILABLE)
+		trace_attr_int(span, "db.response.returned_rows", result == LOOKUP_FOUND);
+	if (result == LOOKUP_UNAVAILABLE)
+		trace_error(span, "%s", errstr);
+	trace_end(span);
+	return result;
 }
 
 /* The wait the request asks for in ms (0: none), or -1 after answering 400
@@ -63,20 +97,20 @@ int wait_lookup(const struct http_req *req, const char *id, struct lookup_record
 	if (ms < 0)
 		return status;
 	if (ms == 0) {
-		*result = lookup_get(id, rec, errstr, errstr_size);
+		*result = traced_get(req, id, rec, errstr, errstr_size);
 		return 0;
 	}
 	deadline = clock_deadline(ms);
 	if (feed_wait_begin(&w, id) != 0) {
 		/* No room to wait: a record that is there needs none. */
-		*result = lookup_get(id, rec, errstr, errstr_size);
+		*result = traced_get(req, id, rec, errstr, errstr_size);
 		if (*result != LOOKUP_MISSING)
 			return 0;
 		return http_send_error(req, 503, "Retry-After: 1\r\n",
 		                       "too many requests waiting for their record; retry");
 	}
 	http_long_begin();
-	*result = lookup_get(id, rec, errstr, errstr_size);
+	*result = traced_get(req, id, rec, errstr, errstr_size);
 	if (*result == LOOKUP_MISSING) {
 		switch (feed_wait(&w, &deadline)) {
 		case FEED_DELIVERED:

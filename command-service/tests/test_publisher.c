@@ -81,7 +81,7 @@ static enum pub_result send_one(char *errstr, size_t errstr_size)
 
 	uid_v4(m.command_id);
 	len = msg_encode(&m, value);
-	return pub_send(m.command_id, value, len, CID, 1254164592000, errstr, errstr_size);
+	return pub_send(m.command_id, value, len, CID, NULL, 1254164592000, errstr, errstr_size);
 }
 
 /* Waits (up to WAIT_LIMIT_MS) for every owed report; returns the waiters
@@ -194,7 +194,7 @@ START_TEST(message_refused_locally_frees_its_waiter)
 	memset(value, 'x', big);
 	uid_v4(id);
 	setup_publisher(5000, 0);
-	res = pub_send(id, value, big, CID, 1254164592000, errstr, sizeof(errstr));
+	res = pub_send(id, value, big, CID, NULL, 1254164592000, errstr, sizeof(errstr));
 	ck_assert_msg(res == PUB_FAILED, "a message over message.max.bytes answered %d (%s)", res,
 	              errstr);
 	ck_assert_int_eq(pub_waiters(), 0);
