@@ -5,8 +5,9 @@
  * context to the consumer's span, the GET and its SELECT continue the
  * client's trace too, and the batch INSERT (a trace of its own) links the
  * message. A request without a traceparent, or with an invalid one, starts
- * a trace; a collector that is down or frozen fails and slows no request,
- * and the spans it could not take are counted in /metrics.
+ * a trace (the request's log line names it); a collector that is down or
+ * frozen fails and slows no request, and the spans it could not take are
+ * counted in /metrics.
  *
  * Jaeger's query API (v1 JSON): a trace is {"traceID", "spans": [{"spanID",
  * "operationName", "references": [{"refType": "CHILD_OF"|"FOLLOWS_FROM",
@@ -133,6 +134,20 @@ static int64_t check_int_tag(json_object *span, const char *key)
 	return json_object_get_int64(v);
 }
 
+/* Asserts that span has messaging.destination.partition.id: a string (as
+ * the semantic conventions have it) of a partition number. */
+static void check_partition(json_object *span)
+{
+	json_object *v = tag(span, "messaging.destination.partition.id");
+	const char *p = v != NULL && json_object_is_type(v, json_type_string)
+	                    ? json_object_get_string(v) : "";
+
+	ck_assert_msg(*p != '\0' && strspn(p, "0123456789") == strlen(p),
+	              "span '%s': messaging.destination.partition.id is %s, want a partition "
+	              "number as a string", json_str(span, "operationName"),
+	              v ? json_object_to_json_string(v) : "absent");
+}
+
 /* The first reference of span of type ref_type ("CHILD_OF": the parent),
  * or NULL. */
 static json_object *reference(json_object *span, const char *ref_type)
@@ -190,7 +205,7 @@ static json_object *await_trace(const char *trace_id, const struct want *want, s
 {
 	const long deadline = clock_mono_ms() + TRACE_TIMEOUT_MS;
 	char path[128];
-	const char *missing = NULL;
+	const char *missing = NULL, *missing_service = "";
 
 	snprintf(path, sizeof(path), "/api/traces/%s", trace_id);
 	for (;;) {
@@ -200,15 +215,18 @@ static json_object *await_trace(const char *trace_id, const struct want *want, s
 		if (data != NULL && json_object_array_length(data) == 1) {
 			*trace = json_object_array_get_idx(data, 0);
 			missing = NULL;
-			for (size_t i = 0; i < n && missing == NULL; i++)
-				if (find_span(*trace, want[i].service, want[i].name) == NULL)
+			for (size_t i = 0; i < n && missing == NULL; i++) {
+				if (find_span(*trace, want[i].service, want[i].name) == NULL) {
 					missing = want[i].name;
+					missing_service = want[i].service;
+				}
+			}
 			if (missing == NULL)
 				return jobj;
 		}
 		json_object_put(jobj);
-		ck_assert_msg(clock_mono_ms() < deadline, "trace %s in Jaeger: no %s after %d ms",
-		              trace_id, missing, TRACE_TIMEOUT_MS);
+		ck_assert_msg(clock_mono_ms() < deadline, "trace %s in Jaeger: no %s span '%s' after %d ms",
+		              trace_id, missing_service, missing, TRACE_TIMEOUT_MS);
 		proc_sleep_ms(200);
 	}
 }
@@ -287,7 +305,7 @@ START_TEST(one_ticket_is_one_trace)
 	check_tag(pub, "messaging.kafka.message.key", id);
 	check_tag(pub, "messaging.operation.type", "publish");
 	check_int_tag(pub, "messaging.kafka.offset");
-	check_int_tag(pub, "messaging.destination.partition.id");
+	check_partition(pub);
 
 	/* The consumer continues the context the Kafka header carried: the
 	 * publish span's, in another service. */
@@ -299,6 +317,7 @@ START_TEST(one_ticket_is_one_trace)
 	check_tag(proc, "messaging.consumer.group.name", stack.group);
 	check_tag(proc, "messaging.operation.type", "process");
 	check_int_tag(proc, "messaging.kafka.offset");
+	check_partition(proc);
 	ck_assert_msg(tag(proc, "otel.status_code") == NULL ||
 	                  strcmp(json_object_get_string(tag(proc, "otel.status_code")), "ERROR") != 0,
 	              "the consumer span of a ticket that was written has status ERROR");
@@ -403,6 +422,37 @@ static json_object *trace_of_ticket(const char *id, char *trace_id, json_object 
 	return await_trace(trace_id, want, 3, trace);
 }
 
+/* The trace_id of the command service's log line about ticket id into
+ * out[33] (polled: the line may trail the answer). Fails when there is none. */
+static void logged_trace_id(const char *id, char *out)
+{
+	const long deadline = clock_mono_ms() + 10000;
+	char path[1024], line[4096];
+
+	snprintf(path, sizeof(path), "%s/command-service.log", stack.state_dir);
+	for (;;) {
+		FILE *f = fopen(path, "r");
+		const char *t = NULL;
+
+		ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+		while (t == NULL && fgets(line, sizeof(line), f) != NULL) {
+			if (strstr(line, id) != NULL && (t = strstr(line, "\"trace_id\":\"")) != NULL)
+				t += strlen("\"trace_id\":\"");
+		}
+		fclose(f);
+		if (t != NULL) {
+			ck_assert_msg(strspn(t, "0123456789abcdef") == 32 && t[32] == '"',
+			              "log line about %s: trace_id is not 32 hex digits: %s", id, line);
+			memcpy(out, t, 32);
+			out[32] = '\0';
+			return;
+		}
+		ck_assert_msg(clock_mono_ms() < deadline, "no line with %s and a trace_id in %s", id,
+		              path);
+		proc_sleep_ms(100);
+	}
+}
+
 /* Headers that are no valid traceparent: each POST is a 200 and starts a
  * trace of its own (the first has none at all). */
 static const char *const bad_parents[] = {
@@ -419,7 +469,7 @@ static const char *const bad_parents[] = {
 START_TEST(no_valid_traceparent_starts_a_trace)
 {
 	const char *headers[] = {bad_parents[_i], "tracestate: congo=t61rcWkgMzE", NULL};
-	char id[UID_TEXT_SIZE], trace_id[33], url[256];
+	char id[UID_TEXT_SIZE], trace_id[33], logged[33], url[256];
 	json_object *jobj, *trace, *post;
 	struct http_resp resp;
 
@@ -437,6 +487,10 @@ START_TEST(no_valid_traceparent_starts_a_trace)
 	              "with '%s' the POST span has a parent", bad_parents[_i] ? bad_parents[_i] : "");
 	ck_assert_msg(!trace_id_eq(trace_id, "4bf92f3577b34da6a3ce929d0e0e4736"),
 	              "the invalid traceparent's trace id was used");
+	/* The log line about the request names the same trace. */
+	logged_trace_id(id, logged);
+	ck_assert_msg(trace_id_eq(logged, trace_id), "ticket %s: trace %s in Jaeger, %s in the log",
+	              id, trace_id, logged);
 	/* The new trace goes across Kafka (trace_of_ticket waited for the
 	 * consumer's span in it): the consumer continues the publish span. */
 	check_parent(find_span(trace, "consumer-service", process_name()),

@@ -54,7 +54,7 @@ if [ "${TRACING:-}" = 1 ]; then
   "$HERE/jaeger.sh" start
   export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:${JAEGER_OTLP_PORT:-4318}
   TRACING_MSG="Tracing: the services export their spans to Jaeger (log $STATE_DIR/jaeger.log). The latest POST's trace:
-  curl -s 'http://127.0.0.1:${JAEGER_QUERY_PORT:-16686}/api/traces?service=command-service&limit=1'
+  scripts/jaeger.sh last      # or: curl -s 'http://127.0.0.1:${JAEGER_QUERY_PORT:-16686}/api/traces?service=command-service&limit=1'
 "
 fi
 "$HERE/services.sh" start

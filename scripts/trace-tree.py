@@ -9,11 +9,13 @@ use it: the binary built from the Go module has no UI.
 Exit status 0, or 1 when the answer holds no trace."""
 import json
 import sys
+import textwrap
 
 # Attributes worth a look, in this order; the rest are left out.
 SHOWN = ("http.request.method", "http.route", "http.response.status_code", "correlation_id",
-         "command_id", "messaging.destination.name", "messaging.destination.partition.id",
-         "messaging.kafka.offset", "messaging.kafka.message.key", "messaging.consumer.group.name",
+         "command_id", "messaging.system", "messaging.destination.name",
+         "messaging.destination.partition.id", "messaging.kafka.offset",
+         "messaging.kafka.message.key", "messaging.consumer.group.name",
          "messaging.batch.message_count", "db.system", "db.operation.name",
          "db.collection.name", "otel.status_code", "error")
 
@@ -23,12 +25,15 @@ def tags_of(span):
 
 
 def line(span, procs, depth):
+    """The span's line, and its attributes wrapped below it."""
     tags = tags_of(span)
     attrs = " ".join(f"{k}={tags[k]}" for k in SHOWN if k in tags)
     service = procs.get(span.get("processID"), {}).get("serviceName", "?")
     kind = tags.get("span.kind", "internal")
     ms = span.get("duration", 0) / 1000
-    return f"{'  ' * depth}{service}: {span['operationName']} [{kind}, {ms:.3f} ms] {attrs}".rstrip()
+    head = f"{'  ' * depth}{service}: {span['operationName']} [{kind}, {ms:.3f} ms]"
+    pad = "  " * depth + "    "
+    return "\n".join([head] + textwrap.wrap(attrs, 100, initial_indent=pad, subsequent_indent=pad))
 
 
 def main():
