@@ -52,6 +52,12 @@ build() {
   local go
   go=$(command -v go || echo /usr/local/go/bin/go)
   [ -x "$go" ] || die "go not found (run make deps-test)"
+  # Its go.mod asks for Go 1.24.6; with GOTOOLCHAIN=local an older go would
+  # fail deep in the build (Debian 12's golang-go is 1.19): say so at once.
+  local have
+  have=$("$go" env GOVERSION 2>/dev/null || echo go0)
+  [ "$(printf '%s\n' go1.24.6 "$have" | sort -V | head -n1)" = go1.24.6 ] ||
+    die "Jaeger $JAEGER_VERSION needs Go 1.24.6 or later; $go is $have"
   local src=$DIR/src blog=$DIR/build.log
   mkdir -p "$src"
   # A lock, so that two stacks (or worktrees sharing the cache) do not build it twice
