@@ -23,11 +23,11 @@
 #define TS_VERSION "dev"
 #endif
 
-/* A span is one fixed-size allocation: the attributes the services set (at
- * most 10 so far) live inline, their string values, the name, the status
- * message and a short tracestate in a small arena. A few hundred bytes per
- * request, no allocation per attribute. What does not fit is counted as
- * dropped (OTLP droppedAttributesCount), never truncating the span. */
+/* A span is one fixed-size allocation (about 1.3 KB): the attributes the
+ * services set (at most 10 so far) live inline, their string values, the
+ * name, the status message and a short tracestate in a small arena; no
+ * allocation per attribute. What does not fit is counted as dropped (OTLP
+ * droppedAttributesCount). */
 #define SPAN_ATTRS_MAX 16
 #define SPAN_ARENA_SIZE 768
 #define SPAN_NAME_MAX 128     /* longer names are cut */
@@ -1050,14 +1050,15 @@ static int percent_decode(const char *s, size_t n, char *out)
 /* Calls each(arg, key, value) for every member of a "k=v,k=v" list (the
  * W3C Baggage form the OTel variables use: blanks around keys and values
  * ignored, values percent-decoded). Returns 0, or -1 with the reason in
- * errstr ("VAR: ..."). */
-static int kv_parse(const char *var, const char *list,
+ * errstr ("VAR: ..."), which quotes a malformed member unless secret (the
+ * headers may hold an API key). */
+static int kv_parse(const char *var, bool secret, const char *list,
                     int (*each)(void *arg, const char *key, const char *value, char *err, size_t errsz),
                     void *arg, char *errstr, size_t errstr_size)
 {
 	const char *p = list, *end = list + strlen(list);
 	char *key = NULL, *value = NULL;
-	int rc = 0;
+	int rc = 0, member = 0;
 
 	if (*list == '\0')
 		return 0;
@@ -1074,6 +1075,7 @@ static int kv_parse(const char *var, const char *list,
 		const char *k = p, *kend = eq ? eq : mend, *v = eq ? eq + 1 : mend, *vend = mend;
 		char reason[160];
 
+		member++;
 		while (k < kend && isspace((unsigned char)*k))
 			k++;
 		while (kend > k && isspace((unsigned char)kend[-1]))
@@ -1082,6 +1084,11 @@ static int kv_parse(const char *var, const char *list,
 			v++;
 		while (vend > v && isspace((unsigned char)vend[-1]))
 			vend--;
+		if ((eq == NULL || k == kend) && secret) {
+			set_err(errstr, errstr_size, "%s: member %d is not key=value", var, member);
+			rc = -1;
+			goto out;
+		}
 		if (eq == NULL || k == kend) {
 			set_err(errstr, errstr_size, "%s: member '%.*s' is not key=value", var,
 			        (int)(mend - p), p);
@@ -1091,7 +1098,8 @@ static int kv_parse(const char *var, const char *list,
 		memcpy(key, k, (size_t)(kend - k));
 		key[kend - k] = '\0';
 		if (percent_decode(v, (size_t)(vend - v), value) < 0) {
-			set_err(errstr, errstr_size, "%s: the value of '%s' has a bad escape (%%XX: two hex digits, not %%00)", var, key);
+			set_err(errstr, errstr_size,
+			        "%s: the value of '%s' has a bad escape (%%XX: two hex digits, not %%00)", var, key);
 			rc = -1;
 			goto out;
 		}
@@ -1377,9 +1385,9 @@ int trace_setup(const struct trace_config *c, const char *program, char *errstr,
 		        c->batch_max, c->queue_max);
 		return -1;
 	}
-	if (kv_parse("OTEL_EXPORTER_OTLP_HEADERS", str_or_empty(c->headers), header_add, &headers,
+	if (kv_parse("OTEL_EXPORTER_OTLP_HEADERS", true, str_or_empty(c->headers), header_add, &headers,
 	             errstr, errstr_size) != 0 ||
-	    kv_parse("OTEL_RESOURCE_ATTRIBUTES", str_or_empty(c->resource_attributes), resource_add,
+	    kv_parse("OTEL_RESOURCE_ATTRIBUTES", false, str_or_empty(c->resource_attributes), resource_add,
 	             &res, errstr, errstr_size) != 0 ||
 	    export_url(c, &url, errstr, errstr_size) != 0)
 		goto out;
