@@ -248,6 +248,7 @@ struct listener {
 	pthread_cond_t cond;
 	bool stop;
 	int n;                         /* requests received */
+	int conns;                     /* connections accepted */
 	char *head[REQUESTS_MAX];      /* request line and headers */
 	char *body[REQUESTS_MAX];
 };
@@ -328,6 +329,9 @@ static void *listener_main(void *arg)
 			return NULL;
 		if (poll(&p, 1, 100) <= 0 || (conn = accept(lis.fd, NULL, NULL)) < 0)
 			continue;
+		pthread_mutex_lock(&lis.lock);
+		lis.conns++;
+		pthread_mutex_unlock(&lis.lock);
 		/* Requests on this connection (the exporter keeps it) until it closes. */
 		while (read_request(conn)) {
 			pthread_mutex_lock(&lis.lock);
@@ -1323,6 +1327,8 @@ START_TEST(spans_from_many_threads_all_arrive_once)
 		}
 	}
 	ck_assert_uint_eq(n, THREADS * SPANS_PER_THREAD);
+	ck_assert_int_ge(lis.n, 8);
+	ck_assert_int_eq(lis.conns, 1); /* every request on the one connection */
 	qsort(ids, n, sizeof(ids[0]), cmp_str);
 	for (size_t i = 1; i < n; i++)
 		ck_assert_str_ne(ids[i], ids[i - 1]);
