@@ -302,8 +302,9 @@ static bool ows(char c)
 }
 
 /* A tracestate list: at most 32 members key=value, separated by commas with
- * optional blanks; empty members are allowed; no key twice. */
-static bool state_valid(const char *s, size_t len)
+ * optional blanks; empty members are allowed; no key twice. Returns the
+ * number of members, or -1 when it is not valid. */
+static int state_members(const char *s, size_t len)
 {
 	const char *keys[32];
 	size_t key_lens[32];
@@ -322,16 +323,16 @@ static bool state_valid(const char *s, size_t len)
 			const char *eq = memchr(p, '=', (size_t)(mend - p));
 			if (n == 32 || eq == NULL || !state_key_valid(p, (size_t)(eq - p)) ||
 			    !state_value_valid(eq + 1, (size_t)(mend - eq - 1)))
-				return false;
+				return -1;
 			for (int i = 0; i < n; i++) {
 				if (key_lens[i] == (size_t)(eq - p) && memcmp(keys[i], p, key_lens[i]) == 0)
-					return false;
+					return -1;
 			}
 			keys[n] = p;
 			key_lens[n++] = (size_t)(eq - p);
 		}
 		if (comma == NULL)
-			return true;
+			return n;
 		p = comma + 1;
 	}
 }
@@ -363,7 +364,8 @@ int trace_parse(const char *traceparent, const char *tracestate, struct trace_ct
 	}
 	if (tracestate != NULL) {
 		size_t slen = strnlen(tracestate, TRACE_STATE_MAX + 1);
-		if (slen <= TRACE_STATE_MAX && state_valid(tracestate, slen))
+		/* Only empty members: nothing to pass on (W3C: avoid sending it). */
+		if (slen <= TRACE_STATE_MAX && state_members(tracestate, slen) > 0)
 			memcpy(out->state, tracestate, slen + 1);
 	}
 	return 0;

@@ -152,6 +152,7 @@ static const struct {
     {"rojo=00f067aa0ba902b7,congo=t61rcWkgMzE", true},
     {"rojo=1 , congo=2", true},          /* blanks around members */
     {"rojo=1,,congo=2", true},           /* an empty member */
+    {",, ,\t", false},                   /* only empty members: nothing to pass on */
     {"rojo=a b c", true},                /* blanks inside a value */
     {"fw529a3039@dt=abc", true},         /* multi-tenant key */
     {"1tenant@sys=v", true},             /* a tenant may start with a digit */
