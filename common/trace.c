@@ -907,6 +907,7 @@ static long post(const struct buf *body, long *retry_ms)
 	CURLcode result = CURLE_OK;
 	int running = 1;
 
+	*retry_ms = 0;
 	/* Once shutting down, no request may outlive the deadline. */
 	if (stop != 0 && stop - clock_mono_ms() < timeout)
 		timeout = stop - clock_mono_ms();
@@ -1117,14 +1118,12 @@ static int kv_parse(const char *var, bool secret, const char *list,
 			v++;
 		while (vend > v && isspace((unsigned char)vend[-1]))
 			vend--;
-		if ((eq == NULL || k == kend) && secret) {
-			set_err(errstr, errstr_size, "%s: member %d is not key=value", var, member);
-			rc = -1;
-			goto out;
-		}
 		if (eq == NULL || k == kend) {
-			set_err(errstr, errstr_size, "%s: member '%.*s' is not key=value", var,
-			        (int)(mend - p), p);
+			if (secret)
+				set_err(errstr, errstr_size, "%s: member %d is not key=value", var, member);
+			else
+				set_err(errstr, errstr_size, "%s: member '%.*s' is not key=value", var,
+				        (int)(mend - p), p);
 			rc = -1;
 			goto out;
 		}
