@@ -75,7 +75,8 @@ struct trace_span {
 	bool has_parent, error;
 	uint8_t kind, n_attrs;
 	uint32_t dropped_attrs;
-	int64_t start_ns, end_ns;
+	int64_t start_ns, end_ns; /* wall time, Unix epoch */
+	int64_t start_mono;       /* clock_mono_ns at the start */
 	struct astr name, state, status;
 	uint16_t arena_used;
 	uint32_t n_links, cap_links, dropped_links;
@@ -524,6 +525,7 @@ struct trace_span *trace_start(const char *name, enum trace_kind kind,
 	}
 	s->kind = (uint8_t)kind;
 	s->start_ns = now_ns();
+	s->start_mono = clock_mono_ns();
 	arena_put(s, name, SPAN_NAME_MAX, &s->name); /* the first: always fits */
 	if (strnlen(ctx->state, SPAN_STATE_MAX + 1) <= SPAN_STATE_MAX)
 		arena_put(s, ctx->state, SPAN_STATE_MAX, &s->state);
@@ -635,7 +637,9 @@ void trace_end(struct trace_span *s)
 
 	if (s == NULL)
 		return;
-	s->end_ns = now_ns();
+	/* The duration from the monotonic clock: a step of the wall clock
+	 * (NTP) during the span neither stretches it nor makes it negative. */
+	s->end_ns = s->start_ns + (clock_mono_ns() - s->start_mono);
 	s->next = NULL;
 	pthread_mutex_lock(&queue_lock);
 	if (!queue_open || queue_count >= ex.queue_max) {
