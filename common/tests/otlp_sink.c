@@ -75,7 +75,10 @@ static void serve(int fd)
 		ssize_t n;
 
 		buf[have] = '\0';
-		while ((end = strstr(buf, "\r\n\r\n")) == NULL) {
+		for (;;) { /* the head */
+			end = strstr(buf, "\r\n\r\n");
+			if (end != NULL)
+				break;
 			if (have >= 8192 || !readable(fd) || (n = read(fd, buf + have, 8192 - have)) <= 0)
 				goto done;
 			have += (size_t)n;
