@@ -89,6 +89,7 @@ static int route(struct http_req *req, const char **route_name)
 		*route_name = STREAM_PATH;
 		if (strcmp(req->ri->request_method, "GET") != 0)
 			return http_method_not_allowed(req, "GET");
+		http_trace(req); /* the span lasts as long as the stream */
 		return stream_serve(req);
 	}
 	if (strncmp(path, TS_PREFIX "/", sizeof(TS_PREFIX)) == 0) {
