@@ -237,11 +237,9 @@ static void trace_context_in(struct http_req *req)
 	req->span = NULL;
 	req->traced = false;
 	if (parent == NULL || trace_parse(parent, mg_get_header(req->conn, TRACE_HDR_STATE),
-	                                  &req->parent) != 0) {
+	                                  &req->parent) != 0)
 		memset(&req->parent, 0, sizeof(req->parent));
-		return;
-	}
-	trace_id_text(&req->parent, trace_id);
+	trace_id_text(&req->parent, trace_id); /* "" when none */
 	log_set_trace(trace_id);
 }
 

@@ -27,8 +27,11 @@ static void on_signal(int sig)
 /* /health, /ready and /metrics are answered by http.c; /rebuild here. */
 static int route(struct http_req *req, const char **route_name)
 {
-	if (strcmp(req->path, "/rebuild") == 0)
-		return *route_name = "/rebuild", rebuild_status_serve(req);
+	if (strcmp(req->path, "/rebuild") == 0) {
+		*route_name = "/rebuild";
+		http_trace(req);
+		return rebuild_status_serve(req);
+	}
 	return http_send_error(req, 404, NULL, "no such resource: %s", req->path);
 }
 

@@ -89,6 +89,7 @@ static int route(struct http_req *req, const char **route_name)
 		*route_name = STREAM_PATH;
 		if (strcmp(req->ri->request_method, "GET") != 0)
 			return http_method_not_allowed(req, "GET");
+		http_trace(req); /* the span lasts as long as the stream */
 		return stream_serve(req);
 	}
 	if (strncmp(path, TS_PREFIX "/", sizeof(TS_PREFIX)) == 0) {
@@ -103,12 +104,14 @@ static int route(struct http_req *req, const char **route_name)
 		*route_name = RANGE_PATH;
 		if (strcmp(req->ri->request_method, "GET") != 0)
 			return http_method_not_allowed(req, "GET");
+		http_trace(req); /* the parent of the read's span */
 		return range_get(req);
 	}
 	if (strcmp(path, COUNTS_PATH) == 0) {
 		*route_name = COUNTS_PATH;
 		if (strcmp(req->ri->request_method, "GET") != 0)
 			return http_method_not_allowed(req, "GET");
+		http_trace(req);
 		return counts_get(req);
 	}
 	return http_send_error(req, 404, NULL, "no such resource: %s", path);

@@ -133,7 +133,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	wait_setup(wait_max_ms);
-	wait_trace_setup(&read_db);
 	so.db_wait_ms = pool_timeout;
 	stream_setup(&so);
 	ho.reserve_threads = fo.max_waiters + fo.max_streams;

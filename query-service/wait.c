@@ -12,45 +12,28 @@
 #include <string.h>
 
 #include "clock.h"
-#include "db.h"
 #include "feed.h"
+#include "pool.h"
 #include "trace.h"
 
 static long wait_max_ms = 30000;
-static struct db_target reads = {"postgres", "localhost", 5432};
 
 void wait_setup(long max_ms)
 {
 	wait_max_ms = max_ms;
 }
 
-void wait_trace_setup(const struct db_params *p)
-{
-	db_target_of(p, &reads);
-}
-
 /* lookup_get, as a CLIENT span of the request when tracing is on. */
 static enum lookup_result traced_get(const struct http_req *req, const char *id,
                                      struct lookup_record *rec, char *errstr, size_t errstr_size)
 {
-	struct trace_ctx ctx;
-	struct trace_span *span;
-	enum lookup_result result;
+	struct trace_span *span = pool_span(pool_reads, &req->trace, "SELECT", "timestamp_records");
+	const enum lookup_result result = lookup_get(id, rec, errstr, errstr_size);
 
-	if (!trace_on())
-		return lookup_get(id, rec, errstr, errstr_size);
-	span = trace_start("SELECT timestamp_records", TRACE_CLIENT, &req->trace, &ctx);
-	trace_attr_str(span, "db.system", "postgresql");
-	trace_attr_str(span, "db.operation.name", "SELECT");
-	trace_attr_str(span, "db.collection.name", "timestamp_records");
-	trace_attr_str(span, "db.namespace", reads.name);
-	trace_attr_str(span, "server.address", reads.host);
-	trace_attr_int(span, "server.port", reads.port);
-	result = lookup_get(id, rec, errstr, errstr_size);
-	if (result != LOOKUP_UNAVAILABLE)
-		trace_attr_int(span, "db.response.returned_rows", result == LOOKUP_FOUND);
 	if (result == LOOKUP_UNAVAILABLE)
 		trace_error(span, "%s", errstr);
+	else
+		trace_attr_int(span, "db.response.returned_rows", result == LOOKUP_FOUND);
 	trace_end(span);
 	return result;
 }

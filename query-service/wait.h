@@ -12,9 +12,6 @@
 /* The longest wait granted (ms): WAIT_MAX_MS. */
 void wait_setup(long max_ms);
 
-/* The database the reads go to, as their spans name it (see db_target). */
-void wait_trace_setup(const struct db_params *reads);
-
 /* Looks the record with id (a valid UUID) up as lookup_get does, waiting
  * for it when the request asks to. Each read is a CLIENT span "SELECT
  * timestamp_records", a child of the request's server span (http_trace);
