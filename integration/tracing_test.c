@@ -545,7 +545,8 @@ START_TEST(collector_down_fails_no_request)
 	const char *headers[] = {tp, NULL};
 	const char *series = frozen ? "trace_spans_total{result=\"dropped_queue_full\"}"
 	                            : "trace_spans_total{result=\"dropped_export_failed\"}";
-	const int port = stack.port[STACK_COMMAND] + 6 + 2 * _i; /* 17086, 17088 */
+	/* 17090, 17091: the other suites use +6 to +9 (correlation, read_url) */
+	const int port = stack.port[STACK_COMMAND] + 10 + _i;
 	struct http_resp resp;
 	struct svc s;
 	int collector, collector_port, rc;
