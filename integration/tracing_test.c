@@ -57,6 +57,12 @@ static bool trace_id_eq(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/* Both strings there and equal. */
+static bool str_eq(const char *a, const char *b)
+{
+	return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
 /* GET <Jaeger><path> as JSON (the caller puts it), or NULL when it did not
  * answer 200 with JSON. */
 static json_object *jaeger_get(const char *path)
@@ -156,7 +162,7 @@ static json_object *reference(json_object *span, const char *ref_type)
 
 	for (size_t i = 0; refs != NULL && i < json_object_array_length(refs); i++) {
 		json_object *r = json_object_array_get_idx(refs, i);
-		if (json_str(r, "refType") && strcmp(json_str(r, "refType"), ref_type) == 0)
+		if (str_eq(json_str(r, "refType"), ref_type))
 			return r;
 	}
 	return NULL;
@@ -170,7 +176,7 @@ static void check_parent(json_object *span, const char *trace_id, const char *pa
 	ck_assert_msg(r != NULL, "span '%s' has no parent, want %s",
 	              json_str(span, "operationName"), parent_id);
 	ck_assert_msg(trace_id_eq(json_str(r, "traceID"), trace_id) &&
-	                  strcmp(json_str(r, "spanID"), parent_id) == 0,
+	                  str_eq(json_str(r, "spanID"), parent_id),
 	              "span '%s': parent %s/%s, want %s/%s", json_str(span, "operationName"),
 	              json_str(r, "traceID"), json_str(r, "spanID"), trace_id, parent_id);
 }
@@ -183,13 +189,34 @@ static json_object *find_span(json_object *trace, const char *service, const cha
 	for (size_t i = 0; spans != NULL && i < json_object_array_length(spans); i++) {
 		json_object *s = json_object_array_get_idx(spans, i);
 		const char *op = json_str(s, "operationName"), *svc = span_service(trace, s);
-		if (op == NULL || svc == NULL || strcmp(op, name) != 0 || strcmp(svc, service) != 0)
+		if (!str_eq(op, name) || !str_eq(svc, service))
 			continue;
 		ck_assert_msg(found == NULL, "two spans '%s' of %s in trace %s", name, service,
 		              json_str(trace, "traceID"));
 		found = s;
 	}
 	return found;
+}
+
+/* The span among the traces of data (a search's answer) that links span
+ * span_id of trace trace_id (a FOLLOWS_FROM reference), or NULL. */
+static json_object *find_linking(json_object *data, const char *trace_id, const char *span_id)
+{
+	for (size_t t = 0; data != NULL && t < json_object_array_length(data); t++) {
+		json_object *spans = array_of(json_object_array_get_idx(data, t), "spans");
+		for (size_t i = 0; spans != NULL && i < json_object_array_length(spans); i++) {
+			json_object *span = json_object_array_get_idx(spans, i);
+			json_object *refs = array_of(span, "references");
+			for (size_t r = 0; refs != NULL && r < json_object_array_length(refs); r++) {
+				json_object *ref = json_object_array_get_idx(refs, r);
+				if (trace_id_eq(json_str(ref, "traceID"), trace_id) &&
+				    str_eq(json_str(ref, "spanID"), span_id) &&
+				    str_eq(json_str(ref, "refType"), "FOLLOWS_FROM"))
+					return span;
+			}
+		}
+	}
+	return NULL;
 }
 
 /* A span we wait for: service and operation name. */
@@ -318,8 +345,7 @@ START_TEST(one_ticket_is_one_trace)
 	check_tag(proc, "messaging.operation.type", "process");
 	check_int_tag(proc, "messaging.kafka.offset");
 	check_partition(proc);
-	ck_assert_msg(tag(proc, "otel.status_code") == NULL ||
-	                  strcmp(json_object_get_string(tag(proc, "otel.status_code")), "ERROR") != 0,
+	ck_assert_msg(!str_eq(json_object_get_string(tag(proc, "otel.status_code")), "ERROR"),
 	              "the consumer span of a ticket that was written has status ERROR");
 
 	/* The GET continues the client's span; the database read is its child. */
@@ -343,28 +369,10 @@ START_TEST(one_ticket_is_one_trace)
 	         "&start=%lld&end=%lld&limit=1000",
 	         started_us, (long long)ts_micros(ts_now()) + 60000000);
 	const long deadline = clock_mono_ms() + TRACE_TIMEOUT_MS;
-	json_object *insert = NULL, *found = NULL;
-	while (insert == NULL) {
-		json_object *data;
-
+	json_object *insert, *found;
+	for (;;) {
 		found = jaeger_get(path);
-		data = array_of(found, "data");
-		for (size_t t = 0; data != NULL && t < json_object_array_length(data) && !insert; t++) {
-			json_object *spans = array_of(json_object_array_get_idx(data, t), "spans");
-			for (size_t s = 0; spans && s < json_object_array_length(spans) && !insert; s++) {
-				json_object *span = json_object_array_get_idx(spans, s);
-				json_object *refs = array_of(span, "references");
-				for (size_t r = 0; refs && r < json_object_array_length(refs); r++) {
-					json_object *ref = json_object_array_get_idx(refs, r);
-					if (trace_id_eq(json_str(ref, "traceID"), trace_id) &&
-					    strcmp(json_str(ref, "spanID"), json_str(proc, "spanID")) == 0) {
-						ck_assert_str_eq(json_str(ref, "refType"), "FOLLOWS_FROM");
-						insert = span;
-						break;
-					}
-				}
-			}
-		}
+		insert = find_linking(array_of(found, "data"), trace_id, json_str(proc, "spanID"));
 		if (insert != NULL)
 			break;
 		json_object_put(found);
