@@ -13,7 +13,8 @@
  * "operationName", "references": [{"refType": "CHILD_OF"|"FOLLOWS_FROM",
  * "traceID", "spanID"}], "tags": [{"key", "type", "value"}], "processID"}],
  * "processes": {"p1": {"serviceName"}}}; OTLP's parent becomes the CHILD_OF
- * reference, a link a FOLLOWS_FROM one, the span kind the tag span.kind.
+ * reference, a link a FOLLOWS_FROM one, the span kind the tag span.kind, the
+ * trace state the tag w3c.tracestate.
  * Jaeger prints a trace id without its leading zeros. */
 #include <check.h>
 #include <errno.h>
@@ -276,6 +277,10 @@ static const char *process_name(void)
 	return name;
 }
 
+/* The vendor data the client sends with its traceparent: it goes with the
+ * context, through the Kafka header too. */
+#define TRACESTATE "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
+
 /* One ticket, POSTed and read back by a client that continues its trace:
  * every span of the trace in Jaeger, their parents and attributes; the
  * batch INSERT (its own trace) links the message's span. */
@@ -283,7 +288,7 @@ START_TEST(one_ticket_is_one_trace)
 {
 	char trace_id[33], client_span[17], tp[128], cid_hdr[80], cid[37], id[UID_TEXT_SIZE];
 	char url[256], path[512];
-	const char *headers[] = {tp, cid_hdr, NULL};
+	const char *headers[] = {tp, "tracestate: " TRACESTATE, cid_hdr, NULL};
 	const struct want want[] = {
 	    {"command-service", POST_SPAN},       {"command-service", publish_name()},
 	    {"consumer-service", process_name()}, {"query-service", GET_SPAN},
@@ -323,6 +328,7 @@ START_TEST(one_ticket_is_one_trace)
 	ck_assert_int_eq(check_int_tag(post, "http.response.status_code"), 200);
 	check_tag(post, "correlation_id", cid);
 	check_tag(post, "command_id", id);
+	check_tag(post, "w3c.tracestate", TRACESTATE);
 
 	/* The publish: the POST's child, ended at the delivery report. */
 	check_parent(pub, trace_id, json_str(post, "spanID"));
@@ -333,6 +339,7 @@ START_TEST(one_ticket_is_one_trace)
 	check_tag(pub, "messaging.operation.type", "publish");
 	check_int_tag(pub, "messaging.kafka.offset");
 	check_partition(pub);
+	check_tag(pub, "w3c.tracestate", TRACESTATE);
 
 	/* The consumer continues the context the Kafka header carried: the
 	 * publish span's, in another service. */
@@ -345,6 +352,7 @@ START_TEST(one_ticket_is_one_trace)
 	check_tag(proc, "messaging.operation.type", "process");
 	check_int_tag(proc, "messaging.kafka.offset");
 	check_partition(proc);
+	check_tag(proc, "w3c.tracestate", TRACESTATE);
 	ck_assert_msg(!str_eq(json_object_get_string(tag(proc, "otel.status_code")), "ERROR"),
 	              "the consumer span of a ticket that was written has status ERROR");
 
@@ -354,6 +362,7 @@ START_TEST(one_ticket_is_one_trace)
 	check_tag(get, "http.request.method", "GET");
 	check_tag(get, "http.route", TS_PATH "/{id}");
 	ck_assert_int_eq(check_int_tag(get, "http.response.status_code"), 200);
+	check_tag(get, "w3c.tracestate", TRACESTATE);
 	check_parent(select, trace_id, json_str(get, "spanID"));
 	check_tag(select, "span.kind", "client");
 	check_tag(select, "db.system", "postgresql");
