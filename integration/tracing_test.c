@@ -516,6 +516,38 @@ START_TEST(no_valid_traceparent_starts_a_trace)
 }
 END_TEST
 
+/* A client that does not sample its trace (flags 00): no service records a
+ * span of it, the consumer neither (the Kafka header carries the flag).
+ * Absence needs a barrier: a sampled ticket sent afterwards, whose whole
+ * trace is awaited; each service exports its spans in the order they end,
+ * and the unsampled ticket's spans end first in each of them. */
+START_TEST(unsampled_parent_records_nothing)
+{
+	char trace_id[33], span_id[17], tp[128], id[UID_TEXT_SIZE], path[128];
+	char later_id[UID_TEXT_SIZE], later_trace[33];
+	const char *headers[] = {tp, NULL};
+	json_object *jobj, *trace, *data;
+
+	random_hex(trace_id, 16);
+	random_hex(span_id, 8);
+	snprintf(tp, sizeof(tp), "traceparent: 00-%s-%s-00", trace_id, span_id);
+	post_ticket(TS_PATH "/2009-09-28T19:03:12Z", headers, id);
+	json_object_put(get_record(id)); /* consumed, and its batch committed */
+
+	post_ticket(TS_PATH "/2009-09-28T19:03:12Z", NULL, later_id);
+	json_object_put(get_record(later_id));
+	json_object_put(trace_of_ticket(later_id, later_trace, &trace));
+
+	snprintf(path, sizeof(path), "/api/traces/%s", trace_id);
+	jobj = jaeger_get(path);
+	data = array_of(jobj, "data");
+	ck_assert_msg(data == NULL || json_object_array_length(data) == 0,
+	              "the unsampled trace %s of ticket %s is in Jaeger, with %zu spans", trace_id,
+	              id, json_object_array_length(array_of(json_object_array_get_idx(data, 0), "spans")));
+	json_object_put(jobj);
+}
+END_TEST
+
 /* A collector that never answers: a listening socket that accepts nothing
  * (the connection completes in the kernel's backlog, the request is never
  * read). Or one that refuses: a bound socket that does not listen. Returns
@@ -646,6 +678,7 @@ Suite *make_tracing_suite(void)
 	tcase_add_test(tc, one_ticket_is_one_trace);
 	tcase_add_loop_test(tc, no_valid_traceparent_starts_a_trace, 0,
 	                    (int)(sizeof(bad_parents) / sizeof(bad_parents[0])));
+	tcase_add_test(tc, unsampled_parent_records_nothing);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("collector_down");
