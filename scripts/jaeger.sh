@@ -10,8 +10,9 @@
 #        KAFKA_CACHE_DIR (<repo>/.cache), JAEGER_WAIT_SECONDS (60)
 #
 # build compiles the pinned version once from the Go module proxy into
-# CACHE/jaeger/jaeger-<version> (~2 min of downloads, ~5 min of compiling on 2 cores,
-# 2.2 GB peak); GOPATH, the module cache and the build cache stay under CACHE/jaeger
+# CACHE/jaeger/jaeger-<version> (~2 min of downloads, 5-10 min of compiling on 2 cores:
+# 579 s in all here, 2.2 GB peak, a 121 MB binary, 1.3 GB of modules kept); GOPATH, the
+# module cache and the build cache (dropped afterwards) stay under CACHE/jaeger
 # too, so a fresh machine builds it the same way and nothing lands in ~/go.
 # `go install pkg@version` refuses the module (its go.mod has replace
 # directives), hence the scratch module that requires it as a tool.
@@ -71,7 +72,7 @@ build() {
   fi
   export GOPATH=$DIR/gopath GOMODCACHE=$DIR/gopath/pkg/mod GOCACHE=$DIR/gocache
   export GOFLAGS=-modcacherw GOTOOLCHAIN=local
-  say "building Jaeger $JAEGER_VERSION from the Go module proxy into $BIN (once; ~2 min of downloads, ~5 min of compiling; log $blog)"
+  say "building Jaeger $JAEGER_VERSION from the Go module proxy into $BIN (once; ~2 min of downloads, 5-10 min of compiling; log $blog)"
   local t0=$SECONDS
   (
     cd "$src"
