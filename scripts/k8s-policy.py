@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """k8s-policy.py — the trio's rules for its Kubernetes manifests.
 
-usage: k8s-policy.py FILE             check one rendered overlay (kustomize build)
-       k8s-policy.py --self-test FILE  FILE must pass; then each rule is broken
-                                       in turn in a copy (written to a temp
-                                       directory) and the check must catch it
+usage: k8s-policy.py [--vars DIR] FILE              check one rendered overlay
+       k8s-policy.py --self-test [--vars DIR] FILE  FILE must pass; then each
+                    rule is broken in turn in a copy (written to a temp
+                    directory) and the check must catch it
+DIR holds <service>.vars, the variables each service reads, one a line
+(k8s-check.sh takes them from each binary's --help); without it the config
+rule is not checked.
 
 The rules (each violation is one line "FILE: Kind/name: rule: what"):
   liveness-probe    every container: an HTTP liveness probe on /health
@@ -32,9 +35,14 @@ The rules (each violation is one line "FILE: Kind/name: rule: what"):
   image             the image is <registry/>timestamp-trio/<container name>
   monitor           a PodMonitor or ServiceMonitor scraping each Deployment's
                     pods on /metrics
+  config            every variable a container's env sets is one its service
+                    reads, and every key of a ConfigMap it takes whole
+                    (envFrom) is read by one of the services taking it: a
+                    misspelt name would be ignored, leaving the default
 Exit 1 on any violation (self-test: on any rule not caught), 2 for bad
 usage or unreadable input.
 """
+import argparse
 import copy
 import os
 import re
@@ -181,8 +189,9 @@ def check_db_secret(docs, pod, c, bad):
                 % (cname, secret.get("secretName"), key))
 
 
-def check(docs):
-    """All violations of docs, as (object, rule, what) tuples."""
+def check(docs, known=None):
+    """All violations of docs, as (object, rule, what) tuples. known maps a
+    service to the set of variables it reads (None: the config rule is off)."""
     out = []
     cfg = config_data(docs)
     deployments = by_kind(docs, "Deployment")
@@ -232,7 +241,36 @@ def check(docs):
                     monitored = True
         if not monitored:
             bad("monitor", "no PodMonitor or ServiceMonitor scrapes its pods' /metrics")
+    if known is not None:
+        check_config(docs, known, out)
     return out
+
+
+def check_config(docs, known, out):
+    readers = {}  # ConfigMap name → the services that take it whole
+    for d in by_kind(docs, "Deployment"):
+        for c in d["spec"]["template"]["spec"].get("containers") or []:
+            cname = c.get("name")
+            if cname not in known:
+                out.append((name_of(d), "config", "no list of the variables %s reads" % cname))
+                continue
+            for e in c.get("env") or []:
+                if e.get("name") not in known[cname]:
+                    out.append((name_of(d), "config", "container %s: %s is not a variable %s reads"
+                                % (cname, e.get("name"), cname)))
+            for ef in c.get("envFrom") or []:
+                ref = (ef.get("configMapRef") or {}).get("name")
+                if ref:
+                    readers.setdefault(ref, set()).add(cname)
+    for cm in by_kind(docs, "ConfigMap"):
+        svcs = readers.get(cm["metadata"]["name"])
+        if not svcs:
+            continue
+        read = set().union(*(known[x] for x in svcs))
+        for key in cm.get("data") or {}:
+            if key not in read:
+                out.append((name_of(cm), "config", "%s is read by none of %s"
+                            % (key, ", ".join(sorted(svcs)))))
 
 
 def check_keda(docs, dname, cfg, bad):
@@ -274,9 +312,26 @@ def load(path):
     return docs
 
 
-def run(path):
+def load_vars(d):
+    """{service: set of variables} from DIR/<service>.vars."""
+    known = {}
+    try:
+        for f in os.listdir(d):
+            if f.endswith(".vars"):
+                with open(os.path.join(d, f)) as fh:
+                    known[f[:-5]] = {x.strip() for x in fh if x.strip()}
+    except OSError as e:
+        print("k8s-policy: --vars %s: %s" % (d, e.strerror), file=sys.stderr)
+        sys.exit(2)
+    if not known:
+        print("k8s-policy: --vars %s: no <service>.vars in it" % d, file=sys.stderr)
+        sys.exit(2)
+    return known
+
+
+def run(path, known):
     """Checks one file, printing its violations; returns them."""
-    out = check(load(path))
+    out = check(load(path), known)
     for obj, rule, what in out:
         print("%s: %s: %s: %s" % (path, obj, rule, what))
     return out
@@ -352,6 +407,18 @@ def password_in_config(docs, dname):
     return True
 
 
+def env_misspelt(docs, dname):
+    c = containers(docs, dname)[1]
+    c.setdefault("env", []).append({"name": "OTEL_SERVICE_NAM", "value": dname})
+    return True
+
+
+def config_key_misspelt(docs, dname):
+    data = by_kind(docs, "ConfigMap")[0].setdefault("data", {})
+    data["KAFKA_BROKERS"] = data.pop("KAFKA_BROKER", "kafka:9092")
+    return True
+
+
 def image_renamed(docs, dname):
     c = containers(docs, dname)[1]
     c["image"] = "busybox:1.36"
@@ -388,18 +455,22 @@ BREAKERS = [
     ("db-secret", "DB_PASSWORD in the ConfigMap", password_in_config, DB_SERVICES),
     ("image", "image not the service's", image_renamed, None),
     ("monitor", "the PodMonitor removed", drop_docs("PodMonitor", lambda x, d: True), None),
+    ("config", "OTEL_SERVICE_NAM in its env", env_misspelt, None),
+    ("config", "KAFKA_BROKERS in the ConfigMap", config_key_misspelt, {"command-service"}),
 ]
 
 
-def self_test(path):
+def self_test(path, known):
     docs = load(path)
-    if run(path):
+    if run(path, known):
         print("self-test: %s itself breaks the rules" % path)
         return 1
     names = [d["metadata"]["name"] for d in by_kind(docs, "Deployment")]
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="k8s-policy-") as tmp:
         for i, (rule, what, brk, only) in enumerate(BREAKERS):
+            if rule == "config" and known is None:
+                continue
             for dname in names:
                 if only is not None and dname not in only:
                     continue
@@ -411,7 +482,7 @@ def self_test(path):
                 bpath = os.path.join(tmp, "%02d-%s-%s.yaml" % (i, rule, dname))
                 with open(bpath, "w") as f:
                     yaml.safe_dump_all(broken, f)
-                rules = {r for _, r, _ in check(load(bpath))}
+                rules = {r for _, r, _ in check(load(bpath), known)}
                 if rule in rules:
                     passed += 1
                 else:
@@ -424,17 +495,22 @@ def self_test(path):
     return 1 if failed else 0
 
 
-def main(argv):
-    if len(argv) == 3 and argv[1] == "--self-test":
-        return self_test(argv[2])
-    if len(argv) != 2 or argv[1].startswith("-"):
-        print("usage: k8s-policy.py [--self-test] FILE", file=sys.stderr)
-        return 2
-    out = run(argv[1])
+def main():
+    ap = argparse.ArgumentParser(description="the trio's policy for its Kubernetes manifests")
+    ap.add_argument("--self-test", action="store_true",
+                    help="FILE must pass, and each rule broken in a copy of it must be caught")
+    ap.add_argument("--vars", metavar="DIR", help="DIR/<service>.vars: the variables each reads")
+    ap.add_argument("file")
+    args = ap.parse_args()
+    known = load_vars(args.vars) if args.vars else None
+    if args.self_test:
+        return self_test(args.file, known)
+    out = run(args.file, known)
     if not out:
-        print("%s: every policy rule holds" % argv[1])
+        print("%s: every policy rule holds%s" % (
+            args.file, "" if known else " (config not checked: no --vars)"))
     return 1 if out else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(main())
