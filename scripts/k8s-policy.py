@@ -109,8 +109,12 @@ def check_container(pod, c, bad):
                 bad(rule, "container %s has no %s.%s" % (cname, rule, r))
     for r in ("cpu", "memory"):
         req, lim = (res.get("requests") or {}).get(r), (res.get("limits") or {}).get(r)
-        if req is not None and lim is not None and quantity(req) > quantity(lim):
-            bad("requests", "container %s: %s request %s above its limit %s" % (cname, r, req, lim))
+        try:
+            if req is not None and lim is not None and quantity(req) > quantity(lim):
+                bad("requests", "container %s: %s request %s above its limit %s"
+                    % (cname, r, req, lim))
+        except ValueError as e:
+            bad("requests", "container %s: %s: %s" % (cname, r, e))
 
     psc = pod.get("securityContext") or {}
     csc = c.get("securityContext") or {}
@@ -150,8 +154,8 @@ def quantity(q):
     """A Kubernetes quantity as a float (enough to compare cpu and memory)."""
     units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
              "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
-    m = re.fullmatch(r"([0-9.]+)([a-zA-Z]*)", str(q))
-    if not m or m.group(2) not in units and m.group(2) != "":
+    m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([a-zA-Z]*)", str(q))
+    if not m or (m.group(2) and m.group(2) not in units):
         raise ValueError("not a quantity: %r" % q)
     return float(m.group(1)) * units.get(m.group(2), 1)
 
@@ -196,7 +200,7 @@ def check(docs, known=None):
     cfg = config_data(docs)
     deployments = by_kind(docs, "Deployment")
     if not deployments:
-        out.append(("(file)", "pdb", "no Deployment in it"))
+        out.append(("(file)", "deployments", "no Deployment in it"))
     for d in deployments:
         dname = d["metadata"]["name"]
         tmpl = d["spec"]["template"]
@@ -331,7 +335,13 @@ def load_vars(d):
 
 def run(path, known):
     """Checks one file, printing its violations; returns them."""
-    out = check(load(path), known)
+    try:
+        out = check(load(path), known)
+    except (KeyError, TypeError, AttributeError, IndexError) as e:
+        # The schemas (k8s-validate.py) say what; this check assumes valid objects.
+        print("k8s-policy: %s: an object lacks a required field (%s: %s): validate it first"
+              % (path, type(e).__name__, e), file=sys.stderr)
+        sys.exit(2)
     for obj, rule, what in out:
         print("%s: %s: %s: %s" % (path, obj, rule, what))
     return out
