@@ -320,6 +320,16 @@ def main():
                            f"{ms(figs, one + ':p50_us')} | {ms(figs, three + ':p50_us')} | "
                            f"{ms(figs, one + ':p99_us')} | {ms(figs, three + ':p99_us')} |")
 
+    # Issue 14: what tracing costs (bench/steps/tracing.sh); the ratios are
+    # gates of targets.tsv, this line says what was exported and dropped.
+    tracing = ""
+    if figs.get("tracing:post_ratio") is not None:
+        tracing = ("Tracing (step 10), spans exported / dropped over the runs with tracing on: " +
+                   ", ".join(f"{s} {figs.text('tracing:exported_' + s)} / {figs.text('tracing:dropped_' + s)}"
+                             for s in ("command-service", "consumer-service", "query-service")) +
+                   " (a span is dropped when the bounded export queue is full: the backlog makes spans "
+                   "faster than one exporter sends them).")
+
     # The consumer's memory against its drain rate, by prefetch size.
     curve = []
     points = sorted((figs.get(f"{os.path.basename(f)}:kb"), os.path.basename(f))
@@ -342,7 +352,8 @@ def main():
     print("\n".join(table) + "\n\n" + "\n".join(lat) + "\n\n" + "\n".join(pipe) +
           ("\n\n" + "\n".join(live) if live else "") +
           ("\n\n" + "\n".join(cluster) if cluster else "") +
-          ("\n\n" + "\n".join(curve) if curve else "") + "\n\n" + "\n".join(cpu) +
+          ("\n\n" + "\n".join(curve) if curve else "") + ("\n\n" + tracing if tracing else "") +
+          "\n\n" + "\n".join(cpu) +
           f"\n\nbinaries (with debug info): {sizes}")
 
     readable_limit = next((t["limit"] for t in targets if t["gate"].startswith("readable-")), None)
@@ -373,7 +384,7 @@ What real durability costs (step 9): the same closed-loop POSTs against three
 brokers with replication factor 3 (a 200 waits for two copies), and the same
 GETs answered from a streaming standby:
 
-""" + "\n".join(cluster) + "\n" if cluster else "") + (f"""
+""" + "\n".join(cluster) + "\n" if cluster else "") + ("\n" + tracing + "\n" if tracing else "") + (f"""
 Consumer memory against drain rate, by prefetch size (a backlog drained by a
 consumer started on it, each size in turn):
 

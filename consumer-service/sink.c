@@ -336,14 +336,18 @@ int sink_wal_position(uint64_t *insert, uint64_t *flushed, char *errstr, size_t 
 	} else {
 		/* A standby flushes only what the primary has flushed; the least
 		 * is taken all the same. Fewer standbys streaming than asked:
-		 * nothing is durable yet (0/0), and the offsets wait. */
+		 * nothing is durable yet (0/0), and the offsets wait. The WAL
+		 * sender of a logical slot (a subscriber, a CDC tool) is no
+		 * standby: it could not be promoted. */
 		const char *vals[] = {standbys_offset};
 
 		res = db_exec_params(
 		    conn,
 		    "SELECT pg_current_wal_insert_lsn(), least(pg_current_wal_flush_lsn(), "
-		    "coalesce((SELECT flush_lsn FROM pg_stat_replication "
-		    "WHERE state = 'streaming' AND flush_lsn IS NOT NULL "
+		    "coalesce((SELECT flush_lsn FROM pg_stat_replication r "
+		    "WHERE state = 'streaming' AND flush_lsn IS NOT NULL AND NOT EXISTS "
+		    "(SELECT FROM pg_replication_slots s WHERE s.active_pid = r.pid "
+		    "AND s.slot_type = 'logical') "
 		    "ORDER BY flush_lsn DESC OFFSET $1::int LIMIT 1), '0/0'))",
 		    1, vals, &deadline, errstr, errstr_size);
 	}

@@ -29,6 +29,10 @@
 #                       PostgreSQL standby beside steps 2 and 4's figures,
 #                       reported (bench/steps/cluster.sh; Kafka P192-P197,
 #                       the standby P433, services P084 and P086)
+#  10. tracing          issue 14: POST, GET and a consumer's backlog with
+#                       tracing off and on (100 % sampling, exporting to a
+#                       do-nothing collector), twice in turn; run before 9
+#                       (bench/steps/tracing.sh)
 #
 # env: BENCH_SMOKE=1 (a couple of seconds a step, no thresholds: make test),
 #      BENCH_SECONDS (10), BENCH_MESSAGES (200000), BENCH_RATES ("1000 5000"),
@@ -409,6 +413,8 @@ step_pipeline
 
 # 7. footprint under load: the peaks.
 RSS_PEAK_COMMAND=$(rss_kb command-service VmHWM)
+
+step_tracing  # 10. the services with tracing off and on (before 9: the cluster's JVMs would disturb it)
 
 step_cluster  # 9. the same POSTs on 3 brokers with RF 3, the same GETs from a standby
 

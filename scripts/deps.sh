@@ -15,9 +15,11 @@
 #         (ops checks), Node.js with newman and redocly (`npm ci`),
 #         schemathesis and hadolint (pip, .cache/ops-venv), vegeta (`go
 #         install`, .cache/bin), promtool (unpacked from Debian's
-#         prometheus package into .cache/prometheus) and Jaeger (built from
-#         the Go module proxy into .cache/jaeger by scripts/jaeger.sh: in the
-#         background, ~7 min the first time; the integration tests wait for it)
+#         prometheus package into .cache/prometheus), kustomize (`go
+#         install`, .cache/kustomize-<version>) and kubernetes-validate (pip,
+#         .cache/k8s-venv) for make test-k8s, and Jaeger (built from the Go
+#         module proxy into .cache/jaeger by scripts/jaeger.sh: in the
+#         background, ~7-10 min the first time; the integration tests wait for it)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,6 +27,8 @@ ROOT=$(cd "$HERE/.." && pwd)
 CACHE=${KAFKA_CACHE_DIR:-$ROOT/.cache}
 # Versions of what is not a Debian package (bench.sh reads VEGETA_VERSION here).
 VEGETA_VERSION=v12.13.0
+# (k8s-check.sh reads this; v5.8.3 and later need a newer Go than Debian 12's machines have)
+KUSTOMIZE_VERSION=v5.8.2
 
 say() { echo "[deps] $*"; }
 die() { echo "[deps] error: $*" >&2; exit 1; }
@@ -79,6 +83,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt_ install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# Jaeger, the tracing tests' collector: first, as its build (minutes) runs in
+# the background while the rest is fetched and the unit tests run.
+[ "$profile" != test ] || "$HERE/jaeger.sh" build-bg
 # The Kafka jars (kafka.sh says a line when it fetches them).
 "$HERE/kafka.sh" fetch
 
@@ -110,6 +117,27 @@ if [ "$profile" = test ]; then
       "$go" install "github.com/tsenart/vegeta/v12@$VEGETA_VERSION" >"$CACHE/vegeta-install.log" 2>&1 ||
       { cat "$CACHE/vegeta-install.log"; die "could not install vegeta"; }
   fi
+  # kustomize renders deploy/k8s/ (make test-k8s); a new version, a new folder.
+  kz=$CACHE/kustomize-$KUSTOMIZE_VERSION
+  if [ ! -x "$kz/kustomize" ]; then
+    go=$(command -v go || echo /usr/local/go/bin/go)
+    say "go install kustomize $KUSTOMIZE_VERSION (Go module proxy) into $kz"
+    mkdir -p "$CACHE"
+    GOBIN=$kz GOPATH=$CACHE/go GOFLAGS=-modcacherw GOTOOLCHAIN=local \
+      "$go" install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" \
+      >"$CACHE/kustomize-install.log" 2>&1 ||
+      { cat "$CACHE/kustomize-install.log"; die "could not install kustomize"; }
+  fi
+  # kubernetes-validate and the CRD models (make test-k8s), in a venv of their own.
+  venv=$CACHE/k8s-venv
+  stamp=$venv/.k8s-requirements
+  if ! cmp -s "$ROOT/requirements-k8s.txt" "$stamp"; then
+    say "pip install -r requirements-k8s.txt (kubernetes-validate) into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements-k8s.txt"
+    cp "$ROOT/requirements-k8s.txt" "$stamp"
+  fi
   # promtool, unpacked: installing the package would also start a Prometheus server.
   prom=$CACHE/prometheus
   if [ ! -x "$prom/usr/bin/promtool" ]; then
@@ -120,7 +148,5 @@ if [ "$profile" = test ]; then
     dpkg-deb -x "$tmp"/prometheus_*.deb "$prom"
     rm -rf "$tmp"
   fi
-  # Jaeger, the tracing tests' collector: its build runs while the unit tests do.
-  "$HERE/jaeger.sh" build-bg
 fi
 say "$profile: everything present"
