@@ -23,11 +23,11 @@
 #define TS_VERSION "dev"
 #endif
 
-/* A span is one fixed-size allocation: the attributes the services set (at
- * most 10 so far) live inline, their string values, the name, the status
- * message and a short tracestate in a small arena. A few hundred bytes per
- * request, no allocation per attribute. What does not fit is counted as
- * dropped (OTLP droppedAttributesCount), never truncating the span. */
+/* A span is one fixed-size allocation (about 1.3 KB): the attributes the
+ * services set (at most 10 so far) live inline, their string values, the
+ * name, the status message and a short tracestate in a small arena; no
+ * allocation per attribute. What does not fit is counted as dropped (OTLP
+ * droppedAttributesCount). */
 #define SPAN_ATTRS_MAX 16
 #define SPAN_ARENA_SIZE 768
 #define SPAN_NAME_MAX 128     /* longer names are cut */
@@ -48,15 +48,19 @@
 
 enum attr_type { ATTR_STR, ATTR_INT, ATTR_BOOL };
 
+/* A string in a span's arena. */
+struct astr {
+	uint16_t off, len;
+	bool plain; /* nothing to escape in JSON: copied as it is */
+};
+
 struct attr {
 	const char *key; /* static: a literal */
 	enum attr_type type;
 	union {
 		int64_t i;
 		bool b;
-		struct {
-			uint16_t off, len; /* in the arena */
-		} s;
+		struct astr s;
 	} v;
 };
 
@@ -71,8 +75,10 @@ struct trace_span {
 	bool has_parent, error;
 	uint8_t kind, n_attrs;
 	uint32_t dropped_attrs;
-	int64_t start_ns, end_ns;
-	uint16_t name_len, state_off, state_len, status_off, status_len, arena_used;
+	int64_t start_ns, end_ns; /* wall time, Unix epoch */
+	int64_t start_mono;       /* clock_mono_ns at the start */
+	struct astr name, state, status;
+	uint16_t arena_used;
 	uint32_t n_links, cap_links, dropped_links;
 	struct link *links; /* malloc'd, grown by doubling up to SPAN_LINKS_MAX */
 	struct attr attrs[SPAN_ATTRS_MAX];
@@ -297,8 +303,9 @@ static bool ows(char c)
 }
 
 /* A tracestate list: at most 32 members key=value, separated by commas with
- * optional blanks; empty members are allowed; no key twice. */
-static bool state_valid(const char *s, size_t len)
+ * optional blanks; empty members are allowed; no key twice. Returns the
+ * number of members, or -1 when it is not valid. */
+static int state_members(const char *s, size_t len)
 {
 	const char *keys[32];
 	size_t key_lens[32];
@@ -317,16 +324,16 @@ static bool state_valid(const char *s, size_t len)
 			const char *eq = memchr(p, '=', (size_t)(mend - p));
 			if (n == 32 || eq == NULL || !state_key_valid(p, (size_t)(eq - p)) ||
 			    !state_value_valid(eq + 1, (size_t)(mend - eq - 1)))
-				return false;
+				return -1;
 			for (int i = 0; i < n; i++) {
 				if (key_lens[i] == (size_t)(eq - p) && memcmp(keys[i], p, key_lens[i]) == 0)
-					return false;
+					return -1;
 			}
 			keys[n] = p;
 			key_lens[n++] = (size_t)(eq - p);
 		}
 		if (comma == NULL)
-			return true;
+			return n;
 		p = comma + 1;
 	}
 }
@@ -358,7 +365,8 @@ int trace_parse(const char *traceparent, const char *tracestate, struct trace_ct
 	}
 	if (tracestate != NULL) {
 		size_t slen = strnlen(tracestate, TRACE_STATE_MAX + 1);
-		if (slen <= TRACE_STATE_MAX && state_valid(tracestate, slen))
+		/* Only empty members: nothing to pass on (W3C: avoid sending it). */
+		if (slen <= TRACE_STATE_MAX && state_members(tracestate, slen) > 0)
 			memcpy(out->state, tracestate, slen + 1);
 	}
 	return 0;
@@ -427,26 +435,35 @@ static int64_t now_ns(void)
 	return t.sec * 1000000000 + t.nsec;
 }
 
+/* Nothing to escape in a JSON string: not '"', '\\', a control or non-ASCII. */
+static const bool json_plain[256] = {[0x20 ... 0x21] = true, [0x23 ... 0x5b] = true,
+                                      [0x5d ... 0x7e] = true};
+
 /* Copies up to max bytes of v into the arena, cut at a UTF-8 character
- * boundary. Returns false when there is no room. One pass, by hand: strnlen
+ * boundary, and notes whether it needs escaping (the exporter then copies
+ * it as it is: looking at each byte again there was a sixth of an export's
+ * time). Returns false when there is no room. One pass, by hand: strnlen
  * and the memcpy gcc inlines (rep movsq) were a third of a span's cost in
  * perf, for strings of a few dozen bytes. */
-static bool arena_put(struct trace_span *s, const char *v, size_t max, uint16_t *off, uint16_t *len)
+static bool arena_put(struct trace_span *s, const char *v, size_t max, struct astr *out)
 {
 	char *dst = s->arena + s->arena_used;
 	size_t room = SPAN_ARENA_SIZE - s->arena_used, n = 0;
+	bool plain = true;
 
 	for (; n < max && v[n] != '\0'; n++) {
 		if (n == room)
 			return false;
 		dst[n] = v[n];
+		plain &= json_plain[(unsigned char)v[n]];
 	}
 	if (n == max && v[n] != '\0') {
 		while (n > 0 && ((unsigned char)v[n] & 0xc0) == 0x80)
 			n--;
 	}
-	*off = s->arena_used;
-	*len = (uint16_t)n;
+	out->off = s->arena_used;
+	out->len = (uint16_t)n;
+	out->plain = plain;
 	s->arena_used = (uint16_t)(s->arena_used + n);
 	return true;
 }
@@ -458,7 +475,6 @@ struct trace_span *trace_start(const char *name, enum trace_kind kind,
 	uint8_t parent_span[8] = {0};
 	struct trace_span *s;
 	struct trace_ctx unused;
-	uint16_t off;
 
 	if (ctx == NULL)
 		ctx = &unused;
@@ -509,9 +525,10 @@ struct trace_span *trace_start(const char *name, enum trace_kind kind,
 	}
 	s->kind = (uint8_t)kind;
 	s->start_ns = now_ns();
-	arena_put(s, name, SPAN_NAME_MAX, &off, &s->name_len); /* the first: always fits */
+	s->start_mono = clock_mono_ns();
+	arena_put(s, name, SPAN_NAME_MAX, &s->name); /* the first: always fits */
 	if (strnlen(ctx->state, SPAN_STATE_MAX + 1) <= SPAN_STATE_MAX)
-		arena_put(s, ctx->state, SPAN_STATE_MAX, &s->state_off, &s->state_len);
+		arena_put(s, ctx->state, SPAN_STATE_MAX, &s->state);
 	return s;
 }
 
@@ -536,19 +553,18 @@ static struct attr *attr_slot(struct trace_span *s, const char *key)
 void trace_attr_str(struct trace_span *s, const char *key, const char *value)
 {
 	struct attr *a;
-	uint16_t off, len;
+	struct astr v;
 
 	if (s == NULL || value == NULL)
 		return;
-	if (!arena_put(s, value, SPAN_VALUE_MAX, &off, &len)) {
+	if (!arena_put(s, value, SPAN_VALUE_MAX, &v)) {
 		s->dropped_attrs++;
 		return;
 	}
 	if ((a = attr_slot(s, key)) == NULL)
 		return;
 	a->type = ATTR_STR;
-	a->v.s.off = off;
-	a->v.s.len = len;
+	a->v.s = v;
 }
 
 void trace_attr_int(struct trace_span *s, const char *key, int64_t value)
@@ -605,8 +621,8 @@ void trace_error(struct trace_span *s, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	s->error = true;
-	if (!arena_put(s, msg, sizeof(msg) - 1, &s->status_off, &s->status_len))
-		s->status_len = 0; /* the ERROR code without its message */
+	if (!arena_put(s, msg, sizeof(msg) - 1, &s->status))
+		s->status.len = 0; /* the ERROR code without its message */
 }
 
 static void span_free(struct trace_span *s)
@@ -621,7 +637,9 @@ void trace_end(struct trace_span *s)
 
 	if (s == NULL)
 		return;
-	s->end_ns = now_ns();
+	/* The duration from the monotonic clock: a step of the wall clock
+	 * (NTP) during the span neither stretches it nor makes it negative. */
+	s->end_ns = s->start_ns + (clock_mono_ns() - s->start_mono);
 	s->next = NULL;
 	pthread_mutex_lock(&queue_lock);
 	if (!queue_open || queue_count >= ex.queue_max) {
@@ -719,7 +737,7 @@ static void buf_str(struct buf *b, const char *s, size_t n)
 		unsigned char c = (unsigned char)s[i];
 		size_t seq, pos;
 
-		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+		if (json_plain[c]) {
 			*o++ = (char)c;
 			i++;
 		} else if (c >= 0x80 && (seq = jsonw_utf8_seq((const unsigned char *)s + i, n - i)) > 0) {
@@ -757,6 +775,20 @@ static void buf_kv_str(struct buf *b, const char *key, const char *v, size_t n)
 	buf_put(b, "}}");
 }
 
+/* A string of the span's arena, copied as it is when it is plain. */
+static void buf_astr(struct buf *b, const struct trace_span *s, const struct astr *a)
+{
+	if (!a->plain) {
+		buf_str(b, s->arena + a->off, a->len);
+	} else if (buf_reserve(b, (size_t)a->len + 2)) {
+		b->p[b->len++] = '"';
+		memcpy(b->p + b->len, s->arena + a->off, a->len);
+		b->len += a->len;
+		b->p[b->len++] = '"';
+		b->p[b->len] = '\0';
+	}
+}
+
 static void json_span(struct buf *b, const struct trace_span *s)
 {
 	buf_put(b, "{\"traceId\":");
@@ -767,12 +799,12 @@ static void json_span(struct buf *b, const struct trace_span *s)
 		buf_put(b, ",\"parentSpanId\":");
 		buf_hex(b, s->parent_id, sizeof(s->parent_id));
 	}
-	if (s->state_len > 0) {
+	if (s->state.len > 0) {
 		buf_put(b, ",\"traceState\":");
-		buf_str(b, s->arena + s->state_off, s->state_len);
+		buf_astr(b, s, &s->state);
 	}
 	buf_put(b, ",\"name\":");
-	buf_str(b, s->arena, s->name_len);
+	buf_astr(b, s, &s->name);
 	/* OTLP JSON: 64-bit integers are strings. */
 	buf_put(b, ",\"kind\":");
 	buf_int(b, s->kind, false);
@@ -788,7 +820,11 @@ static void json_span(struct buf *b, const struct trace_span *s)
 			buf_put(b, ",");
 		switch (a->type) {
 		case ATTR_STR:
-			buf_kv_str(b, a->key, s->arena + a->v.s.off, a->v.s.len);
+			buf_put(b, "{\"key\":");
+			buf_str(b, a->key, strlen(a->key));
+			buf_put(b, ",\"value\":{\"stringValue\":");
+			buf_astr(b, s, &a->v.s);
+			buf_put(b, "}}");
 			break;
 		case ATTR_INT:
 			buf_put(b, "{\"key\":");
@@ -829,9 +865,9 @@ static void json_span(struct buf *b, const struct trace_span *s)
 	}
 	if (s->error) {
 		buf_put(b, ",\"status\":{\"code\":2");
-		if (s->status_len > 0) {
+		if (s->status.len > 0) {
 			buf_put(b, ",\"message\":");
-			buf_str(b, s->arena + s->status_off, s->status_len);
+			buf_astr(b, s, &s->status);
 		}
 		buf_put(b, "}");
 	}
@@ -875,6 +911,7 @@ static long post(const struct buf *body, long *retry_ms)
 	CURLcode result = CURLE_OK;
 	int running = 1;
 
+	*retry_ms = 0;
 	/* Once shutting down, no request may outlive the deadline. */
 	if (stop != 0 && stop - clock_mono_ms() < timeout)
 		timeout = stop - clock_mono_ms();
@@ -964,6 +1001,7 @@ static void *exporter_main(void *arg)
 	struct buf body = {0};
 
 	(void)arg;
+	pthread_setname_np(pthread_self(), "trace-export"); /* for top -H, perf */
 	pthread_mutex_lock(&queue_lock);
 	for (;;) {
 		struct timespec due = clock_deadline(ex.delay_ms);
@@ -1050,14 +1088,15 @@ static int percent_decode(const char *s, size_t n, char *out)
 /* Calls each(arg, key, value) for every member of a "k=v,k=v" list (the
  * W3C Baggage form the OTel variables use: blanks around keys and values
  * ignored, values percent-decoded). Returns 0, or -1 with the reason in
- * errstr ("VAR: ..."). */
-static int kv_parse(const char *var, const char *list,
+ * errstr ("VAR: ..."), which quotes a malformed member unless secret (the
+ * headers may hold an API key). */
+static int kv_parse(const char *var, bool secret, const char *list,
                     int (*each)(void *arg, const char *key, const char *value, char *err, size_t errsz),
                     void *arg, char *errstr, size_t errstr_size)
 {
 	const char *p = list, *end = list + strlen(list);
 	char *key = NULL, *value = NULL;
-	int rc = 0;
+	int rc = 0, member = 0;
 
 	if (*list == '\0')
 		return 0;
@@ -1074,6 +1113,7 @@ static int kv_parse(const char *var, const char *list,
 		const char *k = p, *kend = eq ? eq : mend, *v = eq ? eq + 1 : mend, *vend = mend;
 		char reason[160];
 
+		member++;
 		while (k < kend && isspace((unsigned char)*k))
 			k++;
 		while (kend > k && isspace((unsigned char)kend[-1]))
@@ -1083,15 +1123,19 @@ static int kv_parse(const char *var, const char *list,
 		while (vend > v && isspace((unsigned char)vend[-1]))
 			vend--;
 		if (eq == NULL || k == kend) {
-			set_err(errstr, errstr_size, "%s: member '%.*s' is not key=value", var,
-			        (int)(mend - p), p);
+			if (secret)
+				set_err(errstr, errstr_size, "%s: member %d is not key=value", var, member);
+			else
+				set_err(errstr, errstr_size, "%s: member '%.*s' is not key=value", var,
+				        (int)(mend - p), p);
 			rc = -1;
 			goto out;
 		}
 		memcpy(key, k, (size_t)(kend - k));
 		key[kend - k] = '\0';
 		if (percent_decode(v, (size_t)(vend - v), value) < 0) {
-			set_err(errstr, errstr_size, "%s: the value of '%s' has a bad escape (%%XX: two hex digits, not %%00)", var, key);
+			set_err(errstr, errstr_size,
+			        "%s: the value of '%s' has a bad escape (%%XX: two hex digits, not %%00)", var, key);
 			rc = -1;
 			goto out;
 		}
@@ -1377,9 +1421,9 @@ int trace_setup(const struct trace_config *c, const char *program, char *errstr,
 		        c->batch_max, c->queue_max);
 		return -1;
 	}
-	if (kv_parse("OTEL_EXPORTER_OTLP_HEADERS", str_or_empty(c->headers), header_add, &headers,
+	if (kv_parse("OTEL_EXPORTER_OTLP_HEADERS", true, str_or_empty(c->headers), header_add, &headers,
 	             errstr, errstr_size) != 0 ||
-	    kv_parse("OTEL_RESOURCE_ATTRIBUTES", str_or_empty(c->resource_attributes), resource_add,
+	    kv_parse("OTEL_RESOURCE_ATTRIBUTES", false, str_or_empty(c->resource_attributes), resource_add,
 	             &res, errstr, errstr_size) != 0 ||
 	    export_url(c, &url, errstr, errstr_size) != 0)
 		goto out;
