@@ -10,7 +10,7 @@
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 BUILD   ?= build
 CC      ?= cc
-PKGS    := rdkafka libpq json-c uuid
+PKGS    := rdkafka libpq json-c uuid libcurl
 
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -26,7 +26,7 @@ LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcivetweb -lpthread
 
 COMMON_SRCS   := common/cfg.c common/clock.c common/db.c common/http.c common/jsonw.c \
                  common/kafka.c common/log.c common/metrics.c common/msg.c \
-                 common/ts.c common/uid.c
+                 common/trace.c common/ts.c common/uid.c
 COMMAND_SRCS  := command-service/main.c command-service/publisher.c \
                  command-service/api.c
 CONSUMER_SRCS := consumer-service/main.c consumer-service/consumer.c \

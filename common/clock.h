@@ -7,12 +7,15 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <time.h>
 
 /* Seconds, and milliseconds, on the monotonic clock (from an arbitrary
  * origin: only differences mean anything). */
 double clock_mono_s(void);
 long clock_mono_ms(void);
+/* Nanoseconds, for a span's duration (its start is ts_now's wall time). */
+int64_t clock_mono_ns(void);
 
 /* The monotonic clock ms milliseconds from now: a deadline for
  * clock_ms_left, clock_passed and pthread_cond_timedwait on a condition

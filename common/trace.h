@@ -4,7 +4,11 @@
  * Off unless OTEL_EXPORTER_OTLP_ENDPOINT (or _TRACES_ENDPOINT) is set and
  * OTEL_SDK_DISABLED is not "true". A request never waits for the exporter:
  * trace_end hands the span to a bounded queue and returns; a full queue, a
- * down or slow collector drops spans and counts them in /metrics. */
+ * down or slow collector drops spans and counts them in /metrics:
+ *   trace_spans_total{result="exported"|"dropped_queue_full"|
+ *                     "dropped_export_failed"|"dropped_no_memory"}
+ *   trace_export_requests_total{result="ok"|"error"}
+ * (registered by trace_setup when tracing is on). */
 #ifndef COMMON_TRACE_H
 #define COMMON_TRACE_H
 
@@ -101,8 +105,11 @@ struct trace_config {
 int trace_setup(const struct trace_config *c, const char *program, char *errstr,
                 size_t errstr_size) __attribute__((warn_unused_result));
 
-/* Exports what is queued, waiting up to timeout_ms, then stops the thread.
- * Spans ended afterwards are dropped. */
+/* Exports what is queued, waiting up to timeout_ms (a transfer in progress
+ * is cut at the deadline), then stops the thread; what was not exported by
+ * then is dropped (dropped_export_failed). Spans ended afterwards are
+ * dropped too (dropped_queue_full). Does nothing when tracing is off or was
+ * never set up; trace_setup may be called again afterwards. */
 void trace_shutdown(int timeout_ms);
 
 /* Tracing is on (setup succeeded with an endpoint and not disabled). */
@@ -127,21 +134,28 @@ struct trace_span;
  * Returns NULL when the span is not recorded: tracing is off (ctx is then a
  * copy of parent, or zeroed), the span is not sampled (ctx is a new span
  * with the sampled flag clear, to propagate), or the span memory is used up
- * (counted). Every function below does nothing with NULL. */
+ * (counted). Every function below does nothing with NULL. ctx may be parent
+ * itself (it becomes the child), or NULL. name is cut at 128 bytes. */
 struct trace_span *trace_start(const char *name, enum trace_kind kind,
                                const struct trace_ctx *parent, struct trace_ctx *ctx);
 
 /* Attributes. key must be a string that lives as long as the program (a
- * literal: the semantic-convention names); values are copied. */
+ * literal: the semantic-convention names); setting the same key (the same
+ * pointer) again replaces the value. Values are copied, strings cut at 256
+ * bytes (at a UTF-8 character boundary). A span holds 16 attributes, and
+ * 768 bytes for its name, string values and tracestate (kept when at most
+ * 256 bytes); what does not fit is counted as dropped (OTLP
+ * droppedAttributesCount). */
 void trace_attr_str(struct trace_span *s, const char *key, const char *value);
 void trace_attr_int(struct trace_span *s, const char *key, int64_t value);
 void trace_attr_bool(struct trace_span *s, const char *key, bool value);
 
-/* Adds a link to another span (a batch to the messages it wrote). Links
- * beyond a limit are counted as dropped in the span (OTLP droppedLinksCount). */
+/* Adds a link to another span (a batch to the messages it wrote); an
+ * invalid to is ignored. Links beyond 1024 are counted as dropped in the
+ * span (OTLP droppedLinksCount). */
 void trace_link(struct trace_span *s, const struct trace_ctx *to);
 
-/* Sets the span's status to ERROR with a message. */
+/* Sets the span's status to ERROR with a message (cut at 255 bytes). */
 void trace_error(struct trace_span *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Ends the span now and hands it to the exporter: never blocks; the span

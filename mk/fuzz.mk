@@ -1,11 +1,11 @@
 # fuzz.mk — libFuzzer targets (clang, with ASan and UBSan) for the code that
 # reads untrusted input: the RFC 3339 parser, the Kafka message codec, UUID
-# and Idempotency-Key checks, request paths and correlation ids, and the JSON
-# escaping of what goes back into error bodies.
+# and Idempotency-Key checks, request paths and correlation ids, the JSON
+# escaping of what goes back into error bodies, and the W3C trace context.
 #
 #   make fuzz                  each target for FUZZ_SECONDS (60), failing on a crash
 #   make fuzz FUZZ_SECONDS=600 longer
-#   make fuzz-run-ts           one target (ts, msg, uid, http, jsonw)
+#   make fuzz-run-ts           one target (ts, msg, uid, http, jsonw, trace)
 #   make fuzz-corpus           every committed seed once, no fuzzing (quick)
 #
 # Seeds are in fuzz/corpus/<target>/ (small, committed); what the fuzzer finds
@@ -15,7 +15,7 @@
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := ts msg uid http jsonw
+FUZZ_TARGETS := ts msg uid http jsonw trace
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror -Wshadow \
@@ -28,6 +28,7 @@ FUZZ_ARGS_msg  := -max_len=4096 -dict=fuzz/msg.dict
 FUZZ_ARGS_uid  := -max_len=320
 FUZZ_ARGS_http := -max_len=12288 -dict=fuzz/http.dict
 FUZZ_ARGS_jsonw := -max_len=1024 -dict=fuzz/msg.dict
+FUZZ_ARGS_trace := -max_len=1024 -dict=fuzz/trace.dict
 
 .PHONY: fuzz fuzz-build fuzz-corpus $(FUZZ_TARGETS:%=fuzz-run-%)
 

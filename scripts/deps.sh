@@ -7,10 +7,10 @@
 #
 # usage: scripts/deps.sh run|test
 #   run   Debian packages to build and run the trio (compiler, libraries,
-#         PostgreSQL 15, a Java runtime and Maven) and the Apache Kafka jars
-#         (Maven, into .cache/)
+#         libcurl for the trace exporter, PostgreSQL 15, a Java runtime and
+#         Maven) and the Apache Kafka jars (Maven, into .cache/)
 #   test  the same, plus what the tests and benchmarks use: Debian's check,
-#         libcurl, clang (fuzz), cppcheck and shellcheck (make lint), kcat,
+#         clang (fuzz), cppcheck and shellcheck (make lint), kcat,
 #         wrk and gnuplot (bench), docker-compose, ansible and ansible-lint
 #         (ops checks), Node.js with newman and redocly (`npm ci`),
 #         schemathesis and hadolint (pip, .cache/ops-venv), vegeta (`go
@@ -35,9 +35,9 @@ profile=${1:-}
 case $profile in run | test) ;; *) echo "usage: $0 run|test" >&2; exit 2 ;; esac
 
 pkgs=(build-essential pkg-config libcivetweb-dev librdkafka-dev libjson-c-dev uuid-dev
-      libpq-dev postgresql-15 postgresql-client-15 curl)
+      libpq-dev libcurl4-openssl-dev postgresql-15 postgresql-client-15 curl)
 if [ "$profile" = test ]; then
-  pkgs+=(check libsubunit-dev libcurl4-openssl-dev clang cppcheck shellcheck kcat wrk
+  pkgs+=(check libsubunit-dev clang cppcheck shellcheck kcat wrk
          gnuplot-nox docker-compose ansible ansible-lint python3)
   command -v node >/dev/null || pkgs+=(nodejs)
   command -v npm >/dev/null || pkgs+=(npm)

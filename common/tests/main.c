@@ -14,7 +14,7 @@ int main(int argc, char **argv)
 	    make_ts_suite,   make_uid_suite,  make_msg_suite,     make_db_suite,
 	    make_cfg_suite,  make_log_suite,  make_jsonw_suite,   make_http_suite,
 	    make_kafka_suite, make_metrics_suite, make_fuzz_regress_suite,
-	    make_clock_suite, NULL,
+	    make_clock_suite, make_trace_suite, NULL,
 	};
 
 	return unit_main(argc, argv, makers);

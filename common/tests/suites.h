@@ -16,6 +16,7 @@ Suite *make_kafka_suite(void);
 Suite *make_metrics_suite(void);
 Suite *make_fuzz_regress_suite(void);
 Suite *make_clock_suite(void);
+Suite *make_trace_suite(void);
 
 /* Number of rows of a static table, for tcase_add_loop_test. */
 #define TABLE_LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))

@@ -44,6 +44,20 @@ START_TEST(now_is_monotonic)
 }
 END_TEST
 
+/* The same clock as clock_mono_ms: read between two of its readings, it
+ * falls between them. */
+START_TEST(mono_ns_is_the_same_clock_in_nanoseconds)
+{
+	long before = clock_mono_ms();
+	int64_t ns = clock_mono_ns(), again = clock_mono_ns();
+	long after = clock_mono_ms();
+
+	ck_assert_int_ge(again, ns);
+	ck_assert_int_ge(ns / 1000000, before);
+	ck_assert_int_le(ns / 1000000, after);
+}
+END_TEST
+
 START_TEST(deadline_in_seconds_rounds_up_to_a_millisecond)
 {
 	long long b = mono_ns();
@@ -105,6 +119,7 @@ Suite *make_clock_suite(void)
 
 	tcase_add_test(tc, deadline_is_ms_from_now_and_normalized);
 	tcase_add_test(tc, now_is_monotonic);
+	tcase_add_test(tc, mono_ns_is_the_same_clock_in_nanoseconds);
 	tcase_add_test(tc, deadline_in_seconds_rounds_up_to_a_millisecond);
 	tcase_add_test(tc, ms_left_is_clamped_and_passed_agrees);
 	tcase_add_test(tc, cond_waits_until_a_monotonic_deadline);
