@@ -45,6 +45,9 @@
 /* Connecting to a collector should take milliseconds; a longer wait means
  * it is down, and the batch is dropped sooner than at the full timeout. */
 #define CONNECT_TIMEOUT_MAX_MS 2000
+/* The request body's buffer is kept between exports up to this size (a full
+ * batch of the services' spans is under 1 MB). */
+#define BODY_KEEP_MAX (4u << 20)
 
 enum attr_type { ATTR_STR, ATTR_INT, ATTR_BOOL };
 
@@ -1036,6 +1039,12 @@ static void *exporter_main(void *arg)
 				list = next;
 			}
 			n -= batch;
+		}
+		/* A batch of spans with a thousand links each takes tens of MB;
+		 * not kept for the life of the process. */
+		if (body.cap > BODY_KEEP_MAX) {
+			free(body.p);
+			body = (struct buf){0};
 		}
 		pthread_mutex_lock(&queue_lock);
 	}

@@ -1339,6 +1339,43 @@ START_TEST(spans_from_many_threads_all_arrive_once)
 }
 END_TEST
 
+/* A body over the size the exporter keeps (60 spans of 1024 links: about
+ * 5 MB), then another export: the buffer is let go and made again. */
+START_TEST(export_after_a_very_large_body_still_works)
+{
+	struct trace_config c;
+	struct trace_ctx ctx, to;
+	struct trace_span *s;
+	json_object *root;
+
+	listener_start(ANSWER_200);
+	c = config(listener_url());
+	c.delay_ms = 600000; /* one batch: when it is full */
+	c.batch_max = 60;
+	setup_ok(&c);
+	ck_assert_int_eq(trace_parse(TP_VALID, NULL, &to), 0);
+	for (int i = 0; i < 60; i++) {
+		s = trace_start("batch", TRACE_CLIENT, NULL, &ctx);
+		for (int l = 0; l < 1024; l++)
+			trace_link(s, &to);
+		trace_end(s);
+	}
+	ck_assert_int_eq(listener_wait(1), 1);
+	ck_assert_uint_gt(strlen(lis.body[0]), 4u << 20);
+	trace_end(trace_start("after", TRACE_INTERNAL, NULL, &ctx));
+	trace_shutdown(20000);
+	ck_assert_int_eq(lis.n, 2);
+	ck_assert_int_eq(metric(EXPORTED), 61);
+	root = json_tokener_parse(lis.body[1]);
+	ck_assert_ptr_nonnull(root);
+	ck_assert_str_eq(get_str(json_object_array_get_idx(get(json_object_array_get_idx(
+	    get(json_object_array_get_idx(get(root, "resourceSpans"), 0), "scopeSpans"), 0), "spans"), 0),
+	                         "name"), "after");
+	json_object_put(root);
+	listener_stop();
+}
+END_TEST
+
 Suite *make_trace_suite(void)
 {
 	Suite *s = suite_create("trace");
@@ -1385,6 +1422,7 @@ Suite *make_trace_suite(void)
 	tcase_add_test(tc, retry_after_is_bounded_and_there_is_one_retry);
 	tcase_add_test(tc, shutdown_cuts_the_wait_before_a_retry);
 	tcase_add_test(tc, spans_from_many_threads_all_arrive_once);
+	tcase_add_test(tc, export_after_a_very_large_body_still_works);
 	suite_add_tcase(s, tc);
 	return s;
 }
