@@ -38,9 +38,11 @@ UNIT_SRCS     := $(wildcard common/tests/*.c)
 # Each service's own modules have unit tests in <service>/tests/, linked with
 # the service's sources except its main.c, and the shared runner.
 COMMAND_TEST_SRCS  := $(wildcard command-service/tests/*.c) \
-                      $(filter-out %/main.c,$(COMMAND_SRCS)) common/tests/runner.c
+                      $(filter-out %/main.c,$(COMMAND_SRCS)) common/tests/runner.c \
+                      common/tests/otlp_sink.c
 CONSUMER_TEST_SRCS := $(wildcard consumer-service/tests/*.c) \
-                      $(filter-out %/main.c,$(CONSUMER_SRCS)) common/tests/runner.c
+                      $(filter-out %/main.c,$(CONSUMER_SRCS)) common/tests/runner.c \
+                      common/tests/otlp_sink.c
 QUERY_TEST_SRCS    := $(wildcard query-service/tests/*.c) \
                       $(filter-out %/main.c,$(QUERY_SRCS)) common/tests/runner.c
 # The test harness (integration/harness/: processes, the stack, HTTP, Kafka

@@ -67,6 +67,7 @@ static int post_timestamp(struct http_req *req, const char *segment)
 	struct ts_instant accepted;
 	enum pub_result res;
 	size_t len;
+	const struct trace_ctx *trace = http_trace(req);
 
 	if ((status = http_drain_body(req)) == 413)
 		return http_send_error(req, 413, "Connection: close\r\n",
@@ -98,9 +99,10 @@ static int post_timestamp(struct http_req *req, const char *segment)
 		uid_v4(m.command_id);
 	}
 
+	trace_attr_str(req->span, "command_id", m.command_id);
 	len = msg_encode(&m, value);
-	res = pub_send(m.command_id, value, len, req->cid,
-	               msg_ts_ms(accepted), why, sizeof(why));
+	res = pub_send(m.command_id, value, len, req->cid, trace, msg_ts_ms(accepted), why,
+	               sizeof(why));
 	switch (res) {
 	case PUB_OK:
 		log_at(LOG_DEBUG, req->cid, m.command_id, "accepted %s", value);

@@ -10,6 +10,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "publisher.h"
+#include "trace.h"
 
 static const char summary[] =
     "Accepts POST /api/v1/timestamp/{rfc3339} (and /app) and publishes each\n"
@@ -18,6 +19,7 @@ static const char summary[] =
 int main(int argc, char **argv)
 {
 	struct pub_config pc;
+	struct trace_config tc;
 	struct http_server_opts ho = {.routes = &api_routes};
 	enum log_level level;
 	const char *query_url;
@@ -42,6 +44,7 @@ int main(int argc, char **argv)
 	    {"QUERY_PUBLIC_URL", CFG_STRING, &query_url, "", 0, 0,
 	     "the query service's base URL as clients reach it, e.g. http://127.0.0.1:7082: "
 	     "the 200's Location header starts with it (empty: the path alone)"},
+	    TRACE_CFG_PARAMS(tc),
 	};
 
 	if ((rc = cfg_args(argc, argv, "command-service", summary, params,
@@ -63,23 +66,32 @@ int main(int argc, char **argv)
 
 	http_signals_block(&sigs); /* taken by http_serve_until_signal */
 
+	if (trace_setup(&tc, "command-service", errstr, sizeof(errstr)) != 0) {
+		fprintf(stderr, "command-service: %s\n", errstr);
+		return 2;
+	}
 	if (pub_setup(&pc, errstr, sizeof(errstr)) != 0) {
 		log_error("kafka producer: %s", errstr);
+		trace_shutdown(0);
 		return 1;
 	}
 	ctx = http_start(&ho, errstr, sizeof(errstr));
 	if (ctx == NULL) {
 		log_error("http: %s", errstr);
 		pub_shutdown(0);
+		trace_shutdown(0);
 		return 1;
 	}
 	log_info("listening on %s:%d, publishing to %s at %s", ho.address, ho.port,
 	         pc.topic, pc.brokers);
 
 	/* The requests in progress are answered while the producer still runs.
-	 * Within the 10 s a stop may take: 5 s, 1 s for mg_stop, 3 s to flush. */
+	 * Within the 10 s a stop may take: 5 s, 1 s for mg_stop, 3 s to flush
+	 * (the messages, then what is still unsent is failed), 1 s to export
+	 * the last spans, theirs included. */
 	http_serve_until_signal(ctx, &sigs, 5000);
-	pub_shutdown(3000);
+	pub_shutdown(2500);
+	trace_shutdown(1000);
 	mg_exit_library();
 	log_info("stopped");
 	return 0;

@@ -2,6 +2,7 @@
 #include "publisher.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -29,9 +30,13 @@ struct waiter {
 	rd_kafka_resp_err_t err;
 	atomic_int refs;
 	struct waiter *next, *prev;
+	/* The message's PRODUCER span (NULL: not recorded), ended by the
+	 * delivery report, or by pub_send when no report will come. */
+	struct trace_span *span;
 };
 
 static struct pub_config cfg;
+static char span_name[300]; /* "<topic> publish" */
 static rd_kafka_t *rk;
 static pthread_rwlock_t rk_lock = PTHREAD_RWLOCK_INITIALIZER; /* guards rk */
 static pthread_t poll_thread;
@@ -109,6 +114,20 @@ static void on_delivery(rd_kafka_t *rk_, const rd_kafka_message_t *rkm, void *op
 	(void)opaque;
 	if (w == NULL)
 		return;
+	/* Only this report ends a queued message's span: whether its request
+	 * still waits or gave up. */
+	if (w->span != NULL) {
+		if (rkm->err) {
+			trace_error(w->span, "%s", rd_kafka_err2str(rkm->err));
+		} else {
+			char part[16];
+			snprintf(part, sizeof(part), "%" PRId32, rkm->partition);
+			trace_attr_str(w->span, "messaging.destination.partition.id", part);
+			trace_attr_int(w->span, "messaging.kafka.offset", rkm->offset);
+		}
+		trace_end(w->span);
+		w->span = NULL;
+	}
 	pthread_mutex_lock(&w->mu);
 	w->err = rkm->err;
 	w->done = true;
@@ -354,6 +373,7 @@ static bool report_wait(struct waiter *w, const struct timespec *until,
 int pub_setup(const struct pub_config *c, char *errstr, size_t errstr_size)
 {
 	cfg = *c;
+	snprintf(span_name, sizeof(span_name), "%s publish", cfg.topic);
 	if (cfg.report_wait_ms <= 0)
 		cfg.report_wait_ms = cfg.timeout_ms + 1000;
 	rk = producer_new(errstr, errstr_size);
@@ -380,15 +400,41 @@ int pub_setup(const struct pub_config *c, char *errstr, size_t errstr_size)
 	return 0;
 }
 
+/* Starts w's PRODUCER span (tracing on) and writes the context its
+ * message carries into traceparent (else ""). */
+static void span_start(struct waiter *w, const char *id, const char *cid,
+                       const struct trace_ctx *parent, struct trace_ctx *ctx,
+                       char traceparent[TRACE_PARENT_SIZE])
+{
+	traceparent[0] = '\0';
+	ctx->state[0] = '\0';
+	if (!trace_on())
+		return;
+	w->span = trace_start(span_name, TRACE_PRODUCER, parent, ctx);
+	/* Not sampled, the context still travels (its flag says so). */
+	if (trace_ctx_valid(ctx))
+		trace_format(ctx, traceparent);
+	trace_attr_str(w->span, "messaging.system", "kafka");
+	trace_attr_str(w->span, "messaging.destination.name", cfg.topic);
+	trace_attr_str(w->span, "messaging.operation.type", "publish");
+	trace_attr_str(w->span, "messaging.kafka.message.key", id);
+	trace_attr_str(w->span, "correlation_id", cid);
+}
+
 static enum pub_result produce(struct waiter *w, const char *id, const char *value,
-                               size_t len, const char *cid, int64_t ts_ms,
-                               char *errstr, size_t errstr_size)
+                               size_t len, const char *cid, const struct trace_ctx *parent,
+                               int64_t ts_ms, char *errstr, size_t errstr_size)
 {
 	const double deadline = clock_mono_s() + cfg.timeout_ms / 1000.0;
+	struct trace_ctx ctx;
+	char traceparent[TRACE_PARENT_SIZE];
+	rd_kafka_resp_err_t err;
+
+	span_start(w, id, cid, parent, &ctx, traceparent);
 	const struct msg_record rec = {.topic = cfg.topic, .key = id, .value = value,
 	                               .value_len = len, .cid = cid, .ts_ms = ts_ms,
+	                               .traceparent = traceparent, .tracestate = ctx.state,
 	                               .opaque = w};
-	rd_kafka_resp_err_t err;
 
 	for (;;) {
 		pthread_rwlock_rdlock(&rk_lock);
@@ -408,8 +454,8 @@ static enum pub_result produce(struct waiter *w, const char *id, const char *val
 }
 
 enum pub_result pub_send(const char *id, const char *value, size_t len,
-                         const char *cid, int64_t ts_ms, char *errstr,
-                         size_t errstr_size)
+                         const char *cid, const struct trace_ctx *parent, int64_t ts_ms,
+                         char *errstr, size_t errstr_size)
 {
 	struct waiter *w = calloc(1, sizeof(*w));
 	const double started = clock_mono_s();
@@ -425,9 +471,11 @@ enum pub_result pub_send(const char *id, const char *value, size_t len,
 	atomic_store(&w->refs, 2); /* this thread and the delivery report */
 	atomic_fetch_add(&waiters_alive, 1);
 
-	res = produce(w, id, value, len, cid, ts_ms, errstr, errstr_size);
+	res = produce(w, id, value, len, cid, parent, ts_ms, errstr, errstr_size);
 	if (res != PUB_OK) {
-		atomic_store(&w->refs, 1); /* no report will come */
+		trace_error(w->span, "not queued: %s", errstr);
+		trace_end(w->span); /* no report will come */
+		atomic_store(&w->refs, 1);
 		waiter_unref(w);
 		metrics_add(res == PUB_UNAVAILABLE ? &m_unavailable : &m_failed, 1);
 		if (res == PUB_UNAVAILABLE)
@@ -509,8 +557,13 @@ void pub_shutdown(int timeout_ms)
 		rd_kafka_queue_destroy(topic_q);
 		topic_q = NULL;
 	}
-	if (rd_kafka_flush(rk, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
+	if (rd_kafka_flush(rk, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		log_error("%d message(s) not delivered at shutdown", rd_kafka_outq_len(rk));
+		/* Their reports, served now, free their waiters and end their
+		 * spans (as failed) before tracing stops. */
+		rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+		(void)rd_kafka_flush(rk, 500);
+	}
 	rd_kafka_destroy(rk);
 	rk = NULL;
 }

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "trace.h"
+
 struct pub_config {
 	const char *brokers;
 	const char *topic;
@@ -34,10 +36,14 @@ int pub_setup(const struct pub_config *c, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
 
 /* Publishes one message (key = id, value, header correlationId, timestamp
- * ts_ms) and blocks until its delivery report or the timeout. */
+ * ts_ms) and blocks until its delivery report or the timeout. With tracing
+ * on, the message has a PRODUCER span, a child of parent (NULL: a root),
+ * whose context its traceparent header carries; the span ends at the
+ * delivery report, whenever that comes (a request that gave up does not
+ * wait for it), or at once when the message could not be queued. */
 enum pub_result pub_send(const char *id, const char *value, size_t len,
-                         const char *cid, int64_t ts_ms, char *errstr,
-                         size_t errstr_size);
+                         const char *cid, const struct trace_ctx *parent, int64_t ts_ms,
+                         char *errstr, size_t errstr_size);
 
 /* How long a failed publish (503) keeps /ready at 503 when no publish has
  * succeeded since: with no traffic it cannot tell any more. */

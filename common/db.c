@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -242,15 +243,18 @@ static void on_notice(void *arg, const char *message)
 }
 
 /* Waits until fd is ready for events or deadline. Returns 1 when ready,
- * 0 at the deadline, -1 on a poll error (errno). */
+ * 0 at the deadline, -1 on a poll error (errno). clock_ms_left rounds
+ * down: the last fraction of a millisecond is waited for too, or the wait
+ * ends before the deadline (a test measured 599 ms of 600). */
 static int wait_fd(int fd, short events, const struct timespec *deadline)
 {
 	struct pollfd pfd = {.fd = fd, .events = events};
 	int rc;
 
 	do {
-		rc = poll(&pfd, 1, clock_ms_left(deadline));
-	} while (rc < 0 && errno == EINTR);
+		const int ms = clock_ms_left(deadline);
+		rc = poll(&pfd, 1, ms > 0 || clock_passed(deadline) ? ms : 1);
+	} while ((rc < 0 && errno == EINTR) || (rc == 0 && !clock_passed(deadline)));
 	return rc;
 }
 
@@ -308,6 +312,29 @@ static void hosts_of(const char *url, struct hosts *h)
 		strcpy(h->port[i], h->port[0]);
 	if (h->n < 2 || (n_ports != 1 && n_ports != h->n))
 		h->n = 0;
+	PQconninfoFree(opts);
+}
+
+void db_target_of(const struct db_params *p, struct db_target *out)
+{
+	PQconninfoOption *opts = PQconninfoParse(p->url, NULL);
+	const char *name = p->user && *p->user ? p->user : "", *host = "localhost", *port = "";
+
+	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+		if (o->val == NULL || *o->val == '\0')
+			continue;
+		if (strcmp(o->keyword, "dbname") == 0)
+			name = o->val;
+		else if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+	}
+	snprintf(out->name, sizeof(out->name), "%s", name);
+	snprintf(out->host, sizeof(out->host), "%.*s", (int)strcspn(host, ","), host);
+	out->port = atoi(port);
+	if (out->port <= 0)
+		out->port = 5432;
 	PQconninfoFree(opts);
 }
 

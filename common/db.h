@@ -99,6 +99,19 @@ PGresult *db_exec_prepared(PGconn *conn, const char *name, int n_params,
 PGresult *db_exec_params(PGconn *conn, const char *sql, int n_params, const char *const *vals,
                          const struct timespec *deadline, char *errstr, size_t errstr_size);
 
+/* Where a database URL points, as traces name it (db.namespace,
+ * server.address, server.port): its database, and its first host and
+ * port (a list's first; libpq's defaults where the URL names none: the
+ * user's name as the database, the local socket as the host, 5432). */
+struct db_target {
+	char name[128];
+	char host[256];
+	int port;
+};
+
+/* Fills out from p's URL (converted by db_url_convert) and user. */
+void db_target_of(const struct db_params *p, struct db_target *out);
+
 /* Copies libpq's last error for conn into errstr as one line. */
 void db_error_line(const char *msg, char *errstr, size_t errstr_size);
 

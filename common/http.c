@@ -146,6 +146,12 @@ static int send_error(const struct http_req *req, int status, const char *extra_
 		jsonw_escape(body, sizeof(body) - 4, &pos, id, (size_t)-1);
 	}
 	jsonw_append(body, sizeof(body), &pos, "\"}");
+	/* A request answered before its handler started the server span (a
+	 * 404, a 405: the router's) starts it now, so that the line below
+	 * carries the trace id of a trace begun here. Every http_req is the
+	 * serve()'s own, not a const object. */
+	if (!req->traced && trace_on())
+		http_trace((struct http_req *)req);
 	if (status >= 500)
 		log_at(LOG_WARN, req->cid, id, "%s %s -> %d: %s",
 		       req->ri->request_method, req->path, status, msg);
@@ -219,6 +225,61 @@ int http_header(struct mg_connection *conn, const char *name, char *buf, size_t 
 	return (int)len;
 }
 
+/* The trace context the request carries into req->parent (zeroed when it
+ * carries none, or an invalid one: the request starts a new trace), and
+ * the thread's log lines carry its trace id. */
+static void trace_context_in(struct http_req *req)
+{
+	char trace_id[TRACE_ID_TEXT_SIZE];
+	const char *parent = mg_get_header(req->conn, TRACE_HDR_PARENT);
+
+	req->route = NULL;
+	req->span = NULL;
+	req->traced = false;
+	if (parent == NULL || trace_parse(parent, mg_get_header(req->conn, TRACE_HDR_STATE),
+	                                  &req->parent) != 0)
+		memset(&req->parent, 0, sizeof(req->parent));
+	trace_id_text(&req->parent, trace_id); /* "" when none */
+	log_set_trace(trace_id);
+}
+
+const struct trace_ctx *http_trace(struct http_req *req)
+{
+	const char *method = req->ri->request_method ? req->ri->request_method : "";
+	char name[128], trace_id[TRACE_ID_TEXT_SIZE];
+
+	if (req->traced)
+		return &req->trace;
+	req->traced = true;
+	if (req->route != NULL)
+		snprintf(name, sizeof(name), "%s %s", method, req->route);
+	else
+		snprintf(name, sizeof(name), "%s", method); /* no route: semconv's name */
+	req->span = trace_start(name, TRACE_SERVER, &req->parent, &req->trace);
+	if (req->span != NULL) {
+		trace_attr_str(req->span, "http.request.method", method);
+		if (req->route != NULL)
+			trace_attr_str(req->span, "http.route", req->route);
+		trace_attr_str(req->span, "url.path", req->raw_path);
+		trace_attr_int(req->span, "server.port", req->ri->server_port);
+		trace_attr_str(req->span, "client.address", req->ri->remote_addr);
+		trace_attr_str(req->span, "correlation_id", req->cid);
+	}
+	trace_id_text(&req->trace, trace_id);
+	log_set_trace(trace_id);
+	return &req->trace;
+}
+
+/* Ends the request's server span with its status. */
+static void trace_request_end(struct http_req *req, int status)
+{
+	trace_attr_int(req->span, "http.response.status_code", status);
+	if (status >= 500)
+		trace_error(req->span, "HTTP %d", status);
+	trace_end(req->span);
+	req->span = NULL;
+}
+
 int http_req_init(struct http_req *req, struct mg_connection *conn, const char **why)
 {
 	size_t header_bytes = 0;
@@ -232,6 +293,7 @@ int http_req_init(struct http_req *req, struct mg_connection *conn, const char *
 	req->raw_path = req->ri->local_uri ? req->ri->local_uri : "";
 	req->started = clock_mono_s();
 	uid_v4(req->cid);
+	trace_context_in(req); /* first: a refused request is traced too */
 
 	/* Either name may be sent; each one sent must be a UUID, and
 	 * correlationId is echoed when both are. */
@@ -551,7 +613,8 @@ static int on_http_error(struct mg_connection *conn, int status, const char *err
 	return 0;
 }
 
-/* Every request: parse, route, answer, count. */
+/* Every request: parse, route, answer, count, trace (all but the common
+ * routes: probes every second would flood the collector). */
 static int serve(struct mg_connection *conn, void *cbdata)
 {
 	const struct http_routes *routes = cbdata;
@@ -560,11 +623,21 @@ static int serve(struct mg_connection *conn, void *cbdata)
 	struct http_req req;
 	int status = http_req_init(&req, conn, &why);
 
-	if (status != 0)
+	if (status != 0) {
+		http_trace(&req);
 		status = routes->bad != NULL ? routes->bad(&req, status, why)
 		                             : http_send_error(&req, status, NULL, "%s", why);
-	else if ((status = common_route(routes, &req, &route_name)) == 0)
-		status = routes->route(&req, &route_name);
+	} else if ((status = common_route(routes, &req, &route_name)) == 0) {
+		status = routes->route(&req, &req.route);
+		if (req.route != NULL)
+			route_name = req.route;
+		/* A request whose handler started none (a 404, a 405): its span
+		 * starts late, and is traced all the same. */
+		if (!req.traced && trace_on())
+			http_trace(&req);
+	}
+	trace_request_end(&req, status);
+	log_set_trace(NULL);
 	metrics_http_request(route_name, status, clock_mono_s() - started);
 	return status;
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "trace.h"
 #include "uid.h"
 
 /* Requests with a body larger than this are refused with 413. */
@@ -28,6 +29,16 @@ struct http_req {
 	double started;       /* clock_mono_s() when the handler got the request */
 	char cid[UID_TEXT_SIZE]; /* correlation id: echoed as received */
 	char path_buf[HTTP_PATH_MAX + 1];
+	/* Tracing. route is what routes->route names it (its route_name);
+	 * parent the traceparent and tracestate received (zeroed when absent
+	 * or invalid: a new trace, never an error); trace the server span's
+	 * context once http_trace started it (traced), span that span (NULL
+	 * when not recorded). */
+	const char *route;
+	struct trace_ctx parent;
+	struct trace_ctx trace;
+	struct trace_span *span;
+	bool traced;
 };
 
 /* Sends status line, headers and body in one write. extra_headers is NULL or
@@ -64,6 +75,17 @@ int http_send_error_id(const struct http_req *req, int status, const char *extra
  * path error req->path is "" and req->raw_path still tells the route. */
 int http_req_init(struct http_req *req, struct mg_connection *conn, const char **why)
     __attribute__((warn_unused_result));
+
+/* Starts the request's SERVER span, "<METHOD> <route>" (req->route, named
+ * by routes->route) as a child of the traceparent received, once, and
+ * returns its context: the parent of the spans the handler starts. A
+ * handler calls it at its start, once its route is named, so that the span
+ * covers its work; http.c calls it after routing for the requests whose
+ * handler did not (a 404, a 405), for those http_req_init refused, and
+ * ends the span with the status after the reply. The thread's log lines
+ * carry its trace id until the request ends. /health, /ready and /metrics
+ * are not traced. With tracing off it costs a copy of the context. */
+const struct trace_ctx *http_trace(struct http_req *req);
 
 /* Percent-decodes src[0..len) into dst[size]; '+' stays '+' (a path, and
  * a query string in which '+' means itself). Returns 0, -1 for a bad
@@ -102,8 +124,9 @@ int http_ready(const struct http_req *req, const char *down);
 
 /* A service's routing. GET /health, /ready and /metrics are answered by
  * http.c for every service (routes "/health", "/ready", "/metrics"); route
- * answers every other well-formed request and names the route for the
- * metrics; bad, if not NULL, answers what http_req_init refused (status
+ * answers every other well-formed request and names the route (a
+ * template: /api/v1/timestamp/{id}) for the metrics and the trace, before
+ * it calls a handler (which may then call http_trace); bad, if not NULL, answers what http_req_init refused (status
  * and why) instead of the plain JSON error. Both return the status they
  * sent. down, if not NULL, says for /ready what is down: it writes that
  * into buf[size] and returns buf, or returns NULL when all is ready; it

@@ -14,6 +14,9 @@
 enum log_level log_min_level = LOG_INFO;
 static const char *log_service = "unknown";
 static const char *const level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+/* The calling thread's trace id (see log_set_trace), "" when none: a copy,
+ * so that the caller's buffer may go away. */
+static __thread char log_trace[33];
 
 void log_setup(const char *service, enum log_level level)
 {
@@ -34,6 +37,11 @@ int log_level_parse(const char *s, enum log_level *out)
 		return 0;
 	}
 	return -1;
+}
+
+void log_set_trace(const char *trace_id)
+{
+	snprintf(log_trace, sizeof(log_trace), "%s", trace_id ? trace_id : "");
 }
 
 void log_write(enum log_level level, const char *correlation_id,
@@ -57,17 +65,22 @@ void log_write(enum log_level level, const char *correlation_id,
 	             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 	             tm.tm_min, tm.tm_sec, (long)(now.nsec / 1000000),
 	             level_names[level], log_service);
-	/* Leave room for the ids and the closing brace. */
-	jsonw_escape(line, sizeof(line) - 160, &pos, msg, (size_t)-1);
+	/* Leave room for the ids, the trace id and the closing brace. */
+	jsonw_escape(line, sizeof(line) - 208, &pos, msg, (size_t)-1);
 	jsonw_append(line, sizeof(line), &pos, "\"");
 	if (correlation_id) {
 		jsonw_append(line, sizeof(line), &pos, ",\"correlationId\":\"");
-		jsonw_escape(line, sizeof(line) - 80, &pos, correlation_id, (size_t)-1);
+		jsonw_escape(line, sizeof(line) - 128, &pos, correlation_id, (size_t)-1);
 		jsonw_append(line, sizeof(line), &pos, "\"");
 	}
 	if (command_id) {
 		jsonw_append(line, sizeof(line), &pos, ",\"command_id\":\"");
-		jsonw_escape(line, sizeof(line) - 4, &pos, command_id, (size_t)-1);
+		jsonw_escape(line, sizeof(line) - 48, &pos, command_id, (size_t)-1);
+		jsonw_append(line, sizeof(line), &pos, "\"");
+	}
+	if (log_trace[0] != '\0') {
+		jsonw_append(line, sizeof(line), &pos, ",\"trace_id\":\"");
+		jsonw_escape(line, sizeof(line) - 4, &pos, log_trace, (size_t)-1);
 		jsonw_append(line, sizeof(line), &pos, "\"");
 	}
 	jsonw_append(line, sizeof(line), &pos, "}\n");

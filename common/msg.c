@@ -125,7 +125,7 @@ int64_t msg_ts_ms(struct ts_instant t)
 
 rd_kafka_resp_err_t msg_produce(rd_kafka_t *rk, const struct msg_record *r)
 {
-	const rd_kafka_vu_t vu[] = {
+	rd_kafka_vu_t vu[10] = {
 	    {.vtype = RD_KAFKA_VTYPE_TOPIC, .u.cstr = r->topic},
 	    {.vtype = RD_KAFKA_VTYPE_KEY, .u.mem = {(void *)r->key, strlen(r->key)}},
 	    {.vtype = RD_KAFKA_VTYPE_VALUE, .u.mem = {(void *)r->value, r->value_len}},
@@ -138,8 +138,19 @@ rd_kafka_resp_err_t msg_produce(rd_kafka_t *rk, const struct msg_record *r)
 	                  (ssize_t)sizeof(MSG_CONTENT_TYPE) - 1}},
 	    {.vtype = RD_KAFKA_VTYPE_OPAQUE, .u.ptr = r->opaque},
 	};
-	rd_kafka_error_t *error = rd_kafka_produceva(rk, vu, sizeof(vu) / sizeof(vu[0]));
+	size_t n = 8;
+	rd_kafka_error_t *error;
 	rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+	if (r->traceparent != NULL && r->traceparent[0] != '\0')
+		vu[n++] = (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_HEADER,
+		                          .u.header = {TRACE_HDR_PARENT, r->traceparent,
+		                                       (ssize_t)strlen(r->traceparent)}};
+	if (r->tracestate != NULL && r->tracestate[0] != '\0')
+		vu[n++] = (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_HEADER,
+		                          .u.header = {TRACE_HDR_STATE, r->tracestate,
+		                                       (ssize_t)strlen(r->tracestate)}};
+	error = rd_kafka_produceva(rk, vu, n);
 
 	if (error != NULL) {
 		err = rd_kafka_error_code(error);
@@ -169,6 +180,39 @@ static int created_at_from(int64_t ts_ms, struct ts_instant *out, char *errstr,
 	out->sec = ts_ms / 1000;
 	out->nsec = (int32_t)(ts_ms % 1000) * 1000000;
 	return 0;
+}
+
+/* Copies header name's last value into buf[size] as a string. Returns 0, or
+ * -1 when it is absent, longer than size - 1 or holds a NUL. */
+static int header_text(rd_kafka_headers_t *hdrs, const char *name, char *buf, size_t size)
+{
+	const void *val;
+	size_t len;
+
+	if (rd_kafka_header_get_last(hdrs, name, &val, &len) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+	    val == NULL || len >= size || memchr(val, '\0', len) != NULL)
+		return -1;
+	memcpy(buf, val, len);
+	buf[len] = '\0';
+	return 0;
+}
+
+int msg_trace_context(const rd_kafka_message_t *rkm, struct trace_ctx *out)
+{
+	rd_kafka_headers_t *hdrs = NULL;
+	/* A later version's traceparent may be longer than version 00's
+	 * (more fields after it): trace_parse decides on those. */
+	char parent[256], state[TRACE_STATE_MAX + 1];
+
+	if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+	    header_text(hdrs, TRACE_HDR_PARENT, parent, sizeof(parent)) != 0) {
+		memset(out, 0, sizeof(*out));
+		return -1;
+	}
+	return trace_parse(parent, header_text(hdrs, TRACE_HDR_STATE, state, sizeof(state)) == 0
+	                               ? state
+	                               : NULL,
+	                   out);
 }
 
 int msg_decode_kafka(const rd_kafka_message_t *rkm, struct msg_command *out,

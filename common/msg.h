@@ -1,8 +1,10 @@
 /* msg: the Kafka message codec, the one definition of the wire format.
  *
  * value: {"command_id":"<uuid>","event_timestamp":"<RFC 3339, UTC>"}
- * key: the command id; headers: correlationId, content-type; record
- * timestamp (CreateTime): when the command was accepted, the created_at. */
+ * key: the command id; headers: correlationId, content-type and, when the
+ * command is traced, traceparent and tracestate (W3C trace context, of the
+ * producer's span); record timestamp (CreateTime): when the command was
+ * accepted, the created_at. */
 #ifndef COMMON_MSG_H
 #define COMMON_MSG_H
 
@@ -10,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "trace.h"
 #include "ts.h"
 #include "uid.h"
 
@@ -46,6 +49,9 @@ struct msg_record {
 	const void *value; /* msg_encode's output (or any bytes, for tests) */
 	size_t value_len;
 	const char *cid;   /* the correlationId header */
+	/* The traceparent and tracestate headers: NULL or "" sends none. */
+	const char *traceparent;
+	const char *tracestate;
 	int64_t ts_ms;     /* CreateTime: when the command was accepted */
 	void *opaque;      /* the delivery report's rkm->_private */
 };
@@ -53,7 +59,8 @@ struct msg_record {
 /* The record timestamp, in ms, of a command accepted at t. */
 int64_t msg_ts_ms(struct ts_instant t);
 
-/* Produces r (key, value, headers correlationId and content-type, CreateTime)
+/* Produces r (key, value, headers correlationId, content-type and the trace
+ * context when given, CreateTime)
  * to r->topic, copied. Returns librdkafka's answer: NO_ERROR when it was
  * queued; _QUEUE_FULL and the like leave retrying to the caller. */
 rd_kafka_resp_err_t msg_produce(rd_kafka_t *rk, const struct msg_record *r)
@@ -66,5 +73,12 @@ rd_kafka_resp_err_t msg_produce(rd_kafka_t *rk, const struct msg_record *r)
 int msg_decode_kafka(const rd_kafka_message_t *rkm, struct msg_command *out,
                      struct ts_instant *created_at, char cid[UID_TEXT_SIZE], char *errstr,
                      size_t errstr_size) __attribute__((warn_unused_result));
+
+/* The trace context a consumed message carries (its traceparent and
+ * tracestate headers, the last of each) into out. Returns 0, or -1 when
+ * there is none or its traceparent is malformed (another producer may
+ * write anything): out is then zeroed, and the message's span starts a
+ * new trace. */
+int msg_trace_context(const rd_kafka_message_t *rkm, struct trace_ctx *out);
 
 #endif

@@ -28,6 +28,7 @@
 #include "metrics.h"
 #include "msg.h"
 #include "sink.h"
+#include "trace.h"
 #include "ts.h"
 
 /* Where a poison message's dead letter is. A failed one is sent again. */
@@ -39,6 +40,12 @@ struct item {
 	char reason[256];        /* why it is poison, "" if it is not */
 	long row;                /* its index in rows[], -1 when it did not decode */
 	enum dlq_state dlq_state;
+	/* Tracing on: its CONSUMER span (NULL: not recorded), ended with its
+	 * batch, and that span's ids (traced: valid), which the batch's
+	 * INSERT span links to and its log lines carry. */
+	struct trace_span *span;
+	bool traced;
+	uint8_t trace_id[16], span_id[8], trace_flags;
 };
 
 /* Delivery report token for a dead-letter message: the batch may be gone
@@ -51,6 +58,10 @@ struct dlq_token {
 static struct consumer_config cfg;
 static rd_kafka_t *rk, *dlq;
 static char dlq_topic[512];
+/* The spans' names ("<topic> process", "INSERT <table>") and the
+ * database they write to. */
+static char process_span[520], insert_span[160];
+static struct db_target db_target;
 
 static struct item *items;
 static struct sink_row *rows;
@@ -314,12 +325,123 @@ static void set_dlq_state(bool up, const char *why)
 
 /* ---- batch ---- */
 
+/* ---- tracing ----
+ *
+ * Each message has a CONSUMER span, a child of the context its headers
+ * carry (the producer's span), from when it joins the batch until the
+ * batch is written (status ERROR when it was dead-lettered); each attempt
+ * at writing the batch's rows is a CLIENT span "INSERT <table>", the root
+ * of a trace of its own, with a link to every message's span: a batch
+ * belongs to many traces. With tracing off the loop pays one branch per
+ * message. */
+
+static void item_ctx(const struct item *it, struct trace_ctx *ctx)
+{
+	memcpy(ctx->trace_id, it->trace_id, sizeof(ctx->trace_id));
+	memcpy(ctx->span_id, it->span_id, sizeof(ctx->span_id));
+	ctx->flags = it->trace_flags;
+	ctx->state[0] = '\0';
+}
+
+static void item_trace_start(struct item *it)
+{
+	const rd_kafka_message_t *rkm = it->rkm;
+	struct trace_ctx parent, ctx;
+	char part[16], key[256];
+
+	(void)msg_trace_context(rkm, &parent); /* none or malformed: a new trace */
+	it->span = trace_start(process_span, TRACE_CONSUMER, &parent, &ctx);
+	it->traced = trace_ctx_valid(&ctx);
+	memcpy(it->trace_id, ctx.trace_id, sizeof(it->trace_id));
+	memcpy(it->span_id, ctx.span_id, sizeof(it->span_id));
+	it->trace_flags = ctx.flags;
+	if (it->span == NULL)
+		return;
+	snprintf(part, sizeof(part), "%" PRId32, rkm->partition);
+	trace_attr_str(it->span, "messaging.system", "kafka");
+	trace_attr_str(it->span, "messaging.destination.name", rd_kafka_topic_name(rkm->rkt));
+	trace_attr_str(it->span, "messaging.destination.partition.id", part);
+	trace_attr_int(it->span, "messaging.kafka.offset", rkm->offset);
+	trace_attr_str(it->span, "messaging.consumer.group.name", cfg.group);
+	trace_attr_str(it->span, "messaging.operation.type", "process");
+	if (rkm->key != NULL) {
+		snprintf(key, sizeof(key), "%.*s", (int)(rkm->key_len < 255 ? rkm->key_len : 255),
+		         (const char *)rkm->key);
+		trace_attr_str(it->span, "messaging.kafka.message.key", key);
+	}
+	if (it->cid[0])
+		trace_attr_str(it->span, "correlation_id", it->cid);
+}
+
+/* Ends the item's span: written, or why not. */
+static void item_trace_end(struct item *it, const char *not_written)
+{
+	if (it->span == NULL)
+		return;
+	if (not_written != NULL)
+		trace_error(it->span, "%s", not_written);
+	else if (it->reason[0])
+		trace_error(it->span, "dead-lettered: %s", it->reason);
+	trace_end(it->span);
+	it->span = NULL;
+}
+
+/* The log lines written until the next call carry the item's trace id:
+ * its span's, or with tracing off, the one its headers carry. NULL
+ * clears it. */
+static void item_log_trace(const struct item *it)
+{
+	struct trace_ctx ctx;
+	char trace_id[TRACE_ID_TEXT_SIZE];
+
+	if (it == NULL) {
+		log_set_trace(NULL);
+		return;
+	}
+	if (it->traced)
+		item_ctx(it, &ctx);
+	else
+		(void)msg_trace_context(it->rkm, &ctx); /* zeroed when none: no id */
+	trace_id_text(&ctx, trace_id);
+	log_set_trace(trace_id);
+}
+
+/* Starts the span of an attempt at writing rows[rows_written, n_rows). */
+static struct trace_span *insert_trace_start(void)
+{
+	struct trace_ctx ctx;
+	struct trace_span *span;
+
+	if (!trace_on())
+		return NULL;
+	span = trace_start(insert_span, TRACE_CLIENT, NULL, &ctx);
+	if (span == NULL)
+		return NULL;
+	trace_attr_str(span, "db.system", "postgresql");
+	trace_attr_str(span, "db.operation.name", "INSERT");
+	trace_attr_str(span, "db.collection.name", cfg.table ? cfg.table : SINK_TABLE);
+	trace_attr_str(span, "db.namespace", db_target.name);
+	trace_attr_str(span, "server.address", db_target.host);
+	trace_attr_int(span, "server.port", db_target.port);
+	trace_attr_int(span, "messaging.batch.message_count", (int64_t)(n_rows - rows_written));
+	for (size_t i = 0; i < n_items; i++) {
+		if (items[i].traced && items[i].row >= (long)rows_written) {
+			item_ctx(&items[i], &ctx);
+			trace_link(span, &ctx);
+		}
+	}
+	return span;
+}
+
 static void batch_discard(void)
 {
 	for (size_t i = 0; i < n_items; i++) {
 		const int p = items[i].rkm->partition;
 		if (p >= 0 && p < LAG_PARTITIONS_MAX)
 			atomic_store(&lag_pending_ms[p], 0);
+		/* Not written (batch_done ended the others' spans): its
+		 * partition reads it again. */
+		item_trace_end(&items[i], "not written: read again");
 		rd_kafka_message_destroy(items[i].rkm);
 	}
 	n_items = n_rows = n_poison = rows_written = 0;
@@ -398,7 +520,12 @@ static bool batch_add(rd_kafka_message_t *rkm)
 	it->reason[0] = '\0';
 	it->row = -1;
 	it->dlq_state = DLQ_NOT_SENT;
-	if (msg_decode_kafka(rkm, &m, &created, it->cid, it->reason, sizeof(it->reason)) != 0) {
+	it->span = NULL;
+	it->traced = false;
+	const int rc = msg_decode_kafka(rkm, &m, &created, it->cid, it->reason, sizeof(it->reason));
+	if (trace_on())
+		item_trace_start(it);
+	if (rc != 0) {
 		n_poison++;
 		return true;
 	}
@@ -422,9 +549,12 @@ static void on_dlq_delivery(rd_kafka_t *rk_, const rd_kafka_message_t *rkm, void
 	(void)opaque;
 	if (tok->gen == batch_gen && tok->index < n_items) {
 		items[tok->index].dlq_state = rkm->err ? DLQ_FAILED : DLQ_DELIVERED;
-		if (rkm->err)
+		if (rkm->err) {
+			item_log_trace(&items[tok->index]);
 			log_at(LOG_ERROR, items[tok->index].cid[0] ? items[tok->index].cid : NULL, NULL,
 			       "dead-letter delivery failed: %s", rd_kafka_err2str(rkm->err));
+			item_log_trace(NULL);
+		}
 	}
 	free(tok);
 }
@@ -787,11 +917,14 @@ static enum flush_result dead_letter_batch(char *errstr, size_t errstr_size)
 	set_dlq_state(true, NULL);
 	for (size_t i = 0; i < n_items; i++) {
 		const struct item *it = &items[i];
-		if (it->reason[0])
-			log_at(LOG_WARN, it->cid[0] ? it->cid : NULL, NULL,
-			       "dead-lettered %s[%" PRId32 "]@%" PRId64 " to %s: %s",
-			       rd_kafka_topic_name(it->rkm->rkt), it->rkm->partition, it->rkm->offset,
-			       dlq_topic, it->reason);
+		if (!it->reason[0])
+			continue;
+		item_log_trace(it);
+		log_at(LOG_WARN, it->cid[0] ? it->cid : NULL, NULL,
+		       "dead-lettered %s[%" PRId32 "]@%" PRId64 " to %s: %s",
+		       rd_kafka_topic_name(it->rkm->rkt), it->rkm->partition, it->rkm->offset,
+		       dlq_topic, it->reason);
+		item_log_trace(NULL);
 	}
 	metrics_add(&m_dead, (int64_t)n_poison);
 	return FLUSH_DONE;
@@ -805,6 +938,18 @@ static void batch_done(double started)
 	metrics_observe(&m_batch_size, (double)n_items);
 	metrics_observe(&m_batch_duration, clock_mono_s() - started);
 	log_debug("batch of %zu: %zu rows, %zu dead-lettered", n_items, n_rows, n_poison);
+	for (size_t i = 0; log_min_level <= LOG_DEBUG && i < n_items; i++) {
+		const struct item *it = &items[i];
+		if (it->reason[0])
+			continue;
+		item_log_trace(it);
+		log_at(LOG_DEBUG, it->cid[0] ? it->cid : NULL, rows[it->row].id,
+		       "written from %s[%" PRId32 "]@%" PRId64, rd_kafka_topic_name(it->rkm->rkt),
+		       it->rkm->partition, it->rkm->offset);
+		item_log_trace(NULL);
+	}
+	for (size_t i = 0; i < n_items; i++)
+		item_trace_end(&items[i], NULL);
 	batch_discard();
 }
 
@@ -815,8 +960,16 @@ static enum flush_result batch_flush_once(char *errstr, size_t errstr_size)
 	const double started = clock_mono_s();
 	uint64_t insert, flushed;
 
-	if (rows_written < n_rows && write_range(rows_written, n_rows, errstr, errstr_size) != 0)
-		return FLUSH_DB_DOWN;
+	if (rows_written < n_rows) {
+		struct trace_span *span = insert_trace_start();
+		const int rc = write_range(rows_written, n_rows, errstr, errstr_size);
+
+		if (rc != 0)
+			trace_error(span, "%s", errstr);
+		trace_end(span);
+		if (rc != 0)
+			return FLUSH_DB_DOWN;
+	}
 	set_db_state(true, NULL);
 	if (dead_letter_batch(errstr, errstr_size) != FLUSH_DONE)
 		return FLUSH_DLQ_DOWN;
@@ -1167,6 +1320,9 @@ int consumer_setup(const struct consumer_config *c, char *errstr, size_t errstr_
 	cfg = *c;
 	sink_set_durable_standbys(cfg.durable_standbys);
 	snprintf(dlq_topic, sizeof(dlq_topic), "%s.dlq", cfg.topic);
+	snprintf(process_span, sizeof(process_span), "%s process", cfg.topic);
+	snprintf(insert_span, sizeof(insert_span), "INSERT %s", cfg.table ? cfg.table : SINK_TABLE);
+	db_target_of(&cfg.db, &db_target);
 	rk = consumer_new(errstr, errstr_size);
 	if (rk == NULL)
 		return -1;

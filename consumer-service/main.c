@@ -13,6 +13,7 @@
 #include "rebuild.h"
 #include "rebuild_status.h"
 #include "reset.h"
+#include "trace.h"
 #include "verify.h"
 
 static atomic_bool stop;
@@ -26,8 +27,11 @@ static void on_signal(int sig)
 /* /health, /ready and /metrics are answered by http.c; /rebuild here. */
 static int route(struct http_req *req, const char **route_name)
 {
-	if (strcmp(req->path, "/rebuild") == 0)
-		return *route_name = "/rebuild", rebuild_status_serve(req);
+	if (strcmp(req->path, "/rebuild") == 0) {
+		*route_name = "/rebuild";
+		http_trace(req);
+		return rebuild_status_serve(req);
+	}
 	return http_send_error(req, 404, NULL, "no such resource: %s", req->path);
 }
 
@@ -121,6 +125,7 @@ int main(int argc, char **argv)
 	struct mg_context *ctx;
 	struct sigaction sa;
 	struct reset_request req;
+	struct trace_config tc;
 	int rc, reset, rebuild, verify;
 	const struct cfg_param params[] = {
 	    HTTP_CFG_PARAMS(ho, "7081", "4"),
@@ -145,6 +150,7 @@ int main(int argc, char **argv)
 	     "rows (1 with a standby: a promoted standby then has every row whose offset is "
 	     "committed; needs pg_read_all_stats)"},
 	    DB_CFG_PARAMS(db_url, cc.db),
+	    TRACE_CFG_PARAMS(tc),
 	};
 
 	if ((reset = reset_parse_args(argc, argv, &req, errstr, sizeof(errstr))) < 0) {
@@ -183,7 +189,11 @@ int main(int argc, char **argv)
 	if (reset)
 		return run_reset(&cc, &req);
 	if (rebuild)
-		return rebuild_main(&cc);
+		return rebuild_main(&cc); /* not traced: a replay, not requests */
+	if (trace_setup(&tc, "consumer-service", errstr, sizeof(errstr)) != 0) {
+		fprintf(stderr, "consumer-service: %s\n", errstr);
+		return 2;
+	}
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -193,6 +203,7 @@ int main(int argc, char **argv)
 
 	if (consumer_setup(&cc, errstr, sizeof(errstr)) != 0) {
 		log_error("kafka consumer: %s", errstr);
+		trace_shutdown(0);
 		return 1;
 	}
 	rebuild_status_setup(&cc.db);
@@ -200,6 +211,7 @@ int main(int argc, char **argv)
 	if (ctx == NULL) {
 		log_error("http: %s", errstr);
 		consumer_shutdown();
+		trace_shutdown(0);
 		return 1;
 	}
 	log_info("listening on %s:%d, consuming %s at %s", ho.address, ho.port, cc.topic,
@@ -211,7 +223,8 @@ int main(int argc, char **argv)
 	/* HTTP first: /ready asks the Kafka handle that consumer_shutdown
 	 * destroys, and mg_stop returns only after every handler has. */
 	mg_stop(ctx);
-	consumer_shutdown();
+	consumer_shutdown(); /* ends the spans of the batch in hand */
+	trace_shutdown(2000);
 	mg_exit_library();
 	log_info("stopped");
 	return rc;

@@ -34,13 +34,14 @@ const struct pool_stmt api_statements[] = {
     {NULL, NULL, 0},
 };
 
-static int get_record(const struct http_req *req, const char *id)
+static int get_record(struct http_req *req, const char *id)
 {
 	char body[RECORD_JSON_MAX], errstr[256], etag[ETAG_SIZE], inm[1024], headers[128];
 	struct lookup_record rec;
 	enum lookup_result result;
 	int n, status;
 
+	http_trace(req); /* the parent of the reads' spans */
 	if (!uid_valid(id, strlen(id)))
 		return http_send_error(req, 400, NULL, "id must be a UUID, got '%.64s'", id);
 	if ((status = wait_lookup(req, id, &rec, &result, errstr, sizeof(errstr))) != 0)
@@ -88,6 +89,7 @@ static int route(struct http_req *req, const char **route_name)
 		*route_name = STREAM_PATH;
 		if (strcmp(req->ri->request_method, "GET") != 0)
 			return http_method_not_allowed(req, "GET");
+		http_trace(req); /* the span lasts as long as the stream */
 		return stream_serve(req);
 	}
 	if (strncmp(path, TS_PREFIX "/", sizeof(TS_PREFIX)) == 0) {
@@ -102,12 +104,14 @@ static int route(struct http_req *req, const char **route_name)
 		*route_name = RANGE_PATH;
 		if (strcmp(req->ri->request_method, "GET") != 0)
 			return http_method_not_allowed(req, "GET");
+		http_trace(req); /* the parent of the read's span */
 		return range_get(req);
 	}
 	if (strcmp(path, COUNTS_PATH) == 0) {
 		*route_name = COUNTS_PATH;
 		if (strcmp(req->ri->request_method, "GET") != 0)
 			return http_method_not_allowed(req, "GET");
+		http_trace(req);
 		return counts_get(req);
 	}
 	return http_send_error(req, 404, NULL, "no such resource: %s", path);

@@ -122,7 +122,13 @@ int counts_get(const struct http_req *req)
 	vals[0] = q.bucket;
 	vals[1] = from;
 	vals[2] = to;
+	struct trace_span *span = pool_span(pool_reads, &req->trace, "SELECT", "timestamp_counts");
 	res = pool_exec(pool_reads, "counts", 3, vals, 1, &deadline, errstr, sizeof(errstr));
+	if (res == NULL)
+		trace_error(span, "%s", errstr);
+	else
+		trace_attr_int(span, "db.response.returned_rows", PQntuples(res));
+	trace_end(span);
 	if (res == NULL)
 		return http_send_error(req, 503, "Retry-After: 1\r\nCache-Control: no-store\r\n",
 		                       "database unavailable: %s", errstr);

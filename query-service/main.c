@@ -12,6 +12,7 @@
 #include "pool.h"
 #include "range.h"
 #include "stream.h"
+#include "trace.h"
 #include "wait.h"
 
 static const char summary[] =
@@ -37,6 +38,7 @@ int main(int argc, char **argv)
 	int pool_size, pool_timeout, rc, wait_max_ms, ring_size;
 	struct feed_opts fo = {.channel = "timestamp_records"};
 	struct stream_opts so;
+	struct trace_config tc;
 	char errstr[512];
 	struct mg_context *ctx;
 	sigset_t sigs;
@@ -71,6 +73,7 @@ int main(int argc, char **argv)
 	    {"STREAM_RING_SIZE", CFG_INT, &ring_size, "8192", 16, 1048576,
 	     "recent records kept for the streams (80 bytes each); a stream that falls "
 	     "further behind is cut off"},
+	    TRACE_CFG_PARAMS(tc),
 	};
 
 	if ((rc = cfg_args(argc, argv, "query-service", summary, params, CFG_COUNT(params))) >= 0)
@@ -92,6 +95,10 @@ int main(int argc, char **argv)
 	log_setup("query-service", level);
 
 	http_signals_block(&sigs); /* taken by http_serve_until_signal */
+	if (trace_setup(&tc, "query-service", errstr, sizeof(errstr)) != 0) {
+		fprintf(stderr, "query-service: %s\n", errstr);
+		return 2;
+	}
 
 	/* The LISTEN feed needs the primary (a standby refuses LISTEN), and
 	 * so does the confirmation of what a standby misses. Without
@@ -112,6 +119,7 @@ int main(int argc, char **argv)
 	if (pool_primary == NULL || pool_reads == NULL) {
 		log_error("database pool: %s", errstr);
 		pool_shutdown(pool_primary);
+		trace_shutdown(0);
 		return 1;
 	}
 	lookup_setup(pool_size, pool_timeout);
@@ -121,6 +129,7 @@ int main(int argc, char **argv)
 	if (feed_setup(&feed_db, &fo, errstr, sizeof(errstr)) != 0) {
 		log_error("feed: %s", errstr);
 		shutdown_pools();
+		trace_shutdown(0);
 		return 1;
 	}
 	wait_setup(wait_max_ms);
@@ -132,6 +141,7 @@ int main(int argc, char **argv)
 		log_error("http: %s", errstr);
 		feed_shutdown();
 		shutdown_pools();
+		trace_shutdown(0);
 		return 1;
 	}
 	log_info("listening on %s:%d, database pool of %d%s", ho.address, ho.port, pool_size,
@@ -142,6 +152,7 @@ int main(int argc, char **argv)
 	http_serve_until_signal(ctx, &sigs, 5000);
 	feed_shutdown();
 	shutdown_pools();
+	trace_shutdown(2000); /* the last requests' spans */
 	mg_exit_library();
 	log_info("stopped");
 	return 0;

@@ -26,6 +26,7 @@ struct slot {
 struct pool {
 	const char *url_name;         /* "DB_URL" or "DB_READ_URL" */
 	struct db_params params;
+	struct db_target target; /* for the spans */
 	const struct pool_stmt *stmts;
 	struct slot *slots;
 	int n_slots, n_busy;          /* n_busy: under lock, mirrored in m_in_use */
@@ -55,6 +56,26 @@ static struct pool pools[] = {
 
 struct pool *pool_primary, *pool_reads;
 
+struct trace_span *pool_span(const struct pool *pool, const struct trace_ctx *parent,
+                             const char *operation, const char *table)
+{
+	struct trace_span *span;
+	struct trace_ctx ctx;
+	char name[128];
+
+	if (!trace_on())
+		return NULL;
+	snprintf(name, sizeof(name), "%s %s", operation, table);
+	span = trace_start(name, TRACE_CLIENT, parent, &ctx);
+	trace_attr_str(span, "db.system", "postgresql");
+	trace_attr_str(span, "db.operation.name", operation);
+	trace_attr_str(span, "db.collection.name", table);
+	trace_attr_str(span, "db.namespace", pool->target.name);
+	trace_attr_str(span, "server.address", pool->target.host);
+	trace_attr_int(span, "server.port", pool->target.port);
+	return span;
+}
+
 struct pool *pool_setup(enum pool_role role, const struct db_params *p, int size,
                         const struct pool_stmt *s, char *errstr, size_t errstr_size)
 {
@@ -62,6 +83,7 @@ struct pool *pool_setup(enum pool_role role, const struct db_params *p, int size
 	int rc;
 
 	pool->params = *p;
+	db_target_of(p, &pool->target);
 	pool->stmts = s;
 	pool->n_busy = 0;
 	pool->last_ok = false;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "db.h"
+#include "trace.h"
 
 struct pool_stmt {
 	const char *name;
@@ -35,6 +36,13 @@ extern struct pool *pool_primary, *pool_reads;
 struct pool *pool_setup(enum pool_role role, const struct db_params *p, int size,
                         const struct pool_stmt *stmts, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
+
+/* Starts the CLIENT span "<operation> <table>" (a child of parent) of a
+ * statement a request runs on pool, with the db.* and server.* attributes
+ * of where pool's connections go; NULL when tracing is off or the span is
+ * not recorded. The caller ends it (trace_error first when it failed). */
+struct trace_span *pool_span(const struct pool *pool, const struct trace_ctx *parent,
+                             const char *operation, const char *table);
 
 /* "DB_URL" or "DB_READ_URL": where pool's connections go, for messages. */
 const char *pool_url_name(const struct pool *pool);

@@ -229,7 +229,13 @@ int range_get(const struct http_req *req)
 	uuid_unparse_lower(q.has_cursor ? q.after_id : nil, after_id);
 	snprintf(limit, sizeof(limit), "%d", q.limit + 1); /* one more: is there a next page? */
 
+	struct trace_span *span = pool_span(pool_reads, &req->trace, "SELECT", "timestamp_records");
 	res = pool_exec(pool_reads, "range_page", 5, vals, 1, &deadline, errstr, sizeof(errstr));
+	if (res == NULL)
+		trace_error(span, "%s", errstr);
+	else
+		trace_attr_int(span, "db.response.returned_rows", PQntuples(res));
+	trace_end(span);
 	if (res == NULL)
 		return http_send_error(req, 503, "Retry-After: 1\r\nCache-Control: no-store\r\n",
 		                       "database unavailable: %s", errstr);

@@ -13,12 +13,29 @@
 
 #include "clock.h"
 #include "feed.h"
+#include "pool.h"
+#include "trace.h"
 
 static long wait_max_ms = 30000;
 
 void wait_setup(long max_ms)
 {
 	wait_max_ms = max_ms;
+}
+
+/* lookup_get, as a CLIENT span of the request when tracing is on. */
+static enum lookup_result traced_get(const struct http_req *req, const char *id,
+                                     struct lookup_record *rec, char *errstr, size_t errstr_size)
+{
+	struct trace_span *span = pool_span(pool_reads, &req->trace, "SELECT", "timestamp_records");
+	const enum lookup_result result = lookup_get(id, rec, errstr, errstr_size);
+
+	if (result == LOOKUP_UNAVAILABLE)
+		trace_error(span, "%s", errstr);
+	else
+		trace_attr_int(span, "db.response.returned_rows", result == LOOKUP_FOUND);
+	trace_end(span);
+	return result;
 }
 
 /* The wait the request asks for in ms (0: none), or -1 after answering 400
@@ -63,20 +80,20 @@ int wait_lookup(const struct http_req *req, const char *id, struct lookup_record
 	if (ms < 0)
 		return status;
 	if (ms == 0) {
-		*result = lookup_get(id, rec, errstr, errstr_size);
+		*result = traced_get(req, id, rec, errstr, errstr_size);
 		return 0;
 	}
 	deadline = clock_deadline(ms);
 	if (feed_wait_begin(&w, id) != 0) {
 		/* No room to wait: a record that is there needs none. */
-		*result = lookup_get(id, rec, errstr, errstr_size);
+		*result = traced_get(req, id, rec, errstr, errstr_size);
 		if (*result != LOOKUP_MISSING)
 			return 0;
 		return http_send_error(req, 503, "Retry-After: 1\r\n",
 		                       "too many requests waiting for their record; retry");
 	}
 	http_long_begin();
-	*result = lookup_get(id, rec, errstr, errstr_size);
+	*result = traced_get(req, id, rec, errstr, errstr_size);
 	if (*result == LOOKUP_MISSING) {
 		switch (feed_wait(&w, &deadline)) {
 		case FEED_DELIVERED:

@@ -13,7 +13,9 @@
 void wait_setup(long max_ms);
 
 /* Looks the record with id (a valid UUID) up as lookup_get does, waiting
- * for it when the request asks to. Returns 0 with *result (and *rec or
+ * for it when the request asks to. Each read is a CLIENT span "SELECT
+ * timestamp_records", a child of the request's server span (http_trace);
+ * the wait for the feed is not a read. Returns 0 with *result (and *rec or
  * errstr as lookup_get fills them) for the caller to answer, or the status
  * it answered itself: 400 for a bad ?wait, 503 with Retry-After when
  * WAIT_MAX_WAITERS requests wait already. */

@@ -20,8 +20,10 @@
 
 #include "log.h"
 #include "msg.h"
+#include "otlp_sink.h"
 #include "publisher.h"
 #include "suites.h"
+#include "trace.h"
 #include "uid.h"
 
 #define TOPIC "test.publisher"
@@ -81,7 +83,7 @@ static enum pub_result send_one(char *errstr, size_t errstr_size)
 
 	uid_v4(m.command_id);
 	len = msg_encode(&m, value);
-	return pub_send(m.command_id, value, len, CID, 1254164592000, errstr, errstr_size);
+	return pub_send(m.command_id, value, len, CID, NULL, 1254164592000, errstr, errstr_size);
 }
 
 /* Waits (up to WAIT_LIMIT_MS) for every owed report; returns the waiters
@@ -194,7 +196,7 @@ START_TEST(message_refused_locally_frees_its_waiter)
 	memset(value, 'x', big);
 	uid_v4(id);
 	setup_publisher(5000, 0);
-	res = pub_send(id, value, big, CID, 1254164592000, errstr, sizeof(errstr));
+	res = pub_send(id, value, big, CID, NULL, 1254164592000, errstr, sizeof(errstr));
 	ck_assert_msg(res == PUB_FAILED, "a message over message.max.bytes answered %d (%s)", res,
 	              errstr);
 	ck_assert_int_eq(pub_waiters(), 0);
@@ -272,6 +274,123 @@ START_TEST(delivery_reports_are_served_while_topic_creation_is_pending)
 }
 END_TEST
 
+/* ---- spans ----
+ *
+ * With tracing on (to a receiver in this process), every message has one
+ * PRODUCER span, a child of the request's, ended exactly once whatever
+ * became of the message: acknowledged, refused by the broker, acknowledged
+ * after its request gave up, refused locally, or failed at shutdown. */
+
+#define PARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+#define SENDS_MAX 32
+
+static void spans_start(void)
+{
+	cluster_start();
+	otlp_sink_trace();
+}
+
+static void spans_stop(void)
+{
+	trace_shutdown(0);
+	otlp_sink_stop();
+	cluster_stop();
+}
+
+/* What each message sent should have become. */
+enum fate { ACKED, REFUSED };
+static char sent_ids[SENDS_MAX][UID_TEXT_SIZE];
+static enum fate sent_fates[SENDS_MAX];
+static int n_sent;
+
+static enum pub_result traced_send(size_t len, enum fate fate, char *errstr, size_t errstr_size)
+{
+	struct msg_command m = {.event_time = {.sec = 1254164592}};
+	char small[MSG_ENCODED_MAX], *value = small;
+	struct trace_ctx parent;
+	enum pub_result res;
+
+	ck_assert_int_lt(n_sent, SENDS_MAX);
+	ck_assert_int_eq(trace_parse(PARENT, NULL, &parent), 0);
+	uid_v4(m.command_id);
+	if (len == 0) {
+		len = msg_encode(&m, small);
+	} else {
+		value = malloc(len);
+		ck_assert_ptr_nonnull(value);
+		memset(value, 'x', len);
+	}
+	res = pub_send(m.command_id, value, len, CID, &parent, 1254164592000, errstr, errstr_size);
+	memcpy(sent_ids[n_sent], m.command_id, UID_TEXT_SIZE);
+	sent_fates[n_sent++] = fate;
+	if (value != small)
+		free(value);
+	return res;
+}
+
+START_TEST(every_message_ends_its_publish_span_once)
+{
+	json_object *spans[SENDS_MAX + 1];
+	char errstr[256] = "";
+	enum pub_result res;
+	int n;
+
+	setup_publisher(5000, 300);
+	for (int i = 0; i < 20 && traced_send(0, ACKED, errstr, sizeof(errstr)) != PUB_OK; i++)
+		errstr[0] = '\0'; /* warm-up: see report_after_the_request_gave_up_frees_the_waiter_once */
+	ck_assert_msg(traced_send(0, ACKED, errstr, sizeof(errstr)) == PUB_OK, "%s", errstr);
+	rd_kafka_mock_push_request_errors(mcluster, PRODUCE_API_KEY, 1,
+	                                  RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+	res = traced_send(0, REFUSED, errstr, sizeof(errstr));
+	ck_assert_msg(res == PUB_UNAVAILABLE, "refused by the broker: %d (%s)", res, errstr);
+	ck_assert_int_eq(rd_kafka_mock_broker_set_rtt(mcluster, 1, 1500), RD_KAFKA_RESP_ERR_NO_ERROR);
+	res = traced_send(0, ACKED, errstr, sizeof(errstr)); /* acknowledged after it gave up */
+	ck_assert_msg(res == PUB_UNAVAILABLE, "answered %d (%s) before the broker did", res, errstr);
+	ck_assert_int_eq(waiters_after_reports(), 0);
+	ck_assert_int_eq(rd_kafka_mock_broker_set_rtt(mcluster, 1, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+	res = traced_send(2 * 1000 * 1000, REFUSED, errstr, sizeof(errstr)); /* locally */
+	ck_assert_msg(res == PUB_FAILED, "over message.max.bytes: %d (%s)", res, errstr);
+	ck_assert_int_eq(rd_kafka_mock_broker_set_down(mcluster, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+	res = traced_send(0, REFUSED, errstr, sizeof(errstr)); /* still queued at shutdown */
+	ck_assert_msg(res == PUB_UNAVAILABLE, "with the broker down: %d (%s)", res, errstr);
+	pub_shutdown(500);
+	trace_shutdown(10000);
+
+	n = otlp_sink_spans(TOPIC " publish", n_sent, WAIT_LIMIT_MS, spans, SENDS_MAX + 1);
+	ck_assert_msg(n == n_sent, "%d publish spans for %d messages", n, n_sent);
+	for (int i = 0; i < n_sent; i++) {
+		json_object *span = NULL;
+		int found = 0;
+
+		for (int k = 0; k < n; k++) {
+			const char *key = otlp_attr(spans[k], "messaging.kafka.message.key");
+			if (key != NULL && strcmp(key, sent_ids[i]) == 0)
+				span = spans[k], found++;
+		}
+		ck_assert_msg(found == 1, "message %d (%s): %d spans", i, sent_ids[i], found);
+		ck_assert_int_eq(otlp_kind(span), TRACE_PRODUCER);
+		ck_assert_str_eq(otlp_field(span, "traceId"), "4bf92f3577b34da6a3ce929d0e0e4736");
+		ck_assert_str_eq(otlp_field(span, "parentSpanId"), "00f067aa0ba902b7");
+		ck_assert_str_eq(otlp_attr(span, "messaging.system"), "kafka");
+		ck_assert_str_eq(otlp_attr(span, "messaging.destination.name"), TOPIC);
+		ck_assert_str_eq(otlp_attr(span, "messaging.operation.type"), "publish");
+		if (sent_fates[i] == ACKED) {
+			ck_assert_msg(otlp_status(span) != 2, "message %d acknowledged, span ERROR", i);
+			const char *part = otlp_attr(span, "messaging.destination.partition.id");
+			ck_assert_msg(part != NULL && *part && strspn(part, "0123456789") == strlen(part),
+			              "message %d: partition.id '%s'", i, part ? part : "(none)");
+			ck_assert_ptr_nonnull(otlp_attr(span, "messaging.kafka.offset"));
+		} else {
+			ck_assert_msg(otlp_status(span) == 2, "message %d failed, span status %d", i,
+			              otlp_status(span));
+			ck_assert_ptr_null(otlp_attr(span, "messaging.kafka.offset"));
+		}
+	}
+	for (int k = 0; k < n; k++)
+		json_object_put(spans[k]);
+}
+END_TEST
+
 Suite *make_publisher_suite(void)
 {
 	Suite *s = suite_create("publisher");
@@ -285,6 +404,12 @@ Suite *make_publisher_suite(void)
 	tcase_add_test(tc, message_refused_by_the_broker_frees_its_waiter);
 	tcase_add_test(tc, failed_publish_is_down_until_one_succeeds);
 	tcase_add_test(tc, message_refused_locally_frees_its_waiter);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("spans");
+	tcase_set_timeout(tc, 90);
+	tcase_add_checked_fixture(tc, spans_start, spans_stop);
+	tcase_add_test(tc, every_message_ends_its_publish_span_once);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("topic");

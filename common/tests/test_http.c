@@ -71,6 +71,21 @@ static int test_route(struct http_req *req, const char **route_name)
 		return http_ready(req, "postgresql: \"db\" said\nno\\");
 	if (strcmp(p, "/post-only") == 0)
 		return http_method_not_allowed(req, "POST");
+	if (strcmp(p, "/trace") == 0) { /* the trace context as http.c read it */
+		char body[1024], parent[TRACE_PARENT_SIZE] = "", span[TRACE_PARENT_SIZE] = "";
+		size_t pos = 0;
+		const struct trace_ctx *t = http_trace(req);
+
+		if (trace_ctx_valid(&req->parent))
+			trace_format(&req->parent, parent);
+		if (trace_ctx_valid(t))
+			trace_format(t, span);
+		log_warn("tracing request"); /* seen in the log test (LOG_WARN) only */
+		jsonw_append(body, sizeof(body), &pos, "{\"parent\":\"%s\",\"state\":\"", parent);
+		jsonw_escape(body, sizeof(body) - 128, &pos, req->parent.state, (size_t)-1);
+		jsonw_append(body, sizeof(body), &pos, "\",\"span\":\"%s\"}", span);
+		return http_send_json(req, 200, NULL, body);
+	}
 	if (strncmp(p, "/echo/", 6) == 0) {
 		char body[4096 * 6 + 64];
 		size_t pos = 0;
@@ -404,6 +419,112 @@ static void assert_error_body(const struct response *r, const char *want_error, 
 		snprintf(out, out_size, "%s", json_object_get_string(err));
 	json_object_put(jobj);
 }
+
+/* ---- trace context ---------------------------------------------------------
+ *
+ * With tracing off (no trace_setup here) the server span's context is the
+ * one received, so the route's reply shows what http.c read. */
+
+#define PARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+#define TRACE_ID "4bf92f3577b34da6a3ce929d0e0e4736"
+
+/* GET /trace with headers; returns the reply's field name (malloc'd). */
+static char *trace_field(const char *headers, const char *name)
+{
+	struct json_object *jobj, *v;
+	struct response r;
+	char *out;
+
+	request("GET", "/trace", headers, &r);
+	ck_assert_msg(r.status == 200, "status %d for headers %s", r.status, headers);
+	jobj = json_tokener_parse(r.body);
+	ck_assert_msg(jobj != NULL && json_object_object_get_ex(jobj, name, &v), "%s", r.body);
+	out = strdup(json_object_get_string(v));
+	json_object_put(jobj);
+	response_free(&r);
+	return out;
+}
+
+START_TEST(traceparent_and_tracestate_are_read)
+{
+	char *parent = trace_field("traceparent: " PARENT "\r\ntracestate: rojo=00f067aa0ba902b7\r\n",
+	                           "parent");
+	char *state = trace_field("traceparent: " PARENT "\r\ntracestate: rojo=00f067aa0ba902b7\r\n",
+	                          "state");
+	char *span = trace_field("TraceParent: " PARENT "\r\n", "span");
+
+	ck_assert_str_eq(parent, PARENT);
+	ck_assert_str_eq(state, "rojo=00f067aa0ba902b7");
+	ck_assert_str_eq(span, PARENT); /* tracing off: the context goes on as it came */
+	free(parent);
+	free(state);
+	free(span);
+}
+END_TEST
+
+/* Absent or invalid: no context (a new trace when tracing is on), and
+ * never an error: the request is answered as usual. */
+static const char *const no_context[] = {
+    NULL,
+    "traceparent: garbage\r\n",
+    "traceparent: \r\n",
+    "traceparent: 00-00000000000000000000000000000000-00f067aa0ba902b7-01\r\n",
+    "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01\r\n",
+    "traceparent: 00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01\r\n",
+    "traceparent: ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n",
+    "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra\r\n",
+    "tracestate: rojo=00f067aa0ba902b7\r\n", /* a tracestate alone */
+};
+
+START_TEST(absent_or_invalid_traceparent_is_no_context_and_no_error)
+{
+	char *parent = trace_field(no_context[_i], "parent");
+	char *state = trace_field(no_context[_i], "state");
+
+	ck_assert_str_eq(parent, "");
+	ck_assert_str_eq(state, "");
+	free(parent);
+	free(state);
+}
+END_TEST
+
+/* The lines a request's thread writes carry its trace id, and only its:
+ * the next requests on the same threads (4 of them) carry none. */
+START_TEST(request_log_lines_carry_the_trace_id_until_the_request_ends)
+{
+	char path[] = "/tmp/http-test-log-XXXXXX", text[16384];
+	int fd = mkstemp(path), saved;
+	struct response r;
+	ssize_t n;
+	const char *end;
+
+	ck_assert_int_ge(fd, 0);
+	log_setup("test", LOG_WARN);
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	ck_assert_int_ge(dup2(fd, STDOUT_FILENO), 0);
+	request("GET", "/trace", "traceparent: " PARENT "\r\n", &r);
+	response_free(&r);
+	for (int i = 0; i < 2 * TEST_THREADS; i++) {
+		request("GET", "/trace", NULL, &r);
+		response_free(&r);
+	}
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	n = pread(fd, text, sizeof(text) - 1, 0);
+	close(fd);
+	unlink(path);
+	ck_assert_int_gt(n, 0);
+	text[n] = '\0';
+	end = strchr(text, '\n');
+	ck_assert_msg(end != NULL && strstr(text, "\"msg\":\"tracing request\"") < end &&
+	                  strstr(text, "\"trace_id\":\"" TRACE_ID "\"}") ==
+	                      end - (sizeof("\"trace_id\":\"" TRACE_ID "\"}") - 1),
+	              "the first line is not the request's with its trace id: %s", text);
+	ck_assert_msg(strstr(end, "tracing request") != NULL && strstr(end, "trace_id") == NULL,
+	              "a later request's line has a trace id: %s", text);
+}
+END_TEST
 
 /* ---- response formatting ------------------------------------------------- */
 
@@ -1117,6 +1238,15 @@ Suite *make_http_suite(void)
 	tcase_add_loop_test(tc, path_is_percent_decoded, 0, TABLE_LEN(decoded));
 	tcase_add_loop_test(tc, path_with_bad_or_nul_escape_is_a_400, 0, TABLE_LEN(bad_paths));
 	tcase_add_test(tc, large_reply_is_sent_whole);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("trace_context");
+	tcase_add_checked_fixture(tc, server_start, server_stop);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, traceparent_and_tracestate_are_read);
+	tcase_add_loop_test(tc, absent_or_invalid_traceparent_is_no_context_and_no_error, 0,
+	                    TABLE_LEN(no_context));
+	tcase_add_test(tc, request_log_lines_carry_the_trace_id_until_the_request_ends);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("connection");

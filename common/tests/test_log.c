@@ -2,6 +2,7 @@
  * stdout with ts, level, service, msg and the ids when known. stdout is
  * redirected to a temporary file while a test logs. */
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,8 @@
 
 #define CID "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
 #define CMD "886313e1-3b8a-5372-9b90-0c9aee199e5d"
+#define TRACE "4bf92f3577b34da6a3ce929d0e0e4736"
+#define TRACE2 "0af7651916cd43dd8448eb211c80319c"
 
 static int saved_stdout = -1;
 static char capture_path[64];
@@ -64,6 +67,7 @@ static void restore(void)
 		saved_stdout = -1;
 		unlink(capture_path);
 	}
+	log_set_trace(NULL);
 	log_setup("unit-tests", LOG_ERROR);
 }
 
@@ -132,6 +136,7 @@ START_TEST(ids_are_left_out_when_unknown)
 	ck_assert_str_eq(field(jobj, "msg"), "plain");
 	ck_assert_ptr_null(field(jobj, "correlationId"));
 	ck_assert_ptr_null(field(jobj, "command_id"));
+	ck_assert_ptr_null(field(jobj, "trace_id"));
 	json_object_put(jobj);
 	free(text);
 }
@@ -170,6 +175,7 @@ START_TEST(long_message_is_cut_into_valid_json)
 		msg[i] = fill[_i];
 	msg[9999] = '\0';
 	log_setup("svc", LOG_DEBUG);
+	log_set_trace(TRACE);
 	capture_start();
 	log_write(LOG_ERROR, CID, CMD, "%s", msg);
 	text = capture_end();
@@ -177,9 +183,87 @@ START_TEST(long_message_is_cut_into_valid_json)
 	ck_assert_int_gt(strlen(field(jobj, "msg")), 100);
 	ck_assert_str_eq(field(jobj, "correlationId"), CID);
 	ck_assert_str_eq(field(jobj, "command_id"), CMD);
+	ck_assert_str_eq(field(jobj, "trace_id"), TRACE);
 	json_object_put(jobj);
 	free(text);
 	free(msg);
+}
+END_TEST
+
+/* Splits captured text into its lines' trace ids ("" when a line has
+ * none), n at most. Returns how many lines. */
+static int line_traces(char *text, char traces[][40], int n)
+{
+	int count = 0;
+
+	for (char *line = strtok(text, "\n"); line != NULL && count < n;
+	     line = strtok(NULL, "\n")) {
+		struct json_object *jobj = json_tokener_parse(line);
+		const char *t;
+
+		ck_assert_ptr_nonnull(jobj);
+		t = field(jobj, "trace_id");
+		snprintf(traces[count++], 40, "%s", t ? t : "");
+		json_object_put(jobj);
+	}
+	return count;
+}
+
+START_TEST(trace_id_is_on_every_line_until_cleared)
+{
+	char *text, traces[6][40];
+
+	log_setup("svc", LOG_DEBUG);
+	capture_start();
+	log_info("before");
+	log_set_trace(TRACE);
+	log_info("one");
+	log_write(LOG_WARN, CID, CMD, "two");
+	log_set_trace(NULL);
+	log_info("cleared by NULL");
+	log_set_trace(TRACE2);
+	log_info("another trace");
+	log_set_trace("");
+	log_info("cleared by an empty string");
+	text = capture_end();
+	ck_assert_int_eq(line_traces(text, traces, 6), 6);
+	ck_assert_str_eq(traces[0], "");
+	ck_assert_str_eq(traces[1], TRACE);
+	ck_assert_str_eq(traces[2], TRACE);
+	ck_assert_str_eq(traces[3], "");
+	ck_assert_str_eq(traces[4], TRACE2);
+	ck_assert_str_eq(traces[5], "");
+	free(text);
+}
+END_TEST
+
+static void *log_in_thread(void *arg)
+{
+	log_info("other thread, before");
+	log_set_trace(arg);
+	log_info("other thread, after");
+	return NULL;
+}
+
+/* Each thread has its own: a request's trace id never shows on the lines
+ * of another request's thread. */
+START_TEST(trace_id_belongs_to_the_thread_that_set_it)
+{
+	char *text, traces[3][40];
+	pthread_t t;
+
+	log_setup("svc", LOG_DEBUG);
+	log_set_trace(TRACE);
+	capture_start();
+	ck_assert_int_eq(pthread_create(&t, NULL, log_in_thread, TRACE2), 0);
+	pthread_join(t, NULL);
+	log_info("this thread");
+	text = capture_end();
+	ck_assert_int_eq(line_traces(text, traces, 3), 3);
+	ck_assert_str_eq(traces[0], "");
+	ck_assert_str_eq(traces[1], TRACE2);
+	ck_assert_str_eq(traces[2], TRACE);
+	free(text);
 }
 END_TEST
 
@@ -193,6 +277,8 @@ Suite *make_log_suite(void)
 	tcase_add_test(tc, ids_are_left_out_when_unknown);
 	tcase_add_test(tc, levels_below_the_minimum_write_nothing);
 	tcase_add_loop_test(tc, long_message_is_cut_into_valid_json, 0, 4);
+	tcase_add_test(tc, trace_id_is_on_every_line_until_cleared);
+	tcase_add_test(tc, trace_id_belongs_to_the_thread_that_set_it);
 	suite_add_tcase(s, tc);
 	return s;
 }

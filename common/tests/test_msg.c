@@ -1,9 +1,12 @@
 /* test_msg: the Kafka message codec (common/msg.c): what the producer
  * writes, the consumer reads back exactly; anything else is rejected with
  * a reason fit for a dead-letter header. */
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "msg.h"
 #include "suites.h"
 
@@ -302,6 +305,247 @@ START_TEST(decode_reason_fits_a_small_errstr)
 }
 END_TEST
 
+/* ---- trace context headers ---------------------------------------------
+ *
+ * Through librdkafka's in-process mock cluster: what msg_produce writes is
+ * what a consumer gets, headers included. */
+
+#define HDR_TOPIC "msg-headers"
+#define PARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+#define STATE "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
+#define CID "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
+
+static rd_kafka_t *hrk; /* the producer, owner of the mock cluster */
+static rd_kafka_mock_cluster_t *hcluster;
+static int64_t next_offset; /* of the next message produced to partition 0 */
+static rd_kafka_t *crk;     /* the consumer of consume_last's message */
+
+static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk, (void)level, (void)fac, (void)buf;
+}
+
+static void headers_setup(void)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char errstr[256];
+
+	rd_kafka_conf_set_log_cb(conf, quiet_log);
+	ck_assert(rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", errstr, sizeof(errstr)) ==
+	          RD_KAFKA_CONF_OK);
+	hrk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	ck_assert_msg(hrk != NULL, "%s", errstr);
+	hcluster = rd_kafka_handle_mock_cluster(hrk);
+	ck_assert_int_eq(rd_kafka_mock_topic_create(hcluster, HDR_TOPIC, 1, 1), 0);
+	next_offset = 0;
+}
+
+static void headers_teardown(void)
+{
+	rd_kafka_destroy(hrk);
+}
+
+/* Waits (30 s at most) until what was produced is acknowledged. */
+static void flush_produced(void)
+{
+	ck_assert_int_eq(rd_kafka_flush(hrk, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+	next_offset++;
+}
+
+/* The message at offset next_offset - 1 of partition 0, as a consumer
+ * reads it (30 s at most). The caller lets it go with release. */
+static rd_kafka_message_t *consume_last(void)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_message_t *rkm = NULL;
+	struct timespec until = clock_deadline(30000);
+	char errstr[256];
+
+	rd_kafka_conf_set_log_cb(conf, quiet_log);
+	ck_assert(rd_kafka_conf_set(conf, "bootstrap.servers",
+	                            rd_kafka_mock_cluster_bootstraps(hcluster), errstr,
+	                            sizeof(errstr)) == RD_KAFKA_CONF_OK);
+	ck_assert(rd_kafka_conf_set(conf, "group.id", "msg-tests", errstr, sizeof(errstr)) ==
+	          RD_KAFKA_CONF_OK);
+	crk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	ck_assert_msg(crk != NULL, "%s", errstr);
+	rd_kafka_topic_partition_list_add(parts, HDR_TOPIC, 0)->offset = next_offset - 1;
+	ck_assert_int_eq(rd_kafka_assign(crk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
+	rd_kafka_topic_partition_list_destroy(parts);
+	while (rkm == NULL && !clock_passed(&until)) {
+		rkm = rd_kafka_consumer_poll(crk, 100);
+		if (rkm != NULL && rkm->err) {
+			rd_kafka_message_destroy(rkm);
+			rkm = NULL;
+		}
+	}
+	ck_assert_msg(rkm != NULL, "no message consumed within 30 s");
+	ck_assert_int_eq(rkm->offset, next_offset - 1);
+	return rkm;
+}
+
+/* Destroys the message, then its consumer (which waits for its messages). */
+static void release(rd_kafka_message_t *rkm)
+{
+	rd_kafka_message_destroy(rkm);
+	rd_kafka_consumer_close(crk);
+	rd_kafka_destroy(crk);
+	crk = NULL;
+}
+
+static void produce_command(const char *traceparent, const char *tracestate)
+{
+	char value[MSG_ENCODED_MAX];
+	const struct msg_command m = {.command_id = ID, .event_time = {1254164592, 500000000}};
+	const size_t len = msg_encode(&m, value);
+	const struct msg_record rec = {.topic = HDR_TOPIC, .key = ID, .value = value,
+	                               .value_len = len, .cid = CID, .ts_ms = 1254164593000,
+	                               .traceparent = traceparent, .tracestate = tracestate};
+
+	ck_assert_int_eq(msg_produce(hrk, &rec), RD_KAFKA_RESP_ERR_NO_ERROR);
+	flush_produced();
+}
+
+/* The message is still the command it was, whatever its trace headers. */
+static void assert_command(const rd_kafka_message_t *rkm)
+{
+	struct msg_command m;
+	struct ts_instant created;
+	char cid[UID_TEXT_SIZE], err[128] = "";
+
+	ck_assert_msg(msg_decode_kafka(rkm, &m, &created, cid, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(m.command_id, ID);
+	ck_assert_str_eq(cid, CID);
+	ck_assert_int_eq(created.sec, 1254164593);
+}
+
+static void assert_zero(const struct trace_ctx *c)
+{
+	static const struct trace_ctx zero;
+
+	ck_assert(memcmp(c->trace_id, zero.trace_id, sizeof(zero.trace_id)) == 0);
+	ck_assert(memcmp(c->span_id, zero.span_id, sizeof(zero.span_id)) == 0);
+	ck_assert_int_eq(c->flags, 0);
+	ck_assert_str_eq(c->state, "");
+}
+
+START_TEST(trace_context_comes_back_as_produced)
+{
+	rd_kafka_message_t *rkm;
+	struct trace_ctx ctx, want;
+	char text[TRACE_PARENT_SIZE];
+
+	produce_command(PARENT, STATE);
+	rkm = consume_last();
+	ck_assert_int_eq(msg_trace_context(rkm, &ctx), 0);
+	ck_assert_int_eq(trace_parse(PARENT, STATE, &want), 0);
+	ck_assert(memcmp(ctx.trace_id, want.trace_id, sizeof(want.trace_id)) == 0);
+	ck_assert(memcmp(ctx.span_id, want.span_id, sizeof(want.span_id)) == 0);
+	ck_assert_int_eq(ctx.flags, 1);
+	ck_assert_str_eq(ctx.state, STATE);
+	trace_format(&ctx, text);
+	ck_assert_str_eq(text, PARENT);
+	assert_command(rkm);
+	release(rkm);
+}
+END_TEST
+
+START_TEST(no_trace_context_sends_no_trace_header)
+{
+	rd_kafka_headers_t *hdrs = NULL;
+	rd_kafka_message_t *rkm;
+	struct trace_ctx ctx;
+	const void *val;
+	size_t len;
+
+	produce_command(_i == 0 ? NULL : "", _i == 0 ? NULL : "");
+	rkm = consume_last();
+	ck_assert_int_eq(rd_kafka_message_headers(rkm, &hdrs), RD_KAFKA_RESP_ERR_NO_ERROR);
+	ck_assert_int_eq(rd_kafka_header_get_last(hdrs, TRACE_HDR_PARENT, &val, &len),
+	                 RD_KAFKA_RESP_ERR__NOENT);
+	ck_assert_int_eq(rd_kafka_header_get_last(hdrs, TRACE_HDR_STATE, &val, &len),
+	                 RD_KAFKA_RESP_ERR__NOENT);
+	memset(&ctx, 0xff, sizeof(ctx));
+	ck_assert_int_eq(msg_trace_context(rkm, &ctx), -1);
+	assert_zero(&ctx);
+	assert_command(rkm);
+	release(rkm);
+}
+END_TEST
+
+/* What another producer may put in a traceparent header: each is ignored
+ * (a new trace), and the message is processed as usual. */
+static const struct {
+	const char *value;
+	size_t len; /* 0: strlen */
+} bad_parents[] = {
+    {"garbage", 0},
+    {"", 0},
+    {"00-00000000000000000000000000000000-00f067aa0ba902b7-01", 0},
+    {"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", 0},
+    {"00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01", 0},
+    {"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 0},
+    {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7", 0},
+    {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\0trailing", 64},
+    {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0", 0},
+};
+
+START_TEST(malformed_traceparent_from_another_producer_is_ignored)
+{
+	const char *value = bad_parents[_i].value;
+	const size_t len = bad_parents[_i].len ? bad_parents[_i].len : strlen(value);
+	rd_kafka_headers_t *hdrs = rd_kafka_headers_new(2);
+	rd_kafka_message_t *rkm;
+	struct trace_ctx ctx;
+
+	rd_kafka_header_add(hdrs, MSG_HDR_CORRELATION, -1, CID, -1);
+	rd_kafka_header_add(hdrs, TRACE_HDR_PARENT, -1, value, (ssize_t)len);
+	ck_assert_int_eq(rd_kafka_producev(hrk, RD_KAFKA_V_TOPIC(HDR_TOPIC), RD_KAFKA_V_PARTITION(0),
+	                                   RD_KAFKA_V_VALUE((void *)GOOD, strlen(GOOD)),
+	                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	                                   RD_KAFKA_V_TIMESTAMP(1254164593000),
+	                                   RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END),
+	                 RD_KAFKA_RESP_ERR_NO_ERROR);
+	flush_produced();
+	rkm = consume_last();
+	memset(&ctx, 0xff, sizeof(ctx));
+	ck_assert_int_eq(msg_trace_context(rkm, &ctx), -1);
+	assert_zero(&ctx);
+	assert_command(rkm);
+	release(rkm);
+}
+END_TEST
+
+/* A traceparent far longer than any version's (a 4 KiB header) is not
+ * one; a tracestate over TRACE_STATE_MAX is dropped, its traceparent kept. */
+START_TEST(oversized_trace_headers)
+{
+	char big[4097];
+	rd_kafka_message_t *rkm;
+	struct trace_ctx ctx;
+
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	memcpy(big, PARENT, strlen(PARENT));
+	big[strlen(PARENT)] = '-'; /* a later version's extra field, very long */
+	produce_command(big, NULL);
+	rkm = consume_last();
+	ck_assert_int_eq(msg_trace_context(rkm, &ctx), -1);
+	assert_zero(&ctx);
+	release(rkm);
+
+	memset(big, 'a', sizeof(big) - 1);
+	memcpy(big, "k=", 2);
+	produce_command(PARENT, big);
+	rkm = consume_last();
+	ck_assert_int_eq(msg_trace_context(rkm, &ctx), 0);
+	ck_assert_int_eq(ctx.span_id[7], 0xb7);
+	ck_assert_str_eq(ctx.state, "");
+	release(rkm);
+}
+END_TEST
+
 Suite *make_msg_suite(void)
 {
 	Suite *s = suite_create("msg");
@@ -331,6 +575,16 @@ Suite *make_msg_suite(void)
 	tc = tcase_create("decode_strict");
 	tcase_add_loop_test(tc, decode_rejects_what_is_not_strict_utf8_json, 0,
 	                    TABLE_LEN(not_strict_json));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("trace_headers");
+	tcase_set_timeout(tc, 120); /* each test waits up to 30 s per message */
+	tcase_add_checked_fixture(tc, headers_setup, headers_teardown);
+	tcase_add_test(tc, trace_context_comes_back_as_produced);
+	tcase_add_loop_test(tc, no_trace_context_sends_no_trace_header, 0, 2);
+	tcase_add_loop_test(tc, malformed_traceparent_from_another_producer_is_ignored, 0,
+	                    TABLE_LEN(bad_parents));
+	tcase_add_test(tc, oversized_trace_headers);
 	suite_add_tcase(s, tc);
 
 	return s;

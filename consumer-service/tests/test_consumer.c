@@ -19,7 +19,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "msg.h"
+#include "otlp_sink.h"
 #include "suites.h"
+#include "trace.h"
 
 #define TOPIC "t.cmd"
 #define DLQ TOPIC ".dlq"
@@ -443,6 +445,121 @@ START_TEST(poison_in_the_middle_is_dead_lettered_and_passed)
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(dead[0].key, "poison-1");
 	ck_assert_msg(strstr(dead[0].reason, "JSON") != NULL, "reason '%s'", dead[0].reason);
+}
+END_TEST
+
+/* ---- spans ---- */
+
+#define PARENT_TRACE "4bf92f3577b34da6a3ce929d0e0e4736"
+#define PARENT_SPAN "00f067aa0ba902b7"
+
+static void produce_traced(const char *key, const char *value, const char *traceparent)
+{
+	rd_kafka_headers_t *hdrs = rd_kafka_headers_new(1);
+
+	rd_kafka_header_add(hdrs, "traceparent", -1, traceparent, -1);
+	ck_assert_int_eq(rd_kafka_producev(prk, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_PARTITION(0),
+	                                   RD_KAFKA_V_KEY(key, strlen(key)),
+	                                   RD_KAFKA_V_VALUE((void *)value, strlen(value)),
+	                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	                                   RD_KAFKA_V_TIMESTAMP(TS_MS), RD_KAFKA_V_HEADERS(hdrs),
+	                                   RD_KAFKA_V_END),
+	                 RD_KAFKA_RESP_ERR_NO_ERROR);
+	ck_assert_int_eq(rd_kafka_flush(prk, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+/* The process span of the message with key, asserting there is one. */
+static json_object *process_span(json_object **spans, int n, const char *key)
+{
+	json_object *found = NULL;
+
+	for (int i = 0; i < n; i++) {
+		const char *k = otlp_attr(spans[i], "messaging.kafka.message.key");
+		if (k != NULL && strcmp(k, key) == 0) {
+			ck_assert_msg(found == NULL, "two process spans for %s", key);
+			found = spans[i];
+		}
+	}
+	ck_assert_msg(found != NULL, "no process span for %s", key);
+	return found;
+}
+
+/* Each message's CONSUMER span continues the trace its traceparent header
+ * carries (a malformed one starts a new trace), is ERROR when the message
+ * is dead-lettered; the batch's INSERT spans are roots that link the spans
+ * of the messages they wrote, and only those. */
+START_TEST(each_message_continues_its_trace_and_the_insert_links_them)
+{
+	struct msg_command m = {.event_time = {1254164592, 0}};
+	char a[UID_TEXT_SIZE], b[UID_TEXT_SIZE], value[MSG_ENCODED_MAX];
+	json_object *spans[8], *inserts[8], *sa, *sp, *sb;
+	const char *links[64];
+	int n, n_inserts, n_links = 0;
+
+	otlp_sink_trace();
+	uid_v4(m.command_id);
+	memcpy(a, m.command_id, UID_TEXT_SIZE);
+	msg_encode(&m, value);
+	produce_traced(a, value, "00-" PARENT_TRACE "-" PARENT_SPAN "-01");
+	produce_traced("poison-1", "this is not JSON", "00-" PARENT_TRACE "-" PARENT_SPAN "-01");
+	uid_v4(m.command_id);
+	memcpy(b, m.command_id, UID_TEXT_SIZE);
+	msg_encode(&m, value);
+	produce_traced(b, value, "00-" PARENT_TRACE "-not-a-span-id-01");
+	start_consumer(NULL, NULL);
+	drive_until_written(b);
+	ck_assert_uint_eq(times_written(b), 1);
+	consumer_shutdown();
+	trace_shutdown(10000);
+
+	n = otlp_sink_spans(TOPIC " process", 3, 15000, spans, 8);
+	ck_assert_int_eq(n, 3);
+	sa = process_span(spans, n, a);
+	sp = process_span(spans, n, "poison-1");
+	sb = process_span(spans, n, b);
+	ck_assert_int_eq(otlp_kind(sa), TRACE_CONSUMER);
+	ck_assert_str_eq(otlp_field(sa, "traceId"), PARENT_TRACE);
+	ck_assert_str_eq(otlp_field(sa, "parentSpanId"), PARENT_SPAN);
+	ck_assert_msg(otlp_status(sa) != 2, "a written message's span is ERROR");
+	ck_assert_str_eq(otlp_attr(sa, "messaging.system"), "kafka");
+	ck_assert_str_eq(otlp_attr(sa, "messaging.destination.name"), TOPIC);
+	ck_assert_str_eq(otlp_attr(sa, "messaging.destination.partition.id"), "0");
+	ck_assert_str_eq(otlp_attr(sa, "messaging.kafka.offset"), "0");
+	ck_assert_str_eq(otlp_attr(sa, "messaging.consumer.group.name"), GROUP);
+	ck_assert_str_eq(otlp_attr(sa, "messaging.operation.type"), "process");
+	ck_assert_str_eq(otlp_field(sp, "traceId"), PARENT_TRACE);
+	ck_assert_int_eq(otlp_status(sp), 2); /* dead-lettered */
+	ck_assert_str_ne(otlp_field(sb, "traceId"), PARENT_TRACE); /* a new trace */
+	ck_assert_msg(otlp_field(sb, "parentSpanId") == NULL || otlp_field(sb, "parentSpanId")[0] == 0,
+	              "the malformed context's span has a parent %s", otlp_field(sb, "parentSpanId"));
+	ck_assert_msg(otlp_status(sb) != 2, "a written message's span is ERROR");
+
+	n_inserts = otlp_sink_spans("INSERT timestamp_records", 1, 5000, inserts, 8);
+	ck_assert_int_ge(n_inserts, 1);
+	for (int i = 0; i < n_inserts; i++) {
+		ck_assert_int_eq(otlp_kind(inserts[i]), TRACE_CLIENT);
+		ck_assert_msg(otlp_field(inserts[i], "parentSpanId") == NULL ||
+		                  otlp_field(inserts[i], "parentSpanId")[0] == 0,
+		              "an INSERT span has a parent");
+		ck_assert_str_eq(otlp_attr(inserts[i], "db.system"), "postgresql");
+		ck_assert_str_eq(otlp_attr(inserts[i], "db.operation.name"), "INSERT");
+		ck_assert_str_eq(otlp_attr(inserts[i], "db.collection.name"), "timestamp_records");
+		ck_assert_ptr_nonnull(otlp_attr(inserts[i], "messaging.batch.message_count"));
+		n_links += otlp_links(inserts[i], links + n_links, 64 - n_links);
+	}
+	int seen_a = 0, seen_b = 0;
+	for (int i = 0; i < n_links; i++) {
+		seen_a += strcmp(links[i], otlp_field(sa, "spanId")) == 0;
+		seen_b += strcmp(links[i], otlp_field(sb, "spanId")) == 0;
+		ck_assert_str_ne(links[i], otlp_field(sp, "spanId")); /* not written */
+	}
+	ck_assert_int_eq(seen_a, 1);
+	ck_assert_int_eq(seen_b, 1);
+	for (int i = 0; i < n; i++)
+		json_object_put(spans[i]);
+	for (int i = 0; i < n_inserts; i++)
+		json_object_put(inserts[i]);
+	otlp_sink_stop();
 }
 END_TEST
 
@@ -923,6 +1040,12 @@ Suite *make_consumer_suite(void)
 	tcase_add_test(tc, rows_refused_as_data_are_found_by_splitting_and_dead_lettered);
 	tcase_add_loop_test(tc, an_allocation_failure_loses_no_message, 0, 2);
 	tcase_add_test(tc, assignments_and_revocations_are_counted);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("spans");
+	tcase_set_timeout(tc, TEST_TIMEOUT_S);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, each_message_continues_its_trace_and_the_insert_links_them);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("lag");
