@@ -1,6 +1,7 @@
 # Timestamp service trio: build, run, test.
 #   make            build the three services into build/ (warnings are errors)
 #   make run        install what is missing, start Kafka, PostgreSQL and the trio
+#                   (TRACING=1: and Jaeger, the trio exporting its spans to it)
 #   make test       unit tests (plain, then ASan+UBSan) and integration tests
 #   make deps       install what make run needs (deps-test: and make test)
 #   make lint       cppcheck and shellcheck

@@ -27,7 +27,7 @@ int main(int argc, char **argv)
 	    make_health_suite,      make_timestamp_suite, make_errors_suite,
 	    make_correlation_suite, make_message_suite,   make_idempotency_suite,
 	    make_dlq_suite,         make_load_suite,      make_metrics_suite,
-	    make_read_suite,        make_read_url_suite,
+	    make_read_suite,        make_read_url_suite,  make_tracing_suite,
 	    NULL,
 	};
 	const char *suite, *tcase;

@@ -15,6 +15,7 @@ Suite *make_load_suite(void);
 Suite *make_metrics_suite(void);
 Suite *make_read_suite(void);
 Suite *make_read_url_suite(void);
+Suite *make_tracing_suite(void);
 /* Run last and without forking: it stops the services. */
 Suite *make_shutdown_suite(void);
 

@@ -17,7 +17,9 @@
 #         install`, .cache/bin), promtool (unpacked from Debian's
 #         prometheus package into .cache/prometheus), kustomize (`go
 #         install`, .cache/kustomize-<version>) and kubernetes-validate (pip,
-#         .cache/k8s-venv) for make test-k8s
+#         .cache/k8s-venv) for make test-k8s, and Jaeger (built from the Go
+#         module proxy into .cache/jaeger by scripts/jaeger.sh: in the
+#         background, ~7-10 min the first time; the integration tests wait for it)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -81,6 +83,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt_ install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# Jaeger, the tracing tests' collector: first, as its build (minutes) runs in
+# the background while the rest is fetched and the unit tests run.
+[ "$profile" != test ] || "$HERE/jaeger.sh" build-bg
 # The Kafka jars (kafka.sh says a line when it fetches them).
 "$HERE/kafka.sh" fetch
 

@@ -6,7 +6,8 @@ The checks of make test-ops (scripts/ops-test.sh) that the cluster form of
 docker-compose.yml and of the Ansible roles is still a cluster: they fail
 when an edit loses what makes it one (three KRaft voters, replication factor
 3 with min.insync.replicas 2, a streaming standby, clients that list every
-host), or when the single-node form changes by accident.
+host), or when the single-node form changes by accident; and that compose
+keeps Jaeger (pinned) with every service of either form exporting to it.
 
 compose: DEFAULT_CONFIG and CLUSTER_CONFIG are the output of `docker compose
 config` without a profile and with --profile cluster.
@@ -45,7 +46,8 @@ def brokers(value):
 # ---- docker-compose.yml ------------------------------------------------------------
 
 SINGLE = {"kafka", "postgres", "command-service", "consumer-service", "query-service",
-          "prometheus", "grafana"}
+          "prometheus", "grafana", "jaeger"}
+TRIO = ("command-service", "consumer-service", "query-service")
 KAFKA_NODE = {  # what every cluster node must say, beside its id and listeners
     "KAFKA_PROCESS_ROLES": "broker,controller",
     "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "3",
@@ -97,6 +99,20 @@ def check_compose(default_file, cluster_file):
             need(env.get("DB_URL") == "postgresql://postgres:5432/timestamps",
                  f"{name} (no profile): DB_URL changed")
             need("DB_READ_URL" not in env, f"{name} (no profile): has DB_READ_URL")
+
+    # Tracing: a pinned Jaeger v2 on the host's 16686 (UI) and 4318 (OTLP/HTTP),
+    # and every service of either form exporting to it.
+    jaeger = default.get("jaeger") or {}
+    need(re.fullmatch(r"jaegertracing/jaeger:2\.\d+\.\d+", str(jaeger.get("image", ""))),
+         f"tracing: jaeger image {jaeger.get('image')!r}, not a pinned jaegertracing/jaeger:2.x.y")
+    for port in (16686, 4318):
+        need(host_ports(jaeger).get(port) == port, f"tracing: jaeger's port {port} not published as {port}")
+    for name in TRIO + tuple(n + "-cluster" for n in TRIO):
+        svc = (cluster if name.endswith("-cluster") else default).get(name)
+        if need(svc, f"tracing: no service {name}"):
+            got = env_of(svc).get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            need(got == "http://jaeger:4318",
+                 f"tracing: {name}: OTEL_EXPORTER_OTLP_ENDPOINT={got!r}, not 'http://jaeger:4318'")
 
     prof = {n: s for n, s in cluster.items() if "cluster" in (s.get("profiles") or [])}
     for n, s in prof.items():

@@ -4,7 +4,8 @@
 #   compose  docker-compose.yml: both profiles valid (docker compose config),
 #            and scripts/ops-cluster-check.py: the single-node form unchanged,
 #            the cluster profile still 3 KRaft voters with RF 3 / min ISR 2,
-#            a primary and a standby, services pointed at all of them;
+#            a primary and a standby, services pointed at all of them, and
+#            Jaeger (pinned) with every service exporting its spans to it;
 #   ansible  the playbook's syntax against the cluster inventory example, the
 #            roles' templates rendered for ansible/tests/cluster.yml (3 Kafka
 #            nodes, a primary and a standby, 2 web nodes) and checked by

@@ -7,6 +7,9 @@
 # scripts/cluster.sh — three Kafka brokers from 9092 (9092, 9094, 9096), the
 # PostgreSQL primary on 5432 and its standby on 5433 — with the services
 # configured for it (scripts/cluster.sh env).
+# TRACING=1 (make run TRACING=1) also runs Jaeger (scripts/jaeger.sh: built
+# once, ~7 min; OTLP/HTTP on 127.0.0.1:4318, its query API on 127.0.0.1:16686)
+# and the services export their spans to it.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -38,18 +41,28 @@ stop_all() {
   fi
   "$HERE/services.sh" stop || true
   "$STACK" down || true
+  [ "${TRACING:-}" != 1 ] || "$HERE/jaeger.sh" stop || true
 }
 # Ctrl-C or a TERM is how it is meant to stop: everything down, status 0.
 trap 'stop_all; exit 0' INT TERM
 trap stop_all EXIT
 
 "$STACK" up
+TRACING_MSG=
+if [ "${TRACING:-}" = 1 ]; then
+  "$HERE/jaeger.sh" build
+  "$HERE/jaeger.sh" start
+  export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:${JAEGER_OTLP_PORT:-4318}
+  TRACING_MSG="Tracing: the services export their spans to Jaeger (log $STATE_DIR/jaeger.log). The latest POST's trace:
+  scripts/jaeger.sh last      # or: curl -s 'http://127.0.0.1:${JAEGER_QUERY_PORT:-16686}/api/traces?service=command-service&limit=1'
+"
+fi
 "$HERE/services.sh" start
 
 cat <<MSG
 
 The trio is up. Logs: $STATE_DIR/{command,consumer,query}-service.log
-$CLUSTER_MSG
+$CLUSTER_MSG$TRACING_MSG
   # record a timestamp (the answer is a ticket id)
   curl -s -X POST http://127.0.0.1:7080/api/v1/timestamp/2009-09-28T19:03:12Z \\
        -H 'correlationId: 3f0e2c4a-1b2c-4d5e-8f90-123456789abc'

@@ -61,6 +61,8 @@ int stack_load(char *errstr, size_t errstr_size)
 	stack.topic = env_or("TEST_TOPIC", "timestamp.command.v1");
 	stack.group = env_or("TEST_GROUP_ID", "timestamp-consumer-service");
 	snprintf(stack.dlq_topic, sizeof(stack.dlq_topic), "%s.dlq", stack.topic);
+	stack.otlp_endpoint = env_or("TEST_OTLP_ENDPOINT", "");
+	stack.jaeger_url = env_or("TEST_JAEGER_URL", "");
 	for (int i = 0; i < STACK_N; i++) {
 		if (env_port(port_vars[i], 17080 + i, &stack.port[i], errstr, errstr_size) != 0)
 			return -1;
@@ -109,7 +111,7 @@ int stack_spawn_args(struct svc *s, enum stack_service which, int port, const ch
                      const char *log_file, const char *const *args,
                      const char *const *extra_env, char *errstr, size_t errstr_size)
 {
-	char v[8][1200], path[1024], log[1024];
+	char v[10][1200], path[1024], log[1024];
 	const char *env[64];
 	size_t n = 0;
 
@@ -121,7 +123,11 @@ int stack_spawn_args(struct svc *s, enum stack_service which, int port, const ch
 	snprintf(v[5], sizeof(v[5]), "KAFKA_CONSUMER_TOPIC=%s", stack.topic);
 	snprintf(v[6], sizeof(v[6]), "DB_URL=%s", stack.db_url);
 	snprintf(v[7], sizeof(v[7]), "KAFKA_GROUP_ID=%s", stack.group);
-	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+	/* Tracing on: spans exported every 100 ms, so that a test finds them soon. */
+	snprintf(v[8], sizeof(v[8]), "OTEL_EXPORTER_OTLP_ENDPOINT=%s", stack.otlp_endpoint);
+	snprintf(v[9], sizeof(v[9]), "OTEL_BSP_SCHEDULE_DELAY=100");
+	const size_t nv = *stack.otlp_endpoint != '\0' ? 10 : 8;
+	for (size_t i = 0; i < nv; i++)
 		env[n++] = v[i];
 	/* An environment with a name twice leaves getenv's pick unspecified:
 	 * an extra entry replaces the run's entry of the same name. */

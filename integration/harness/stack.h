@@ -19,6 +19,9 @@ struct stack_config {
 	const char *topic;     /* TEST_TOPIC (timestamp.command.v1) */
 	const char *group;     /* TEST_GROUP_ID (timestamp-consumer-service) */
 	char dlq_topic[256];   /* <topic>.dlq */
+	const char *otlp_endpoint; /* TEST_OTLP_ENDPOINT: "" (tracing off) or the
+	                            * collector every service exports its spans to */
+	const char *jaeger_url;    /* TEST_JAEGER_URL: "" or Jaeger's query API */
 	int port[STACK_N];     /* 17080, 17081, 17082 */
 	char url[STACK_N][64]; /* "http://127.0.0.1:<port>" */
 	struct svc svc[STACK_N];
@@ -35,7 +38,8 @@ int stack_load(char *errstr, size_t errstr_size) __attribute__((warn_unused_resu
 const char *stack_name(enum stack_service which);
 
 /* Starts one service with the run's environment (port, broker, topic,
- * database, LOG_LEVEL=DEBUG) plus extra_env (NULL or a NULL-terminated list
+ * database, LOG_LEVEL=DEBUG, and with TEST_OTLP_ENDPOINT the tracing
+ * variables: OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_BSP_SCHEDULE_DELAY) plus extra_env (NULL or a NULL-terminated list
  * of "NAME=value" that override), logging to <state_dir>/<name>.log, and
  * waits up to ready_timeout_ms for its /ready to answer 200. Returns 0, or
  * -1 with errstr (the service is then stopped). */

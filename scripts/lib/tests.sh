@@ -16,6 +16,10 @@
 #   standby), and the test program gets its configuration from
 #   `cluster.sh env`: every broker, the multi-host DB_URL (TEST_DB_URL) and
 #   TEST_DB_READ_URL.
+#   With TESTS_JAEGER=1 (integration.sh) Jaeger runs too (scripts/jaeger.sh; OTLP
+#   on TEST_JAEGER_OTLP_PORT, 17318, query API on TEST_JAEGER_QUERY_PORT, 17686,
+#   and 17685 for its gRPC), and the test program gets TEST_OTLP_ENDPOINT and
+#   TEST_JAEGER_URL: the services it starts export their spans there.
 
 TESTS_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -33,6 +37,7 @@ tests_cleanup() {
   fi
   "$TESTS_HERE/kafka.sh" stop || true
   "$TESTS_HERE/pg.sh" stop || true
+  [ -z "${TESTS_JAEGER:-}" ] || "$TESTS_HERE/jaeger.sh" stop || true
 }
 
 run_tests() {
@@ -58,6 +63,13 @@ run_tests() {
   else
     "$TESTS_HERE/pg.sh" start
     "$TESTS_HERE/kafka.sh" start
+  fi
+  if [ -n "${TESTS_JAEGER:-}" ]; then
+    export JAEGER_OTLP_PORT=${TEST_JAEGER_OTLP_PORT:-17318}
+    export JAEGER_QUERY_PORT=${TEST_JAEGER_QUERY_PORT:-17686}
+    "$TESTS_HERE/jaeger.sh" start
+    export TEST_OTLP_ENDPOINT=http://127.0.0.1:$JAEGER_OTLP_PORT
+    export TEST_JAEGER_URL=http://127.0.0.1:$JAEGER_QUERY_PORT
   fi
 
   export TEST_STATE_DIR=$STATE_DIR
