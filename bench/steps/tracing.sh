@@ -71,9 +71,11 @@ step_tracing() {
             $(tracing_spans "${s#*:}" dropped_export_failed) + $(tracing_spans "${s#*:}" dropped_no_memory)))
         done
       fi
-      # The POSTs' messages first, not measured, then a backlog of n.
+      # The POSTs' messages first, not measured, then a backlog of n. The
+      # rows are counted before the consumer starts: it writes at once.
+      before=$(($(rows) + $(get "trace-post-$mode$round.wrk" requests) + $(get "warm-trace-post-$mode$round.wrk" requests)))
       start consumer-service "$CONSUMER_PORT" "$BUILD/consumer-service"
-      drain "$(($(rows) + $(get "trace-post-$mode$round.wrk" requests) + $(get "warm-trace-post-$mode$round.wrk" requests)))"
+      drain "$before"
       stop consumer-service
       before=$(rows)
       "$BUILD/bench/produce" "$KAFKA_BROKER" "$TOPIC" "$n" >"$R/trace-produce-$mode$round.out"
