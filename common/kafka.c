@@ -1,6 +1,7 @@
 /* kafka: librdkafka helpers shared by producer and consumer. */
 #include "kafka.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,4 +361,14 @@ int kafka_check_topic(rd_kafka_t *rk, const char *topic, int timeout_ms,
 	}
 	rd_kafka_metadata_destroy(md);
 	return rc;
+}
+
+rd_kafka_error_t *kafka_seek_partitions(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
+                                        int timeout_ms)
+{
+	/* librdkafka 2.1.0 changelog: "Fix seek partition timeout, was one
+	 * thousand times lower than the passed value". */
+	if (rd_kafka_version() < 0x02010000 && timeout_ms > 0)
+		timeout_ms = timeout_ms > INT_MAX / 1000 ? INT_MAX : timeout_ms * 1000;
+	return rd_kafka_seek_partitions(rk, parts, timeout_ms);
 }

@@ -125,4 +125,11 @@ int kafka_check_topic(rd_kafka_t *rk, const char *topic, int timeout_ms,
                       char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
 
+/* rd_kafka_seek_partitions, waiting up to timeout_ms for the seeks to be
+ * done whatever the librdkafka: before 2.1.0 (Debian 12 has 2.0.2) it took
+ * the wait in microseconds, so 5,000 "ms" were 5 ms, and a seek on a busy
+ * host "timed out" although it was under way. Same result as the call. */
+rd_kafka_error_t *kafka_seek_partitions(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
+                                        int timeout_ms);
+
 #endif

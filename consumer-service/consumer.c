@@ -460,7 +460,7 @@ static void batch_refuse(rd_kafka_message_t *rkm)
 
 	rd_kafka_topic_partition_list_add(parts, rd_kafka_topic_name(rkm->rkt), rkm->partition)
 	    ->offset = rkm->offset;
-	error = rd_kafka_seek_partitions(rk, parts, 5000);
+	error = kafka_seek_partitions(rk, parts, 5000);
 	err = error ? rd_kafka_error_code(error) : parts->elems[0].err;
 	if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
 		log_error("out of memory: %s[%" PRId32 "]@%" PRId64 " is read again",
@@ -808,7 +808,7 @@ static void unflushed_read_again(const char *why)
 	unflushed_drop();
 	batch_discard();
 	if (parts->cnt > 0)
-		error = rd_kafka_seek_partitions(rk, parts, 5000);
+		error = kafka_seek_partitions(rk, parts, 5000);
 	for (int k = 0; k < parts->cnt; k++) {
 		const rd_kafka_topic_partition_t *tp = &parts->elems[k];
 		const rd_kafka_resp_err_t err = error ? rd_kafka_error_code(error) : tp->err;

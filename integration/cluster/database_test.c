@@ -130,6 +130,9 @@ START_TEST(primary_killed)
 		    store_count(stack.db_url, id, &count, errstr, sizeof(errstr)) == 0 &&
 		    count == 1)
 			break;
+		ck_assert_msg(svc_alive(&stack.svc[STACK_CONSUMER]),
+		              "the consumer exited after the promotion (log: %s)",
+		              stack.svc[STACK_CONSUMER].log_path);
 		ck_assert_msg(clock_mono_ms() - promoted < RECOVERY_MS,
 		              "no ticket sent after the promotion became a row within %d s (consumer "
 		              "log: %s)",
