@@ -85,6 +85,20 @@ if [ "$REV" != unknown ] && ! git -C "$ROOT" diff --quiet HEAD -- . ':(exclude)b
 fi
 
 say() { echo "[bench] $*"; }
+
+# The load generators (wrk, pgbench, vegeta, bench/readable) run at nice -10
+# when allowed (root or CAP_SYS_NICE). They share the two cores with the
+# services, and at the same priority wrk waited for a CPU behind the
+# services' and PostgreSQL's threads: that wait was counted as the service's
+# latency. Step 4 measured so: wrk p99 42-71 ms while query-service's own
+# histogram put p99 at <= 5 ms; with wrk at nice -10, same stack, same
+# minute, alternating: 5.0-18.7 ms. A client on another host never waits
+# behind the server's threads. The ceilings (noop-server, pgbench) are
+# driven the same way, so the ratios compare like with like.
+LOADGEN=()
+if [ "$(nice -n -10 nice 2>/dev/null)" -lt "$(nice)" ]; then
+  LOADGEN=(nice -n -10)
+fi
 die() { echo "[bench] error: $*" >&2; exit 1; }
 psql_() { "$HERE/pg.sh" psql -qAt -v ON_ERROR_STOP=1 "$@"; }
 
@@ -146,7 +160,7 @@ cleanup() {
 
 # wrk_ NAME URL SCRIPT CONNS: closed-loop load; the BENCH line into $R/NAME.wrk.
 wrk_() {
-  (cd "$ROOT" && wrk -t2 -c"$4" -d"${SECS}s" --timeout 10s -s "$3" "$2") >"$R/$1.wrk.log" 2>&1 ||
+  (cd "$ROOT" && "${LOADGEN[@]}" wrk -t2 -c"$4" -d"${SECS}s" --timeout 10s -s "$3" "$2") >"$R/$1.wrk.log" 2>&1 ||
     { cat "$R/$1.wrk.log"; die "wrk failed against $2"; }
   grep '^BENCH ' "$R/$1.wrk.log" >"$R/$1.wrk" || { cat "$R/$1.wrk.log"; die "no figures from wrk"; }
 }
@@ -206,10 +220,10 @@ readable_run() {
   echo "POST http://127.0.0.1:$COMMAND_PORT/api/v1/timestamp/2026-01-01T00:00:00Z" >"$R/targets"
   # At most as many connections as the closed-loop runs: a client pool, not
   # a new connection for every request that has to wait.
-  "$VEGETA" attack -rate="$rate/s" -duration="${secs}s" -timeout=10s -targets="$R/targets" \
+  "${LOADGEN[@]}" "$VEGETA" attack -rate="$rate/s" -duration="${secs}s" -timeout=10s -targets="$R/targets" \
     -workers="$CONNS" -max-workers="$CONNS" -max-connections="$CONNS" |
     "$VEGETA" encode --to json |
-    "$BUILD/bench/readable" "http://127.0.0.1:$QUERY_PORT" "$(((rate + 249) / 250))" 2 "$R/$name.ms" \
+    "${LOADGEN[@]}" "$BUILD/bench/readable" "http://127.0.0.1:$QUERY_PORT" "$(((rate + 249) / 250))" 2 "$R/$name.ms" \
       >"$R/$name"
   if { [ -z "$overload" ] && [ "$(get "$name" non2xx)" != 0 ]; } || [ "$(get "$name" lost)" != 0 ]; then
     die "at $rate/s: $(get "$name" non2xx) non-2xx POSTs, $(get "$name" lost) records never readable"
@@ -381,7 +395,7 @@ psql_ -c "SELECT md5('bench' || i)::uuid FROM generate_series(0, $((MESSAGES - 1
 printf '%s\n' "\\set i random(0, $((MESSAGES - 1)))" \
   "SELECT id, event_timestamp, created_at FROM timestamp_records WHERE id = md5('bench' || :i)::uuid;" \
   >"$R/pgbench.sql"
-"$(command -v pgbench)" -n -h 127.0.0.1 -p "$PG_PORT" -U postgres -M prepared -c "$POOL" -j 2 \
+"${LOADGEN[@]}" "$(command -v pgbench)" -n -h 127.0.0.1 -p "$PG_PORT" -U postgres -M prepared -c "$POOL" -j 2 \
   -T "$SECS" -f "$R/pgbench.sql" postgres >"$R/pgbench.log" 2>&1 || { cat "$R/pgbench.log"; die "pgbench failed"; }
 pgbench_tps=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' "$R/pgbench.log" | head -1)
 cpu0=$(cpu_ms query-service)
@@ -429,6 +443,7 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
   echo "rev=$REV"
   echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
   echo "machine=$(nproc) cores ($cpu), $mem, $(uname -sr)"
+  echo "loadgen=${LOADGEN[*]:-normal priority}"
   echo "versions=Kafka $KAFKA_VERSION, PostgreSQL $(pgbench --version | awk '{ print $3 }'), librdkafka $(dpkg-query -W -f '${Version}' librdkafka1 2>/dev/null), civetweb $(dpkg-query -W -f '${Version}' libcivetweb1 2>/dev/null), $(wrk -v 2>&1 | head -1 | awk '{ print $1, $2 }'), vegeta $VEGETA_VERSION."
   echo "seconds=$SECS"
   echo "messages=$MESSAGES"

@@ -58,11 +58,11 @@ EOF
       curl -fsS "http://127.0.0.1:$QUERY_PORT/metrics" | grep -q '^streams_open [1-9]' && break
       sleep 0.01
     done
-    ("$VEGETA" attack -rate="$rate/s" -duration="${secs}s" -timeout=15s -targets="$R/live-$rate.gets" \
+    ("${LOADGEN[@]}" "$VEGETA" attack -rate="$rate/s" -duration="${secs}s" -timeout=15s -targets="$R/live-$rate.gets" \
       -workers=512 -max-workers=4096 | "$VEGETA" encode --to json >"$R/live-$rate.get.json") &
     getter=$!
     sleep "$(awk -v ms="$LIVE_LEAD_MS" 'BEGIN { print ms / 1000 }')"
-    "$VEGETA" attack -rate="$rate/s" -duration="${secs}s" -timeout=10s -targets="$R/live-$rate.posts" \
+    "${LOADGEN[@]}" "$VEGETA" attack -rate="$rate/s" -duration="${secs}s" -timeout=10s -targets="$R/live-$rate.posts" \
       -workers="$CONNS" -max-workers="$CONNS" -max-connections="$CONNS" |
       "$VEGETA" encode --to json >"$R/live-$rate.post.json"
     wait "$getter" || true

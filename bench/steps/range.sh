@@ -30,7 +30,7 @@ range_step() {
        WHERE event_timestamp >= '$from'::timestamptz AND event_timestamp < '$to'::timestamptz
          AND (event_timestamp, id) > ('$from'::timestamptz + :i * interval '1 millisecond', md5('range' || :i)::uuid)
        ORDER BY event_timestamp, id LIMIT 101;" >"$R/pgbench-range.sql"
-  "$(command -v pgbench)" -n -h 127.0.0.1 -p "$PG_PORT" -U postgres -M prepared -c "$POOL" -j 2 \
+  "${LOADGEN[@]}" "$(command -v pgbench)" -n -h 127.0.0.1 -p "$PG_PORT" -U postgres -M prepared -c "$POOL" -j 2 \
     -T "$SECS" -f "$R/pgbench-range.sql" postgres >"$R/pgbench-range.log" 2>&1 ||
     { cat "$R/pgbench-range.log"; die "pgbench (range) failed"; }
   pg_tps=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' "$R/pgbench-range.log" | head -1)
