@@ -85,6 +85,8 @@ if [ "$REV" != unknown ] && ! git -C "$ROOT" diff --quiet HEAD -- . ':(exclude)b
 fi
 
 say() { echo "[bench] $*"; }
+die() { echo "[bench] error: $*" >&2; exit 1; }
+psql_() { "$HERE/pg.sh" psql -qAt -v ON_ERROR_STOP=1 "$@"; }
 
 # The load generators (wrk, pgbench, vegeta, bench/readable) run at nice -10
 # when allowed (root or CAP_SYS_NICE). They share the two cores with the
@@ -99,8 +101,6 @@ LOADGEN=()
 if [ "$(nice -n -10 nice 2>/dev/null)" -lt "$(nice)" ]; then
   LOADGEN=(nice -n -10)
 fi
-die() { echo "[bench] error: $*" >&2; exit 1; }
-psql_() { "$HERE/pg.sh" psql -qAt -v ON_ERROR_STOP=1 "$@"; }
 
 # ---- tools -------------------------------------------------------------------------
 
