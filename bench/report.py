@@ -190,6 +190,11 @@ def main():
                      f"the service's own histogram: p99 ≤ {figs.text('query.server:server_p99_le_ms')} ms, "
                      f"{figs.text('query.server:server_over_100ms')} of {figs.text('query.server:server_count')} "
                      f"over 100 ms",
+        "query-checkpoint": f"issued a third into the window after {run.get('messages', '?')} new rows, "
+                            f"it took {figs.text('checkpoint:query_s')} s; p50 {ms(figs, 'query-ckpt.wrk:p50_us')}, "
+                            f"max {ms(figs, 'query-ckpt.wrk:max_us')}; the service's own histogram: p99 ≤ "
+                            f"{figs.text('query-ckpt.server:server_p99_le_ms')} ms; pgbench across its own: "
+                            f"p99 {figs.text('pgbench-ckpt:p99_ms')} ms, max {figs.text('pgbench-ckpt:max_ms')} ms",
         "rss-consumer": f"{figs.text('run:rss_backlog_mib_consumer-service')} MiB on the backlog",
     }
     for s in ("command-service", "consumer-service", "query-service"):
@@ -236,14 +241,19 @@ def main():
                     (256, "command-c256.wrk")):
         rows.append((f"command-service POST, {c} conn.", name))
     rows.append((f"query-service GET, 32 conn.", "query.wrk"))
+    rows.append((f"pgbench, {run.get('query_conns', 32)} clients, the same SELECT, across a CHECKPOINT "
+                 f"({figs.text('checkpoint:pgbench_s')} s)", "pgbench-ckpt"))
+    rows.append((f"query-service GET, {run.get('query_conns', 32)} conn., across a CHECKPOINT ({figs.text('checkpoint:query_s')} s)",
+                 "query-ckpt.wrk"))
     rows.append((f"query-service range pages of 100 following Link, 32 conn. (pgbench, the same "
                  f"keyset statement: {figs.text('range:pgbench_pages_s')}/s; ratio {figs.text('range:ratio')})",
                  "range.wrk"))
     for label, name in rows:
-        if name.startswith("produce-"):  # bench/produce-latency: msgs_s, *_ms
-            if figs.get(f"{name}:msgs_s") is None:
+        if name.startswith(("produce-", "pgbench-")):  # *_ms, and msgs_s (bench/produce-latency) or tps
+            rate = name + (":msgs_s" if name.startswith("produce-") else ":tps")
+            if figs.get(rate) is None:
                 continue
-            lat.append(f"| {label} | {figs.text(name + ':msgs_s')} | " +
+            lat.append(f"| {label} | {figs.text(rate)} | " +
                        " | ".join(f"{figs.text(f'{name}:{k}')} ms" for k in ("p50_ms", "p99_ms", "p999_ms", "max_ms")) +
                        " |")
             continue

@@ -17,6 +17,8 @@
 #   4. query-service    GET random existing ids (wrk) vs pgbench -M prepared
 #                       4b. range pages of 100 following Link vs pgbench
 #                       running the same keyset statement (bench/steps/range.sh)
+#                       4c. GET by id, and pgbench, across a CHECKPOINT
+#                       after fresh writes (bench/steps/query.sh)
 #   5. accept→readable  vegeta at constant rates, bench/readable polls GET
 #   6. pipeline         the highest constant POST rate the three services
 #                       sustain together (every 200, the consumer keeps up,
@@ -405,6 +407,7 @@ all_2xx query
 query_server_tail query  # the service's own histogram of the same requests
 say "   $(fmt "$(get query.wrk rps)") req/s against pgbench's $(fmt "$pgbench_tps"); p99 $(awk -v u="$(get query.wrk p99_us)" 'BEGIN { printf "%.2f", u / 1000 }') ms; $cpu_get CPU ms per 1,000 GETs"
 range_step  # 4b. range pages following Link vs pgbench running the same keyset statement
+query_checkpoint_step  # 4c. GET by id across a CHECKPOINT, pgbench beside it
 
 # 5. accept → readable at constant rates, with a consumer started afresh:
 # its peak memory from here on is the steady state's.
@@ -448,6 +451,7 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
   echo "seconds=$SECS"
   echo "messages=$MESSAGES"
   echo "conns=$CONNS"
+  echo "query_conns=$QUERY_CONNS"
   echo "pool=$POOL"
   echo "batch_size=${CONSUMER_BATCH_SIZE:-2000}"
   echo "rates=$(echo "$RATES" | tr ' ' ',')"

@@ -3,14 +3,17 @@
 # time of a slow request goes. Sourced by scripts/bench.sh; uses its R,
 # QUERY_PORT, psql_, get and say.
 #
-#   query_server_tail NAME   after a wrk run against query-service: the
+#   query_server_tail NAME [BASE]
+#                            after a wrk run against query-service: the
 #                            service's own view of the same requests (its
 #                            http_request_duration_seconds histogram), so that
 #                            a client p99 far above it says the wait is outside
 #                            the handler (scheduling, the client). Writes
 #                            $R/NAME.server: server_count= server_p99_le_ms=
 #                            server_p999_le_ms= (the bucket bound the 99th /
-#                            99.9th percentile falls in) server_over_100ms=
+#                            99.9th percentile falls in) server_over_100ms=;
+#                            with BASE (query_buckets' output before the
+#                            run), of the requests since
 #   query_split NAME SINCE   after readable_run NAME (SINCE: its start, from
 #                            `date -u +%FT%T.%3NZ`): the rows written since,
 #                            split at the consumer's transaction start.
@@ -21,13 +24,30 @@
 #                            (between one batch's start and the next: a batch
 #                            that waits long for its predecessor is a stall of
 #                            the consumer or of PostgreSQL)
+#   query_checkpoint_step    4c. ../shared/DESIGN.md's "p99 ≤ 10 ms, also
+#                            across a PostgreSQL checkpoint": pgbench
+#                            (QUERY_CONNS clients, step 4's SELECT), then
+#                            query-service (QUERY_CONNS connections), each
+#                            after a fresh MESSAGES rows dirtied the buffers
+#                            (as the consumer's writes do) and with a
+#                            CHECKPOINT issued a third into its window.
+#                            Writes $R/pgbench-ckpt: tps= p50_ms= p99_ms=
+#                            p999_ms= max_ms= (from pgbench's log of every
+#                            transaction), $R/checkpoint: pgbench_s= query_s=
+#                            (how long each CHECKPOINT took), query-ckpt.wrk
+#                            and query-ckpt.server
+
+# query_buckets: the histogram's buckets of GET by id, "le count" a line.
+query_buckets() {
+  curl -fsS "http://127.0.0.1:$QUERY_PORT/metrics" |
+    sed -n 's|^http_request_duration_seconds_bucket{route="/api/v1/timestamp/{id}",status="200",le="\([^"]*\)"} \([0-9]*\)$|\1 \2|p'
+}
 
 query_server_tail() {
-  local name=$1
-  curl -fsS "http://127.0.0.1:$QUERY_PORT/metrics" |
-    sed -n 's|^http_request_duration_seconds_bucket{route="/api/v1/timestamp/{id}",status="200",le="\([^"]*\)"} \([0-9]*\)$|\1 \2|p' |
-    awk '
-      { le[++k] = $1; n[k] = $2; if ($1 == "0.1") fast = $2 }
+  local name=$1 base=${2:-/dev/null}
+  query_buckets |
+    awk 'FILENAME != "-" { before[$1] = $2; next }
+      { $2 -= before[$1]; le[++k] = $1; n[k] = $2; if ($1 == "0.1") fast = $2 }
       END {
         total = n[k]
         for (i = 1; i <= k; i++) {
@@ -36,7 +56,7 @@ query_server_tail() {
         }
         printf "server_count=%d server_p99_le_ms=%s server_p999_le_ms=%s server_over_100ms=%d\n",
                total, p99 == "+Inf" ? "inf" : p99 * 1000, p999 == "+Inf" ? "inf" : p999 * 1000, total - fast
-      }' >"$R/$name.server"
+      }' "$base" - >"$R/$name.server"
   say "   query-service's own histogram: $(cat "$R/$name.server")"
 }
 
@@ -54,4 +74,52 @@ query_split() {
            'gap_max_ms=' || (SELECT coalesce(round((max(extract(epoch FROM gap)) * 1000)::numeric, 2), 0) FROM b)" \
     >"$R/$name.split"
   say "   $name, accept → transaction start: $(cat "$R/$name.split")"
+}
+
+# ckpt_dirty TAG: MESSAGES new rows, so that a checkpoint has pages to write.
+ckpt_dirty() {
+  psql_ -c "INSERT INTO timestamp_records (id, event_timestamp, created_at)
+            SELECT md5('$1' || i)::uuid, now(), now() FROM generate_series(0, $((MESSAGES - 1))) i"
+}
+
+# ckpt_at KEY: a CHECKPOINT a third into a window of SECS that starts now;
+# appends KEY=its duration in seconds to $R/checkpoint.
+ckpt_at() {
+  local t0
+  sleep "$(awk -v s="$SECS" 'BEGIN { print s / 3 }')"
+  t0=$(date +%s%N)
+  psql_ -c CHECKPOINT
+  echo "$1=$(awk -v d="$(($(date +%s%N) - t0))" 'BEGIN { printf "%.2f", d / 1e9 }')" >>"$R/checkpoint"
+}
+
+query_checkpoint_step() {
+  local ck
+  say "4c. GET by id across a CHECKPOINT: pgbench -M prepared -c $QUERY_CONNS, then query-service ($QUERY_CONNS connections), each after $MESSAGES new rows"
+  : >"$R/checkpoint"
+  ckpt_dirty ckpt-pgbench
+  ckpt_at pgbench_s &
+  ck=$!
+  rm -f "$R"/pgbench-ckpt.log.*
+  "${LOADGEN[@]}" "$(command -v pgbench)" -n -h 127.0.0.1 -p "$PG_PORT" -U postgres -M prepared -c "$QUERY_CONNS" -j 2 \
+    -T "$SECS" -l --log-prefix="$R/pgbench-ckpt.log" -f "$R/pgbench.sql" postgres >"$R/pgbench-ckpt.out" 2>&1 ||
+    { cat "$R/pgbench-ckpt.out"; die "pgbench (checkpoint) failed"; }
+  wait "$ck" || die "CHECKPOINT failed"
+  # The log's third field: each transaction's latency in µs.
+  cat "$R"/pgbench-ckpt.log.* | awk '{ print $3 }' | sort -n |
+    awk -v tps="$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' "$R/pgbench-ckpt.out" | head -1)" '
+      { v[NR] = $1 }
+      function q(p) { i = int(NR * p); if (i < 1) i = 1; return sprintf("%.2f", v[i] / 1000) }
+      END { if (NR == 0) exit 1
+            printf "tps=%d p50_ms=%s p99_ms=%s p999_ms=%s max_ms=%s\n", tps, q(0.5), q(0.99), q(0.999), q(1) }' \
+    >"$R/pgbench-ckpt" || die "pgbench (checkpoint) logged no transaction"
+  rm -f "$R"/pgbench-ckpt.log.*
+  ckpt_dirty ckpt-query
+  ckpt_at query_s &
+  ck=$!
+  query_buckets >"$R/query-ckpt.base"
+  BENCH_IDS=$R/ids wrk_ query-ckpt "http://127.0.0.1:$QUERY_PORT" bench/get.lua "$QUERY_CONNS"
+  wait "$ck" || die "CHECKPOINT failed"
+  all_2xx query-ckpt
+  query_server_tail query-ckpt "$R/query-ckpt.base"
+  say "   pgbench: p99 $(get pgbench-ckpt p99_ms) ms, max $(get pgbench-ckpt max_ms) ms; query-service: p99 $(awk -v u="$(get query-ckpt.wrk p99_us)" 'BEGIN { printf "%.2f", u / 1000 }') ms, max $(awk -v u="$(get query-ckpt.wrk max_us)" 'BEGIN { printf "%.2f", u / 1000 }') ms; the checkpoints took $(tr '\n' ' ' <"$R/checkpoint")"
 }
