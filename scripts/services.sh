@@ -45,7 +45,8 @@ start_one() {
     return 0
   fi
   proc_start "$STATE_DIR/$name.log" env SERVER_PORT="$(proc_service_port "$name")" "$BIN_DIR/$name"
-  echo "$PROC_PID" >"$STATE_DIR/$name.pid"
+  # By a rename, as the hold: never read half-written (see stop_one).
+  echo "$PROC_PID" >"$STATE_DIR/$name.pid.new" && mv -f "$STATE_DIR/$name.pid.new" "$STATE_DIR/$name.pid"
   disown "$PROC_PID" 2>/dev/null || true  # its end is ours to report, not the shell's ("Killed")
 }
 
@@ -61,8 +62,12 @@ wait_ready() {
 stop_one() {
   local name=$1 p
   p=$(pid_of "$name") || p=none
-  # Held: the supervisor leaves this service down (see supervise).
-  [ ! -d "$STATE_DIR" ] || echo "$p" >"$STATE_DIR/$name.held"
+  # Held: the supervisor leaves this service down (see supervise). Written
+  # whole, by a rename: the supervisor reading it half-written (empty) took
+  # the hold for another process's, dropped it, and restarted the service.
+  if [ -d "$STATE_DIR" ]; then
+    echo "$p" >"$STATE_DIR/$name.held.new" && mv -f "$STATE_DIR/$name.held.new" "$STATE_DIR/$name.held"
+  fi
   [ "$p" != none ] || { rm -f "$STATE_DIR/$name.pid"; return 0; }
   proc_stop "$p" "$name" || true
   rm -f "$STATE_DIR/$name.pid"
@@ -72,7 +77,7 @@ stop_one() {
 # Restarts services that exit without being stopped, with backoff; returns
 # on SIGINT/SIGTERM. A service held by `stop NAME` is left alone.
 supervise() {
-  local s p now
+  local s p h now
   declare -A backoff=() retry_at=() up_since=()
   trap 'say "supervisor stopping"; exit 0' INT TERM
   for s in $SERVICES; do backoff[$s]=1; done
@@ -80,8 +85,10 @@ supervise() {
     now=$SECONDS
     for s in $SERVICES; do
       if p=$(pid_of "$s"); then
-        # A process other than the one `stop` was ending ends the hold.
-        [ "$(cat "$STATE_DIR/$s.held" 2>/dev/null)" = "$p" ] || rm -f "$STATE_DIR/$s.held"
+        # A process other than the one `stop` was ending ends the hold. No
+        # hold read (none, or `stop` writing it now) is not another's.
+        h=$(cat "$STATE_DIR/$s.held" 2>/dev/null) || h=""
+        [ -z "$h" ] || [ "$h" = "$p" ] || rm -f "$STATE_DIR/$s.held"
         unset 'retry_at[$s]'
         [ -n "${up_since[$s]:-}" ] || up_since[$s]=$now
         [ $((now - up_since[$s])) -lt 60 ] || backoff[$s]=1
