@@ -183,6 +183,8 @@ warm() {
 
 # get FILE KEY: a value of a key=value line.
 get() { tr ' ' '\n' <"$R/$1" | sed -n "s/^$2=//p"; }
+# get_ms FILE KEY: a value in µs, in ms with two decimals.
+get_ms() { awk -v u="$(get "$1" "$2")" 'BEGIN { printf "%.2f", u / 1000 }'; }
 
 rows() { psql_ -c "SELECT count(*) FROM timestamp_records"; }
 
@@ -405,7 +407,7 @@ BENCH_IDS=$R/ids wrk_ query "http://127.0.0.1:$QUERY_PORT" bench/get.lua "$QUERY
 cpu_get=$(per_1000 $(($(cpu_ms query-service) - cpu0)) "$(get query.wrk requests)")
 all_2xx query
 query_server_tail query  # the service's own histogram of the same requests
-say "   $(fmt "$(get query.wrk rps)") req/s against pgbench's $(fmt "$pgbench_tps"); p99 $(awk -v u="$(get query.wrk p99_us)" 'BEGIN { printf "%.2f", u / 1000 }') ms; $cpu_get CPU ms per 1,000 GETs"
+say "   $(fmt "$(get query.wrk rps)") req/s against pgbench's $(fmt "$pgbench_tps"); p99 $(get_ms query.wrk p99_us) ms; $cpu_get CPU ms per 1,000 GETs"
 range_step  # 4b. range pages following Link vs pgbench running the same keyset statement
 query_checkpoint_step  # 4c. GET by id across a CHECKPOINT, pgbench beside it
 

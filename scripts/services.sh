@@ -37,6 +37,11 @@ say() { echo "[services] $*"; }
 
 pid_of() { proc_pid_file "$STATE_DIR/$1.pid"; }  # the service's pid if it is running
 
+# write_whole FILE VALUE: by a rename, so that the supervisor never reads a
+# pid or hold file half-written: it read a hold empty, took it for another
+# process's, dropped it, and restarted a service `stop` had stopped.
+write_whole() { echo "$2" >"$1.new" && mv -f "$1.new" "$1"; }
+
 start_one() {
   local name=$1
   rm -f "$STATE_DIR/$name.held"
@@ -45,8 +50,7 @@ start_one() {
     return 0
   fi
   proc_start "$STATE_DIR/$name.log" env SERVER_PORT="$(proc_service_port "$name")" "$BIN_DIR/$name"
-  # By a rename, as the hold: never read half-written (see stop_one).
-  echo "$PROC_PID" >"$STATE_DIR/$name.pid.new" && mv -f "$STATE_DIR/$name.pid.new" "$STATE_DIR/$name.pid"
+  write_whole "$STATE_DIR/$name.pid" "$PROC_PID"
   disown "$PROC_PID" 2>/dev/null || true  # its end is ours to report, not the shell's ("Killed")
 }
 
@@ -62,12 +66,8 @@ wait_ready() {
 stop_one() {
   local name=$1 p
   p=$(pid_of "$name") || p=none
-  # Held: the supervisor leaves this service down (see supervise). Written
-  # whole, by a rename: the supervisor reading it half-written (empty) took
-  # the hold for another process's, dropped it, and restarted the service.
-  if [ -d "$STATE_DIR" ]; then
-    echo "$p" >"$STATE_DIR/$name.held.new" && mv -f "$STATE_DIR/$name.held.new" "$STATE_DIR/$name.held"
-  fi
+  # Held: the supervisor leaves this service down (see supervise).
+  [ ! -d "$STATE_DIR" ] || write_whole "$STATE_DIR/$name.held" "$p"
   [ "$p" != none ] || { rm -f "$STATE_DIR/$name.pid"; return 0; }
   proc_stop "$p" "$name" || true
   rm -f "$STATE_DIR/$name.pid"

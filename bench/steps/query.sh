@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # bench/steps/query.sh — the latency tails of issue 10, target 4: where the
 # time of a slow request goes. Sourced by scripts/bench.sh; uses its R,
-# QUERY_PORT, psql_, get and say.
+# QUERY_PORT, psql_, get, get_ms and say.
 #
 #   query_server_tail NAME [BASE]
 #                            after a wrk run against query-service: the
@@ -141,5 +141,5 @@ query_checkpoint_step() {
   wait "$ck" || die "CHECKPOINT failed"
   all_2xx query-ckpt
   query_server_tail query-ckpt "$R/query-ckpt.base"
-  say "   pgbench: p99 $(get pgbench-ckpt p99_ms) ms (as logged: $(get pgbench-ckpt raw_p99_ms) ms), max $(get pgbench-ckpt max_ms) ms; query-service: p99 $(awk -v u="$(get query-ckpt.wrk p99_us)" 'BEGIN { printf "%.2f", u / 1000 }') ms, max $(awk -v u="$(get query-ckpt.wrk max_us)" 'BEGIN { printf "%.2f", u / 1000 }') ms; the checkpoints took $(tr '\n' ' ' <"$R/checkpoint")"
+  say "   pgbench: p99 $(get pgbench-ckpt p99_ms) ms (as logged: $(get pgbench-ckpt raw_p99_ms) ms), max $(get pgbench-ckpt max_ms) ms; query-service: p99 $(get_ms query-ckpt.wrk p99_us) ms, max $(get_ms query-ckpt.wrk max_us) ms; the checkpoints took $(tr '\n' ' ' <"$R/checkpoint")"
 }

@@ -13,7 +13,7 @@
 # Writes $R/range.wrk (bench/report.lua's BENCH line) and $R/range:
 # pages_s= pgbench_pages_s= ratio= (the service's pages/s over pgbench's).
 # Uses bench.sh's ROOT, R, SECS, MESSAGES, QUERY_PORT, QUERY_CONNS, POOL,
-# PG_PORT, psql_, wrk_, all_2xx, get, fmt, say, die.
+# PG_PORT, psql_, wrk_, all_2xx, get, get_ms, fmt, say, die.
 
 range_step() {
   local n=$MESSAGES from=2400-01-01T00:00:00Z to pg_tps pages ratio
@@ -39,5 +39,5 @@ range_step() {
   pages=$(get range.wrk rps)
   ratio=$(awk -v a="$pages" -v b="$pg_tps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
   echo "pages_s=$pages pgbench_pages_s=$pg_tps ratio=$ratio" >"$R/range"
-  say "   $(fmt "$pages") pages/s against pgbench's $(fmt "$pg_tps") (ratio $ratio); p99 $(awk -v u="$(get range.wrk p99_us)" 'BEGIN { printf "%.2f", u / 1000 }') ms"
+  say "   $(fmt "$pages") pages/s against pgbench's $(fmt "$pg_tps") (ratio $ratio); p99 $(get_ms range.wrk p99_us) ms"
 }
