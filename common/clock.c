@@ -47,12 +47,17 @@ struct timespec clock_deadline_s(double seconds)
 int clock_ms_left(const struct timespec *deadline)
 {
 	struct timespec now;
-	long long ms;
+	long long ns, ms;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
-	     (deadline->tv_nsec - now.tv_nsec) / 1000000;
-	return ms < 0 ? 0 : ms > 1000000000 ? 1000000000 : (int)ms;
+	if (deadline->tv_sec - now.tv_sec > 1000000) /* past the clamp; no overflow below */
+		return 1000000000;
+	ns = (long long)(deadline->tv_sec - now.tv_sec) * 1000000000 + (deadline->tv_nsec - now.tv_nsec);
+	/* Rounded up: a poll() for the truncated count ended the wait up to
+	 * 1 ms before the deadline (a unit test saw a 600 ms deadline given
+	 * up at 599 ms). */
+	ms = ns <= 0 ? 0 : (ns + 999999) / 1000000;
+	return ms > 1000000000 ? 1000000000 : (int)ms;
 }
 
 int clock_cmp(const struct timespec *a, const struct timespec *b)

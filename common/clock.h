@@ -27,8 +27,8 @@ struct timespec clock_deadline(long ms);
  * a negative duration is 0. */
 struct timespec clock_deadline_s(double seconds);
 
-/* Milliseconds from now until deadline, at least 0 and at most 10^9 (so
- * that poll() can take it). */
+/* Milliseconds from now until deadline, rounded up (a wait for them never
+ * ends before it), at least 0 and at most 10^9 (so that poll() can take it). */
 int clock_ms_left(const struct timespec *deadline);
 
 /* True once deadline has passed. */
