@@ -158,9 +158,27 @@ size_t ts_format(const struct ts_instant *t, int ndigits, char *buf)
 		days--;
 	}
 	ts_civil_from_days(days, &y, &m, &d);
-	n = snprintf(buf, TS_TEXT_MAX, "%04lld-%02u-%02uT%02d:%02d:%02d",
-	             (long long)y, m, d, (int)(rem / 3600), (int)(rem / 60 % 60),
-	             (int)(rem % 60));
+	if (y >= 0 && y <= 9999) {
+		/* By hand: snprintf was a tenth of the consumer's CPU time per
+		 * row in perf (two timestamps a row). */
+		static const int at[7] = {0, 2, 5, 8, 11, 14, 17}; /* each field's 2 digits */
+		const unsigned f[7] = {(unsigned)y / 100,      (unsigned)y % 100,
+		                       m,                      d,
+		                       (unsigned)(rem / 3600), (unsigned)(rem / 60 % 60),
+		                       (unsigned)(rem % 60)};
+
+		memcpy(buf, "0000-00-00T00:00:00", 19);
+		for (int i = 0; i < 7; i++) {
+			buf[at[i]] = (char)('0' + f[i] / 10);
+			buf[at[i] + 1] = (char)('0' + f[i] % 10);
+		}
+		n = 19;
+	} else {
+		/* PostgreSQL's years beyond 9999 or before year 1 (read back
+		 * from a database): as many digits as they take. */
+		n = snprintf(buf, TS_TEXT_MAX, "%04lld-%02u-%02uT%02d:%02d:%02d", (long long)y, m,
+		             d, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60));
+	}
 	if (ndigits > 9)
 		ndigits = 9;
 	if (ndigits > 0 && t->nsec > 0) {

@@ -140,6 +140,70 @@ START_TEST(decode_accepts_a_value_of_exactly_max_size)
 }
 END_TEST
 
+/* A value exactly as msg_encode writes it is read without json-c. Every
+ * one-byte change of one (a byte replaced, removed or inserted, at every
+ * position) must be read as json-c reads it: the same bytes after a space,
+ * which only json-c reads, give the same verdict, the same fields or the
+ * same reason. Each value is a copy of its own size: ASan sees over-reads. */
+static int decode_copy(const char *v, size_t len, struct msg_command *m, char *err,
+                       size_t err_size)
+{
+	char *copy = malloc(len);
+	int rc;
+
+	ck_assert_ptr_nonnull(copy);
+	memcpy(copy, v, len);
+	rc = msg_decode(copy, len, m, err, err_size);
+	free(copy);
+	return rc;
+}
+
+START_TEST(decode_of_a_value_near_the_wire_format_agrees_with_json_c)
+{
+	static const char alphabet[] = "\"\\ \t\n{}[],:0aAZz-.+/#\x80\xc3\xa9\x7f\x01";
+	char base[MSG_ENCODED_MAX], v[MSG_ENCODED_MAX + 2];
+	const size_t n = msg_encode(&round_trip[_i], base);
+	long tried = 0, decoded = 0;
+
+	/* op 0: replace the byte at pos, 1: insert before it, 2: remove it */
+	for (int op = 0; op < 3; op++) {
+		for (size_t pos = 0; pos < n + (op == 1); pos++) {
+			for (size_t a = 0; a < (op == 2 ? 1 : sizeof(alphabet)); a++) {
+				struct msg_command fast, slow;
+				char fast_err[256] = "", slow_err[256] = "";
+				size_t len = 0;
+				int fast_rc, slow_rc;
+
+				v[len++] = ' ';
+				memcpy(v + len, base, pos);
+				len += pos;
+				if (op != 2)
+					v[len++] = alphabet[a]; /* the last: a NUL byte */
+				memcpy(v + len, base + pos + (op != 1), n - pos - (op != 1));
+				len += n - pos - (op != 1);
+				memset(&fast, 0x55, sizeof(fast));
+				memset(&slow, 0x55, sizeof(slow));
+				fast_rc = decode_copy(v + 1, len - 1, &fast, fast_err, sizeof(fast_err));
+				slow_rc = decode_copy(v, len, &slow, slow_err, sizeof(slow_err));
+				ck_assert_msg(fast_rc == slow_rc && strcmp(fast_err, slow_err) == 0,
+				              "'%.*s': %d '%s', after a space %d '%s'", (int)len - 1, v + 1,
+				              fast_rc, fast_err, slow_rc, slow_err);
+				if (fast_rc == 0) {
+					ck_assert_str_eq(fast.command_id, slow.command_id);
+					ck_assert(fast.event_time.sec == slow.event_time.sec &&
+					          fast.event_time.nsec == slow.event_time.nsec);
+					decoded++;
+				}
+				tried++;
+			}
+		}
+	}
+	/* Digits replaced by digits, case changed and the like still decode. */
+	ck_assert_int_gt(decoded, 20);
+	ck_assert_int_gt(tried, 3000);
+}
+END_TEST
+
 /* ---- rejected ------------------------------------------------------------ */
 
 static const struct {
@@ -562,6 +626,8 @@ Suite *make_msg_suite(void)
 	tcase_add_loop_test(tc, decode_accepts, 0, TABLE_LEN(accepted));
 	tcase_add_test(tc, decode_lowercases_an_uppercase_command_id);
 	tcase_add_test(tc, decode_accepts_a_value_of_exactly_max_size);
+	tcase_add_loop_test(tc, decode_of_a_value_near_the_wire_format_agrees_with_json_c, 0,
+	                    TABLE_LEN(round_trip));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("decode_reject");

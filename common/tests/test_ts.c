@@ -413,6 +413,36 @@ START_TEST(format_and_parse_agree_with_libc_over_all_years)
 }
 END_TEST
 
+/* PostgreSQL keeps years from 4713 BC to 294276 AD, and a record read back
+ * may carry one outside 0001-9999: the text is libc's, however many digits
+ * the year takes (and a sign before year 0), on both sides of each bound. */
+START_TEST(format_agrees_with_libc_beyond_four_digit_years)
+{
+	static const int64_t bounds[] = {MIN_SEC - 366LL * 86400, MIN_SEC, MAX_SEC + 1,
+	                                 9223372036LL * 900};
+	long count = 0;
+
+	for (size_t b = 0; b < sizeof(bounds) / sizeof(bounds[0]); b++) {
+		for (int64_t s = bounds[b] - 3 * 86400LL * 366; s <= bounds[b] + 3 * 86400LL * 366;
+		     s += 86400LL * 7 + 3599, count++) {
+			struct ts_instant t = {.sec = s, .nsec = 0};
+			char buf[TS_TEXT_MAX], want[64];
+			time_t tt = (time_t)s;
+			struct tm tm;
+
+			ck_assert_ptr_nonnull(gmtime_r(&tt, &tm));
+			snprintf(want, sizeof(want), "%04lld-%02d-%02dT%02d:%02d:%02dZ",
+			         (long long)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			         tm.tm_min, tm.tm_sec);
+			ts_format(&t, 9, buf);
+			ck_assert_msg(strcmp(buf, want) == 0, "%lld: got %s, libc says %s", (long long)s,
+			              buf, want);
+		}
+	}
+	ck_assert_int_gt(count, 1000);
+}
+END_TEST
+
 /* ---- civil-date helpers (public API) ---------------------------------- */
 
 START_TEST(days_from_civil_and_back)
@@ -470,6 +500,7 @@ Suite *make_ts_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_loop_test(tc, parse_of_format_gives_the_same_instant, 0, TABLE_LEN(round_trip));
 	tcase_add_test(tc, format_and_parse_agree_with_libc_over_all_years);
+	tcase_add_test(tc, format_agrees_with_libc_beyond_four_digit_years);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("civil");
