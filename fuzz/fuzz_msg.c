@@ -5,8 +5,11 @@
  * reason; a value that is not UTF-8 (Table 3-7 of the Unicode Standard) is
  * refused as such, and only such a value; what decodes has a lowercase
  * valid UUID and an instant in range, encodes within MSG_ENCODED_MAX, and
- * decodes back to the same command. */
+ * decodes back to the same command; the value after a space (which only
+ * json-c reads: the decoder reads a value exactly in the wire format
+ * without it) gets the same verdict, reason and command. */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fuzz.h"
@@ -31,6 +34,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 0 && size <= MSG_VALUE_MAX && memchr(data, '\0', size) == NULL)
 		FUZZ_CHECK((strstr(err, "UTF-8") != NULL) == (utf8 < size),
 		           "well-formed UTF-8 up to %zu of %zu bytes, yet: '%s'", utf8, size, err);
+	if (size > 0 && size < MSG_VALUE_MAX) {
+		struct msg_command spaced;
+		char spaced_err[256] = "";
+		char *v = malloc(size + 1);
+
+		FUZZ_CHECK(v != NULL, "out of memory");
+		v[0] = ' ';
+		memcpy(v + 1, data, size);
+		memset(&spaced, 0x5a, sizeof(spaced));
+		FUZZ_CHECK(msg_decode(v, size + 1, &spaced, spaced_err, sizeof(spaced_err)) == rc &&
+		               strcmp(spaced_err, err) == 0,
+		           "%d '%s', after a space: '%s'", rc, err, spaced_err);
+		FUZZ_CHECK(rc != 0 || (strcmp(spaced.command_id, m.command_id) == 0 &&
+		                       spaced.event_time.sec == m.event_time.sec &&
+		                       spaced.event_time.nsec == m.event_time.nsec),
+		           "after a space, another command");
+		free(v);
+	}
 	if (rc != 0) {
 		FUZZ_CHECK(err[0] != '\0', "refused without a reason");
 		FUZZ_CHECK(strlen(err) < sizeof(err), "reason not terminated");
