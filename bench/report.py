@@ -361,13 +361,30 @@ def main():
                       ("query-service, per 1,000 GETs (32 conn.)", "cpu_ms_per_1000_get")):
         cpu.append(f"| {what} | {run.get(key, '-')} |")
 
+    # Where the two cores' time went during each measured run, in the order
+    # they ran (scripts/bench.sh's machine_note): the host's steal and a
+    # step's leftovers show here.
+    machine = []
+    notes = sorted((os.path.getmtime(f), os.path.basename(f)[:-len(".machine")])
+                   for f in glob.glob(os.path.join(results, "*.machine")))
+    notes = [name for _, name in notes if not name.startswith("warm-")]
+    if notes:
+        machine = ["| run | steal | iowait | idle | CPU ms by program (the load generator, gone by then, not listed) |",
+                   "|---|---:|---:|---:|---|"]
+        for name in notes:
+            w = words(os.path.join(results, name + ".machine"))
+            top = ", ".join(f"{p.rsplit(':', 1)[0]} {fmt(float(p.rsplit(':', 1)[1]))}"
+                            for p in w.get("top", "").split(",") if ":" in p)
+            machine.append(f"| {name} | {w.get('steal_pct', '?')} % | {w.get('iowait_pct', '?')} % | "
+                           f"{w.get('idle_pct', '?')} % | {top} |")
+
     sizes = "; ".join(f"{s} {run.get('size_kib_' + s, '?')} KiB ({run.get('stripped_kib_' + s, '?')} KiB stripped)"
                       for s in ("command-service", "consumer-service", "query-service"))
     print("\n".join(table) + "\n\n" + "\n".join(lat) + "\n\n" + "\n".join(pipe) +
           ("\n\n" + "\n".join(live) if live else "") +
           ("\n\n" + "\n".join(cluster) if cluster else "") +
           ("\n\n" + "\n".join(curve) if curve else "") + ("\n\n" + tracing if tracing else "") +
-          "\n\n" + "\n".join(cpu) +
+          "\n\n" + "\n".join(cpu) + ("\n\n" + "\n".join(machine) if machine else "") +
           f"\n\nbinaries (with debug info): {sizes}")
 
     readable_limit = next((t["limit"] for t in targets if t["gate"].startswith("readable-")), None)
@@ -406,7 +423,13 @@ consumer started on it, each size in turn):
 {newline.join(curve)}
 
 ![consumer memory against drain rate](prefetch.png)
-""" if curve else "") + "\n" + "\n".join(cpu) + f"""
+""" if curve else "") + "\n" + "\n".join(cpu) + ("""
+
+Where the two cores' time went during each measured run (from /proc/stat
+and each program's /proc/PID/stat): steal is time the virtual machine's
+host gave to others; a run that lost much of it measured the host too.
+
+""" + "\n".join(machine) if machine else "") + f"""
 
 Binary sizes (with debug info): {sizes}
 

@@ -160,10 +160,51 @@ cleanup() {
 
 # ---- measuring ---------------------------------------------------------------------
 
+# The machine around a measured run. On a shared virtual machine the host
+# takes CPU time from the guest now and then (steal), and a step of ours can
+# leave work behind (autovacuum, the broker's log flushes) that the next one
+# pays for: so each measured run says where the two cores' time went.
+# machine_mark NAME before the run, machine_note NAME after it: $R/NAME.machine
+# holds steal_pct= iowait_pct= idle_pct= (of all CPU time meanwhile) and top=
+# (the five programs that used most CPU, name:ms; kernel threads summed as
+# kernel, PostgreSQL's processes as postgres). A program that exited before
+# the note (the load generator) is in the busy time, not in top.
+proc_cpu() {  # name ticks, one line per running process
+  local f line name rest
+  for f in /proc/[0-9]*/stat; do
+    { read -r line <"$f"; } 2>/dev/null || continue
+    name=${line#*\(}
+    name=${name%)*}
+    rest=${line##*) }
+    case $name in kworker/* | ksoftirqd/* | rcu_* | migration/* | jbd2/*) name=kernel ;; esac
+    # shellcheck disable=SC2086  # the fields, split on purpose
+    set -- $rest
+    echo "${name// /_} $((${12} + ${13}))"
+  done
+}
+machine_mark() {
+  head -1 /proc/stat >"$R/$1.stat0"
+  proc_cpu >"$R/$1.proc0"
+}
+machine_note() {
+  local top
+  top=$(proc_cpu | awk -v t="$TICK_MS" 'NR == FNR { a[$1] += $2; next } { b[$1] += $2 }
+          END { for (k in b) if (b[k] - a[k] > 0) print (b[k] - a[k]) * t, k }' "$R/$1.proc0" - |
+        sort -rn | head -5 | awk '{ printf "%s%s:%d", (NR > 1 ? "," : ""), $2, $1 }')
+  head -1 /proc/stat | awk -v top="$top" 'NR == FNR { for (i = 2; i <= 9; i++) a[i] = $i; next }
+    { for (i = 2; i <= 9; i++) { d[i] = $i - a[i]; s += d[i] } }
+    END { if (s <= 0) s = 1
+          printf "steal_pct=%.1f iowait_pct=%.1f idle_pct=%.1f top=%s\n", 100 * d[9] / s, 100 * d[6] / s, 100 * d[5] / s, top }' \
+    "$R/$1.stat0" - >"$R/$1.machine"
+  rm -f "$R/$1.stat0" "$R/$1.proc0"
+}
+
 # wrk_ NAME URL SCRIPT CONNS: closed-loop load; the BENCH line into $R/NAME.wrk.
 wrk_() {
+  machine_mark "$1"
   (cd "$ROOT" && "${LOADGEN[@]}" wrk -t2 -c"$4" -d"${SECS}s" --timeout 10s -s "$3" "$2") >"$R/$1.wrk.log" 2>&1 ||
     { cat "$R/$1.wrk.log"; die "wrk failed against $2"; }
+  machine_note "$1"
   grep '^BENCH ' "$R/$1.wrk.log" >"$R/$1.wrk" || { cat "$R/$1.wrk.log"; die "no figures from wrk"; }
 }
 
@@ -222,6 +263,7 @@ done
 readable_run() {
   local rate=$1 secs=$2 name=$3 overload=${4:-}
   echo "POST http://127.0.0.1:$COMMAND_PORT/api/v1/timestamp/2026-01-01T00:00:00Z" >"$R/targets"
+  machine_mark "$name"
   # At most as many connections as the closed-loop runs: a client pool, not
   # a new connection for every request that has to wait.
   "${LOADGEN[@]}" "$VEGETA" attack -rate="$rate/s" -duration="${secs}s" -timeout=10s -targets="$R/targets" \
@@ -229,6 +271,7 @@ readable_run() {
     "$VEGETA" encode --to json |
     "${LOADGEN[@]}" "$BUILD/bench/readable" "http://127.0.0.1:$QUERY_PORT" "$(((rate + 249) / 250))" 2 "$R/$name.ms" \
       >"$R/$name"
+  machine_note "$name"
   if { [ -z "$overload" ] && [ "$(get "$name" non2xx)" != 0 ]; } || [ "$(get "$name" lost)" != 0 ]; then
     die "at $rate/s: $(get "$name" non2xx) non-2xx POSTs, $(get "$name" lost) records never readable"
   fi

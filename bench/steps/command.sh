@@ -24,8 +24,10 @@
 # command_wrk NAME URL SCRIPT CONNS: wrk_ with at most one wrk thread per
 # connection (wrk refuses more threads than connections: -c1 needs -t1).
 command_wrk() {
+  machine_mark "$1"
   (cd "$ROOT" && "${LOADGEN[@]}" wrk -t"$(($4 < 2 ? $4 : 2))" -c"$4" -d"${SECS}s" --timeout 10s -s "$3" "$2") \
     >"$R/$1.wrk.log" 2>&1 || { cat "$R/$1.wrk.log"; die "wrk failed against $2"; }
+  machine_note "$1"
   grep '^BENCH ' "$R/$1.wrk.log" >"$R/$1.wrk" || { cat "$R/$1.wrk.log"; die "no figures from wrk"; }
 }
 
