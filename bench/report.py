@@ -177,7 +177,9 @@ def main():
 
     # Details that go with a gate's label.
     detail = {
-        "command": f"{run.get('conns', '?')} conn.",
+        "command": f"{run.get('conns', '?')} conn., the mean of two rounds in turn with the ceiling: "
+                   f"{figs.text('command-1.wrk:rps')} against {figs.text('noop-1.wrk:rps')}, then "
+                   f"{figs.text('command.wrk:rps')} against {figs.text('noop.wrk:rps')}",
         "consumer": f"{run.get('messages', '?')} msgs, {run.get('batches', '?')} batches",
         "consumer-running": f"{figs.text('running:messages')} msgs after SIGSTOP, "
                             f"{figs.text('running:running_batches')} batches; written while it ran: "
@@ -274,7 +276,7 @@ def main():
 
     # The pipeline's sustainable rate.
     pipe = []
-    rate, cmd = figs.get("pipeline:rate"), figs.get("command.wrk:rps")
+    rate, cmd = figs.get("pipeline:rate"), figs.get("command-pair:command_rps")
     if rate is not None:
         p = words(os.path.join(results, "pipeline"))
         share = f"{100 * rate / cmd:.0f} %" if rate and cmd else "-"
@@ -283,7 +285,7 @@ def main():
                 f"{fmt(max(spread_rates))}/s" if len(spread_rates) > 1 else "")
         why = p.get("why", "").replace("_", " ")
         pipe.append(f"**The pipeline's sustainable rate: {fmt(rate)} POST/s** — {share} of "
-                    f"command-service's closed-loop rate alone ({figs.text('command.wrk:rps')} req/s){over}. "
+                    f"command-service's closed-loop rate alone ({figs.text('command-pair:command_rps')} req/s){over}. "
                     f"Rates tried: {p.get('tried', '').replace(',', ', ')}" +
                     (f"; the first that failed, {p.get('failed_at')}/s: {why}." if p.get("failed_at", "0") != "0"
                      else "; none failed."))
@@ -369,13 +371,13 @@ def main():
                    for f in glob.glob(os.path.join(results, "*.machine")))
     notes = [name for _, name in notes if not name.startswith("warm-")]
     if notes:
-        machine = ["| run | steal | iowait | idle | CPU ms by program (the load generator, gone by then, not listed) |",
-                   "|---|---:|---:|---:|---|"]
+        machine = ["| run | probe | steal | iowait | idle | CPU ms by program (the load generator, gone by then, not listed) |",
+                   "|---|---:|---:|---:|---:|---|"]
         for name in notes:
             w = words(os.path.join(results, name + ".machine"))
             top = ", ".join(f"{p.rsplit(':', 1)[0]} {fmt(float(p.rsplit(':', 1)[1]))}"
                             for p in w.get("top", "").split(",") if ":" in p)
-            machine.append(f"| {name} | {w.get('steal_pct', '?')} % | {w.get('iowait_pct', '?')} % | "
+            machine.append(f"| {name} | {w.get('probe_ms', '?')} ms | {w.get('steal_pct', '?')} % | {w.get('iowait_pct', '?')} % | "
                            f"{w.get('idle_pct', '?')} % | {top} |")
 
     sizes = "; ".join(f"{s} {run.get('size_kib_' + s, '?')} KiB ({run.get('stripped_kib_' + s, '?')} KiB stripped)"
@@ -426,8 +428,11 @@ consumer started on it, each size in turn):
 """ if curve else "") + "\n" + "\n".join(cpu) + ("""
 
 Where the two cores' time went during each measured run (from /proc/stat
-and each program's /proc/PID/stat): steal is time the virtual machine's
-host gave to others; a run that lost much of it measured the host too.
+and each program's /proc/PID/stat). Probe: how long one core took for a
+fixed loop just before the run (awk, 2 million additions): a busy host or a
+step's leftover work makes it longer. Steal: time the virtual machine's
+host gave to others during the run. A run with a long probe or much steal
+measured the host too.
 
 """ + "\n".join(machine) if machine else "") + f"""
 
@@ -448,7 +453,7 @@ def gnuplot(script):
 
 def charts(results, out, figs, rates, readable_limit, points):
     with open(os.path.join(results, "throughput.dat"), "w") as f:
-        for label, a, b in (("command-service\\nPOST", "command.wrk:rps", "noop.wrk:rps"),
+        for label, a, b in (("command-service\\nPOST", "command-pair:command_rps", "command-pair:noop_rps"),
                             ("consumer-service\\nrows", "run:consumer_rps", "run:insert_rps"),
                             ("query-service\\nGET", "query.wrk:rps", "run:pgbench_tps")):
             f.write(f'"{label}" {figs.get(a) or 0} {figs.get(b) or 0}\n')

@@ -165,7 +165,8 @@ cleanup() {
 # leave work behind (autovacuum, the broker's log flushes) that the next one
 # pays for: so each measured run says where the two cores' time went.
 # machine_mark NAME before the run, machine_note NAME after it: $R/NAME.machine
-# holds steal_pct= iowait_pct= idle_pct= (of all CPU time meanwhile) and top=
+# holds probe_ms= (see machine_mark), steal_pct= iowait_pct= idle_pct= (of
+# all CPU time meanwhile) and top=
 # (the five programs that used most CPU, name:ms; kernel threads summed as
 # kernel, PostgreSQL's processes as postgres). A program that exited before
 # the note (the load generator) is in the busy time, not in top.
@@ -183,6 +184,12 @@ proc_cpu() {  # name ticks, one line per running process
   done
 }
 machine_mark() {
+  local t0
+  # probe: how long one core takes for a fixed loop just before the run;
+  # a slow machine (a busy host, a step's leftovers) shows as a long probe.
+  t0=$(date +%s%N)
+  awk 'BEGIN { for (i = 0; i < 2000000; i++) s += i % 7 }'
+  echo $((($(date +%s%N) - t0) / 1000000)) >"$R/$1.probe"
   head -1 /proc/stat >"$R/$1.stat0"
   proc_cpu >"$R/$1.proc0"
 }
@@ -191,12 +198,12 @@ machine_note() {
   top=$(proc_cpu | awk -v t="$TICK_MS" 'NR == FNR { a[$1] += $2; next } { b[$1] += $2 }
           END { for (k in b) if (b[k] - a[k] > 0) print (b[k] - a[k]) * t, k }' "$R/$1.proc0" - |
         sort -rn | head -5 | awk '{ printf "%s%s:%d", (NR > 1 ? "," : ""), $2, $1 }')
-  head -1 /proc/stat | awk -v top="$top" 'NR == FNR { for (i = 2; i <= 9; i++) a[i] = $i; next }
+  head -1 /proc/stat | awk -v top="$top" -v probe="$(cat "$R/$1.probe")" 'NR == FNR { for (i = 2; i <= 9; i++) a[i] = $i; next }
     { for (i = 2; i <= 9; i++) { d[i] = $i - a[i]; s += d[i] } }
     END { if (s <= 0) s = 1
-          printf "steal_pct=%.1f iowait_pct=%.1f idle_pct=%.1f top=%s\n", 100 * d[9] / s, 100 * d[6] / s, 100 * d[5] / s, top }' \
+          printf "probe_ms=%d steal_pct=%.1f iowait_pct=%.1f idle_pct=%.1f top=%s\n", probe, 100 * d[9] / s, 100 * d[6] / s, 100 * d[5] / s, top }' \
     "$R/$1.stat0" - >"$R/$1.machine"
-  rm -f "$R/$1.stat0" "$R/$1.proc0"
+  rm -f "$R/$1.probe" "$R/$1.stat0" "$R/$1.proc0"
 }
 
 # wrk_ NAME URL SCRIPT CONNS: closed-loop load; the BENCH line into $R/NAME.wrk.
@@ -368,23 +375,34 @@ say "start → /ready: command ${READY[command-service]} ms, consumer ${READY[co
 
 # 1-2. HTTP ceiling, then command-service under the same load. The consumer
 # is stopped meanwhile so that the figure is the command service's and the
-# broker's alone (the consumer has step 3); it catches up afterwards.
-start noop "$NOOP_PORT" "$BUILD/bench/noop-server"
-say "1. HTTP ceiling: do-nothing civetweb handler, $CONNS connections, ${SECS} s"
-warm noop "http://127.0.0.1:$NOOP_PORT" bench/post.lua "$CONNS"
-wrk_ noop "http://127.0.0.1:$NOOP_PORT" bench/post.lua "$CONNS"
-stop noop
+# broker's alone (the consumer has step 3); it catches up afterwards. The
+# ceiling and the service take turns, twice, and the gate compares their
+# means: on a shared host the machine's speed drifts within a minute (see
+# the machine table of the report), and a ceiling measured once, before,
+# judged the service against another machine.
 stop consumer-service
-say "2. command-service: POST /api/v1/timestamp/{ts}, $CONNS connections, ${SECS} s (acks=all)"
+start noop "$NOOP_PORT" "$BUILD/bench/noop-server"
 rows_before=$(rows)
+say "1-2. HTTP ceiling (do-nothing civetweb handler) and command-service POST /api/v1/timestamp/{ts} (acks=all) in turn, twice; $CONNS connections, ${SECS} s each"
+warm noop "http://127.0.0.1:$NOOP_PORT" bench/post.lua "$CONNS"
 warm command "http://127.0.0.1:$COMMAND_PORT" bench/post.lua "$CONNS"
-cpu0=$(cpu_ms command-service)
-wrk_ command "http://127.0.0.1:$COMMAND_PORT" bench/post.lua "$CONNS"
-cpu_post=$(per_1000 $(($(cpu_ms command-service) - cpu0)) "$(get command.wrk requests)")
-all_2xx command
+cpu_ms_post=0
+accepted=$(get warm-command.wrk requests)
+for round in 1 2; do
+  n=$([ "$round" = 2 ] && echo "" || echo "-$round")  # the last round's files: noop.wrk, command.wrk
+  wrk_ "noop$n" "http://127.0.0.1:$NOOP_PORT" bench/post.lua "$CONNS"
+  cpu0=$(cpu_ms command-service)
+  wrk_ "command$n" "http://127.0.0.1:$COMMAND_PORT" bench/post.lua "$CONNS"
+  cpu_ms_post=$((cpu_ms_post + $(cpu_ms command-service) - cpu0))
+  all_2xx "command$n"
+  accepted=$((accepted + $(get "command$n.wrk" requests)))
+done
+stop noop
 all_2xx warm-command
-accepted=$(($(get command.wrk requests) + $(get warm-command.wrk requests)))
-say "   $(fmt "$(get command.wrk rps)") req/s against $(fmt "$(get noop.wrk rps)"); $cpu_post CPU ms per 1,000 POSTs"
+cpu_post=$(per_1000 "$cpu_ms_post" $(($(get command-1.wrk requests) + $(get command.wrk requests))))
+awk -v n1="$(get noop-1.wrk rps)" -v n2="$(get noop.wrk rps)" -v c1="$(get command-1.wrk rps)" -v c2="$(get command.wrk rps)" \
+  'BEGIN { printf "noop_rps=%.1f command_rps=%.1f\n", (n1 + n2) / 2, (c1 + c2) / 2 }' >"$R/command-pair"
+say "   $(fmt "$(get command-pair command_rps)") req/s against $(fmt "$(get command-pair noop_rps)") (means; rounds: $(fmt "$(get command-1.wrk rps)") against $(fmt "$(get noop-1.wrk rps)"), $(fmt "$(get command.wrk rps)") against $(fmt "$(get noop.wrk rps)")); $cpu_post CPU ms per 1,000 POSTs"
 command_step  # 2b. 1, 8, 64 and 256 connections, and the produce path's ceiling
 for f in "$R"/command-c*.wrk "$R"/warm-command-c*.wrk; do
   accepted=$((accepted + $(get "$(basename "$f")" requests)))
