@@ -431,7 +431,8 @@ Where the two cores' time went during each measured run (from /proc/stat
 and each program's /proc/PID/stat). Probe: how long one core took for a
 fixed loop just before the run (awk, 2 million additions): a busy host or a
 step's leftover work makes it longer. Steal: time the virtual machine's
-host gave to others during the run. A run with a long probe or much steal
+host gave to others during the run. java-jit: the broker's JIT compiler
+threads, a part of java's time. A run with a long probe or much steal
 measured the host too.
 
 """ + "\n".join(machine) if machine else "") + f"""

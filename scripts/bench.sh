@@ -171,7 +171,7 @@ cleanup() {
 # kernel, PostgreSQL's processes as postgres). A program that exited before
 # the note (the load generator) is in the busy time, not in top.
 proc_cpu() {  # name ticks, one line per running process
-  local f line name rest
+  local f line name rest t tname jit
   for f in /proc/[0-9]*/stat; do
     { read -r line <"$f"; } 2>/dev/null || continue
     name=${line#*\(}
@@ -181,6 +181,19 @@ proc_cpu() {  # name ticks, one line per running process
     # shellcheck disable=SC2086  # the fields, split on purpose
     set -- $rest
     echo "${name// /_} $((${12} + ${13}))"
+    # A JVM's JIT compiler threads, also apart: a broker still compiling
+    # is a broker still warming up.
+    [ "$name" = java ] || continue
+    jit=0
+    for t in "${f%/stat}"/task/*; do
+      { read -r tname <"$t/comm"; } 2>/dev/null || continue
+      case $tname in "C1 Compiler"* | "C2 Compiler"*) ;; *) continue ;; esac
+      { read -r line <"$t/stat"; } 2>/dev/null || continue
+      # shellcheck disable=SC2086  # the fields, split on purpose
+      set -- ${line##*) }
+      jit=$((jit + ${12} + ${13}))
+    done
+    echo "java-jit $jit"
   done
 }
 machine_mark() {
