@@ -166,10 +166,10 @@ cleanup() {
 # pays for: so each measured run says where the two cores' time went.
 # machine_mark NAME before the run, machine_note NAME after it: $R/NAME.machine
 # holds probe_ms= (see machine_mark), steal_pct= iowait_pct= idle_pct= (of
-# all CPU time meanwhile) and top=
-# (the five programs that used most CPU, name:ms; kernel threads summed as
-# kernel, PostgreSQL's processes as postgres). A program that exited before
-# the note (the load generator) is in the busy time, not in top.
+# all CPU time meanwhile) and top= (the five programs that used most CPU,
+# name:ms; kernel threads summed as kernel, processes of one name summed).
+# A program that exited before the note (the load generator) is in the busy
+# time, not in top.
 proc_cpu() {  # name ticks, one line per running process
   local f line name rest t tname jit
   for f in /proc/[0-9]*/stat; do
@@ -220,9 +220,11 @@ machine_note() {
 }
 
 # wrk_ NAME URL SCRIPT CONNS: closed-loop load; the BENCH line into $R/NAME.wrk.
+# Two wrk threads, or one for one connection (wrk refuses more threads than
+# connections).
 wrk_() {
   machine_mark "$1"
-  (cd "$ROOT" && "${LOADGEN[@]}" wrk -t2 -c"$4" -d"${SECS}s" --timeout 10s -s "$3" "$2") >"$R/$1.wrk.log" 2>&1 ||
+  (cd "$ROOT" && "${LOADGEN[@]}" wrk -t"$(($4 < 2 ? $4 : 2))" -c"$4" -d"${SECS}s" --timeout 10s -s "$3" "$2") >"$R/$1.wrk.log" 2>&1 ||
     { cat "$R/$1.wrk.log"; die "wrk failed against $2"; }
   machine_note "$1"
   grep '^BENCH ' "$R/$1.wrk.log" >"$R/$1.wrk" || { cat "$R/$1.wrk.log"; die "no figures from wrk"; }
@@ -401,8 +403,7 @@ warm noop "http://127.0.0.1:$NOOP_PORT" bench/post.lua "$CONNS"
 warm command "http://127.0.0.1:$COMMAND_PORT" bench/post.lua "$CONNS"
 cpu_ms_post=0
 accepted=$(get warm-command.wrk requests)
-for round in 1 2; do
-  n=$([ "$round" = 2 ] && echo "" || echo "-$round")  # the last round's files: noop.wrk, command.wrk
+for n in -1 ""; do  # the second round's files: noop.wrk, command.wrk
   wrk_ "noop$n" "http://127.0.0.1:$NOOP_PORT" bench/post.lua "$CONNS"
   cpu0=$(cpu_ms command-service)
   wrk_ "command$n" "http://127.0.0.1:$COMMAND_PORT" bench/post.lua "$CONNS"

@@ -18,22 +18,12 @@
 #   $R/command-latency            p50_ratio_c1= p50_ratio_c8= (POST p50 over
 #                                 the ceiling's at 1 and 8; target ≤ 1.5)
 #                                 rps_c1= rps_c8= rps_c64= rps_c256=
-# Uses bench.sh's ROOT, R, BUILD, SECS, KAFKA_BROKER, TOPIC, COMMAND_PORT,
+# Uses bench.sh's R, BUILD, SECS, KAFKA_BROKER, TOPIC, COMMAND_PORT, wrk_,
 # say, die, all_2xx, get.
 
-# command_wrk NAME URL SCRIPT CONNS: wrk_ with at most one wrk thread per
-# connection (wrk refuses more threads than connections: -c1 needs -t1).
-command_wrk() {
-  machine_mark "$1"
-  (cd "$ROOT" && "${LOADGEN[@]}" wrk -t"$(($4 < 2 ? $4 : 2))" -c"$4" -d"${SECS}s" --timeout 10s -s "$3" "$2") \
-    >"$R/$1.wrk.log" 2>&1 || { cat "$R/$1.wrk.log"; die "wrk failed against $2"; }
-  machine_note "$1"
-  grep '^BENCH ' "$R/$1.wrk.log" >"$R/$1.wrk" || { cat "$R/$1.wrk.log"; die "no figures from wrk"; }
-}
-
-command_warm() {  # command_wrk for 1 s, not measured
+command_warm() {  # wrk_ for 1 s, not measured
   local SECS=1
-  command_wrk "$@"
+  wrk_ "$@"
 }
 
 command_step() {
@@ -46,7 +36,7 @@ command_step() {
   for c in 1 8 64 256; do
     command_warm "warm-command-c$c" "$url" bench/post.lua "$c"
     all_2xx "warm-command-c$c"
-    command_wrk "command-c$c" "$url" bench/post.lua "$c"
+    wrk_ "command-c$c" "$url" bench/post.lua "$c"
     all_2xx "command-c$c"
   done
   line=""
