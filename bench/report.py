@@ -371,14 +371,18 @@ def main():
                    for f in glob.glob(os.path.join(results, "*.machine")))
     notes = [name for _, name in notes if not name.startswith("warm-")]
     if notes:
-        machine = ["| run | probe | steal | iowait | idle | CPU ms by program (the load generator, gone by then, not listed) |",
-                   "|---|---:|---:|---:|---:|---|"]
+        machine = ["| run | probe | steal | host pause: longest | over 10 ms | iowait | idle | CPU ms by program (the load generator, gone by then, not listed) |",
+                   "|---|---:|---:|---:|---:|---:|---:|---|"]
         for name in notes:
             w = words(os.path.join(results, name + ".machine"))
             top = ", ".join(f"{p.rsplit(':', 1)[0]} {fmt(float(p.rsplit(':', 1)[1]))}"
                             for p in w.get("top", "").split(",") if ":" in p)
-            machine.append(f"| {name} | {w.get('probe_ms', '?')} ms | {w.get('steal_pct', '?')} % | {w.get('iowait_pct', '?')} % | "
-                           f"{w.get('idle_pct', '?')} % | {top} |")
+            # Without real-time priority the meter also waited for a
+            # core behind our programs: not a pause of the host alone.
+            rt = "" if w.get("pause_rt", "1") == "1" else " (not real-time)"
+            machine.append(f"| {name} | {w.get('probe_ms', '?')} ms | {w.get('steal_pct', '?')} % | "
+                           f"{w.get('pause_max_ms', '?')} ms{rt} | {w.get('pauses_10ms', '?')} | "
+                           f"{w.get('iowait_pct', '?')} % | {w.get('idle_pct', '?')} % | {top} |")
 
     sizes = "; ".join(f"{s} {run.get('size_kib_' + s, '?')} KiB ({run.get('stripped_kib_' + s, '?')} KiB stripped)"
                       for s in ("command-service", "consumer-service", "query-service"))
@@ -431,9 +435,13 @@ Where the two cores' time went during each measured run (from /proc/stat
 and each program's /proc/PID/stat). Probe: how long one core took for a
 fixed loop just before the run (awk, 2 million additions): a busy host or a
 step's leftover work makes it longer. Steal: time the virtual machine's
-host gave to others during the run. java-jit: the broker's JIT compiler
-threads, a part of java's time. A run with a long probe or much steal
-measured the host too.
+host gave to others during the run. Host pause: how late a wake-up of a
+thread at the top real-time priority came (bench/pause, every 2 ms): none
+of our programs can hold it back, so a late one is time the whole virtual
+machine stood still; the longest, and how many were over 10 ms. A run with
+stalls but no host pause was short of CPU, not stopped. java-jit: the
+broker's JIT compiler threads, a part of java's time. A run with a long
+probe, much steal or long host pauses measured the host too.
 
 """ + "\n".join(machine) if machine else "") + f"""
 

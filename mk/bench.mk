@@ -6,7 +6,7 @@
 # BENCH_OUT sets where the report goes.
 
 BENCH_BINS := $(BUILD)/bench/noop-server $(BUILD)/bench/produce $(BUILD)/bench/insert \
-              $(BUILD)/bench/readable $(BUILD)/bench/produce-latency
+              $(BUILD)/bench/readable $(BUILD)/bench/produce-latency $(BUILD)/bench/pause
 
 $(BUILD)/bench/noop-server: $(call obj,bench/noop-server.c) $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
@@ -25,6 +25,10 @@ $(BUILD)/bench/insert: $(call obj,bench/insert.c consumer-service/sink.c) $(BUIL
                        $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# The host's pauses during each measured run (scripts/bench.sh, machine_mark).
+$(BUILD)/bench/pause: $(call obj,bench/pause.c)
+	@mkdir -p $(dir $@)
+	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^
 $(BUILD)/bench/readable: $(call obj,bench/readable.c) $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libcurl) $(LDLIBS)

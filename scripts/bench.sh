@@ -152,6 +152,7 @@ per_1000() { awk -v ms="$1" -v n="$2" 'BEGIN { printf "%.1f", (n > 0 ? ms * 1000
 
 # shellcheck disable=SC2317  # invoked by the trap
 cleanup() {
+  [ -z "${PAUSE_PID:-}" ] || kill -TERM "$PAUSE_PID" 2>/dev/null || true
   for n in "${!PIDS[@]}"; do stop "$n"; done
   cluster_cleanup
   "$HERE/kafka.sh" stop >/dev/null 2>&1 || true
@@ -166,8 +167,10 @@ cleanup() {
 # pays for: so each measured run says where the two cores' time went.
 # machine_mark NAME before the run, machine_note NAME after it: $R/NAME.machine
 # holds probe_ms= (see machine_mark), steal_pct= iowait_pct= idle_pct= (of
-# all CPU time meanwhile) and top= (the five programs that used most CPU,
-# name:ms; kernel threads summed as kernel, processes of one name summed).
+# all CPU time meanwhile), top= (the five programs that used most CPU,
+# name:ms; kernel threads summed as kernel, processes of one name summed) and
+# bench/pause's pause_rt= pause_max_ms= pauses_10ms= (how late a real-time
+# thread's wake-ups came: time the whole virtual machine stood still).
 # A program that exited before the note (the load generator) is in the busy
 # time, not in top.
 proc_cpu() {  # name ticks, one line per running process
@@ -205,18 +208,23 @@ machine_mark() {
   echo $((($(date +%s%N) - t0) / 1000000)) >"$R/$1.probe"
   head -1 /proc/stat >"$R/$1.stat0"
   proc_cpu >"$R/$1.proc0"
+  "$BUILD/bench/pause" 900 >"$R/$1.pause" 2>/dev/null &
+  PAUSE_PID=$!
 }
 machine_note() {
-  local top
+  local top pause
+  kill -TERM "$PAUSE_PID" 2>/dev/null || true
+  wait "$PAUSE_PID" 2>/dev/null || true
+  pause=$(cat "$R/$1.pause")
   top=$(proc_cpu | awk -v t="$TICK_MS" 'NR == FNR { a[$1] += $2; next } { b[$1] += $2 }
           END { for (k in b) if (b[k] - a[k] > 0) print (b[k] - a[k]) * t, k }' "$R/$1.proc0" - |
         sort -rn | head -5 | awk '{ printf "%s%s:%d", (NR > 1 ? "," : ""), $2, $1 }')
-  head -1 /proc/stat | awk -v top="$top" -v probe="$(cat "$R/$1.probe")" 'NR == FNR { for (i = 2; i <= 9; i++) a[i] = $i; next }
+  head -1 /proc/stat | awk -v top="$top" -v probe="$(cat "$R/$1.probe")" -v pause="$pause" 'NR == FNR { for (i = 2; i <= 9; i++) a[i] = $i; next }
     { for (i = 2; i <= 9; i++) { d[i] = $i - a[i]; s += d[i] } }
     END { if (s <= 0) s = 1
-          printf "probe_ms=%d steal_pct=%.1f iowait_pct=%.1f idle_pct=%.1f top=%s\n", probe, 100 * d[9] / s, 100 * d[6] / s, 100 * d[5] / s, top }' \
+          printf "probe_ms=%d steal_pct=%.1f iowait_pct=%.1f idle_pct=%.1f top=%s %s\n", probe, 100 * d[9] / s, 100 * d[6] / s, 100 * d[5] / s, top, pause }' \
     "$R/$1.stat0" - >"$R/$1.machine"
-  rm -f "$R/$1.probe" "$R/$1.stat0" "$R/$1.proc0"
+  rm -f "$R/$1.probe" "$R/$1.stat0" "$R/$1.proc0" "$R/$1.pause"
 }
 
 # wrk_ NAME URL SCRIPT CONNS: closed-loop load; the BENCH line into $R/NAME.wrk.
