@@ -245,10 +245,11 @@ all_2xx() {
   fi
 }
 
-# warm NAME URL SCRIPT CONNS: load not measured, so that the JVM's JIT,
-# caches and connections are warm before a measured run.
+# warm NAME URL SCRIPT CONNS [SECONDS]: load not measured (as warm-NAME), so
+# that the JVM's JIT, caches and connections are warm before a measured run;
+# WARM seconds unless told (1 s before each run on a broker already warm).
 warm() {
-  local SECS=$WARM
+  local SECS=${5:-$WARM}
   wrk_ "warm-$1" "$2" "$3" "$4"
 }
 

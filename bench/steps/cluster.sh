@@ -2,8 +2,8 @@
 # bench/steps/cluster.sh — issue 13: what real durability costs. Sourced by
 # scripts/bench.sh; uses its ROOT, HERE, R, BUILD, STATE_DIR, SECS, WARM,
 # CONNS, QUERY_CONNS, KAFKA_PORT, PG_PORT, COMMAND_PORT, QUERY_PORT, start,
-# stop, wrk_, warm, all_2xx, get, psql_, say and die, and command.sh's
-# command_warm. Reported figures, no target. Run last: three more JVMs would disturb every other step.
+# stop, wrk_, warm, all_2xx, get, psql_, say and die. Reported figures, no
+# target. Run last: three more JVMs would disturb every other step.
 #
 #   step_cluster  three Kafka nodes (scripts/kafka.sh with KAFKA_NODES=3 on
 #                 KAFKA_PORT+100, +102, +104; state in STATE_DIR/cluster)
@@ -44,7 +44,7 @@ step_cluster() {
   warm command-cluster "http://127.0.0.1:$((COMMAND_PORT + 4))" bench/post.lua "$CONNS"
   all_2xx warm-command-cluster
   for c in 1 8 "$CONNS"; do
-    command_warm "warm-cluster-c$c" "http://127.0.0.1:$((COMMAND_PORT + 4))" bench/post.lua "$c"
+    warm "cluster-c$c" "http://127.0.0.1:$((COMMAND_PORT + 4))" bench/post.lua "$c" 1
     all_2xx "warm-cluster-c$c"
     wrk_ "cluster-c$c" "http://127.0.0.1:$((COMMAND_PORT + 4))" bench/post.lua "$c"
     all_2xx "cluster-c$c"

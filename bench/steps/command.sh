@@ -19,12 +19,7 @@
 #                                 the ceiling's at 1 and 8; target ≤ 1.5)
 #                                 rps_c1= rps_c8= rps_c64= rps_c256=
 # Uses bench.sh's R, BUILD, SECS, KAFKA_BROKER, TOPIC, COMMAND_PORT, wrk_,
-# say, die, all_2xx, get.
-
-command_warm() {  # wrk_ for 1 s, not measured
-  local SECS=1
-  wrk_ "$@"
-}
+# warm, say, die, all_2xx, get.
 
 command_step() {
   local n c url="http://127.0.0.1:$COMMAND_PORT" line
@@ -34,7 +29,7 @@ command_step() {
       { cat "$R/produce-$n.log"; die "produce-latency failed at $n callers"; }
   done
   for c in 1 8 64 256; do
-    command_warm "warm-command-c$c" "$url" bench/post.lua "$c"
+    warm "command-c$c" "$url" bench/post.lua "$c" 1
     all_2xx "warm-command-c$c"
     wrk_ "command-c$c" "$url" bench/post.lua "$c"
     all_2xx "command-c$c"

@@ -2,8 +2,8 @@
 # bench/steps/tracing.sh — issue 14: what tracing costs the hot paths.
 # Sourced by scripts/bench.sh; uses its ROOT, R, BUILD, SECS, MESSAGES, CONNS,
 # QUERY_CONNS, TOPIC, KAFKA_BROKER, COMMAND_PORT, CONSUMER_PORT, QUERY_PORT,
-# NOOP_PORT, start, stop, wrk_, all_2xx, get, psql_, rows, drain, say, die
-# and command.sh's command_warm.
+# NOOP_PORT, start, stop, wrk_, warm, all_2xx, get, psql_, rows, drain, say
+# and die.
 #
 #   step_tracing  command-service (POST, CONNS connections), query-service
 #                 (GET by id, QUERY_CONNS connections) and consumer-service
@@ -57,11 +57,11 @@ step_tracing() {
       stop query-service
       start command-service "$COMMAND_PORT" "$BUILD/command-service" "${env[@]}"
       start query-service "$QUERY_PORT" "$BUILD/query-service" "${env[@]}"
-      command_warm "warm-trace-post-$mode$round" "http://127.0.0.1:$COMMAND_PORT" bench/post.lua "$CONNS"
+      warm "trace-post-$mode$round" "http://127.0.0.1:$COMMAND_PORT" bench/post.lua "$CONNS" 1
       all_2xx "warm-trace-post-$mode$round"
       wrk_ "trace-post-$mode$round" "http://127.0.0.1:$COMMAND_PORT" bench/post.lua "$CONNS"
       all_2xx "trace-post-$mode$round"
-      BENCH_IDS=$R/ids command_warm "warm-trace-get-$mode$round" "http://127.0.0.1:$QUERY_PORT" bench/get.lua "$QUERY_CONNS"
+      BENCH_IDS=$R/ids warm "trace-get-$mode$round" "http://127.0.0.1:$QUERY_PORT" bench/get.lua "$QUERY_CONNS" 1
       BENCH_IDS=$R/ids wrk_ "trace-get-$mode$round" "http://127.0.0.1:$QUERY_PORT" bench/get.lua "$QUERY_CONNS"
       all_2xx "trace-get-$mode$round"
       if [ "$mode" = on ]; then
