@@ -390,8 +390,8 @@ static void give_up(struct reader *me)
 		unqueue(me);
 		if (head != NULL && head == next) /* it may lead now */
 			pthread_cond_signal(&head->cv);
-		snprintf(me->err, sizeof(me->err), "all %d database connections busy for %d ms",
-		         max_leading, wait_ms);
+		snprintf(me->err, sizeof(me->err),
+		         "all %d statements reading by id busy for %d ms", max_leading, wait_ms);
 	} else {
 		/* The leader's statement hangs: leave its batch. */
 		me->batch->member[me->slot] = NULL;

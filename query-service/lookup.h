@@ -1,9 +1,9 @@
-/* lookup: reads records by id. Requests that arrive while every pooled
- * connection is busy are read together, in one statement, by whichever of
- * them gets the next free connection (what producer batches are to the
- * command service): under load PostgreSQL answers a few statements for
- * many ids instead of one statement per id; when idle, a request reads
- * alone and at once. */
+/* lookup: reads records by id. Requests that arrive while every statement
+ * allowed (DB_LOOKUP_STATEMENTS) is running are read together, in one
+ * statement, by whichever of them may run the next (what producer batches
+ * are to the command service): under load PostgreSQL answers a few
+ * statements for many ids instead of one statement per id; when idle, a
+ * request reads alone and at once. */
 #ifndef QUERY_LOOKUP_H
 #define QUERY_LOOKUP_H
 
@@ -35,8 +35,8 @@ struct lookup_record {
 		"ping", "SELECT 1", 0                                                       \
 	}
 
-/* Concurrent readers share at most `max_readers` statements at a time (the
- * pool's size); a request waits for its answer at most `wait_ms` in all
+/* Concurrent readers share at most `max_readers` statements at a time
+ * (DB_LOOKUP_STATEMENTS, at most the pool's size); a request waits for its answer at most `wait_ms` in all
  * (queued, for a connection, for the statement), give or take
  * LOOKUP_STATEMENT_MIN_MS. Safe to call again (tests). */
 void lookup_setup(int max_readers, int wait_ms);

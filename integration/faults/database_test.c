@@ -28,6 +28,8 @@
 #define ROWS_MS 60000
 #define READERS 4
 #define POOL_SIZE 8 /* the query service's DB_POOL_SIZE default */
+#define TEXT_(x) #x
+#define TEXT(x) TEXT_(x)
 
 static const char *const consumer_env[] = {"DB_RETRY_MAX_MS=2000", NULL};
 
@@ -281,8 +283,12 @@ START_TEST(database_restart_quiet)
 	char url[256], known[UID_TEXT_SIZE], errstr[512];
 	int before, after;
 
+	/* As many reads by id at once as connections (by default two
+	 * statements share them), so that a burst uses every one. */
+	static const char *const query_env[] = {"DB_LOOKUP_STATEMENTS=" TEXT(POOL_SIZE), NULL};
+
 	fault_start(STACK_CONSUMER, NULL);
-	fault_start(STACK_QUERY, NULL);
+	fault_start(STACK_QUERY, query_env);
 	ck_assert_msg(stack_sentinel(0, 15000, known, errstr, sizeof(errstr)) == 0, "%s", errstr);
 	stack_url(url, sizeof(url), STACK_QUERY, "/api/v1/timestamp/%s", known);
 	before = read_burst(url); /* every pooled connection in use once */
