@@ -36,9 +36,10 @@ struct lookup_record {
 	}
 
 /* Concurrent readers share at most `max_readers` statements at a time
- * (DB_LOOKUP_STATEMENTS, at most the pool's size); a request waits for its answer at most `wait_ms` in all
- * (queued, for a connection, for the statement), give or take
- * LOOKUP_STATEMENT_MIN_MS. Safe to call again (tests). */
+ * (DB_LOOKUP_STATEMENTS, at most the pool's size); a request waits for its
+ * answer at most `wait_ms` in all (queued, for a connection, for the
+ * statement), give or take LOOKUP_STATEMENT_MIN_MS. Safe to call again
+ * (tests). */
 void lookup_setup(int max_readers, int wait_ms);
 
 /* A statement gets at least this long even when the request that leads

@@ -230,6 +230,51 @@ START_TEST(unconfirmed_ids_are_unavailable_and_the_rest_answered)
 }
 END_TEST
 
+static int calls_now(void)
+{
+	pthread_mutex_lock(&mu);
+	int n = calls;
+	pthread_mutex_unlock(&mu);
+	return n;
+}
+
+/* DB_LOOKUP_STATEMENTS (2 by default): with both statements running, later
+ * requests start no third one; they queue, and the first statement to end
+ * hands them all to one. */
+START_TEST(no_more_statements_than_allowed_the_rest_read_together)
+{
+	enum { N = 6 };
+	struct req a, b, r[N];
+
+	lookup_setup(2, 30000);
+	hold[0] = hold[1] = true;
+	req_start(&a, 2);
+	wait_calls(1);
+	req_start(&b, 4);
+	wait_calls(2); /* both statements run, and hang */
+	for (int i = 0; i < N; i++)
+		req_start(&r[i], i + 10);
+	while (lookup_queued() < N && calls_now() == 2)
+		usleep(1000);
+	ck_assert_int_eq(calls_now(), 2);
+	ck_assert_int_eq(lookup_queued(), N);
+	release(0);
+	wait_calls(3);
+	ck_assert_int_eq(sizes[2], N);
+	for (int i = 0; i < N; i++) {
+		pthread_join(r[i].tid, NULL);
+		check_own_answer(&r[i]);
+	}
+	ck_assert(!has_returned(1)); /* they did not wait for the other one */
+	release(1);
+	pthread_join(a.tid, NULL);
+	pthread_join(b.tid, NULL);
+	check_own_answer(&a);
+	check_own_answer(&b);
+	ck_assert_int_eq(calls_now(), 3);
+}
+END_TEST
+
 START_TEST(queued_request_gives_up_when_every_statement_is_busy)
 {
 	struct req first, late;
@@ -318,6 +363,7 @@ Suite *make_lookup_suite(void)
 	tcase_add_test(tc, waiting_requests_are_read_together_each_getting_its_own_answer);
 	tcase_add_test(tc, failed_read_answers_every_request_of_the_batch_with_its_error);
 	tcase_add_test(tc, unconfirmed_ids_are_unavailable_and_the_rest_answered);
+	tcase_add_test(tc, no_more_statements_than_allowed_the_rest_read_together);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("deadline");
