@@ -53,7 +53,7 @@ int main(int argc, char **argv)
 	    {"DB_POOL_SIZE", CFG_INT, &pool_size, "8", 1, 90,
 	     "database connections shared by all HTTP threads"},
 	    /* GETs by id that arrive together are read in one statement, so
-	     * a few statements serve any load, and fewer backends compete
+	     * a few statements serve a heavy load, and fewer backends compete
 	     * for the cores. 2-core host, pool of 8, wrk at 32 connections,
 	     * four 10-s rounds in turn: 1 statement 30,400-43,200 req/s,
 	     * p99 1.8-2.6 ms; 2: 25,900-38,600, 2.5-3.4 ms; 8 (one per
