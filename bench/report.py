@@ -371,8 +371,8 @@ def main():
                    for f in glob.glob(os.path.join(results, "*.machine")))
     notes = [name for _, name in notes if not name.startswith("warm-")]
     if notes:
-        machine = ["| run | probe | steal | host pause: longest | over 10 ms | iowait | idle | CPU ms by program (the load generator, gone by then, not listed) |",
-                   "|---|---:|---:|---:|---:|---:|---:|---|"]
+        machine = ["| run | probe | steal | host pause: longest | over 10 ms | broker GC pauses: longest | how many (in all) | iowait | idle | CPU ms by program (the load generator, gone by then, not listed) |",
+                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for name in notes:
             w = words(os.path.join(results, name + ".machine"))
             top = ", ".join(f"{p.rsplit(':', 1)[0]} {fmt(float(p.rsplit(':', 1)[1]))}"
@@ -380,8 +380,11 @@ def main():
             # Without real-time priority the meter also waited for a
             # core behind our programs: not a pause of the host alone.
             rt = "" if w.get("pause_rt", "1") == "1" else " (not real-time)"
+            # A run measured before the brokers logged their pauses: "?".
+            gc = ("? | ?" if "gc_pauses" not in w else "- | 0" if w["gc_pauses"] == "0" else
+                  f"{w.get('gc_pause_max_ms', '?')} ms | {w['gc_pauses']} ({w.get('gc_pause_ms', '?')} ms)")
             machine.append(f"| {name} | {w.get('probe_ms', '?')} ms | {w.get('steal_pct', '?')} % | "
-                           f"{w.get('pause_max_ms', '?')} ms{rt} | {w.get('pauses_10ms', '?')} | "
+                           f"{w.get('pause_max_ms', '?')} ms{rt} | {w.get('pauses_10ms', '?')} | {gc} | "
                            f"{w.get('iowait_pct', '?')} % | {w.get('idle_pct', '?')} % | {top} |")
 
     sizes = "; ".join(f"{s} {run.get('size_kib_' + s, '?')} KiB ({run.get('stripped_kib_' + s, '?')} KiB stripped)"
@@ -438,8 +441,11 @@ step's leftover work makes it longer. Steal: time the virtual machine's
 host gave to others during the run. Host pause: how late a wake-up of a
 thread at the top real-time priority came (bench/pause, every 2 ms): none
 of our programs can hold it back, so a late one is time the whole virtual
-machine stood still; the longest, and how many were over 10 ms. A run with
-stalls but no host pause was short of CPU, not stopped. java-jit: the
+machine stood still; the longest, and how many were over 10 ms. Broker GC
+pauses: the Kafka brokers' garbage-collection pauses during the run (from
+their GC logs), the longest, and how many and how long in all: every POST
+waits for the broker, so a pause shows in POST and accept→readable latency.
+A run with stalls but no host pause was short of CPU, not stopped. java-jit: the
 broker's JIT compiler threads, a part of java's time. A run with a long
 probe, much steal or long host pauses measured the host too.
 

@@ -170,7 +170,9 @@ cleanup() {
 # all CPU time meanwhile), top= (the five programs that used most CPU,
 # name:ms; kernel threads summed as kernel, processes of one name summed) and
 # bench/pause's pause_rt= pause_max_ms= pauses_10ms= (how late a real-time
-# thread's wake-ups came: time the whole virtual machine stood still).
+# thread's wake-ups came: time the whole virtual machine stood still), and
+# the brokers' garbage-collection pauses meanwhile (scripts/kafka.sh logs them):
+# gc_pauses= gc_pause_max_ms= gc_pause_ms= (how many, the longest, in all).
 # A program that exited before the note (the load generator) is in the busy
 # time, not in top.
 proc_cpu() {  # name ticks, one line per running process
@@ -210,6 +212,35 @@ machine_mark() {
   proc_cpu >"$R/$1.proc0"
   "$BUILD/bench/pause" 900 >"$R/$1.pause" 2>/dev/null &
   PAUSE_PID=$!
+  gc_logs_mark >"$R/$1.gc0"
+}
+
+# gc_logs_mark: each broker's GC log (step 9's cluster's too) and its size
+# now, one "SIZE FILE" a line.
+gc_logs_mark() {
+  local f
+  for f in "$STATE_DIR"/kafka*-gc.log "$STATE_DIR"/cluster/kafka*-gc.log; do
+    [ -f "$f" ] && echo "$(wc -c <"$f") $f"
+  done
+  return 0
+}
+
+# gc_pauses MARKS: the pauses logged since gc_logs_mark wrote MARKS, as
+# gc_pauses= gc_pause_max_ms= gc_pause_ms=. A log that rotated since (it is
+# shorter now) is read whole; one that rotated and grew past the mark again
+# loses the pauses before its rotation (10 MB of log: not within one run).
+# Nothing when there was no log: the report then says "?", not 0.
+gc_pauses() {
+  local size f now
+  [ -s "$1" ] || return 0
+  {
+    while read -r size f; do
+      [ -f "$f" ] || continue
+      now=$(wc -c <"$f")
+      if [ "$now" -ge "$size" ]; then tail -c +"$((size + 1))" "$f"; else cat "$f"; fi
+    done <"$1"
+  } | awk '/ Pause / && $NF ~ /^[0-9.]+ms$/ { v = $NF + 0; n++; t += v; if (v > m) m = v }
+           END { printf "gc_pauses=%d gc_pause_max_ms=%.1f gc_pause_ms=%.1f\n", n, m, t }'
 }
 machine_note() {
   local top pause
@@ -219,12 +250,12 @@ machine_note() {
   top=$(proc_cpu | awk -v t="$TICK_MS" 'NR == FNR { a[$1] += $2; next } { b[$1] += $2 }
           END { for (k in b) if (b[k] - a[k] > 0) print (b[k] - a[k]) * t, k }' "$R/$1.proc0" - |
         sort -rn | head -5 | awk '{ printf "%s%s:%d", (NR > 1 ? "," : ""), $2, $1 }')
-  head -1 /proc/stat | awk -v top="$top" -v probe="$(cat "$R/$1.probe")" -v pause="$pause" 'NR == FNR { for (i = 2; i <= 9; i++) a[i] = $i; next }
+  head -1 /proc/stat | awk -v top="$top" -v probe="$(cat "$R/$1.probe")" -v pause="$pause" -v gc="$(gc_pauses "$R/$1.gc0")" 'NR == FNR { for (i = 2; i <= 9; i++) a[i] = $i; next }
     { for (i = 2; i <= 9; i++) { d[i] = $i - a[i]; s += d[i] } }
     END { if (s <= 0) s = 1
-          printf "probe_ms=%d steal_pct=%.1f iowait_pct=%.1f idle_pct=%.1f top=%s %s\n", probe, 100 * d[9] / s, 100 * d[6] / s, 100 * d[5] / s, top, pause }' \
+          printf "probe_ms=%d steal_pct=%.1f iowait_pct=%.1f idle_pct=%.1f top=%s %s %s\n", probe, 100 * d[9] / s, 100 * d[6] / s, 100 * d[5] / s, top, pause, gc }' \
     "$R/$1.stat0" - >"$R/$1.machine"
-  rm -f "$R/$1.probe" "$R/$1.stat0" "$R/$1.proc0" "$R/$1.pause"
+  rm -f "$R/$1.probe" "$R/$1.stat0" "$R/$1.proc0" "$R/$1.pause" "$R/$1.gc0"
 }
 
 # wrk_ NAME URL SCRIPT CONNS: closed-loop load; the BENCH line into $R/NAME.wrk.
