@@ -209,10 +209,13 @@ launch() {
   # The options kafka-server-start.sh runs a broker with (kafka-run-class.sh's
   # KAFKA_JVM_PERFORMANCE_OPTS, as the Docker image does): G1 aiming at 20 ms
   # pauses, where the JVM alone aims at 200 ms. Every POST waits for the
-  # broker. Measured here, two rounds each, vegeta at 1,000 POST/s for 10 s
-  # (twice a round): POST p99 5.5-26 ms with them, 21-120 ms without; GC
-  # pauses 7.7-9.7 ms on average with them, 9.9-10.0 ms without (the longest
-  # 25-59 ms against 36-39 ms: no better).
+  # broker. Measured here, with them against without, in turn: vegeta at
+  # 1,000 POST/s for 10 s, four runs each: POST p99 5.5-26 ms against
+  # 21-120 ms; GC pauses 7.7-9.7 ms on average against 9.9-10.0 ms (the
+  # longest 25-59 ms against 36-39 ms: no better). wrk, 10 s: at 1
+  # connection p50 141-158 µs against 158-159 µs (two rounds), at 8
+  # 13,300-19,100 req/s against 13,400-18,800 (four), at 64 27,100-35,200
+  # req/s, p99 6.3-7.7 ms against 22,900-27,800, p99 8.6-29.8 ms (two).
   local perf=${KAFKA_JVM_PERFORMANCE_OPTS:--server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15 -Djava.awt.headless=true}
   # shellcheck disable=SC2086 # the heap and performance options are lists of JVM options
   setsid nohup java $heap $perf "-Xlog:gc:file=\"${LOG%.log}-gc.log\":uptime,level,tags:filecount=2,filesize=10m" \
