@@ -371,12 +371,15 @@ def main():
                    for f in glob.glob(os.path.join(results, "*.machine")))
     notes = [name for _, name in notes if not name.startswith("warm-")]
     if notes:
-        machine = ["| run | probe | steal | host pause: longest | over 10 ms | broker GC pauses: longest | how many (in all) | iowait | idle | CPU ms by program (the load generator, gone by then, not listed) |",
+        machine = ["| run | probe | steal | host pause: longest | over 10 ms | broker GC pauses: longest | how many (in all) | iowait | idle | CPU ms by program (the load generator: wrk, or vegeta with its encoder and bench/readable) |",
                    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for name in notes:
             w = words(os.path.join(results, name + ".machine"))
             top = ", ".join(f"{p.rsplit(':', 1)[0]} {fmt(float(p.rsplit(':', 1)[1]))}"
                             for p in w.get("top", "").split(",") if ":" in p)
+            # Runs measured before the bench counted it: not listed.
+            if "loadgen_ms" in w:
+                top = f"load generator {fmt(float(w['loadgen_ms']))}" + (", " + top if top else "")
             # Without real-time priority the meter also waited for a
             # core behind our programs: not a pause of the host alone.
             rt = "" if w.get("pause_rt", "1") == "1" else " (not real-time)"

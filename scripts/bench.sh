@@ -173,8 +173,10 @@ cleanup() {
 # thread's wake-ups came: time the whole virtual machine stood still), and
 # the brokers' garbage-collection pauses meanwhile (scripts/kafka.sh logs them):
 # gc_pauses= gc_pause_max_ms= gc_pause_ms= (how many, the longest, in all).
-# A program that exited before the note (the load generator) is in the busy
-# time, not in top.
+# A program that exited before the note (the load generator) is not in top:
+# loadgen_ms= is what this shell's children that ended between mark and
+# note took (bash's times), which is the load generator alone: wrk, or
+# vegeta, its encoder and bench/readable.
 proc_cpu() {  # name ticks, one line per running process
   local f line name rest t tname jit
   for f in /proc/[0-9]*/stat; do
@@ -213,6 +215,13 @@ machine_mark() {
   "$BUILD/bench/pause" 900 >"$R/$1.pause" 2>/dev/null &
   PAUSE_PID=$!
   gc_logs_mark >"$R/$1.gc0"
+  times >"$R/$1.times0"  # last: nothing of the mark's own after it
+}
+
+# children_ms FILE: the user + system time of the shell's ended children in
+# a `times` output (its second line, like 0m1.234s 0m0.567s), in ms.
+children_ms() {
+  sed -n 2p "$1" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] } printf "%d", t * 1000 }'
 }
 
 # gc_logs_mark: each broker's GC log (step 9's cluster's too) and its size
@@ -243,19 +252,21 @@ gc_pauses() {
            END { printf "gc_pauses=%d gc_pause_max_ms=%.1f gc_pause_ms=%.1f\n", n, m, t }'
 }
 machine_note() {
-  local top pause
+  local top pause loadgen
+  times >"$R/$1.times1"  # first: before bench/pause is waited for
+  loadgen=$(($(children_ms "$R/$1.times1") - $(children_ms "$R/$1.times0")))
   kill -TERM "$PAUSE_PID" 2>/dev/null || true
   wait "$PAUSE_PID" 2>/dev/null || true
   pause=$(cat "$R/$1.pause")
   top=$(proc_cpu | awk -v t="$TICK_MS" 'NR == FNR { a[$1] += $2; next } { b[$1] += $2 }
           END { for (k in b) if (b[k] - a[k] > 0) print (b[k] - a[k]) * t, k }' "$R/$1.proc0" - |
         sort -rn | head -5 | awk '{ printf "%s%s:%d", (NR > 1 ? "," : ""), $2, $1 }')
-  head -1 /proc/stat | awk -v top="$top" -v probe="$(cat "$R/$1.probe")" -v pause="$pause" -v gc="$(gc_pauses "$R/$1.gc0")" 'NR == FNR { for (i = 2; i <= 9; i++) a[i] = $i; next }
+  head -1 /proc/stat | awk -v top="$top" -v probe="$(cat "$R/$1.probe")" -v pause="$pause" -v gc="$(gc_pauses "$R/$1.gc0") loadgen_ms=$loadgen" 'NR == FNR { for (i = 2; i <= 9; i++) a[i] = $i; next }
     { for (i = 2; i <= 9; i++) { d[i] = $i - a[i]; s += d[i] } }
     END { if (s <= 0) s = 1
           printf "probe_ms=%d steal_pct=%.1f iowait_pct=%.1f idle_pct=%.1f top=%s %s %s\n", probe, 100 * d[9] / s, 100 * d[6] / s, 100 * d[5] / s, top, pause, gc }' \
     "$R/$1.stat0" - >"$R/$1.machine"
-  rm -f "$R/$1.probe" "$R/$1.stat0" "$R/$1.proc0" "$R/$1.pause" "$R/$1.gc0"
+  rm -f "$R/$1.probe" "$R/$1.stat0" "$R/$1.proc0" "$R/$1.pause" "$R/$1.gc0" "$R/$1.times0" "$R/$1.times1"
 }
 
 # wrk_ NAME URL SCRIPT CONNS: closed-loop load; the BENCH line into $R/NAME.wrk.
