@@ -219,9 +219,10 @@ machine_mark() {
 }
 
 # children_ms FILE: the user + system time of the shell's ended children in
-# a `times` output (its second line, like 0m1.234s 0m0.567s), in ms.
+# a `times` output (its second line, like 0m1.234s 0m0.567s; a locale's
+# decimal comma read as a point), in ms.
 children_ms() {
-  sed -n 2p "$1" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] } printf "%d", t * 1000 }'
+  sed -n 2p "$1" | awk '{ t = 0; for (i = 1; i <= 2; i++) { gsub(/,/, ".", $i); split($i, p, /[ms]/); t += p[1] * 60 + p[2] } printf "%d", t * 1000 }'
 }
 
 # gc_logs_mark: each broker's GC log (step 9's cluster's too) and its size
@@ -261,10 +262,10 @@ machine_note() {
   top=$(proc_cpu | awk -v t="$TICK_MS" 'NR == FNR { a[$1] += $2; next } { b[$1] += $2 }
           END { for (k in b) if (b[k] - a[k] > 0) print (b[k] - a[k]) * t, k }' "$R/$1.proc0" - |
         sort -rn | head -5 | awk '{ printf "%s%s:%d", (NR > 1 ? "," : ""), $2, $1 }')
-  head -1 /proc/stat | awk -v top="$top" -v probe="$(cat "$R/$1.probe")" -v pause="$pause" -v gc="$(gc_pauses "$R/$1.gc0") loadgen_ms=$loadgen" 'NR == FNR { for (i = 2; i <= 9; i++) a[i] = $i; next }
+  head -1 /proc/stat | awk -v top="$top" -v probe="$(cat "$R/$1.probe")" -v pause="$pause" -v gc="$(gc_pauses "$R/$1.gc0")" -v loadgen="$loadgen" 'NR == FNR { for (i = 2; i <= 9; i++) a[i] = $i; next }
     { for (i = 2; i <= 9; i++) { d[i] = $i - a[i]; s += d[i] } }
     END { if (s <= 0) s = 1
-          printf "probe_ms=%d steal_pct=%.1f iowait_pct=%.1f idle_pct=%.1f top=%s %s %s\n", probe, 100 * d[9] / s, 100 * d[6] / s, 100 * d[5] / s, top, pause, gc }' \
+          printf "probe_ms=%d steal_pct=%.1f iowait_pct=%.1f idle_pct=%.1f top=%s %s %s loadgen_ms=%d\n", probe, 100 * d[9] / s, 100 * d[6] / s, 100 * d[5] / s, top, pause, gc, loadgen }' \
     "$R/$1.stat0" - >"$R/$1.machine"
   rm -f "$R/$1.probe" "$R/$1.stat0" "$R/$1.proc0" "$R/$1.pause" "$R/$1.gc0" "$R/$1.times0" "$R/$1.times1"
 }
