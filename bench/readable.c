@@ -1,9 +1,10 @@
 /* readable: accept → readable latency. Reads the results of a constant-rate
- * POST attack (`vegeta attack | vegeta encode --to json`) as they arrive;
+ * POST attack as they arrive, bench/attack's lines or vegeta's
+ * (`vegeta attack | vegeta encode --to json`);
  * for every EVERY-th 200 it GETs the id from query-service until the record
  * is found (every INTERVAL_MS, or a tenth of the time waited so far if that
- * is longer), and measures from the moment the POST's 200 arrived (vegeta's
- * timestamp + latency, wall clock) to the end of the first GET that found it.
+ * is longer), and measures from the moment the POST's 200 arrived (its
+ * start + latency, wall clock) to the end of the first GET that found it.
  *
  * usage: readable QUERY_URL EVERY INTERVAL_MS OUT_FILE
  * prints one line of key=value figures (POST latency, readable latency, counts);
@@ -288,6 +289,44 @@ static int body_id(const char *b64, char *id)
 	return 0;
 }
 
+/* it, accepted: its GETs begin. */
+static void follow(struct item *it)
+{
+	it->next_at = wall();
+	pthread_mutex_lock(&mu);
+	fifo_push(&fresh, it);
+	pending++;
+	pthread_cond_signal(&cv);
+	pthread_mutex_unlock(&mu);
+}
+
+/* A line of bench/attack, "CODE START_NS LATENCY_NS ID", into it (done_at,
+ * id: "" when CODE is not 200, "-" when a 200's body had no id) and the
+ * POST figures. 0 or -1. */
+static int attack_line(const char *line, struct item *it, double **post_ms, size_t *post_n,
+                       size_t *post_cap, double *first, double *last)
+{
+	long long start_ns, lat_ns;
+	char id[64];
+	int code;
+
+	if (sscanf(line, "%d %lld %lld %63s", &code, &start_ns, &lat_ns, id) != 4 || lat_ns < 0)
+		return -1;
+	it->done_at = (double)(start_ns + lat_ns) / 1e9;
+	if (*first == 0 || it->done_at < *first)
+		*first = it->done_at;
+	if (it->done_at > *last)
+		*last = it->done_at;
+	push_ms(post_ms, post_n, post_cap, (double)lat_ns / 1e6);
+	if (code != 200)
+		it->id[0] = '\0';
+	else if (!uid_valid(id, strlen(id)))
+		memcpy(it->id, "-", 2);
+	else
+		memcpy(it->id, id, UID_TEXT_SIZE);
+	return 0;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -332,12 +371,27 @@ int main(int argc, char **argv)
 		pthread_create(&th[i], NULL, poller, NULL);
 
 	while (fgets(line, sizeof(line), stdin) != NULL) {
-		struct json_object *o = json_tokener_parse(line), *code, *tsv, *lat, *body;
+		struct json_object *o, *code, *tsv, *lat, *body;
 		struct ts_instant start;
 		char errstr[128];
 		struct item it;
 		const char *t;
 
+		if (line[0] != '{') { /* bench/attack's line */
+			if (attack_line(line, &it, &post_ms, &post_n, &post_cap, &first, &last) != 0) {
+				fprintf(stderr, "readable: not an attack result: %.80s\n", line);
+				return 1;
+			}
+			posts++;
+			if (it.id[0] == '\0')
+				non2xx++;
+			else if (it.id[0] == '-')
+				bad_body++;
+			else if (seq++ % every == 0)
+				follow(&it);
+			continue;
+		}
+		o = json_tokener_parse(line);
 		if (o == NULL || !json_object_object_get_ex(o, "code", &code) ||
 		    !json_object_object_get_ex(o, "timestamp", &tsv) ||
 		    !json_object_object_get_ex(o, "latency", &lat) ||
@@ -361,12 +415,7 @@ int main(int argc, char **argv)
 		           body_id(json_object_get_string(body), it.id) != 0) {
 			bad_body++;
 		} else if (seq++ % every == 0) {
-			it.next_at = wall();
-			pthread_mutex_lock(&mu);
-			fifo_push(&fresh, &it);
-			pending++;
-			pthread_cond_signal(&cv);
-			pthread_mutex_unlock(&mu);
+			follow(&it);
 		}
 		json_object_put(o);
 	}

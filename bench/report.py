@@ -270,7 +270,7 @@ def main():
                    " |")
     for rate in rates:
         r = f"readable-{rate}"
-        lat.append(f"| command POST at {rate}/s (vegeta, open loop) | {figs.text(r + ':rate')} | "
+        lat.append(f"| command POST at {rate}/s (bench/attack, open loop) | {figs.text(r + ':rate')} | "
                    f"{figs.text(r + ':post_p50_ms')} ms | {figs.text(r + ':post_p99_ms')} ms | | "
                    f"{figs.text(r + ':post_max_ms')} ms |")
 
@@ -371,7 +371,7 @@ def main():
                    for f in glob.glob(os.path.join(results, "*.machine")))
     notes = [name for _, name in notes if not name.startswith("warm-")]
     if notes:
-        machine = ["| run | probe | steal | host pause: longest | over 10 ms | broker GC pauses: longest | how many (in all) | iowait | idle | CPU ms by program (the load generator: wrk, or vegeta with its encoder and bench/readable) |",
+        machine = ["| run | probe | steal | host pause: longest | over 10 ms | broker GC pauses: longest | how many (in all) | iowait | idle | CPU ms by program (the load generator: wrk, or bench/attack and bench/readable; vegeta and its encoder in live) |",
                    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for name in notes:
             w = words(os.path.join(results, name + ".machine"))

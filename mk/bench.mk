@@ -6,7 +6,8 @@
 # BENCH_OUT sets where the report goes.
 
 BENCH_BINS := $(BUILD)/bench/noop-server $(BUILD)/bench/produce $(BUILD)/bench/insert \
-              $(BUILD)/bench/readable $(BUILD)/bench/produce-latency $(BUILD)/bench/pause
+              $(BUILD)/bench/readable $(BUILD)/bench/produce-latency $(BUILD)/bench/pause \
+              $(BUILD)/bench/attack
 
 $(BUILD)/bench/noop-server: $(call obj,bench/noop-server.c) $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
@@ -29,6 +30,10 @@ $(BUILD)/bench/insert: $(call obj,bench/insert.c consumer-service/sink.c) $(BUIL
 $(BUILD)/bench/pause: $(call obj,bench/pause.c)
 	@mkdir -p $(dir $@)
 	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^
+# The open-loop POSTs of the accept → readable runs (bench/readable follows them).
+$(BUILD)/bench/attack: $(call obj,bench/attack.c) $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/bench/readable: $(call obj,bench/readable.c) $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(call quiet,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libcurl) $(LDLIBS)

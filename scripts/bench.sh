@@ -19,7 +19,8 @@
 #                       running the same keyset statement (bench/steps/range.sh)
 #                       4c. GET by id, and pgbench, across a CHECKPOINT
 #                       after fresh writes (bench/steps/query.sh)
-#   5. accept→readable  vegeta at constant rates, bench/readable polls GET
+#   5. accept→readable  bench/attack POSTs at constant rates (open loop),
+#                       bench/readable polls GET
 #   6. pipeline         the highest constant POST rate the three services
 #                       sustain together (every 200, the consumer keeps up,
 #                       accept→readable p99 under the target), stepped
@@ -90,7 +91,7 @@ say() { echo "[bench] $*"; }
 die() { echo "[bench] error: $*" >&2; exit 1; }
 psql_() { "$HERE/pg.sh" psql -qAt -v ON_ERROR_STOP=1 "$@"; }
 
-# The load generators (wrk, pgbench, vegeta, bench/readable) run at nice -10
+# The load generators (wrk, pgbench, vegeta, bench/attack, bench/readable) run at nice -10
 # when allowed (root or CAP_SYS_NICE). They share the two cores with the
 # services, and at the same priority wrk waited for a CPU behind the
 # services' and PostgreSQL's threads: that wait was counted as the service's
@@ -176,7 +177,7 @@ cleanup() {
 # A program that exited before the note (the load generator) is not in top:
 # loadgen_ms= is what this shell's children that ended between mark and
 # note took (bash's times), which is the load generator alone: wrk, or
-# vegeta, its encoder and bench/readable.
+# bench/attack and bench/readable (vegeta and its encoder in step 8).
 proc_cpu() {  # name ticks, one line per running process
   local f line name rest t tname jit
   for f in /proc/[0-9]*/stat; do
@@ -327,8 +328,9 @@ for f in "$ROOT"/bench/steps/*.sh; do
   [ -e "$f" ] && . "$f"
 done
 
-# readable_run RATE SECONDS NAME [overload]: vegeta POSTs at a constant RATE
-# for SECONDS while bench/readable follows about 250 records a second (GET
+# readable_run RATE SECONDS NAME [overload]: bench/attack POSTs at a
+# constant RATE for SECONDS, open loop (each POST's latency counts from when
+# it was due), while bench/readable follows about 250 records a second (GET
 # every 2 ms until found, so that the polling does not load the machine more
 # than the POSTs do); figures into $R/NAME, one line per followed record into
 # $R/NAME.ms. Fails the run on a record accepted but never readable, and on a
@@ -336,13 +338,14 @@ done
 # which they begin).
 readable_run() {
   local rate=$1 secs=$2 name=$3 overload=${4:-}
-  echo "POST http://127.0.0.1:$COMMAND_PORT/api/v1/timestamp/2026-01-01T00:00:00Z" >"$R/targets"
   machine_mark "$name"
   # At most as many connections as the closed-loop runs: a client pool, not
-  # a new connection for every request that has to wait.
-  "${LOADGEN[@]}" "$VEGETA" attack -rate="$rate/s" -duration="${secs}s" -timeout=10s -targets="$R/targets" \
-    -workers="$CONNS" -max-workers="$CONNS" -max-connections="$CONNS" |
-    "$VEGETA" encode --to json |
+  # a new connection for every request that has to wait. Until 2026-12-04
+  # vegeta made these POSTs: with its encoder it took about 100 µs of CPU a
+  # request, a third of the two cores at 5,000/s, against bench/attack's
+  # 20-30 µs (bench/README.md).
+  "${LOADGEN[@]}" "$BUILD/bench/attack" "http://127.0.0.1:$COMMAND_PORT/api/v1/timestamp/2026-01-01T00:00:00Z" \
+    "$rate" "$secs" "$CONNS" |
     "${LOADGEN[@]}" "$BUILD/bench/readable" "http://127.0.0.1:$QUERY_PORT" "$(((rate + 249) / 250))" 2 "$R/$name.ms" \
       >"$R/$name"
   machine_note "$name"
@@ -354,7 +357,7 @@ readable_run() {
 # 6. The pipeline's sustainable rate: each rate of PIPELINE_RATES in turn,
 # for PIPELINE_SECS, until one fails; then once halfway between the last
 # that held and the first that did not (when the first rate fails, half of
-# it, and so on). A rate holds when vegeta achieved it
+# it, and so on). A rate holds when bench/attack achieved it
 # (98 %), every POST got 200, accept→readable p99 stayed under the target and
 # the consumer kept up: 1 s after the last POST every accepted record is a
 # row. $R/pipeline: rate= (the highest that held), tried=, failed_at=, why=.
@@ -371,7 +374,7 @@ pipeline_holds() {  # RATE: 0 when it holds; the reason in WHY
   if [ "$(get "$name" non2xx)" != 0 ]; then
     WHY="$(get "$name" non2xx) of $accepted POSTs not answered 200"
   elif awk -v a="$achieved" -v r="$rate" 'BEGIN { exit !(a < 0.98 * r) }'; then
-    WHY="vegeta achieved $achieved/s"
+    WHY="the POSTs achieved $achieved/s"
   elif awk -v p="$p99" -v l="$READABLE_LIMIT_MS" 'BEGIN { exit !(p >= l) }'; then
     WHY="accept→readable p99 $p99 ms"
   elif [ $((after - before)) -lt "$accepted" ]; then
@@ -543,7 +546,7 @@ query_checkpoint_step  # 4c. GET by id across a CHECKPOINT, pgbench beside it
 stop consumer-service
 start consumer-service "$CONSUMER_PORT" "$BUILD/consumer-service"
 for rate in $RATES; do
-  say "5. accept → readable: vegeta POST at $rate/s for ${SECS} s; every $(((rate + 249) / 250)) record(s) GET until found"
+  say "5. accept → readable: bench/attack POST at $rate/s for ${SECS} s; every $(((rate + 249) / 250)) record(s) GET until found"
   t0=$(date -u +%FT%T.%3NZ)
   readable_run "$rate" "$SECS" "readable-$rate"
   query_split "readable-$rate" "$t0"  # accept → transaction start, and the gaps between batches
