@@ -341,9 +341,8 @@ readable_run() {
   machine_mark "$name"
   # At most as many connections as the closed-loop runs: a client pool, not
   # a new connection for every request that has to wait. Until 2026-12-04
-  # vegeta made these POSTs: with its encoder it took about 100 µs of CPU a
-  # request, a third of the two cores at 5,000/s, against bench/attack's
-  # 20-30 µs (bench/README.md).
+  # vegeta made these POSTs: with its encoder it took 100-117 µs of CPU a
+  # request, against bench/attack's 52-55 µs (bench/README.md).
   "${LOADGEN[@]}" "$BUILD/bench/attack" "http://127.0.0.1:$COMMAND_PORT/api/v1/timestamp/2026-01-01T00:00:00Z" \
     "$rate" "$secs" "$CONNS" |
     "${LOADGEN[@]}" "$BUILD/bench/readable" "http://127.0.0.1:$QUERY_PORT" "$(((rate + 249) / 250))" 2 "$R/$name.ms" \
