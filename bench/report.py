@@ -371,8 +371,8 @@ def main():
                    for f in glob.glob(os.path.join(results, "*.machine")))
     notes = [name for _, name in notes if not name.startswith("warm-")]
     if notes:
-        machine = ["| run | probe | steal | host pause: longest | over 10 ms | broker GC pauses: longest | how many (in all) | iowait | idle | CPU ms by program (the load generator: wrk, or bench/attack and bench/readable; vegeta and its encoder in live) |",
-                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        machine = ["| run | probe | steal | host pause: longest | over 10 ms | broker GC pauses: longest | how many (in all) | iowait | idle | CPU ms by program (the load generator: wrk, or bench/attack and bench/readable; vegeta and its encoder in live) | waited for a core, ms by program (all its threads) | PostgreSQL WAL (full-page images) |",
+                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|"]
         for name in notes:
             w = words(os.path.join(results, name + ".machine"))
             top = ", ".join(f"{p.rsplit(':', 1)[0]} {fmt(float(p.rsplit(':', 1)[1]))}"
@@ -386,9 +386,15 @@ def main():
             # A run measured before the brokers logged their pauses: "?".
             gc = ("? | ?" if "gc_pauses" not in w else "- | 0" if w["gc_pauses"] == "0" else
                   f"{w.get('gc_pause_max_ms', '?')} ms | {w['gc_pauses']} ({w.get('gc_pause_ms', '?')} ms)")
+            # Runs measured before the bench counted them: "?".
+            waited = ", ".join(f"{p.rsplit(':', 1)[0]} {fmt(float(p.rsplit(':', 1)[1]))}"
+                               for p in w.get("waited", "").split(",") if ":" in p) or "?"
+            wal = (f"{w['wal_mb']} MB ({fmt(float(w['wal_fpi']))})"
+                   if "wal_mb" in w and "wal_fpi" in w else "?")
             machine.append(f"| {name} | {w.get('probe_ms', '?')} ms | {w.get('steal_pct', '?')} % | "
                            f"{w.get('pause_max_ms', '?')} ms{rt} | {w.get('pauses_10ms', '?')} | {gc} | "
-                           f"{w.get('iowait_pct', '?')} % | {w.get('idle_pct', '?')} % | {top} |")
+                           f"{w.get('iowait_pct', '?')} % | {w.get('idle_pct', '?')} % | {top} | "
+                           f"{waited} | {wal} |")
 
     sizes = "; ".join(f"{s} {run.get('size_kib_' + s, '?')} KiB ({run.get('stripped_kib_' + s, '?')} KiB stripped)"
                       for s in ("command-service", "consumer-service", "query-service"))

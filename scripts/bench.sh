@@ -173,7 +173,10 @@ cleanup() {
 # bench/pause's pause_rt= pause_max_ms= pauses_10ms= (how late a real-time
 # thread's wake-ups came: time the whole virtual machine stood still), and
 # the brokers' garbage-collection pauses meanwhile (scripts/kafka.sh logs them):
-# gc_pauses= gc_pause_max_ms= gc_pause_ms= (how many, the longest, in all).
+# gc_pauses= gc_pause_max_ms= gc_pause_ms= (how many, the longest, in all),
+# waited= (the six programs whose threads waited longest, runnable, for a
+# core, name:ms, as proc_wait counts it: who paid when the cores were busy)
+# and PostgreSQL's WAL meanwhile, wal_mb= wal_fpi= (pg_wal).
 # A program that exited before the note (the load generator) is not in top:
 # loadgen_ms= is what this shell's children that ended between mark and
 # note took (bash's times), which is the load generator alone: wrk, or
@@ -204,6 +207,40 @@ proc_cpu() {  # name ticks, one line per running process
     echo "java-jit $jit"
   done
 }
+
+# proc_wait: "TID NAME NS" for every thread running: how long it has waited
+# on a run queue, runnable, for a core (its schedstat's second field), and
+# the name of its process (ksoftirqd apart from the other kernel threads:
+# the packets a sender's own softirq did not handle, and loopback carries
+# every request here, wait for it, and it waits for a core like any thread).
+# Nothing without schedstats (a kernel without CONFIG_SCHED_INFO).
+proc_wait() {
+  local d t line name run wait rest
+  [ -r /proc/self/schedstat ] || return 0
+  for d in /proc/[0-9]*; do
+    { read -r line <"$d/stat"; } 2>/dev/null || continue
+    name=${line#*\(}
+    name=${name%)*}
+    case $name in
+      ksoftirqd/*) name=ksoftirqd ;;
+      kworker/* | rcu_* | migration/* | jbd2/*) name=kernel ;;
+    esac
+    for t in "$d"/task/*; do
+      # shellcheck disable=SC2034  # run and rest: the fields around wait
+      { read -r run wait rest <"$t/schedstat"; } 2>/dev/null || continue
+      echo "${t##*/} ${name// /_} $wait"
+    done
+  done
+}
+
+# pg_wal: "BYTES FPI", the WAL PostgreSQL has written so far and how many
+# full-page images it held (the first change to a page after a checkpoint
+# logs the whole 8 kB page: WAL grows several times over until most pages
+# were touched once); nothing when the database does not answer.
+pg_wal() {
+  psql_ -F ' ' -c "SELECT wal_bytes, wal_fpi FROM pg_stat_wal" 2>/dev/null || true
+}
+
 machine_mark() {
   local t0
   # probe: how long one core takes for a fixed loop just before the run;
@@ -213,6 +250,8 @@ machine_mark() {
   echo $((($(date +%s%N) - t0) / 1000000)) >"$R/$1.probe"
   head -1 /proc/stat >"$R/$1.stat0"
   proc_cpu >"$R/$1.proc0"
+  proc_wait >"$R/$1.wait0"
+  pg_wal >"$R/$1.wal0"
   "$BUILD/bench/pause" 900 >"$R/$1.pause" 2>/dev/null &
   PAUSE_PID=$!
   gc_logs_mark >"$R/$1.gc0"
@@ -254,7 +293,7 @@ gc_pauses() {
            END { printf "gc_pauses=%d gc_pause_max_ms=%.1f gc_pause_ms=%.1f\n", n, m, t }'
 }
 machine_note() {
-  local top pause loadgen
+  local top pause loadgen waited wal
   times >"$R/$1.times1"  # first: before bench/pause is waited for
   loadgen=$(($(children_ms "$R/$1.times1") - $(children_ms "$R/$1.times0")))
   kill -TERM "$PAUSE_PID" 2>/dev/null || true
@@ -263,12 +302,21 @@ machine_note() {
   top=$(proc_cpu | awk -v t="$TICK_MS" 'NR == FNR { a[$1] += $2; next } { b[$1] += $2 }
           END { for (k in b) if (b[k] - a[k] > 0) print (b[k] - a[k]) * t, k }' "$R/$1.proc0" - |
         sort -rn | head -5 | awk '{ printf "%s%s:%d", (NR > 1 ? "," : ""), $2, $1 }')
-  head -1 /proc/stat | awk -v top="$top" -v probe="$(cat "$R/$1.probe")" -v pause="$pause" -v gc="$(gc_pauses "$R/$1.gc0")" -v loadgen="$loadgen" 'NR == FNR { for (i = 2; i <= 9; i++) a[i] = $i; next }
+  # By thread: one that ended meanwhile is left out, one that began counts
+  # whole; under 10 ms (this shell's own pipelines) is left out.
+  waited=$(proc_wait | awk -v mark="$R/$1.wait0" '
+             BEGIN { while ((getline line < mark) > 0) { split(line, f, " "); a[f[1]] = f[3] } }
+             { d = $3 - ($1 in a ? a[$1] : 0); if (d > 0) w[$2] += d }
+             END { for (k in w) if (w[k] >= 1e7) printf "%d %s\n", w[k] / 1e6, k }' |
+           sort -rn | head -6 | awk '{ printf "%s%s:%d", (NR > 1 ? "," : ""), $2, $1 }')
+  wal=$(pg_wal | awk -v a="$(cat "$R/$1.wal0")" 'NF == 2 && split(a, p, " ") == 2 && $1 >= p[1] {
+          printf "wal_mb=%.1f wal_fpi=%d", ($1 - p[1]) / 1048576, $2 - p[2] }')
+  head -1 /proc/stat | awk -v top="$top" -v waited="$waited" -v wal="$wal" -v probe="$(cat "$R/$1.probe")" -v pause="$pause" -v gc="$(gc_pauses "$R/$1.gc0")" -v loadgen="$loadgen" 'NR == FNR { for (i = 2; i <= 9; i++) a[i] = $i; next }
     { for (i = 2; i <= 9; i++) { d[i] = $i - a[i]; s += d[i] } }
     END { if (s <= 0) s = 1
-          printf "probe_ms=%d steal_pct=%.1f iowait_pct=%.1f idle_pct=%.1f top=%s %s %s loadgen_ms=%d\n", probe, 100 * d[9] / s, 100 * d[6] / s, 100 * d[5] / s, top, pause, gc, loadgen }' \
+          printf "probe_ms=%d steal_pct=%.1f iowait_pct=%.1f idle_pct=%.1f top=%s %s %s loadgen_ms=%d%s%s\n", probe, 100 * d[9] / s, 100 * d[6] / s, 100 * d[5] / s, top, pause, gc, loadgen, (waited == "" ? "" : " waited=" waited), (wal == "" ? "" : " " wal) }' \
     "$R/$1.stat0" - >"$R/$1.machine"
-  rm -f "$R/$1.probe" "$R/$1.stat0" "$R/$1.proc0" "$R/$1.pause" "$R/$1.gc0" "$R/$1.times0" "$R/$1.times1"
+  rm -f "$R/$1.probe" "$R/$1.stat0" "$R/$1.proc0" "$R/$1.pause" "$R/$1.gc0" "$R/$1.wait0" "$R/$1.wal0" "$R/$1.times0" "$R/$1.times1"
 }
 
 # wrk_ NAME URL SCRIPT CONNS: closed-loop load; the BENCH line into $R/NAME.wrk.
