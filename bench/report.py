@@ -3,7 +3,7 @@
 
 Reads the raw figures scripts/bench.sh left in RESULTS_DIR (files of
 key=value words: run, <name>.wrk, readable-<rate>, pipeline, produce-<n>,
-running, prefetch-<kb>, and readable-<rate>.ms with one "ms
+running, prefetch-<kb>, linger-<ms>, and readable-<rate>.ms with one "ms
 seconds-into-the-run" line a followed record) and the targets of
 bench/targets.tsv, prints the tables, writes OUT_DIR/REPORT.md and its charts
 (gnuplot), and exits 1 when a target is missed or a gate was not measured in a
@@ -15,6 +15,7 @@ the same commit, misses counted."""
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -274,6 +275,28 @@ def main():
                    f"{figs.text(r + ':post_p50_ms')} ms | {figs.text(r + ':post_p99_ms')} ms | | "
                    f"{figs.text(r + ':post_max_ms')} ms |")
 
+    # What the producer's linger buys and costs (step 2c), in the order of
+    # BENCH_LINGERS' values.
+    linger = []
+    points_l = sorted((figs.get(f"{name}:linger"), name)
+                      for name in (os.path.basename(f) for f in glob.glob(os.path.join(results, "linger-*")))
+                      if re.fullmatch(r"linger-[0-9]+(\.[0-9]+)?", name) and figs.get(f"{name}:linger") is not None)
+    if points_l:
+        rate_l = figs.text(points_l[0][1] + ":rate")
+        linger = [f"The producer's batching (step 2c): POSTs at {rate_l}/s (bench/attack, open loop, "
+                  "the consumer stopped), command-service started with each `linger.ms` in turn "
+                  "(`KAFKA_PROPERTIES`; the default is 0). A closed-loop client waits the linger out "
+                  "on every request (README, Performance).",
+                  "",
+                  "| linger.ms | POST p50 | p99 | CPU a POST: command-service | the broker | together |",
+                  "|---:|---:|---:|---:|---:|---:|"]
+        for _, name in points_l:
+            c, b = figs.get(name + ":command_us"), figs.get(name + ":broker_us")
+            both = f"{fmt(round(c + b, 1))} µs" if c is not None and b is not None else "-"
+            linger.append(f"| {figs.text(name + ':linger')} | {figs.text(name + ':p50_ms')} ms | "
+                          f"{figs.text(name + ':p99_ms')} ms | {figs.text(name + ':command_us')} µs | "
+                          f"{figs.text(name + ':broker_us')} µs | {both} |")
+
     # The pipeline's sustainable rate.
     pipe = []
     rate, cmd = figs.get("pipeline:rate"), figs.get("command-pair:command_rps")
@@ -424,7 +447,7 @@ Targets: [targets.tsv](targets.tsv).
 
 ![throughput against ceilings](throughput.png)
 
-""" + "\n".join(lat) + "\n\n" + "\n".join(pipe) + """
+""" + "\n".join(lat) + ("\n\n" + "\n".join(linger) if linger else "") + "\n\n" + "\n".join(pipe) + """
 
 ![accept → readable](readable.png)
 

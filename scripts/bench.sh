@@ -9,7 +9,9 @@
 #   1. HTTP ceiling     bench/noop-server (http_start, the services' options)
 #   2. command-service  POST at fixed concurrency (wrk), real broker, acks=all;
 #                       at 1, 8 and 256 connections against the produce path's
-#                       ceiling (bench/produce-latency: bench/steps/command.sh)
+#                       ceiling (bench/produce-latency: bench/steps/command.sh);
+#                       2c. open loop at the last of RATES by the producer's
+#                       linger.ms (LINGERS), CPU a POST of it and the broker
 #   3. consumer-service a backlog of N messages → rows/s; ceiling: the same
 #                       sink statement fed by bench/insert without Kafka; a
 #                       running consumer meeting a backlog, and memory against
@@ -40,7 +42,8 @@
 # env: BENCH_SMOKE=1 (a couple of seconds a step, no thresholds: make test),
 #      BENCH_SECONDS (10), BENCH_MESSAGES (200000), BENCH_RATES ("1000 5000"),
 #      BENCH_PIPELINE_RATES ("3000 4000 … 16000": tried in order until one fails),
-#      BENCH_CONNECTIONS (64), BENCH_STATE_DIR (.local/bench),
+#      BENCH_CONNECTIONS (64), BENCH_LINGERS ("0 1 3": step 2c),
+#      BENCH_STATE_DIR (.local/bench),
 #      BENCH_PORT_PREFIX (13: ports 13092, 13432, 13080-13083)
 # Correctness still fails a smoke run: a non-2xx answer, a lost row.
 set -euo pipefail
@@ -522,6 +525,10 @@ say "   $(fmt "$(get command-pair command_rps)") req/s against $(fmt "$(get comm
 command_step  # 2b. 1, 8, 64 and 256 connections, and the produce path's ceiling
 for f in "$R"/command-c*.wrk "$R"/warm-command-c*.wrk; do
   accepted=$((accepted + $(get "$(basename "$f")" requests)))
+done
+command_linger  # 2c. POSTs at 5,000/s by the producer's linger.ms
+for l in $LINGERS; do
+  accepted=$((accepted + $(get "linger-$l" accepted)))
 done
 start consumer-service "$CONSUMER_PORT" "$BUILD/consumer-service"
 drain $((rows_before + accepted))

@@ -43,3 +43,46 @@ command_step() {
   echo "${line% }" >"$R/command-latency"
   say "   ceiling p50 $(get produce-1 p50_ms) / $(get produce-8 p50_ms) ms at 1 / 8 callers; POST p50 $(get command-c1.wrk p50_us) / $(get command-c8.wrk p50_us) µs ($(get command-latency p50_ratio_c1)× / $(get command-latency p50_ratio_c8)×); req/s at 1, 8, 64, 256: $(get command-c1.wrk rps), $(get command-c8.wrk rps), $(get command-c64.wrk rps), $(get command-c256.wrk rps)"
 }
+
+# 2c. What batching in the producer buys and costs (issue 10: "if batching
+# and latency pull in opposite directions"): for each linger.ms of LINGERS,
+# command-service restarted with KAFKA_PROPERTIES=linger.ms=L and POSTed at
+# the last of RATES (5,000/s) by bench/attack, open loop, for SECS (after 1 s
+# not measured), the consumer still stopped. CPU a POST of command-service
+# and of the broker from /proc. Leaves command-service running with its
+# defaults. About 40 s at SECS=10. Writes $R/linger-L: linger= rate= posts=
+# accepted= (the 200s, warm-up included) p50_ms= p99_ms= command_us=
+# broker_us=. A POST not answered 200 fails the run, as in every step.
+LINGERS=${BENCH_LINGERS:-"0 1 3"}
+
+command_linger() {
+  local l name rate=${RATES##* } url="http://127.0.0.1:$COMMAND_PORT/api/v1/timestamp/2026-01-01T00:00:00Z"
+  local broker cmd0 brk0 cmd_ms brk_ms
+  broker=$(cat "$STATE_DIR/kafka.pid")
+  say "2c. the producer's linger: POST at $rate/s (bench/attack, open loop), ${SECS} s for each linger.ms of $LINGERS; CPU a POST of command-service and the broker"
+  for l in $LINGERS; do
+    name=linger-$l
+    stop command-service
+    start command-service "$COMMAND_PORT" "$BUILD/command-service" "KAFKA_PROPERTIES=linger.ms=$l"
+    "${LOADGEN[@]}" "$BUILD/bench/attack" "$url" "$rate" 1 "$CONNS" >"$R/warm-$name.out"
+    machine_mark "$name"
+    cmd0=$(cpu_ms command-service)
+    brk0=$(awk -v t="$TICK_MS" '{ print ($14 + $15) * t }' "/proc/$broker/stat")
+    "${LOADGEN[@]}" "$BUILD/bench/attack" "$url" "$rate" "$SECS" "$CONNS" >"$R/$name.out"
+    cmd_ms=$(($(cpu_ms command-service) - cmd0))
+    brk_ms=$(($(awk -v t="$TICK_MS" '{ print ($14 + $15) * t }' "/proc/$broker/stat") - brk0))
+    machine_note "$name"
+    # attack's lines: CODE START_NS LATENCY_NS ID.
+    awk '$1 != 200 { bad++ } END { exit bad > 0 }' "$R/warm-$name.out" "$R/$name.out" ||
+      die "linger.ms=$l: $(awk '$1 != 200' "$R/warm-$name.out" "$R/$name.out" | wc -l) POSTs not answered 200 (see $R/$name.out)"
+    sort -n -k3,3 "$R/$name.out" |
+      awk -v l="$l" -v rate="$rate" -v acc="$(cat "$R/warm-$name.out" "$R/$name.out" | wc -l)" -v c="$cmd_ms" -v b="$brk_ms" '
+        { v[NR] = $3 / 1e6 }
+        function q(p,  i) { i = int(NR * p + 0.999999); return v[i < 1 ? 1 : i] }
+        END { printf "linger=%s rate=%s posts=%d accepted=%d p50_ms=%.2f p99_ms=%.2f command_us=%.1f broker_us=%.1f\n",
+                l, rate, NR, acc, q(0.5), q(0.99), c * 1000 / NR, b * 1000 / NR }' >"$R/$name"
+    say "   linger.ms=$l: POST p50 $(get "$name" p50_ms) ms, p99 $(get "$name" p99_ms) ms; CPU a POST: command-service $(get "$name" command_us) µs, broker $(get "$name" broker_us) µs"
+  done
+  stop command-service
+  start command-service "$COMMAND_PORT" "$BUILD/command-service"
+}
