@@ -41,7 +41,11 @@ $(BUILD)/bench/readable: $(call obj,bench/readable.c) $(BUILD)/libcommon.a
 .PHONY: bench test-bench bench-bins
 bench-bins: all $(BENCH_BINS)
 
-bench: deps-test bench-bins
+# deps-test's tools, but not its background build of Jaeger (the tracing
+# tests' collector): it would compile on the cores being measured.
+bench:
+	@DEPS_JAEGER=0 scripts/deps.sh test
+	@$(MAKE) --no-print-directory bench-bins
 	@echo "== benchmarks (own stack; see bench/README.md)"
 	$(Q)scripts/bench.sh $(BUILD) $(or $(BENCH_OUT),bench)
 

@@ -118,6 +118,20 @@ tools() {  # installed by make deps-test (scripts/deps.sh test)
   [ -x "$VEGETA" ] || die "$VEGETA missing: run make deps-test"
 }
 
+# A build of Jaeger in the background (make deps-test starts one for the
+# tracing tests; make bench does not) would compile on the cores being
+# measured: a full run waits for it to end, up to 30 min, saying so.
+jaeger_build_wait() {
+  local lock=${KAFKA_CACHE_DIR:-$ROOT/.cache}/jaeger/.build.lock
+  [ "$SMOKE" = 0 ] && [ -e "$lock" ] || return 0
+  exec 8<"$lock"
+  if ! flock -n -s 8; then
+    say "a build of Jaeger is compiling on these cores (make deps-test started it): waiting for it to end before measuring (up to 30 min; log ${lock%/*}/build.log)"
+    flock -w 1800 -s 8 || die "the Jaeger build still runs after 30 min"
+  fi
+  exec 8<&-
+}
+
 # ---- processes ---------------------------------------------------------------------
 
 declare -A PIDS=()
@@ -473,6 +487,7 @@ cleanup
 rm -rf "$STATE_DIR"
 mkdir -p "$STATE_DIR" "$R"
 tools
+jaeger_build_wait
 READABLE_LIMIT_MS=$(awk -F '\t' '$1 == "readable-5000" { print $5 }' "$ROOT/bench/targets.tsv")
 say "stack: Kafka :$KAFKA_PORT, PostgreSQL :$PG_PORT, services :$COMMAND_PORT-$QUERY_PORT (state in $STATE_DIR)"
 "$HERE/pg.sh" start >/dev/null

@@ -19,7 +19,8 @@
 #         install`, .cache/kustomize-<version>) and kubernetes-validate (pip,
 #         .cache/k8s-venv) for make test-k8s, and Jaeger (built from the Go
 #         module proxy into .cache/jaeger by scripts/jaeger.sh: in the
-#         background, ~7-10 min the first time; the integration tests wait for it)
+#         background, ~7-10 min the first time; the integration tests wait for it;
+#         not with DEPS_JAEGER=0, as `make bench` runs it)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -85,7 +86,9 @@ fi
 
 # Jaeger, the tracing tests' collector: first, as its build (minutes) runs in
 # the background while the rest is fetched and the unit tests run.
-[ "$profile" != test ] || "$HERE/jaeger.sh" build-bg
+# Not for `make bench` (DEPS_JAEGER=0): it would compile on the cores the
+# benchmark measures.
+[ "$profile" != test ] || [ "${DEPS_JAEGER:-1}" = 0 ] || "$HERE/jaeger.sh" build-bg
 # The Kafka jars (kafka.sh says a line when it fetches them).
 "$HERE/kafka.sh" fetch
 
