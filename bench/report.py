@@ -290,12 +290,13 @@ def main():
                   "",
                   "| linger.ms | POST p50 | p99 | CPU a POST: command-service | the broker | together |",
                   "|---:|---:|---:|---:|---:|---:|"]
+        def us(v):
+            return "-" if v is None else f"{v:,.1f} µs"
         for _, name in points_l:
             c, b = figs.get(name + ":command_us"), figs.get(name + ":broker_us")
-            both = f"{fmt(round(c + b, 1))} µs" if c is not None and b is not None else "-"
             linger.append(f"| {figs.text(name + ':linger')} | {figs.text(name + ':p50_ms')} ms | "
-                          f"{figs.text(name + ':p99_ms')} ms | {figs.text(name + ':command_us')} µs | "
-                          f"{figs.text(name + ':broker_us')} µs | {both} |")
+                          f"{figs.text(name + ':p99_ms')} ms | {us(c)} | {us(b)} | "
+                          f"{us(c + b if c is not None and b is not None else None)} |")
 
     # The pipeline's sustainable rate.
     pipe = []
