@@ -163,7 +163,8 @@ rss_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/${PIDS[$1]}/status"; }
 # CPU time (user + system) a program has used so far, in ms: fields 14 and
 # 15 of /proc/PID/stat, in clock ticks (our programs' names hold no space).
 TICK_MS=$((1000 / $(getconf CLK_TCK)))
-cpu_ms() { awk -v t="$TICK_MS" '{ print ($14 + $15) * t }' "/proc/${PIDS[$1]}/stat"; }
+pid_cpu_ms() { awk -v t="$TICK_MS" '{ print ($14 + $15) * t }' "/proc/$1/stat"; }
+cpu_ms() { pid_cpu_ms "${PIDS[$1]}"; }
 
 # per_1000 MS N: CPU ms per 1,000 of N things.
 per_1000() { awk -v ms="$1" -v n="$2" 'BEGIN { printf "%.1f", (n > 0 ? ms * 1000 / n : 0) }'; }

@@ -19,7 +19,9 @@
 #                                 the ceiling's at 1 and 8; target ≤ 1.5)
 #                                 rps_c1= rps_c8= rps_c64= rps_c256=
 # Uses bench.sh's R, BUILD, SECS, KAFKA_BROKER, TOPIC, COMMAND_PORT, wrk_,
-# warm, say, die, all_2xx, get.
+# warm, say, die, all_2xx, get; command_linger (2c, below) also RATES,
+# CONNS, STATE_DIR, LOADGEN, start, stop, cpu_ms, pid_cpu_ms, machine_mark
+# and machine_note.
 
 command_step() {
   local n c url="http://127.0.0.1:$COMMAND_PORT" line
@@ -57,7 +59,7 @@ LINGERS=${BENCH_LINGERS:-"0 1 3"}
 
 command_linger() {
   local l name rate=${RATES##* } url="http://127.0.0.1:$COMMAND_PORT/api/v1/timestamp/2026-01-01T00:00:00Z"
-  local broker cmd0 brk0 cmd_ms brk_ms
+  local broker cmd0 brk0 cmd_ms brk_ms bad
   broker=$(cat "$STATE_DIR/kafka.pid")
   say "2c. the producer's linger: POST at $rate/s (bench/attack, open loop), ${SECS} s for each linger.ms of $LINGERS; CPU a POST of command-service and the broker"
   for l in $LINGERS; do
@@ -67,14 +69,14 @@ command_linger() {
     "${LOADGEN[@]}" "$BUILD/bench/attack" "$url" "$rate" 1 "$CONNS" >"$R/warm-$name.out"
     machine_mark "$name"
     cmd0=$(cpu_ms command-service)
-    brk0=$(awk -v t="$TICK_MS" '{ print ($14 + $15) * t }' "/proc/$broker/stat")
+    brk0=$(pid_cpu_ms "$broker")
     "${LOADGEN[@]}" "$BUILD/bench/attack" "$url" "$rate" "$SECS" "$CONNS" >"$R/$name.out"
     cmd_ms=$(($(cpu_ms command-service) - cmd0))
-    brk_ms=$(($(awk -v t="$TICK_MS" '{ print ($14 + $15) * t }' "/proc/$broker/stat") - brk0))
+    brk_ms=$(($(pid_cpu_ms "$broker") - brk0))
     machine_note "$name"
     # attack's lines: CODE START_NS LATENCY_NS ID.
-    awk '$1 != 200 { bad++ } END { exit bad > 0 }' "$R/warm-$name.out" "$R/$name.out" ||
-      die "linger.ms=$l: $(awk '$1 != 200' "$R/warm-$name.out" "$R/$name.out" | wc -l) POSTs not answered 200 (see $R/$name.out)"
+    bad=$(awk '$1 != 200' "$R/warm-$name.out" "$R/$name.out" | wc -l)
+    [ "$bad" = 0 ] || die "linger.ms=$l: $bad POSTs not answered 200 (see $R/$name.out)"
     sort -n -k3,3 "$R/$name.out" |
       awk -v l="$l" -v rate="$rate" -v acc="$(cat "$R/warm-$name.out" "$R/$name.out" | wc -l)" -v c="$cmd_ms" -v b="$brk_ms" '
         { v[NR] = $3 / 1e6 }
