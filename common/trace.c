@@ -1,4 +1,5 @@
-/* trace: W3C trace context and spans, exported with OTLP/HTTP JSON (see trace.h). */
+/* trace: W3C trace context and spans, exported with OTLP/HTTP, binary
+ * protobuf or JSON (see trace.h). */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
 #include "trace.h"
 
@@ -128,7 +129,9 @@ static _Atomic long stop_at_ms;
 static struct {
 	int queue_max, batch_max, delay_ms, timeout_ms;
 	char *url;
-	char *resource; /* the "resource" object, serialised once */
+	bool protobuf;  /* http/protobuf, else http/json */
+	char *resource; /* the Resource, serialised once in the protocol's encoding */
+	size_t resource_len;
 	struct curl_slist *headers;
 	CURL *easy;
 	CURLM *multi;
@@ -895,6 +898,273 @@ static void json_request(struct buf *b, const struct trace_span *list, int n)
 	buf_put(b, "]}]}]}");
 }
 
+/* ---- OTLP protobuf ------------------------------------------------------ */
+
+/* The binary encoding (http/protobuf, OTLP's default), with the field
+ * numbers of opentelemetry-proto's collector/trace/v1/trace_service.proto,
+ * trace/v1/trace.proto, common/v1/common.proto and resource/v1/resource.proto.
+ * About half the bytes of the JSON for the services' spans, and no hex or
+ * escaping. The w_* writers write at o, unchecked, and return the end: a
+ * span reserves room for its largest encoding once (pb_span). A message's
+ * length goes in front of it: computed beforehand for the small ones, put
+ * there afterwards (a memmove of its bytes) for a span and the ones that
+ * hold spans (pb_open, pb_close). */
+enum { PB_VARINT = 0, PB_I64 = 1, PB_LEN = 2 };
+
+static size_t pb_varint_size(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static inline uint8_t *w_varint(uint8_t *o, uint64_t v)
+{
+	while (v >= 0x80) {
+		*o++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*o++ = (uint8_t)v;
+	return o;
+}
+
+static inline uint8_t *w_tag(uint8_t *o, unsigned field, unsigned wire)
+{
+	return w_varint(o, (uint64_t)field << 3 | wire);
+}
+
+/* A bytes field, or a string that is UTF-8 as it is. */
+static inline uint8_t *w_bytes(uint8_t *o, unsigned field, const void *p, size_t n)
+{
+	o = w_varint(w_tag(o, field, PB_LEN), n);
+	memcpy(o, p, n);
+	return o + n;
+}
+
+static inline uint8_t *w_fixed64(uint8_t *o, unsigned field, uint64_t v)
+{
+	o = w_tag(o, field, PB_I64);
+	for (int i = 0; i < 8; i++)
+		*o++ = (uint8_t)(v >> (8 * i));
+	return o;
+}
+
+/* A protobuf string must be UTF-8 (a receiver may refuse the whole request
+ * otherwise): a byte that starts no well-formed sequence becomes U+FFFD,
+ * as in the JSON. The length s[0..n) takes so; n when it is UTF-8 already
+ * (plain: ASCII, known to be). */
+static size_t pb_str_len(const char *s, size_t n, bool plain)
+{
+	size_t len = 0;
+
+	if (plain)
+		return n;
+	for (size_t i = 0; i < n;) {
+		size_t seq = (unsigned char)s[i] < 0x80 ? 1 : jsonw_utf8_seq((const unsigned char *)s + i, n - i);
+
+		len += seq ? seq : 3;
+		i += seq ? seq : 1;
+	}
+	return len;
+}
+
+/* A string field of len bytes (pb_str_len). At most 3 n bytes of content. */
+static uint8_t *w_str(uint8_t *o, unsigned field, const char *s, size_t n, size_t len)
+{
+	if (len == n) /* nothing replaced */
+		return w_bytes(o, field, s, n);
+	o = w_varint(w_tag(o, field, PB_LEN), len);
+	for (size_t i = 0; i < n;) {
+		size_t seq = (unsigned char)s[i] < 0x80 ? 1 : jsonw_utf8_seq((const unsigned char *)s + i, n - i);
+
+		if (seq == 0) {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		} else {
+			memcpy(o, s + i, seq);
+			o += seq;
+			i += seq;
+		}
+	}
+	return o;
+}
+
+/* KeyValue{key = 1, value = 2: AnyValue{string_value = 1}} as field. At
+ * most PB_KV_MAX + strlen(key) + 3 n bytes. */
+#define PB_KV_MAX 24
+static uint8_t *w_kv_str(uint8_t *o, unsigned field, const char *key, const char *v, size_t n,
+                         bool plain)
+{
+	const size_t klen = strlen(key), len = pb_str_len(v, n, plain);
+	const size_t any = 1 + pb_varint_size(len) + len;
+
+	o = w_varint(w_tag(o, field, PB_LEN), 1 + pb_varint_size(klen) + klen + 1 + pb_varint_size(any) + any);
+	o = w_bytes(o, 1, key, klen);
+	o = w_varint(w_tag(o, 2, PB_LEN), any);
+	return w_str(o, 1, v, n, len);
+}
+
+/* KeyValue with AnyValue{int_value = 3} (int64: its two's complement) or
+ * {bool_value = 2}. At most PB_KV_MAX + strlen(key) bytes. */
+static uint8_t *w_kv_varint(uint8_t *o, unsigned field, const char *key, unsigned vfield, uint64_t v)
+{
+	const size_t klen = strlen(key), any = 1 + pb_varint_size(v);
+
+	o = w_varint(w_tag(o, field, PB_LEN), 1 + pb_varint_size(klen) + klen + 1 + pb_varint_size(any) + any);
+	o = w_bytes(o, 1, key, klen);
+	o = w_varint(w_tag(o, 2, PB_LEN), any);
+	return w_varint(w_tag(o, vfield, PB_VARINT), v);
+}
+
+/* A string of the span's arena. */
+static uint8_t *w_astr(uint8_t *o, unsigned field, const struct trace_span *s, const struct astr *a)
+{
+	const char *v = s->arena + a->off;
+
+	return w_str(o, field, v, a->len, pb_str_len(v, a->len, a->plain));
+}
+
+/* Room for n bytes more; o: where they go. */
+static uint8_t *pb_room(struct buf *b, size_t n)
+{
+	return buf_reserve(b, n) ? (uint8_t *)b->p + b->len : NULL;
+}
+
+static void pb_done(struct buf *b, uint8_t *o)
+{
+	b->len = (size_t)((char *)o - b->p);
+}
+
+/* A nested message: pb_open writes its tag and returns where its bytes
+ * begin; pb_close puts their length in front of them. */
+static size_t pb_open(struct buf *b, unsigned field)
+{
+	uint8_t *o = pb_room(b, 2);
+
+	if (o != NULL)
+		pb_done(b, w_tag(o, field, PB_LEN));
+	return b->len;
+}
+
+static void pb_close(struct buf *b, size_t start)
+{
+	const size_t n = b->len - start, k = pb_varint_size(n);
+
+	if (b->failed || !buf_reserve(b, k))
+		return;
+	memmove(b->p + start + k, b->p + start, n);
+	w_varint((uint8_t *)b->p + start, n);
+	b->len += k;
+}
+
+/* Span (ScopeSpans.spans = 2). Its largest encoding: the fixed fields and
+ * the framing of the name, tracestate and status under 160 bytes, their
+ * strings and the attributes' values (all in the arena) at most three
+ * times their bytes, an attribute's framing and key PB_KV_MAX + its key, a
+ * link 30. */
+static void pb_span(struct buf *b, const struct trace_span *s)
+{
+	size_t room = 160 + 3 * (size_t)s->arena_used + 30 * (size_t)s->n_links, start;
+	uint8_t *o;
+
+	for (int i = 0; i < s->n_attrs; i++)
+		room += PB_KV_MAX + strlen(s->attrs[i].key);
+	start = pb_open(b, 2);
+	if ((o = pb_room(b, room)) == NULL)
+		return;
+	o = w_bytes(o, 1, s->trace_id, sizeof(s->trace_id));
+	o = w_bytes(o, 2, s->span_id, sizeof(s->span_id));
+	if (s->state.len > 0)
+		o = w_astr(o, 3, s, &s->state);
+	if (s->has_parent)
+		o = w_bytes(o, 4, s->parent_id, sizeof(s->parent_id));
+	o = w_astr(o, 5, s, &s->name);
+	o = w_varint(w_tag(o, 6, PB_VARINT), s->kind);
+	o = w_fixed64(o, 7, (uint64_t)s->start_ns);
+	o = w_fixed64(o, 8, (uint64_t)s->end_ns);
+	for (int i = 0; i < s->n_attrs; i++) {
+		const struct attr *a = &s->attrs[i];
+
+		switch (a->type) {
+		case ATTR_STR:
+			o = w_kv_str(o, 9, a->key, s->arena + a->v.s.off, a->v.s.len, a->v.s.plain);
+			break;
+		case ATTR_INT:
+			o = w_kv_varint(o, 9, a->key, 3, (uint64_t)a->v.i);
+			break;
+		case ATTR_BOOL:
+			o = w_kv_varint(o, 9, a->key, 2, a->v.b);
+			break;
+		}
+	}
+	if (s->dropped_attrs > 0)
+		o = w_varint(w_tag(o, 10, PB_VARINT), s->dropped_attrs);
+	for (uint32_t i = 0; i < s->n_links; i++) { /* Span.Link{trace_id = 1, span_id = 2} */
+		o = w_varint(w_tag(o, 13, PB_LEN), 2 + 16 + 2 + 8);
+		o = w_bytes(o, 1, s->links[i].trace_id, 16);
+		o = w_bytes(o, 2, s->links[i].span_id, 8);
+	}
+	if (s->dropped_links > 0)
+		o = w_varint(w_tag(o, 14, PB_VARINT), s->dropped_links);
+	if (s->error) { /* Status{message = 2, code = 3: STATUS_CODE_ERROR (2)} */
+		const char *msg = s->arena + s->status.off;
+		const size_t len = pb_str_len(msg, s->status.len, s->status.plain);
+
+		o = w_varint(w_tag(o, 15, PB_LEN), (len > 0 ? 1 + pb_varint_size(len) + len : 0) + 2);
+		if (len > 0)
+			o = w_str(o, 2, msg, s->status.len, len);
+		o = w_varint(w_tag(o, 3, PB_VARINT), 2);
+	}
+	pb_done(b, o);
+	pb_close(b, start);
+}
+
+/* KeyValue field, string valued, appended to b. */
+static void pb_kv_str(struct buf *b, unsigned field, const char *key, const char *v)
+{
+	const size_t n = strlen(v);
+	uint8_t *o = pb_room(b, PB_KV_MAX + strlen(key) + 3 * n);
+
+	if (o != NULL)
+		pb_done(b, w_kv_str(o, field, key, v, n, false));
+}
+
+/* The ExportTraceServiceRequest for the first n spans of list:
+ * resource_spans = 1: ResourceSpans{resource = 1, scope_spans = 2:
+ * ScopeSpans{scope = 1: InstrumentationScope{name = 1, version = 2},
+ * spans = 2}}. */
+static void pb_request(struct buf *b, const struct trace_span *list, int n)
+{
+	static const char name[] = "timestamp-trio", version[] = TS_VERSION;
+	const size_t nlen = strlen(name), vlen = strlen(version);
+	const size_t vout = pb_str_len(version, vlen, false);
+	const size_t scope = 1 + pb_varint_size(nlen) + nlen + 1 + pb_varint_size(vout) + vout;
+	size_t rs, ss;
+	uint8_t *o;
+
+	b->len = 0;
+	b->failed = false;
+	rs = pb_open(b, 1);
+	if ((o = pb_room(b, ex.resource_len + 16)) == NULL)
+		return;
+	pb_done(b, w_bytes(o, 1, ex.resource, ex.resource_len));
+	ss = pb_open(b, 2);
+	if ((o = pb_room(b, scope + 16)) == NULL)
+		return;
+	o = w_varint(w_tag(o, 1, PB_LEN), scope);
+	o = w_bytes(o, 1, name, nlen);
+	pb_done(b, w_str(o, 2, version, vlen, vout));
+	for (int i = 0; i < n; i++, list = list->next)
+		pb_span(b, list);
+	pb_close(b, ss);
+	pb_close(b, rs);
+}
+
 /* ---- export ------------------------------------------------------------- */
 
 static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *arg)
@@ -983,7 +1253,10 @@ static void export_batch(const struct trace_span *list, int n, struct buf *body)
 {
 	long status = 0, retry_ms = 0;
 
-	json_request(body, list, n);
+	if (ex.protobuf)
+		pb_request(body, list, n);
+	else
+		json_request(body, list, n);
 	if (body->failed) {
 		metrics_add(&spans_no_memory, n);
 		return;
@@ -1207,6 +1480,7 @@ static int header_add(void *arg, const char *key, const char *value, char *err, 
 
 struct resource {
 	struct buf attrs;   /* the user's attributes, each after a comma */
+	struct buf pb;      /* and as Resource.attributes (protobuf) */
 	char *service_name; /* service.name among them */
 	bool has_version;   /* service.version among them */
 };
@@ -1226,7 +1500,8 @@ static int resource_add(void *arg, const char *key, const char *value, char *err
 	r->has_version |= strcmp(key, "service.version") == 0;
 	buf_put(&r->attrs, ",");
 	buf_kv_str(&r->attrs, key, value, strlen(value));
-	if (r->attrs.failed) {
+	pb_kv_str(&r->pb, 1, key, value);
+	if (r->attrs.failed || r->pb.failed) {
 		snprintf(err, errsz, "out of memory");
 		return -1;
 	}
@@ -1259,6 +1534,32 @@ static char *resource_json(const char *service_name, const char *program, const 
 		free(b.p);
 		return NULL;
 	}
+	return b.p;
+}
+
+/* The same as a Resource message (protobuf): attributes = 1. */
+static char *resource_pb(const char *service_name, const char *program, const struct resource *r,
+                         size_t *len)
+{
+	const char *name = *service_name ? service_name : r->service_name ? r->service_name : program;
+	struct buf b = {0};
+	uint8_t *o;
+
+	pb_kv_str(&b, 1, "service.name", name);
+	pb_kv_str(&b, 1, "telemetry.sdk.language", "c");
+	pb_kv_str(&b, 1, "telemetry.sdk.name", "timestamp-trio");
+	pb_kv_str(&b, 1, "telemetry.sdk.version", TS_VERSION);
+	if (!r->has_version)
+		pb_kv_str(&b, 1, "service.version", TS_VERSION);
+	if (r->pb.len > 0 && (o = pb_room(&b, r->pb.len)) != NULL) {
+		memcpy(o, r->pb.p, r->pb.len);
+		pb_done(&b, o + r->pb.len);
+	}
+	if (b.failed) {
+		free(b.p);
+		return NULL;
+	}
+	*len = b.len;
 	return b.p;
 }
 
@@ -1404,13 +1705,15 @@ int trace_setup(const struct trace_config *c, const char *program, char *errstr,
 		set_err(errstr, errstr_size, "OTEL_SDK_DISABLED: '%s' is not true or false", disabled);
 		return -1;
 	}
-	if (strcmp(protocol, "grpc") == 0 || strcmp(protocol, "http/protobuf") == 0) {
+	if (strcmp(protocol, "grpc") == 0) {
 		set_err(errstr, errstr_size,
-		        "OTEL_EXPORTER_OTLP_PROTOCOL: grpc and http/protobuf are not supported: use http/json");
+		        "OTEL_EXPORTER_OTLP_PROTOCOL: grpc is not supported: use http/protobuf or http/json");
 		return -1;
 	}
-	if (*protocol != '\0' && strcmp(protocol, "http/json") != 0) {
-		set_err(errstr, errstr_size, "OTEL_EXPORTER_OTLP_PROTOCOL: unknown protocol '%s' (use http/json)",
+	if (*protocol != '\0' && strcmp(protocol, "http/protobuf") != 0 &&
+	    strcmp(protocol, "http/json") != 0) {
+		set_err(errstr, errstr_size,
+		        "OTEL_EXPORTER_OTLP_PROTOCOL: unknown protocol '%s' (use http/protobuf or http/json)",
 		        protocol);
 		return -1;
 	}
@@ -1442,11 +1745,18 @@ int trace_setup(const struct trace_config *c, const char *program, char *errstr,
 	}
 
 	/* On: from here a failure is the machine's, not the configuration's. */
-	if ((ex.resource = resource_json(str_or_empty(c->service_name), program, &res)) == NULL) {
+	/* OTLP's default is http/protobuf. */
+	ex.protobuf = strcmp(protocol, "http/json") != 0;
+	if (ex.protobuf)
+		ex.resource = resource_pb(str_or_empty(c->service_name), program, &res, &ex.resource_len);
+	else if ((ex.resource = resource_json(str_or_empty(c->service_name), program, &res)) != NULL)
+		ex.resource_len = strlen(ex.resource);
+	if (ex.resource == NULL) {
 		failed = "out of memory";
 		goto fail;
 	}
-	if ((headers = curl_slist_append(headers, "Content-Type: application/json")) == NULL) {
+	if ((headers = curl_slist_append(headers, ex.protobuf ? "Content-Type: application/x-protobuf"
+	                                                       : "Content-Type: application/json")) == NULL) {
 		failed = "out of memory";
 		goto fail;
 	}
@@ -1502,6 +1812,7 @@ out:
 	curl_slist_free_all(headers);
 	free(url);
 	free(res.attrs.p);
+	free(res.pb.p);
 	free(res.service_name);
 	return rc;
 }

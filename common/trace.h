@@ -1,5 +1,5 @@
 /* trace: W3C trace context (traceparent, tracestate) and spans, exported
- * in batches with OTLP/HTTP (JSON) from a thread of its own.
+ * in batches with OTLP/HTTP (binary protobuf, or JSON) from a thread of its own.
  *
  * Off unless OTEL_EXPORTER_OTLP_ENDPOINT (or _TRACES_ENDPOINT) is set and
  * OTEL_SDK_DISABLED is not "true". A request never waits for the exporter:
@@ -54,7 +54,7 @@ void trace_id_text(const struct trace_ctx *c, char buf[TRACE_ID_TEXT_SIZE]);
 struct trace_config {
 	const char *endpoint;        /* OTEL_EXPORTER_OTLP_ENDPOINT; /v1/traces is appended */
 	const char *traces_endpoint; /* OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, used as it is */
-	const char *protocol;        /* OTEL_EXPORTER_OTLP_PROTOCOL: http/json only */
+	const char *protocol;        /* OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf or http/json */
 	const char *headers;         /* OTEL_EXPORTER_OTLP_HEADERS: k=v,k=v */
 	int timeout_ms;              /* OTEL_EXPORTER_OTLP_TIMEOUT */
 	const char *service_name;    /* OTEL_SERVICE_NAME; "": the program's name */
@@ -68,15 +68,14 @@ struct trace_config {
 };
 
 /* The cfg_param entries for struct trace_config c (see cfg.h), with the
- * specification's defaults except the protocol (http/json, the one spoken
- * here) and a shorter schedule delay. */
+ * specification's defaults (http/protobuf) but a shorter schedule delay. */
 #define TRACE_CFG_PARAMS(c)                                                               \
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", CFG_STRING, &(c).endpoint, "", 0, 0,                \
 	 "OTLP/HTTP collector base URL, e.g. http://127.0.0.1:4318 (empty: tracing off)"}, \
 	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", CFG_STRING, &(c).traces_endpoint, "", 0, 0,  \
 	 "full URL for traces, instead of the endpoint + /v1/traces"},                      \
-	{"OTEL_EXPORTER_OTLP_PROTOCOL", CFG_STRING, &(c).protocol, "http/json", 0, 0,       \
-	 "http/json (the only protocol spoken)"},                                           \
+	{"OTEL_EXPORTER_OTLP_PROTOCOL", CFG_STRING, &(c).protocol, "http/protobuf", 0, 0,   \
+	 "http/protobuf or http/json (grpc is not spoken)"},                                \
 	{"OTEL_EXPORTER_OTLP_HEADERS", CFG_STRING, &(c).headers, "", 0, 0,                  \
 	 "extra export request headers, k=v,k=v"},                                          \
 	{"OTEL_EXPORTER_OTLP_TIMEOUT", CFG_INT, &(c).timeout_ms, "10000", 100, 600000,      \

@@ -7,19 +7,21 @@
 #include <sys/random.h>
 #include <uuid/uuid.h>
 
+/* What each of the 36 characters may be: a hex digit, or '-' at 8, 13, 18
+ * and 23. A table rather than isxdigit, which calls __ctype_b_loc for every
+ * character: uid_valid was 6 % of consumer-service's CPU on a backlog (three
+ * ids a message), in perf. */
+static const bool hex_digit[256] = {['0' ... '9'] = true, ['a' ... 'f'] = true, ['A' ... 'F'] = true};
+
 bool uid_valid(const char *s, size_t len)
 {
+	bool ok = true;
+
 	if (len != 36)
 		return false;
-	for (size_t i = 0; i < 36; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return false;
-		} else if (!isxdigit((unsigned char)s[i])) {
-			return false;
-		}
-	}
-	return true;
+	for (size_t i = 0; i < 36; i++)
+		ok &= i == 8 || i == 13 || i == 18 || i == 23 ? s[i] == '-' : hex_digit[(unsigned char)s[i]];
+	return ok;
 }
 
 /* libuuid's uuid_generate_random reseeds random() and reads getrandom()

@@ -7,7 +7,9 @@
  * message. A request without a traceparent, or with an invalid one, starts
  * a trace (the request's log line names it); a collector that is down or
  * frozen fails and slows no request, and the spans it could not take are
- * counted in /metrics.
+ * counted in /metrics. The stack's services export binary protobuf (OTLP's
+ * default); a command service of this suite's own exports JSON, into the
+ * same trace; a message key that is not UTF-8 reaches Jaeger as UTF-8.
  *
  * Jaeger's query API (v1 JSON): a trace is {"traceID", "spans": [{"spanID",
  * "operationName", "references": [{"refType": "CHILD_OF"|"FOLLOWS_FROM",
@@ -28,7 +30,9 @@
 #include <unistd.h>
 
 #include "checks.h"
+#include "msg.h"
 #include "suites.h"
+#include "topic.h"
 #include "uid.h"
 
 #define TS_PATH "/api/v1/timestamp"
@@ -403,6 +407,106 @@ START_TEST(one_ticket_is_one_trace)
 }
 END_TEST
 
+/* OTEL_EXPORTER_OTLP_PROTOCOL=http/json: a command service of the test's
+ * own exports JSON to Jaeger, the stack's consumer protobuf, and the
+ * ticket's POST, publish and process spans are one trace, with their
+ * attributes. */
+START_TEST(json_export_joins_the_protobuf_one)
+{
+	char endpoint[256], base[64], url[256], errstr[512], id[UID_TEXT_SIZE], cid[37];
+	char trace_id[33], client_span[17], tp[128], cid_hdr[80];
+	const char *extra[] = {endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL=http/json", NULL};
+	const char *headers[] = {tp, "tracestate: " TRACESTATE, cid_hdr, NULL};
+	const struct want want[] = {{"command-service", POST_SPAN},
+	                            {"command-service", publish_name()},
+	                            {"consumer-service", process_name()}};
+	/* 17092: collector_down_fails_no_request uses +10 and +11 */
+	const int port = stack.port[STACK_COMMAND] + 12;
+	json_object *jobj, *rec, *trace, *post, *pub, *proc;
+	struct http_resp resp;
+	struct svc s;
+	int rc;
+
+	ck_assert_msg(*stack.otlp_endpoint != '\0', "no TEST_OTLP_ENDPOINT: the tracing suite needs "
+	              "the collector scripts/integration.sh starts");
+	snprintf(endpoint, sizeof(endpoint), "OTEL_EXPORTER_OTLP_ENDPOINT=%s", stack.otlp_endpoint);
+	ck_assert_msg(stack_spawn(&s, STACK_COMMAND, port, "command-service (http/json)",
+	                          "tracing-json.log", extra, errstr, sizeof(errstr)) == 0,
+	              "%s", errstr);
+	snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
+	snprintf(url, sizeof(url), "%s/ready", base);
+	ck_assert_msg(wait_ready(url, 30000, &s, errstr, sizeof(errstr)) == 0,
+	              "command service with http/json not ready: %s", errstr);
+
+	random_hex(trace_id, 16);
+	random_hex(client_span, 8);
+	uid_v4(cid);
+	snprintf(tp, sizeof(tp), "traceparent: 00-%s-%s-01", trace_id, client_span);
+	snprintf(cid_hdr, sizeof(cid_hdr), "correlationId: %s", cid);
+	snprintf(url, sizeof(url), "%s" TS_PATH "/2009-09-28T19:03:12Z", base);
+	ck_assert_msg(http_post(url, headers, &resp) == 0, "POST %s: %s", url, resp.errstr);
+	jobj = check_json_200(&resp);
+	snprintf(id, sizeof(id), "%s", json_str(jobj, "id"));
+	json_object_put(jobj);
+	http_resp_clear(&resp);
+	rec = get_record(id);
+	json_object_put(rec);
+
+	jobj = await_trace(trace_id, want, sizeof(want) / sizeof(want[0]), &trace);
+	post = find_span(trace, "command-service", POST_SPAN);
+	pub = find_span(trace, "command-service", publish_name());
+	proc = find_span(trace, "consumer-service", process_name());
+	check_parent(post, trace_id, client_span);
+	check_tag(post, "span.kind", "server");
+	check_tag(post, "correlation_id", cid);
+	check_tag(post, "command_id", id);
+	check_tag(post, "w3c.tracestate", TRACESTATE);
+	ck_assert_int_eq(check_int_tag(post, "http.response.status_code"), 200);
+	check_parent(pub, trace_id, json_str(post, "spanID"));
+	check_tag(pub, "messaging.kafka.message.key", id);
+	check_int_tag(pub, "messaging.kafka.offset");
+	check_parent(proc, trace_id, json_str(pub, "spanID"));
+	check_tag(proc, "messaging.kafka.message.key", id);
+	json_object_put(jobj);
+
+	rc = svc_stop(&s, SIGTERM, 10000, NULL);
+	ck_assert_msg(rc == 0, "command service with http/json: exit status %d after SIGTERM", rc);
+}
+END_TEST
+
+/* A message another producer wrote with a key that is not UTF-8: its
+ * span reaches Jaeger, the key with U+FFFD for each such byte. A protobuf
+ * string must be UTF-8, and a collector may refuse a whole export (every
+ * span in it) for one that is not. */
+START_TEST(message_key_that_is_not_utf8_still_reaches_the_collector)
+{
+	char trace_id[33], span_id[17], tp[64], value[MSG_ENCODED_MAX], errstr[512];
+	const char *hdrs[] = {"traceparent", tp, NULL};
+	const struct want want[] = {{"consumer-service", process_name()}};
+	struct msg_command m = {.event_time = {.sec = 1254164592}};
+	struct topic_out out;
+	json_object *jobj, *trace, *proc;
+	size_t len;
+
+	random_hex(trace_id, 16);
+	random_hex(span_id, 8);
+	snprintf(tp, sizeof(tp), "00-%s-%s-01", trace_id, span_id);
+	uid_v4(m.command_id);
+	len = msg_encode(&m, value);
+	out = (struct topic_out){.key = "caf\xc3\xa9\xff\xfe", .value = value, .value_len = len,
+	                         .partition = TOPIC_ANY_PARTITION, .headers = hdrs};
+	ck_assert_msg(topic_produce(stack.broker, stack.topic, &out, 1, errstr, sizeof(errstr)) == 0,
+	              "%s", errstr);
+	json_object_put(get_record(m.command_id)); /* written: rows are keyed by the value's id */
+
+	jobj = await_trace(trace_id, want, 1, &trace);
+	proc = find_span(trace, "consumer-service", process_name());
+	check_parent(proc, trace_id, span_id);
+	check_tag(proc, "messaging.kafka.message.key", "caf\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd");
+	json_object_put(jobj);
+}
+END_TEST
+
 /* The trace whose command-service POST span has the tag command_id=id,
  * polled for until it has the POST, publish and process spans; the trace id
  * goes to trace_id[33]. Returns the response (the caller puts it) and the
@@ -679,6 +783,8 @@ Suite *make_tracing_suite(void)
 	tcase_add_loop_test(tc, no_valid_traceparent_starts_a_trace, 0,
 	                    (int)(sizeof(bad_parents) / sizeof(bad_parents[0])));
 	tcase_add_test(tc, unsampled_parent_records_nothing);
+	tcase_add_test(tc, json_export_joins_the_protobuf_one);
+	tcase_add_test(tc, message_key_that_is_not_utf8_still_reaches_the_collector);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("collector_down");

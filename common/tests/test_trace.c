@@ -1,10 +1,12 @@
 /* test_trace: W3C trace context, sampling, configuration and the OTLP/HTTP
- * JSON exporter (common/trace.c). The exporter posts to a small HTTP
- * listener run by the test on 127.0.0.1 (an ephemeral port) that records
- * each request; json-c reads the bodies back. */
+ * exporter, binary protobuf and JSON (common/trace.c). The exporter posts
+ * to a small HTTP listener run by the test on 127.0.0.1 (an ephemeral port)
+ * that records each request; json-c reads the JSON bodies back, and a
+ * binary body is first read into the same JSON (body_json). */
 #define _GNU_SOURCE /* memmem */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -251,7 +253,8 @@ struct listener {
 	int n;                         /* requests received */
 	int conns;                     /* connections accepted */
 	char *head[REQUESTS_MAX];      /* request line and headers */
-	char *body[REQUESTS_MAX];
+	char *body[REQUESTS_MAX];      /* NUL-terminated, though a binary body may hold NULs */
+	size_t body_len[REQUESTS_MAX];
 };
 
 static struct listener lis;
@@ -298,7 +301,11 @@ static bool read_request(int fd)
 	pthread_mutex_lock(&lis.lock);
 	if (lis.n < REQUESTS_MAX) {
 		lis.head[lis.n] = strndup(buf, (size_t)(end - buf));
-		lis.body[lis.n] = strndup(end + 4, want - (size_t)(end + 4 - buf));
+		lis.body_len[lis.n] = want - (size_t)(end + 4 - buf);
+		lis.body[lis.n] = malloc(lis.body_len[lis.n] + 1);
+		ck_assert_ptr_nonnull(lis.body[lis.n]);
+		memcpy(lis.body[lis.n], end + 4, lis.body_len[lis.n]);
+		lis.body[lis.n][lis.body_len[lis.n]] = '\0';
 		lis.n++;
 	}
 	pthread_cond_broadcast(&lis.cond);
@@ -397,6 +404,182 @@ static int listener_wait(int n)
 	got = lis.n;
 	pthread_mutex_unlock(&lis.lock);
 	return got;
+}
+
+/* ---- OTLP protobuf, read back ------------------------------------------ */
+
+/* What the test knows of OTLP's messages (opentelemetry-proto's
+ * trace_service.proto, trace.proto, common.proto, resource.proto), to read
+ * a binary body into the JSON mapping the checks look at: ids in hex,
+ * 64-bit integers as strings, enums and 32-bit counts as numbers. A field
+ * the exporter should not send, a wrong wire type, a string that is not
+ * UTF-8 or a field sent twice fails the test. */
+enum pb_kind { K_MSG, K_STR, K_ID, K_U32, K_I64, K_BOOL, K_FIXED64 };
+
+struct pb_field {
+	unsigned num;
+	const char *name;
+	enum pb_kind kind;
+	bool repeated;
+	const struct pb_field *msg; /* K_MSG: its fields, up to one without a name */
+};
+
+static const struct pb_field pb_any_value[] = {
+    {1, "stringValue", K_STR, false, NULL}, {2, "boolValue", K_BOOL, false, NULL},
+    {3, "intValue", K_I64, false, NULL}, {0, NULL, 0, false, NULL}};
+static const struct pb_field pb_key_value[] = {
+    {1, "key", K_STR, false, NULL}, {2, "value", K_MSG, false, pb_any_value}, {0, NULL, 0, false, NULL}};
+static const struct pb_field pb_link[] = {
+    {1, "traceId", K_ID, false, NULL}, {2, "spanId", K_ID, false, NULL}, {0, NULL, 0, false, NULL}};
+static const struct pb_field pb_status[] = {
+    {2, "message", K_STR, false, NULL}, {3, "code", K_U32, false, NULL}, {0, NULL, 0, false, NULL}};
+static const struct pb_field pb_span[] = {
+    {1, "traceId", K_ID, false, NULL},
+    {2, "spanId", K_ID, false, NULL},
+    {3, "traceState", K_STR, false, NULL},
+    {4, "parentSpanId", K_ID, false, NULL},
+    {5, "name", K_STR, false, NULL},
+    {6, "kind", K_U32, false, NULL},
+    {7, "startTimeUnixNano", K_FIXED64, false, NULL},
+    {8, "endTimeUnixNano", K_FIXED64, false, NULL},
+    {9, "attributes", K_MSG, true, pb_key_value},
+    {10, "droppedAttributesCount", K_U32, false, NULL},
+    {13, "links", K_MSG, true, pb_link},
+    {14, "droppedLinksCount", K_U32, false, NULL},
+    {15, "status", K_MSG, false, pb_status},
+    {0, NULL, 0, false, NULL}};
+static const struct pb_field pb_scope[] = {
+    {1, "name", K_STR, false, NULL}, {2, "version", K_STR, false, NULL}, {0, NULL, 0, false, NULL}};
+static const struct pb_field pb_scope_spans[] = {
+    {1, "scope", K_MSG, false, pb_scope}, {2, "spans", K_MSG, true, pb_span}, {0, NULL, 0, false, NULL}};
+static const struct pb_field pb_resource[] = {
+    {1, "attributes", K_MSG, true, pb_key_value}, {0, NULL, 0, false, NULL}};
+static const struct pb_field pb_resource_spans[] = {
+    {1, "resource", K_MSG, false, pb_resource}, {2, "scopeSpans", K_MSG, true, pb_scope_spans},
+    {0, NULL, 0, false, NULL}};
+static const struct pb_field pb_request[] = {
+    {1, "resourceSpans", K_MSG, true, pb_resource_spans}, {0, NULL, 0, false, NULL}};
+
+static uint64_t pb_read_varint(const unsigned char **p, const unsigned char *end)
+{
+	uint64_t v = 0;
+
+	for (int shift = 0; shift < 70; shift += 7) {
+		ck_assert_msg(*p < end, "protobuf: a varint runs past its message");
+		const unsigned char c = *(*p)++;
+		v |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80))
+			return v;
+	}
+	ck_abort_msg("protobuf: a varint of more than 10 bytes");
+	return 0;
+}
+
+/* Well-formed UTF-8: no stray continuation byte, overlong form, surrogate
+ * or code point past U+10FFFF. */
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		const unsigned char c = s[i];
+		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+		uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1fu : len == 3 ? c & 0x0fu : c & 0x07u;
+
+		if (len == 0 || i + len > n)
+			return false;
+		for (size_t k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + k] & 0x3fu);
+		}
+		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+static json_object *pb_decode(const unsigned char *p, const unsigned char *end,
+                              const struct pb_field *fields)
+{
+	json_object *o = json_object_new_object();
+
+	while (p < end) {
+		const uint64_t key = pb_read_varint(&p, end);
+		const struct pb_field *f = fields;
+		unsigned wire = (unsigned)(key & 7), want;
+		json_object *v, *list;
+		char text[24];
+
+		while (f->name != NULL && f->num != key >> 3)
+			f++;
+		ck_assert_msg(f->name != NULL, "protobuf: unknown field %" PRIu64, key >> 3);
+		want = f->kind == K_FIXED64 ? 1 : f->kind == K_MSG || f->kind == K_STR || f->kind == K_ID ? 2 : 0;
+		ck_assert_msg(wire == want, "protobuf: %s has wire type %u, not %u", f->name, wire, want);
+		if (wire == 0) {
+			const uint64_t x = pb_read_varint(&p, end);
+			if (f->kind == K_BOOL) {
+				ck_assert_msg(x <= 1, "protobuf: %s is %" PRIu64, f->name, x);
+				v = json_object_new_boolean(x == 1);
+			} else if (f->kind == K_U32) {
+				ck_assert_msg(x <= UINT32_MAX, "protobuf: %s is %" PRIu64, f->name, x);
+				v = json_object_new_int64((int64_t)x);
+			} else {
+				snprintf(text, sizeof(text), "%" PRId64, (int64_t)x);
+				v = json_object_new_string(text);
+			}
+		} else if (wire == 1) {
+			uint64_t x = 0;
+			ck_assert_msg(end - p >= 8, "protobuf: %s runs past its message", f->name);
+			for (int i = 0; i < 8; i++)
+				x |= (uint64_t)p[i] << (8 * i);
+			p += 8;
+			snprintf(text, sizeof(text), "%" PRIu64, x);
+			v = json_object_new_string(text);
+		} else {
+			const uint64_t n = pb_read_varint(&p, end);
+			ck_assert_msg(n <= (uint64_t)(end - p), "protobuf: %s runs past its message", f->name);
+			if (f->kind == K_MSG) {
+				v = pb_decode(p, p + n, f->msg);
+			} else if (f->kind == K_STR) {
+				ck_assert_msg(utf8_valid(p, n), "protobuf: %s is not UTF-8", f->name);
+				v = json_object_new_string_len((const char *)p, (int)n);
+			} else {
+				char hexed[33];
+				ck_assert_msg(n == 16 || n == 8, "protobuf: %s has %" PRIu64 " bytes", f->name, n);
+				for (uint64_t i = 0; i < n; i++)
+					sprintf(hexed + 2 * i, "%02x", p[i]);
+				v = json_object_new_string(hexed);
+			}
+			p += n;
+		}
+		if (f->repeated) {
+			if (!json_object_object_get_ex(o, f->name, &list)) {
+				list = json_object_new_array();
+				json_object_object_add(o, f->name, list);
+			}
+			json_object_array_add(list, v);
+		} else {
+			ck_assert_msg(!json_object_object_get_ex(o, f->name, NULL), "protobuf: %s twice", f->name);
+			json_object_object_add(o, f->name, v);
+		}
+	}
+	return o;
+}
+
+/* Request i's body as OTLP JSON (the caller puts it): read as JSON, or
+ * from binary protobuf, as its Content-Type says. */
+static json_object *body_json(int i)
+{
+	json_object *root;
+
+	if (strcasestr(lis.head[i], "\r\nContent-Type: application/x-protobuf") != NULL)
+		return pb_decode((const unsigned char *)lis.body[i],
+		                 (const unsigned char *)lis.body[i] + lis.body_len[i], pb_request);
+	ck_assert_ptr_nonnull(strcasestr(lis.head[i], "\r\nContent-Type: application/json"));
+	root = json_tokener_parse(lis.body[i]);
+	ck_assert_msg(root != NULL, "not JSON: %s", lis.body[i]);
+	return root;
 }
 
 /* ---- setup helpers ------------------------------------------------------ */
@@ -525,9 +708,10 @@ static const struct {
 	const char *field, *value, *error;
 } bad_configs[] = {
     {"disabled", "yes", "OTEL_SDK_DISABLED: 'yes' is not true or false"},
-    {"protocol", "grpc", "OTEL_EXPORTER_OTLP_PROTOCOL: grpc and http/protobuf are not supported: use http/json"},
-    {"protocol", "http/protobuf", "OTEL_EXPORTER_OTLP_PROTOCOL: grpc and http/protobuf are not supported: use http/json"},
-    {"protocol", "json", "OTEL_EXPORTER_OTLP_PROTOCOL: unknown protocol 'json' (use http/json)"},
+    {"protocol", "grpc", "OTEL_EXPORTER_OTLP_PROTOCOL: grpc is not supported: use http/protobuf or http/json"},
+    {"protocol", "json", "OTEL_EXPORTER_OTLP_PROTOCOL: unknown protocol 'json' (use http/protobuf or http/json)"},
+    {"protocol", "HTTP/JSON", "OTEL_EXPORTER_OTLP_PROTOCOL: unknown protocol 'HTTP/JSON' (use http/protobuf or http/json)"},
+    {"protocol", "http/protobuf ", "OTEL_EXPORTER_OTLP_PROTOCOL: unknown protocol 'http/protobuf ' (use http/protobuf or http/json)"},
     {"sampler", "sometimes", "OTEL_TRACES_SAMPLER: unknown sampler 'sometimes' (always_on, always_off, "
                              "traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio)"},
     {"sampler", "jaeger_remote", "OTEL_TRACES_SAMPLER: unknown sampler 'jaeger_remote' (always_on, always_off, "
@@ -787,8 +971,19 @@ static void hex(const uint8_t *b, size_t n, char *out)
 		sprintf(out + 2 * i, "%02x", b[i]);
 }
 
-START_TEST(exporter_posts_otlp_json_with_spans_and_resource)
+/* The exporter's protocols: OTEL_EXPORTER_OTLP_PROTOCOL and the body's
+ * Content-Type; unset is OTLP's default, binary protobuf. */
+static const struct {
+	const char *protocol, *content_type;
+} protocols[] = {
+    {"http/json", "application/json"},
+    {"http/protobuf", "application/x-protobuf"},
+    {"", "application/x-protobuf"},
+};
+
+START_TEST(exporter_posts_otlp_with_spans_and_resource)
 {
+	char content_type[64];
 	struct trace_config c;
 	struct trace_ctx parent, server, client, batch;
 	struct trace_span *s;
@@ -798,7 +993,9 @@ START_TEST(exporter_posts_otlp_json_with_spans_and_resource)
 	listener_start(ANSWER_200);
 	c = config(listener_url());
 	c.headers = " x-api-key = secret%20value , X-Tenant=t1";
-	c.resource_attributes = "deployment.environment=test,team=a%2Cb,service.name=from-attrs";
+	c.resource_attributes = "deployment.environment=test,team=a%2Cb,service.name=from-attrs,"
+	                        "odd=caf%C3%A9%FF";
+	c.protocol = protocols[_i].protocol;
 	setup_ok(&c);
 	ck_assert(trace_on());
 
@@ -833,18 +1030,19 @@ START_TEST(exporter_posts_otlp_json_with_spans_and_resource)
 
 	/* The request. */
 	ck_assert_msg(strncmp(lis.head[0], "POST /v1/traces HTTP/1.1\r\n", 26) == 0, "%s", lis.head[0]);
-	ck_assert_ptr_nonnull(strcasestr(lis.head[0], "\r\nContent-Type: application/json"));
+	snprintf(content_type, sizeof(content_type), "\r\nContent-Type: %s\r\n", protocols[_i].content_type);
+	ck_assert_msg(strcasestr(lis.head[0], content_type) != NULL, "%s", lis.head[0]);
 	ck_assert_ptr_nonnull(strstr(lis.head[0], "\r\nx-api-key: secret value"));
 	ck_assert_ptr_nonnull(strstr(lis.head[0], "\r\nX-Tenant: t1"));
 
-	root = json_tokener_parse(lis.body[0]);
-	ck_assert_msg(root != NULL, "not JSON: %s", lis.body[0]);
+	root = body_json(0);
 	rs = json_object_array_get_idx(get(root, "resourceSpans"), 0);
 	res_attrs = get(get(rs, "resource"), "attributes");
 	ck_assert_str_eq(attr_str(res_attrs, "service.name"), "from-attrs");
 	ck_assert_str_eq(attr_str(res_attrs, "telemetry.sdk.language"), "c");
 	ck_assert_str_eq(attr_str(res_attrs, "deployment.environment"), "test");
 	ck_assert_str_eq(attr_str(res_attrs, "team"), "a,b");
+	ck_assert_str_eq(attr_str(res_attrs, "odd"), "caf\xc3\xa9\xef\xbf\xbd");
 	ck_assert_ptr_nonnull(attr(res_attrs, "service.version"));
 	ss = json_object_array_get_idx(get(rs, "scopeSpans"), 0);
 	ck_assert_str_eq(get_str(get(ss, "scope"), "name"), "timestamp-trio");
@@ -946,6 +1144,7 @@ START_TEST(links_beyond_the_cap_are_counted_as_dropped)
 
 	listener_start(ANSWER_200);
 	c = config(listener_url());
+	c.protocol = protocols[_i].protocol;
 	setup_ok(&c);
 	ck_assert_int_eq(trace_parse(TP_VALID, NULL, &to), 0);
 	s = trace_start("batch", TRACE_CLIENT, NULL, &ctx);
@@ -956,8 +1155,7 @@ START_TEST(links_beyond_the_cap_are_counted_as_dropped)
 	trace_end(s);
 	ck_assert_int_eq(listener_wait(1), 1);
 	trace_shutdown(5000);
-	root = json_tokener_parse(lis.body[0]);
-	ck_assert_ptr_nonnull(root);
+	root = body_json(0);
 	sp = json_object_array_get_idx(
 	    get(json_object_array_get_idx(get(json_object_array_get_idx(get(root, "resourceSpans"), 0),
 	                                      "scopeSpans"), 0), "spans"), 0);
@@ -1407,9 +1605,9 @@ Suite *make_trace_suite(void)
 	tc = tcase_create("exporter");
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, take_baseline, NULL);
-	tcase_add_test(tc, exporter_posts_otlp_json_with_spans_and_resource);
+	tcase_add_loop_test(tc, exporter_posts_otlp_with_spans_and_resource, 0, TABLE_LEN(protocols));
 	tcase_add_test(tc, service_name_is_the_variable_then_the_program);
-	tcase_add_test(tc, links_beyond_the_cap_are_counted_as_dropped);
+	tcase_add_loop_test(tc, links_beyond_the_cap_are_counted_as_dropped, 0, TABLE_LEN(protocols));
 	tcase_add_test(tc, overloaded_collector_gets_one_retry);
 	tcase_add_test(tc, down_collector_drops_and_counts);
 	tcase_add_test(tc, frozen_collector_never_holds_up_trace_end_or_shutdown);

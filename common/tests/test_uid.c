@@ -171,6 +171,15 @@ static const struct {
     {"{47ac10b-58cc-4372-a567-0e02b2c3d47}", false},
     {"f47ac10b-58cc-4372-a567-0e02b2c3d4\xc3\xa9", false}, /* non-ASCII */
     {"------------------------------------", false},
+    /* The neighbours of the hex ranges: '/' ':' '@' 'G' '`' 'g', and 0xff. */
+    {"f47ac10b-58cc-4372-a567-0e02b2c3d47/", false},
+    {"f47ac10b-58cc-4372-a567-0e02b2c3d47:", false},
+    {"f47ac10b-58cc-4372-a567-0e02b2c3d47@", false},
+    {"f47ac10b-58cc-4372-a567-0e02b2c3d47G", false},
+    {"f47ac10b-58cc-4372-a567-0e02b2c3d47`", false},
+    {"f47ac10b-58cc-4372-a567-0e02b2c3d47g", false},
+    {"f47ac10b-58cc-4372-a567-0e02b2c3d47\xff", false},
+    {"f47ac10b-58cc-4372-a567-0e02b2c3d4-9", false},   /* a dash for a digit */
 };
 
 START_TEST(valid_accepts_any_version_and_case_rejects_the_rest)
