@@ -12,8 +12,9 @@
 #                 that a drift of the machine falls on both. The collector is
 #                 a second bench/noop-server on NOOP_PORT, which answers every
 #                 export at once: the figure is the services' own cost
-#                 (spans, their JSON, the export requests), not a
-#                 collector's, which would share these two cores.
+#                 (spans, their encoding in the default http/protobuf, the
+#                 export requests), not a collector's, which would share
+#                 these two cores.
 #                 Writes $R/tracing: post_off= post_on= post_ratio= get_off=
 #                 get_on= get_ratio= rows_off= rows_on= rows_ratio= (sums over
 #                 both rounds, on over off) and the spans each service

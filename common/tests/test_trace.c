@@ -981,6 +981,9 @@ static const struct {
     {"", "application/x-protobuf"},
 };
 
+/* U+FFFD, in UTF-8. */
+#define FFFD "\xef\xbf\xbd"
+
 START_TEST(exporter_posts_otlp_with_spans_and_resource)
 {
 	char content_type[64];
@@ -1010,7 +1013,10 @@ START_TEST(exporter_posts_otlp_with_spans_and_resource)
 	trace_attr_int(s, "max", INT64_MAX);
 	trace_attr_bool(s, "ok", true);
 	trace_attr_bool(s, "bad", false);
-	trace_attr_str(s, "odd", "tab\there \"q\" \\ \n \x01 \x7f bad\xff caf\xc3\xa9 \xf0\x9f\x98\x80 end");
+	/* Not UTF-8: a stray byte, an overlong '/', a surrogate, a sequence cut
+	 * short at the end; each of their bytes becomes U+FFFD. */
+	trace_attr_str(s, "odd", "tab\there \"q\" \\ \n \x01 \x7f bad\xff caf\xc3\xa9 \xf0\x9f\x98\x80 end"
+	                         " over\xc0\xaf sur\xed\xa0\x80 cut\xe2\x82");
 	trace_attr_str(s, "http.request.method", "PUT"); /* a second set replaces */
 	struct trace_span *child = trace_start("SELECT timestamp_records", TRACE_CLIENT, &server, &client);
 	ck_assert_ptr_nonnull(child);
@@ -1070,7 +1076,8 @@ START_TEST(exporter_posts_otlp_with_spans_and_resource)
 	ck_assert(json_object_is_type(get(attr(attrs, "bad"), "boolValue"), json_type_boolean));
 	ck_assert(!json_object_get_boolean(get(attr(attrs, "bad"), "boolValue")));
 	ck_assert_str_eq(attr_str(attrs, "odd"),
-	                 "tab\there \"q\" \\ \n \x01 \x7f bad\xef\xbf\xbd caf\xc3\xa9 \xf0\x9f\x98\x80 end");
+	                 "tab\there \"q\" \\ \n \x01 \x7f bad\xef\xbf\xbd caf\xc3\xa9 \xf0\x9f\x98\x80 end"
+	                 " over" FFFD FFFD " sur" FFFD FFFD FFFD " cut" FFFD FFFD);
 	ck_assert(!json_object_object_get_ex(sp, "status", NULL));
 
 	sp = span_named(spans, "SELECT timestamp_records");
