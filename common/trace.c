@@ -953,6 +953,12 @@ static inline uint8_t *w_fixed64(uint8_t *o, unsigned field, uint64_t v)
 	return o;
 }
 
+/* The bytes of the UTF-8 character at s, 0 when none starts there. */
+static inline size_t utf8_seq(const char *s, size_t n)
+{
+	return (unsigned char)*s < 0x80 ? 1 : jsonw_utf8_seq((const unsigned char *)s, n);
+}
+
 /* A protobuf string must be UTF-8 (a receiver may refuse the whole request
  * otherwise): a byte that starts no well-formed sequence becomes U+FFFD,
  * as in the JSON. The length s[0..n) takes so; n when it is UTF-8 already
@@ -964,7 +970,7 @@ static size_t pb_str_len(const char *s, size_t n, bool plain)
 	if (plain)
 		return n;
 	for (size_t i = 0; i < n;) {
-		size_t seq = (unsigned char)s[i] < 0x80 ? 1 : jsonw_utf8_seq((const unsigned char *)s + i, n - i);
+		const size_t seq = utf8_seq(s + i, n - i);
 
 		len += seq ? seq : 3;
 		i += seq ? seq : 1;
@@ -979,7 +985,7 @@ static uint8_t *w_str(uint8_t *o, unsigned field, const char *s, size_t n, size_
 		return w_bytes(o, field, s, n);
 	o = w_varint(w_tag(o, field, PB_LEN), len);
 	for (size_t i = 0; i < n;) {
-		size_t seq = (unsigned char)s[i] < 0x80 ? 1 : jsonw_utf8_seq((const unsigned char *)s + i, n - i);
+		const size_t seq = utf8_seq(s + i, n - i);
 
 		if (seq == 0) {
 			memcpy(o, "\xef\xbf\xbd", 3);
@@ -994,30 +1000,36 @@ static uint8_t *w_str(uint8_t *o, unsigned field, const char *s, size_t n, size_
 	return o;
 }
 
+/* A KeyValue's start, as field: its tag and length, key = 1, and the tag
+ * and length of value = 2, an AnyValue of any bytes. */
+static uint8_t *w_kv_head(uint8_t *o, unsigned field, const char *key, size_t any)
+{
+	const size_t klen = strlen(key);
+	const size_t len = 1 + pb_varint_size(klen) + klen + 1 + pb_varint_size(any) + any;
+
+	o = w_varint(w_tag(o, field, PB_LEN), len);
+	o = w_bytes(o, 1, key, klen);
+	return w_varint(w_tag(o, 2, PB_LEN), any);
+}
+
 /* KeyValue{key = 1, value = 2: AnyValue{string_value = 1}} as field. At
  * most PB_KV_MAX + strlen(key) + 3 n bytes. */
 #define PB_KV_MAX 24
 static uint8_t *w_kv_str(uint8_t *o, unsigned field, const char *key, const char *v, size_t n,
                          bool plain)
 {
-	const size_t klen = strlen(key), len = pb_str_len(v, n, plain);
-	const size_t any = 1 + pb_varint_size(len) + len;
+	const size_t len = pb_str_len(v, n, plain);
 
-	o = w_varint(w_tag(o, field, PB_LEN), 1 + pb_varint_size(klen) + klen + 1 + pb_varint_size(any) + any);
-	o = w_bytes(o, 1, key, klen);
-	o = w_varint(w_tag(o, 2, PB_LEN), any);
+	o = w_kv_head(o, field, key, 1 + pb_varint_size(len) + len);
 	return w_str(o, 1, v, n, len);
 }
 
 /* KeyValue with AnyValue{int_value = 3} (int64: its two's complement) or
  * {bool_value = 2}. At most PB_KV_MAX + strlen(key) bytes. */
-static uint8_t *w_kv_varint(uint8_t *o, unsigned field, const char *key, unsigned vfield, uint64_t v)
+static uint8_t *w_kv_varint(uint8_t *o, unsigned field, const char *key, unsigned vfield,
+                            uint64_t v)
 {
-	const size_t klen = strlen(key), any = 1 + pb_varint_size(v);
-
-	o = w_varint(w_tag(o, field, PB_LEN), 1 + pb_varint_size(klen) + klen + 1 + pb_varint_size(any) + any);
-	o = w_bytes(o, 1, key, klen);
-	o = w_varint(w_tag(o, 2, PB_LEN), any);
+	o = w_kv_head(o, field, key, 1 + pb_varint_size(v));
 	return w_varint(w_tag(o, vfield, PB_VARINT), v);
 }
 
@@ -1755,12 +1767,14 @@ int trace_setup(const struct trace_config *c, const char *program, char *errstr,
 		failed = "out of memory";
 		goto fail;
 	}
-	if ((headers = curl_slist_append(headers, ex.protobuf ? "Content-Type: application/x-protobuf"
-	                                                       : "Content-Type: application/json")) == NULL) {
+	const char *type = ex.protobuf ? "Content-Type: application/x-protobuf"
+	                               : "Content-Type: application/json";
+	struct curl_slist *with_type = curl_slist_append(headers, type);
+	if (with_type == NULL) { /* headers is still the list, freed at out */
 		failed = "out of memory";
 		goto fail;
 	}
-	ex.headers = headers;
+	ex.headers = with_type;
 	headers = NULL;
 	ex.url = url;
 	url = NULL;
