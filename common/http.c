@@ -42,6 +42,10 @@ static void (*stop_hook)(void);
  * then every reply closes its connection (see http_drain). */
 static int server_port;
 static atomic_bool draining;
+/* The request handler is set (see on_begin_request). */
+static atomic_bool routed;
+
+void (*http_before_routes)(void);
 
 /* Seconds a new connection may stay silent before it is handed to a worker
  * (TCP_DEFER_ACCEPT): until its first bytes arrive it waits in the kernel. */
@@ -594,6 +598,20 @@ static int on_log_message(const struct mg_connection *conn, const char *message)
 	return 1;
 }
 
+/* mg_start listens and starts its workers before the handlers can be set
+ * (they need its context): a request taken in between would get civetweb's
+ * own 404, not its route (a reader polling a stored record got one when its
+ * query-service restarted). Such a request waits for the handlers, which
+ * are set as soon as mg_start returns; civetweb calls this first for every
+ * request. */
+static int on_begin_request(struct mg_connection *conn)
+{
+	(void)conn;
+	for (int ms = 0; ms < 5000 && !atomic_load_explicit(&routed, memory_order_acquire); ms++)
+		nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
+	return 0; /* civetweb goes on: to the handler */
+}
+
 /* civetweb's own error replies (malformed request, header too large, ...)
  * become JSON like ours. */
 static int on_http_error(struct mg_connection *conn, int status, const char *errmsg)
@@ -772,12 +790,14 @@ struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
 	memset(&callbacks, 0, sizeof(callbacks));
 	callbacks.log_message = on_log_message;
 	callbacks.http_error = on_http_error;
+	callbacks.begin_request = on_begin_request;
 	callbacks.init_connection = on_init_connection;
 	callbacks.connection_close = on_connection_close;
 	worker_threads = opts->threads;
 	stop_hook = opts->routes->stopping;
 	server_port = opts->port;
 	atomic_store(&draining, false);
+	atomic_store(&routed, false);
 	mg_init_library(0);
 	ctx = mg_start(&callbacks, NULL, options);
 	if (ctx == NULL) {
@@ -786,8 +806,11 @@ struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
 		mg_exit_library();
 		return NULL;
 	}
+	if (http_before_routes != NULL)
+		http_before_routes();
 	mg_set_auth_handler(ctx, "/", authorize_all, NULL);
 	mg_set_request_handler(ctx, "/", serve, (void *)opts->routes);
+	atomic_store_explicit(&routed, true, memory_order_release);
 	if (defer_accept(opts->port) == 0)
 		log_warn("cannot set TCP_DEFER_ACCEPT on port %d: idle connections take worker "
 		         "threads", opts->port);

@@ -195,4 +195,9 @@ void http_serve_until_signal(struct mg_context *ctx, const sigset_t *sigs, int d
 struct mg_context *http_start(const struct http_server_opts *opts, char *errstr,
                               size_t errstr_size);
 
+/* Tests only: called by http_start once the server listens, before its
+ * routes are set (NULL: nothing). A request that arrives meanwhile waits
+ * for them. */
+extern void (*http_before_routes)(void);
+
 #endif

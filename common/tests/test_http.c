@@ -20,6 +20,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "http.h"
 #include "jsonw.h"
 #include "log.h"
@@ -1058,6 +1059,60 @@ END_TEST
 
 /* ---- shared routes ------------------------------------------------------------- */
 
+/* A request that comes between the listening socket's opening and the
+ * routes' setting (held open here by http_before_routes) waits for them:
+ * without that, civetweb answered it 404 itself. */
+static atomic_bool listening;
+
+static void before_routes_pause(void)
+{
+	atomic_store(&listening, true);
+	usleep(300 * 1000);
+}
+
+struct start_arg {
+	struct http_server_opts opts;
+	struct mg_context *ctx;
+	char err[256];
+};
+
+static void *start_thread(void *arg)
+{
+	struct start_arg *a = arg;
+
+	a->ctx = http_start(&a->opts, a->err, sizeof(a->err));
+	return NULL;
+}
+
+START_TEST(request_before_the_routes_are_set_waits_for_them)
+{
+	struct start_arg a = {.opts = {.address = "127.0.0.1", .port = free_port(),
+	                               .threads = TEST_THREADS,
+	                               .request_timeout_ms = TEST_REQUEST_TIMEOUT_MS,
+	                               .routes = &test_routes}};
+	const long until = clock_mono_ms() + 10000;
+	struct response r;
+	pthread_t t;
+
+	log_setup("test", LOG_ERROR);
+	atomic_store(&listening, false);
+	http_before_routes = before_routes_pause;
+	ck_assert_int_eq(pthread_create(&t, NULL, start_thread, &a), 0);
+	while (!atomic_load(&listening) && clock_mono_ms() < until)
+		usleep(1000);
+	ck_assert_msg(atomic_load(&listening), "http_start did not get to its routes in 10 s");
+	port = a.opts.port;
+	request("GET", "/health", NULL, &r); /* sent while the routes are held back */
+	pthread_join(t, NULL);
+	http_before_routes = NULL;
+	ctx = a.ctx; /* server_stop stops it */
+	ck_assert_msg(ctx != NULL, "http_start: %s", a.err);
+	ck_assert_str_eq(r.status_line, "HTTP/1.1 200 OK");
+	ck_assert_str_eq(r.body, "{\"status\":\"UP\"}");
+	response_free(&r);
+}
+END_TEST
+
 START_TEST(health_is_up)
 {
 	struct response r;
@@ -1267,6 +1322,11 @@ Suite *make_http_suite(void)
 	tcase_add_test(tc, announced_body_over_64k_is_refused_before_reading);
 	tcase_add_test(tc, chunked_body_over_64k_is_refused);
 	tcase_add_loop_test(tc, slow_body_is_cut_with_408_at_the_request_deadline, 0, 2);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("startup"); /* each test starts its own server */
+	tcase_add_checked_fixture(tc, NULL, server_stop);
+	tcase_add_test(tc, request_before_the_routes_are_set_waits_for_them);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("routes");
