@@ -500,6 +500,13 @@ static bool utf8_valid(const unsigned char *s, size_t n)
 	return true;
 }
 
+/* n bytes as lowercase hex into out[2n+1]. */
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+}
+
 static json_object *pb_decode(const unsigned char *p, const unsigned char *end,
                               const struct pb_field *fields)
 {
@@ -548,8 +555,7 @@ static json_object *pb_decode(const unsigned char *p, const unsigned char *end,
 			} else {
 				char hexed[33];
 				ck_assert_msg(n == 16 || n == 8, "protobuf: %s has %" PRIu64 " bytes", f->name, n);
-				for (uint64_t i = 0; i < n; i++)
-					sprintf(hexed + 2 * i, "%02x", p[i]);
+				hex(p, (size_t)n, hexed);
 				v = json_object_new_string(hexed);
 			}
 			p += n;
@@ -964,12 +970,6 @@ static json_object *span_named(json_object *spans, const char *name)
 	}
 	ck_abort_msg("no span %s", name);
 	return NULL;
-}
-
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", b[i]);
 }
 
 /* The exporter's protocols: OTEL_EXPORTER_OTLP_PROTOCOL and the body's
