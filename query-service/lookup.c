@@ -14,15 +14,28 @@
  * whose statement hangs, it leaves the batch (the leader then answers
  * only those still there) with "no answer in time". The leader's statement
  * ends at the leader's own deadline; a reader taken with an earlier one
- * leaves at its own. */
+ * leaves at its own.
+ *
+ * A reader sleeps on a futex of its own (nudge), not on a condition
+ * variable: a reader woken by a condition variable first takes mu back, so
+ * every answer handed out under mu woke a reader only to put it to sleep
+ * again on mu, still held by the leader (wrk at 32 connections: the
+ * service's threads waited on mu as often as for their answers). The
+ * leader now hands out the answers under mu and wakes the readers after
+ * letting it go; a reader that sees its answer (state DONE, stored last)
+ * returns without mu. */
 #include "lookup.h"
 
 #include <endian.h>
 #include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <uuid/uuid.h>
 
 #include "clock.h"
@@ -50,15 +63,17 @@ struct batch {
 	char err[256];
 };
 
+/* Changed under mu only. DONE is the last store into a reader that is
+ * not the writer's own: a reader that sees it may return at once. */
 struct reader {
 	char id[UID_TEXT_SIZE];
-	enum reader_state state;
+	_Atomic enum reader_state state;
 	struct batch *batch; /* while TAKEN, and slot in it */
 	int slot;
 	enum lookup_result result;
 	struct lookup_record rec;
 	char err[256];
-	pthread_cond_t cv;
+	_Atomic uint32_t nudge; /* the futex it sleeps on: bumped before each wake */
 	struct reader *next;
 };
 
@@ -312,6 +327,36 @@ int lookup_ping(char *errstr, size_t errstr_size)
 	return rc;
 }
 
+/* Bumps r's nudge word, so that a sleep on its old value ends, and returns
+ * it for nudge_wake once mu is let go. Under mu. */
+static _Atomic uint32_t *nudge(struct reader *r)
+{
+	atomic_fetch_add_explicit(&r->nudge, 1, memory_order_relaxed);
+	return &r->nudge;
+}
+
+/* Wakes the reader sleeping on word, if any. The reader may be gone by
+ * then (it saw its answer and returned): FUTEX_WAKE takes the address as
+ * a key and touches no memory, and whatever sleeps there later takes the
+ * wake as a spurious one, as every futex waiter does. */
+static void nudge_wake(_Atomic uint32_t *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Sleeps while word still holds seen, until woken or the deadline
+ * (absolute, CLOCK_MONOTONIC: FUTEX_WAIT_BITSET's clock). Returns
+ * ETIMEDOUT at the deadline, else 0: woken, the word changed already, a
+ * signal or spuriously; the caller looks again. */
+static int nudge_wait(_Atomic uint32_t *word, uint32_t seen, const struct timespec *deadline)
+{
+	if (syscall(SYS_futex, word, FUTEX_WAIT_BITSET_PRIVATE, seen, deadline, NULL,
+	            FUTEX_BITSET_MATCH_ANY) != 0 &&
+	    errno == ETIMEDOUT)
+		return ETIMEDOUT;
+	return 0;
+}
+
 /* Reads a batch with the reader in place. Runs without mu. */
 static void read_batch(struct batch *b, lookup_reader_fn fn, const struct timespec *deadline)
 {
@@ -345,9 +390,13 @@ static void take_batch(struct batch *b)
 	queued -= b->n;
 }
 
-/* Hands every reader still in b its answer and wakes it. Under mu. */
-static void deliver(struct batch *b, const struct reader *me)
+/* Hands every reader still in b its answer; puts into wake the nudge
+ * words of those to wake once mu is let go (all but me), and returns how
+ * many. Under mu. */
+static int deliver(struct batch *b, const struct reader *me, _Atomic uint32_t **wake)
 {
+	int n = 0;
+
 	for (int i = 0; i < b->n; i++) {
 		struct reader *r = b->member[i];
 		if (r == NULL)
@@ -357,11 +406,12 @@ static void deliver(struct batch *b, const struct reader *me)
 			r->rec = b->recs[i];
 		else if (r->result == LOOKUP_UNAVAILABLE)
 			snprintf(r->err, sizeof(r->err), "%s", b->err[0] ? b->err : "no answer");
-		r->state = DONE;
 		r->batch = NULL;
 		if (r != me)
-			pthread_cond_signal(&r->cv);
+			wake[n++] = nudge(r);
+		atomic_store_explicit(&r->state, DONE, memory_order_release); /* the last store */
 	}
+	return n;
 }
 
 /* Removes a reader that gave up from the queue. Under mu. */
@@ -381,15 +431,18 @@ static void unqueue(struct reader *me)
 	queued--;
 }
 
-/* Gives up at the deadline, wherever me waits. Under mu. */
-static void give_up(struct reader *me)
+/* Gives up at the deadline, wherever me waits. Returns the nudge word of
+ * a reader to wake once mu is let go, or NULL. Under mu. */
+static _Atomic uint32_t *give_up(struct reader *me)
 {
+	_Atomic uint32_t *wake = NULL;
+
 	if (me->state == QUEUED) {
 		struct reader *next = me->next;
 
 		unqueue(me);
 		if (head != NULL && head == next) /* it may lead now */
-			pthread_cond_signal(&head->cv);
+			wake = nudge(head);
 		snprintf(me->err, sizeof(me->err),
 		         "all %d statements reading by id busy for %d ms", max_leading, wait_ms);
 	} else {
@@ -399,8 +452,9 @@ static void give_up(struct reader *me)
 		snprintf(me->err, sizeof(me->err), "no answer from the database within %d ms",
 		         wait_ms);
 	}
-	me->state = DONE;
 	me->result = LOOKUP_UNAVAILABLE;
+	me->state = DONE;
+	return wake;
 }
 
 /* Queues me at the tail. Under mu. */
@@ -423,11 +477,14 @@ static bool may_lead(const struct reader *me, const struct timespec *deadline)
 
 /* Takes the head of the queue (me among it, unless BATCH_MAX others came
  * first) into a batch, reads it without mu, hands every reader still there
- * its answer, and wakes the next leader. Called and returns under mu. */
+ * its answer, and wakes them and the next leader. Called under mu, returns
+ * without it. */
 static void lead(struct reader *me, const struct timespec *deadline)
 {
 	struct batch b;
+	_Atomic uint32_t *wake[BATCH_MAX + 1];
 	lookup_reader_fn fn = reader_fn;
+	int n;
 
 	take_batch(&b);
 	leading++;
@@ -435,16 +492,39 @@ static void lead(struct reader *me, const struct timespec *deadline)
 	read_batch(&b, fn, deadline);
 	pthread_mutex_lock(&mu);
 	leading--;
-	deliver(&b, me);
+	n = deliver(&b, me, wake);
 	if (head != NULL)
-		pthread_cond_signal(&head->cv);
+		wake[n++] = nudge(head);
+	pthread_mutex_unlock(&mu);
+	for (int i = 0; i < n; i++)
+		nudge_wake(wake[i]);
 }
 
-/* Waits to be answered or to lead; at the deadline, gives up. Under mu. */
-static void wait_turn(struct reader *me, const struct timespec *deadline)
+/* One turn of me's wait: leads if it may, else sleeps until nudged or the
+ * deadline, when it gives up. Called under mu, returns without it. */
+static void take_turn(struct reader *me, const struct timespec *deadline)
 {
-	if (pthread_cond_timedwait(&me->cv, &mu, deadline) == ETIMEDOUT && me->state != DONE)
-		give_up(me);
+	_Atomic uint32_t *wake = NULL;
+	uint32_t seen;
+
+	if (me->state == DONE) {
+		pthread_mutex_unlock(&mu);
+		return;
+	}
+	if (may_lead(me, deadline)) {
+		lead(me, deadline);
+		return;
+	}
+	seen = atomic_load_explicit(&me->nudge, memory_order_relaxed);
+	pthread_mutex_unlock(&mu);
+	if (nudge_wait(&me->nudge, seen, deadline) != ETIMEDOUT)
+		return;
+	pthread_mutex_lock(&mu);
+	if (me->state != DONE)
+		wake = give_up(me);
+	pthread_mutex_unlock(&mu);
+	if (wake != NULL)
+		nudge_wake(wake);
 }
 
 enum lookup_result lookup_get(const char *id, struct lookup_record *out, char *errstr,
@@ -459,22 +539,16 @@ enum lookup_result lookup_get(const char *id, struct lookup_record *out, char *e
 		snprintf(errstr, errstr_size, "not a UUID");
 		return LOOKUP_UNAVAILABLE;
 	}
-	if (clock_cond_init(&me.cv) != 0) {
-		snprintf(errstr, errstr_size, "out of resources for a wait");
-		return LOOKUP_UNAVAILABLE;
-	}
 	deadline = clock_deadline(wait_ms);
 
 	pthread_mutex_lock(&mu);
 	enqueue(&me);
-	while (me.state != DONE) {
-		if (may_lead(&me, &deadline))
-			lead(&me, &deadline);
-		else
-			wait_turn(&me, &deadline);
+	for (;;) {
+		take_turn(&me, &deadline);
+		if (atomic_load_explicit(&me.state, memory_order_acquire) == DONE)
+			break;
+		pthread_mutex_lock(&mu);
 	}
-	pthread_mutex_unlock(&mu);
-	pthread_cond_destroy(&me.cv);
 
 	if (me.result == LOOKUP_FOUND)
 		*out = me.rec;
