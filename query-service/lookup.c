@@ -1,13 +1,16 @@
 /* lookup: reads records by id, concurrent requests together (see lookup.h).
  *
- * Every request queues a reader. While fewer than max_readers statements
- * run, any queued request that is awake leads: it takes the queue from its
- * head (up to BATCH_MAX readers, in arrival order) into a batch of its own,
- * runs one statement for all of them with a pooled connection, hands each
- * its answer and wakes the head of what is left. Any, not only the head: a
- * head that was woken but is not running yet (on a busy machine, for as
- * long as the scheduler likes) would otherwise hold every request behind
- * it, and every free connection, until it runs.
+ * Every request queues a reader. While a statement may start (none runs,
+ * or fewer than max_readers and the newest has run spread_ms, or a full
+ * batch waits), any queued request that is awake leads: it takes the queue
+ * from its head (up to LOOKUP_BATCH_MAX readers, in arrival order) into a
+ * batch of its own, runs one statement for all of them with a pooled
+ * connection, hands each its answer and wakes the head of what is left.
+ * Any, not only the head: a head that was woken but is not running yet (on
+ * a busy machine, for as long as the scheduler likes) would otherwise hold
+ * every request behind it, and every free connection, until it runs. The
+ * head also wakes when the newest statement has run spread_ms, to start
+ * another beside it.
  *
  * Every reader waits until its own deadline, wherever it is: still queued
  * it gives up with "busy", as the pool itself would; taken by a leader
@@ -42,8 +45,6 @@
 #include "db.h"
 #include "metrics.h"
 
-#define BATCH_MAX 64
-
 /* PostgreSQL's binary timestamptz counts microseconds from 2000-01-01. */
 #define PG_EPOCH_UNIX 946684800LL
 
@@ -55,10 +56,10 @@ struct reader;
  * that the statement runs without touching the readers, which may leave. */
 struct batch {
 	int n;
-	char ids[BATCH_MAX][UID_TEXT_SIZE];
-	struct reader *member[BATCH_MAX]; /* NULL once its reader gave up; under mu */
-	enum lookup_result results[BATCH_MAX];
-	struct lookup_record recs[BATCH_MAX];
+	char ids[LOOKUP_BATCH_MAX][UID_TEXT_SIZE];
+	struct reader *member[LOOKUP_BATCH_MAX]; /* NULL once its reader gave up; under mu */
+	enum lookup_result results[LOOKUP_BATCH_MAX];
+	struct lookup_record recs[LOOKUP_BATCH_MAX];
 	int failed;                       /* the read failed: err answers all */
 	char err[256];
 };
@@ -83,6 +84,8 @@ static int queued;                 /* its length, under mu */
 static int leading;                /* statements running, under mu */
 static int max_leading = 1;
 static int wait_ms = 2000;
+static int spread_ms;
+static struct timespec spread_at; /* when another statement may start; under mu */
 
 static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespec *deadline,
                    enum lookup_result *results, struct lookup_record *recs, char *errstr,
@@ -109,12 +112,13 @@ static struct metrics_series m_unconfirmed = METRICS_COUNTER_INIT(
     MISSING_HELP,
     "result=\"unconfirmed\"");
 
-void lookup_setup(int max_readers, int wait)
+void lookup_setup(int max_readers, int wait, int spread)
 {
 	static bool registered;
 
 	max_leading = max_readers;
 	wait_ms = wait;
+	spread_ms = spread;
 	if (!registered) {
 		metrics_register(&m_batch);
 		metrics_register(&m_db_errors);
@@ -168,8 +172,8 @@ static int read_on(struct pool *pool, const char (*ids)[UID_TEXT_SIZE], int n,
                    const struct timespec *deadline, enum lookup_result *results,
                    struct lookup_record *recs, char *errstr, size_t errstr_size)
 {
-	char list[BATCH_MAX * UID_TEXT_SIZE + 3];
-	uuid_t keys[BATCH_MAX];
+	char list[LOOKUP_BATCH_MAX * UID_TEXT_SIZE + 3];
+	uuid_t keys[LOOKUP_BATCH_MAX];
 	const char *vals[1];
 	struct timespec until;
 	PGconn *conn;
@@ -238,10 +242,10 @@ static int db_read(const char (*ids)[UID_TEXT_SIZE], int n, const struct timespe
                    enum lookup_result *results, struct lookup_record *recs, char *errstr,
                    size_t errstr_size)
 {
-	char missing[BATCH_MAX][UID_TEXT_SIZE], why[256];
-	enum lookup_result there[BATCH_MAX];
-	struct lookup_record recs_there[BATCH_MAX];
-	int at[BATCH_MAX], m = 0;
+	char missing[LOOKUP_BATCH_MAX][UID_TEXT_SIZE], why[256];
+	enum lookup_result there[LOOKUP_BATCH_MAX];
+	struct lookup_record recs_there[LOOKUP_BATCH_MAX];
+	int at[LOOKUP_BATCH_MAX], m = 0;
 
 	if (read_on(pool_reads, ids, n, deadline, results, recs, why, sizeof(why)) != 0) {
 		snprintf(errstr, errstr_size, "%s: %s", pool_url_name(pool_reads), why);
@@ -345,16 +349,13 @@ static void nudge_wake(_Atomic uint32_t *word)
 }
 
 /* Sleeps while word still holds seen, until woken or the deadline
- * (absolute, CLOCK_MONOTONIC: FUTEX_WAIT_BITSET's clock). Returns
- * ETIMEDOUT at the deadline, else 0: woken, the word changed already, a
- * signal or spuriously; the caller looks again. */
-static int nudge_wait(_Atomic uint32_t *word, uint32_t seen, const struct timespec *deadline)
+ * (absolute, CLOCK_MONOTONIC: FUTEX_WAIT_BITSET's clock). Whatever ended
+ * it (a wake, the word changed already, the deadline, a signal), the
+ * caller looks again. */
+static void nudge_wait(_Atomic uint32_t *word, uint32_t seen, const struct timespec *deadline)
 {
-	if (syscall(SYS_futex, word, FUTEX_WAIT_BITSET_PRIVATE, seen, deadline, NULL,
-	            FUTEX_BITSET_MATCH_ANY) != 0 &&
-	    errno == ETIMEDOUT)
-		return ETIMEDOUT;
-	return 0;
+	syscall(SYS_futex, word, FUTEX_WAIT_BITSET_PRIVATE, seen, deadline, NULL,
+	        FUTEX_BITSET_MATCH_ANY);
 }
 
 /* Reads a batch with the reader in place. Runs without mu. */
@@ -368,14 +369,14 @@ static void read_batch(struct batch *b, lookup_reader_fn fn, const struct timesp
 		metrics_add(&m_db_errors, 1);
 }
 
-/* Takes up to BATCH_MAX readers from the head of the queue into b.
+/* Takes up to LOOKUP_BATCH_MAX readers from the head of the queue into b.
  * Under mu. */
 static void take_batch(struct batch *b)
 {
 	struct reader *r = head;
 
 	b->n = 0;
-	while (r != NULL && b->n < BATCH_MAX) {
+	while (r != NULL && b->n < LOOKUP_BATCH_MAX) {
 		r->state = TAKEN;
 		r->batch = b;
 		r->slot = b->n;
@@ -468,26 +469,32 @@ static void enqueue(struct reader *me)
 	queued++;
 }
 
-/* True if me is to lead now: still queued, a statement free, and time
- * left to run it. Under mu. */
-static bool may_lead(const struct reader *me, const struct timespec *deadline)
+/* True if me is to lead now: still queued and a statement free (none
+ * running; or fewer than allowed, and the newest has run spread_ms or a
+ * full batch waits). Under mu. */
+static bool may_lead(const struct reader *me)
 {
-	return me->state == QUEUED && leading < max_leading && !clock_passed(deadline);
+	if (me->state != QUEUED)
+		return false;
+	if (leading == 0)
+		return true;
+	return leading < max_leading && (queued >= LOOKUP_BATCH_MAX || clock_passed(&spread_at));
 }
 
-/* Takes the head of the queue (me among it, unless BATCH_MAX others came
- * first) into a batch, reads it without mu, hands every reader still there
- * its answer, and wakes them and the next leader. Called under mu, returns
- * without it. */
+/* Takes the head of the queue (me among it, unless LOOKUP_BATCH_MAX others
+ * came first) into a batch, reads it without mu, hands every reader still
+ * there its answer, and wakes them and the next leader. Called under mu,
+ * returns without it. */
 static void lead(struct reader *me, const struct timespec *deadline)
 {
 	struct batch b;
-	_Atomic uint32_t *wake[BATCH_MAX + 1];
+	_Atomic uint32_t *wake[LOOKUP_BATCH_MAX + 1];
 	lookup_reader_fn fn = reader_fn;
 	int n;
 
 	take_batch(&b);
 	leading++;
+	spread_at = clock_deadline(spread_ms);
 	pthread_mutex_unlock(&mu);
 	read_batch(&b, fn, deadline);
 	pthread_mutex_lock(&mu);
@@ -500,28 +507,28 @@ static void lead(struct reader *me, const struct timespec *deadline)
 		nudge_wake(wake[i]);
 }
 
-/* One turn of me's wait: leads if it may, else sleeps until nudged or the
- * deadline, when it gives up. Called under mu, returns without it. */
+/* One turn of me's wait: at the deadline it gives up; else it leads if it
+ * may, or sleeps until nudged, the deadline, or (the head) until another
+ * statement may start. Called under mu, returns without it. */
 static void take_turn(struct reader *me, const struct timespec *deadline)
 {
 	_Atomic uint32_t *wake = NULL;
+	struct timespec until = *deadline;
 	uint32_t seen;
 
-	if (me->state == DONE) {
-		pthread_mutex_unlock(&mu);
-		return;
-	}
-	if (may_lead(me, deadline)) {
+	if (me->state != DONE && clock_passed(deadline)) {
+		wake = give_up(me);
+	} else if (may_lead(me)) {
 		lead(me, deadline);
 		return;
-	}
-	seen = atomic_load_explicit(&me->nudge, memory_order_relaxed);
-	pthread_mutex_unlock(&mu);
-	if (nudge_wait(&me->nudge, seen, deadline) != ETIMEDOUT)
+	} else if (me->state != DONE) {
+		if (me == head && leading < max_leading && clock_cmp(&spread_at, &until) < 0)
+			until = spread_at;
+		seen = atomic_load_explicit(&me->nudge, memory_order_relaxed);
+		pthread_mutex_unlock(&mu);
+		nudge_wait(&me->nudge, seen, &until);
 		return;
-	pthread_mutex_lock(&mu);
-	if (me->state != DONE)
-		wake = give_up(me);
+	}
 	pthread_mutex_unlock(&mu);
 	if (wake != NULL)
 		nudge_wake(wake);

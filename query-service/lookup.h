@@ -36,11 +36,18 @@ struct lookup_record {
 	}
 
 /* Concurrent readers share at most `max_readers` statements at a time
- * (DB_LOOKUP_STATEMENTS, at most the pool's size); a request waits for its
- * answer at most `wait_ms` in all (queued, for a connection, for the
- * statement), give or take LOOKUP_STATEMENT_MIN_MS. Safe to call again
- * (tests). */
-void lookup_setup(int max_readers, int wait_ms);
+ * (DB_LOOKUP_STATEMENTS, at most the pool's size). One runs while the
+ * database answers in time; another starts beside those running only when
+ * the newest of them has run `spread_ms` (DB_LOOKUP_SPREAD_MS) without an
+ * answer, or a full batch (LOOKUP_BATCH_MAX) waits: a slow disk or a
+ * stall gets more statements, a database answering fast gets fewer and
+ * larger ones (and fewer wake-ups). A request waits for its answer at most
+ * `wait_ms` in all (queued, for a connection, for the statement), give or
+ * take LOOKUP_STATEMENT_MIN_MS. Safe to call again (tests). */
+void lookup_setup(int max_readers, int wait_ms, int spread_ms);
+
+/* The ids one statement reads at most. */
+#define LOOKUP_BATCH_MAX 64
 
 /* A statement gets at least this long even when the request that leads
  * its batch has less time left: under mere overload, giving up on a

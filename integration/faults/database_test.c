@@ -283,9 +283,11 @@ START_TEST(database_restart_quiet)
 	char url[256], known[UID_TEXT_SIZE], errstr[512];
 	int before, after;
 
-	/* As many reads by id at once as connections (by default two
-	 * statements share them), so that a burst uses every one. */
-	static const char *const query_env[] = {"DB_LOOKUP_STATEMENTS=" TEXT(POOL_SIZE), NULL};
+	/* As many reads by id at once as connections, each starting at
+	 * once (by default two statements share them, the second only when
+	 * the first is slow), so that a burst uses every one. */
+	static const char *const query_env[] = {"DB_LOOKUP_STATEMENTS=" TEXT(POOL_SIZE),
+	                                        "DB_LOOKUP_SPREAD_MS=0", NULL};
 
 	fault_start(STACK_CONSUMER, NULL);
 	fault_start(STACK_QUERY, query_env);

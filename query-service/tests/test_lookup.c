@@ -163,7 +163,7 @@ START_TEST(alone_reads_alone_at_once)
 {
 	struct req r[2];
 
-	lookup_setup(4, 10000);
+	lookup_setup(4, 10000, 0);
 	for (int i = 0; i < 2; i++) {
 		req_start(&r[i], i + 1); /* ...001 missing, ...002 found */
 		pthread_join(r[i].tid, NULL);
@@ -180,7 +180,7 @@ START_TEST(waiting_requests_are_read_together_each_getting_its_own_answer)
 	enum { N = 9 };
 	struct req first, r[N];
 
-	lookup_setup(1, 30000);
+	lookup_setup(1, 30000, 0);
 	hold[0] = true;
 	req_start(&first, 100);
 	wait_calls(1); /* the one statement there may be runs, and hangs */
@@ -206,7 +206,7 @@ START_TEST(unconfirmed_ids_are_unavailable_and_the_rest_answered)
 	enum { N = 4 };
 	struct req first, r[N];
 
-	lookup_setup(1, 30000);
+	lookup_setup(1, 30000, 0);
 	unconfirmed = true;
 	hold[0] = true;
 	req_start(&first, 2);
@@ -240,13 +240,13 @@ static int calls_now(void)
 
 /* DB_LOOKUP_STATEMENTS (2 by default): with both statements running, later
  * requests start no third one; they queue, and the first statement to end
- * hands them all to one. */
+ * hands them all to one. (A second starts at once here: spread 0.) */
 START_TEST(no_more_statements_than_allowed_the_rest_read_together)
 {
 	enum { N = 6 };
 	struct req a, b, r[N];
 
-	lookup_setup(2, 30000);
+	lookup_setup(2, 30000, 0);
 	hold[0] = hold[1] = true;
 	req_start(&a, 2);
 	wait_calls(1);
@@ -275,11 +275,102 @@ START_TEST(no_more_statements_than_allowed_the_rest_read_together)
 }
 END_TEST
 
+/* While a statement runs, and has run less than the spread, requests
+ * queue for the next statement rather than start another beside it, even
+ * with statements to spare: the one that ends hands them all to one. */
+START_TEST(no_second_statement_while_the_first_answers_in_time)
+{
+	enum { N = 5 };
+	struct req first, r[N];
+
+	lookup_setup(4, 30000, 60000);
+	hold[0] = true;
+	req_start(&first, 2);
+	wait_calls(1);
+	for (int i = 0; i < N; i++)
+		req_start(&r[i], i + 10);
+	while (lookup_queued() < N && calls_now() == 1)
+		usleep(1000);
+	usleep(100 * 1000); /* room for a wrongly started second statement */
+	ck_assert_int_eq(calls_now(), 1);
+	ck_assert_int_eq(lookup_queued(), N);
+	release(0);
+	for (int i = 0; i < N; i++) {
+		pthread_join(r[i].tid, NULL);
+		check_own_answer(&r[i]);
+	}
+	pthread_join(first.tid, NULL);
+	check_own_answer(&first);
+	ck_assert_int_eq(calls_now(), 2);
+	ck_assert_int_eq(sizes[1], N);
+}
+END_TEST
+
+/* A statement that has run the spread without an answer (a slow disk, a
+ * stall) lets another start beside it, no sooner, for what queued since. */
+START_TEST(slow_statement_lets_another_start_after_the_spread)
+{
+	enum { SPREAD_MS = 200, N = 3 };
+	struct req first, r[N];
+	struct timespec t0, t1;
+
+	lookup_setup(2, 30000, SPREAD_MS);
+	hold[0] = true;
+	clock_gettime(CLOCK_MONOTONIC, &t0); /* before the first started */
+	req_start(&first, 2);
+	wait_calls(1);
+	for (int i = 0; i < N; i++)
+		req_start(&r[i], i + 10);
+	wait_calls(2);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert(!has_returned(0)); /* beside the first, which still hangs */
+	ck_assert_int_eq(sizes[1], N);
+	ck_assert_msg((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec) >=
+	                  SPREAD_MS * 1000000LL,
+	              "the second statement started before the spread");
+	for (int i = 0; i < N; i++) {
+		pthread_join(r[i].tid, NULL);
+		check_own_answer(&r[i]);
+	}
+	ck_assert(!has_returned(0));
+	release(0);
+	pthread_join(first.tid, NULL);
+	check_own_answer(&first);
+}
+END_TEST
+
+/* A full batch waiting starts another statement at once, spread or not:
+ * one statement at a time would cap the reads at a batch a round trip. */
+START_TEST(full_batch_waiting_starts_another_statement)
+{
+	enum { N = LOOKUP_BATCH_MAX };
+	static struct req r[N];
+	struct req first;
+
+	lookup_setup(2, 30000, 60000);
+	hold[0] = true;
+	req_start(&first, 2);
+	wait_calls(1);
+	for (int i = 0; i < N; i++)
+		req_start(&r[i], i + 10);
+	wait_calls(2);
+	ck_assert_int_eq(sizes[1], N);
+	for (int i = 0; i < N; i++) {
+		pthread_join(r[i].tid, NULL);
+		check_own_answer(&r[i]);
+	}
+	ck_assert(!has_returned(0));
+	release(0);
+	pthread_join(first.tid, NULL);
+	check_own_answer(&first);
+}
+END_TEST
+
 START_TEST(queued_request_gives_up_when_every_statement_is_busy)
 {
 	struct req first, late;
 
-	lookup_setup(1, 200);
+	lookup_setup(1, 200, 0);
 	hold[0] = true;
 	req_start(&first, 2);
 	wait_calls(1);
@@ -301,7 +392,7 @@ START_TEST(taken_request_gives_up_when_its_leader_hangs)
 {
 	struct req blocker, leader, taken;
 
-	lookup_setup(1, 3000);
+	lookup_setup(1, 3000, 0);
 	hold[0] = hold[1] = true;
 	req_start(&blocker, 6);
 	wait_calls(1);
@@ -332,7 +423,7 @@ START_TEST(failed_read_answers_every_request_of_the_batch_with_its_error)
 	enum { N = 4 };
 	struct req first, r[N];
 
-	lookup_setup(1, 30000);
+	lookup_setup(1, 30000, 0);
 	hold[0] = true;
 	fail = true;
 	req_start(&first, 2);
@@ -364,6 +455,9 @@ Suite *make_lookup_suite(void)
 	tcase_add_test(tc, failed_read_answers_every_request_of_the_batch_with_its_error);
 	tcase_add_test(tc, unconfirmed_ids_are_unavailable_and_the_rest_answered);
 	tcase_add_test(tc, no_more_statements_than_allowed_the_rest_read_together);
+	tcase_add_test(tc, no_second_statement_while_the_first_answers_in_time);
+	tcase_add_test(tc, slow_statement_lets_another_start_after_the_spread);
+	tcase_add_test(tc, full_batch_waiting_starts_another_statement);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("deadline");

@@ -38,7 +38,7 @@ static void setup(void)
 	pool_primary = pool_setup(POOL_PRIMARY, &p, POOL_SIZE, api_statements, err, sizeof(err));
 	ck_assert_msg(pool_primary != NULL, "%s", err);
 	pool_reads = pool_primary;
-	lookup_setup(POOL_SIZE, 300);
+	lookup_setup(POOL_SIZE, 300, 0);
 }
 
 static void teardown(void)
