@@ -306,6 +306,20 @@ START_TEST(no_second_statement_while_the_first_answers_in_time)
 }
 END_TEST
 
+/* Joins the n requests of r, each answered while the first statement
+ * (call 0) still hangs, then lets that one end and joins first. */
+static void join_beside_the_held_first(struct req *r, int n, struct req *first)
+{
+	for (int i = 0; i < n; i++) {
+		pthread_join(r[i].tid, NULL);
+		check_own_answer(&r[i]);
+	}
+	ck_assert(!has_returned(0));
+	release(0);
+	pthread_join(first->tid, NULL);
+	check_own_answer(first);
+}
+
 /* A statement that has run the spread without an answer (a slow disk, a
  * stall) lets another start beside it, no sooner, for what queued since. */
 START_TEST(slow_statement_lets_another_start_after_the_spread)
@@ -328,14 +342,7 @@ START_TEST(slow_statement_lets_another_start_after_the_spread)
 	ck_assert_msg((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec) >=
 	                  SPREAD_MS * 1000000LL,
 	              "the second statement started before the spread");
-	for (int i = 0; i < N; i++) {
-		pthread_join(r[i].tid, NULL);
-		check_own_answer(&r[i]);
-	}
-	ck_assert(!has_returned(0));
-	release(0);
-	pthread_join(first.tid, NULL);
-	check_own_answer(&first);
+	join_beside_the_held_first(r, N, &first);
 }
 END_TEST
 
@@ -355,14 +362,7 @@ START_TEST(full_batch_waiting_starts_another_statement)
 		req_start(&r[i], i + 10);
 	wait_calls(2);
 	ck_assert_int_eq(sizes[1], N);
-	for (int i = 0; i < N; i++) {
-		pthread_join(r[i].tid, NULL);
-		check_own_answer(&r[i]);
-	}
-	ck_assert(!has_returned(0));
-	release(0);
-	pthread_join(first.tid, NULL);
-	check_own_answer(&first);
+	join_beside_the_held_first(r, N, &first);
 }
 END_TEST
 
