@@ -30,7 +30,6 @@
 #include "lookup.h"
 
 #include <endian.h>
-#include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
