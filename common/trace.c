@@ -121,9 +121,28 @@ static struct trace_span *queue_head, **queue_tail = &queue_head;
 static int queue_count;
 static bool queue_open;      /* false: trace_end drops */
 static bool stopping;        /* trace_shutdown asked the exporter to finish */
+/* Work trace_defer handed to the exporter thread, and the spans it makes. */
+struct job {
+	struct job *next;
+	void (*fn)(void *arg);
+	void *arg;
+};
+static struct job *jobs, **jobs_tail = &jobs;
+static int jobs_spans;
 static struct timespec stop_deadline;
 /* stop_deadline in ms of clock_mono_ms, for the transfer loop (0: none). */
 static _Atomic long stop_at_ms;
+
+/* Spans are reused: the exporter gives the ones it is done with back
+ * here and trace_start takes them. A span is 1.3 KB, over glibc's
+ * per-thread cache, and freed on another thread than the one that made
+ * it, so each malloc and free took its arena's lock and slow path: a
+ * fifth of consumer-service's loop with tracing on (perf). At most
+ * POOL_MAX are kept (0.7 MB), the rest freed. */
+#define POOL_MAX 512
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct trace_span *pool;
+static int pool_count;
 
 /* Exporter settings and state: written by setup, then the exporter's own. */
 static struct {
@@ -474,18 +493,10 @@ static bool arena_put(struct trace_span *s, const char *v, size_t max, struct as
 	return true;
 }
 
-struct trace_span *trace_start(const char *name, enum trace_kind kind,
-                               const struct trace_ctx *parent, struct trace_ctx *ctx)
+bool trace_begin(const struct trace_ctx *parent, struct trace_ctx *ctx)
 {
-	bool has_parent = parent != NULL && trace_ctx_valid(parent);
-	uint8_t parent_span[8] = {0};
-	struct trace_span *s;
-	struct trace_ctx unused;
+	const bool has_parent = parent != NULL && trace_ctx_valid(parent);
 
-	if (ctx == NULL)
-		ctx = &unused;
-	if (name == NULL)
-		name = "";
 	if (!atomic_load_explicit(&tracing, memory_order_relaxed)) {
 		if (!has_parent) {
 			memset(ctx->trace_id, 0, sizeof(ctx->trace_id));
@@ -496,11 +507,9 @@ struct trace_span *trace_start(const char *name, enum trace_kind kind,
 			memcpy(ctx, parent, offsetof(struct trace_ctx, state));
 			memcpy(ctx->state, parent->state, strnlen(parent->state, TRACE_STATE_MAX) + 1);
 		}
-		return NULL;
+		return false;
 	}
-	/* ctx may be parent itself: take what is needed of parent first. */
 	if (has_parent) {
-		memcpy(parent_span, parent->span_id, sizeof(parent_span));
 		if (ctx != parent) {
 			memcpy(ctx->trace_id, parent->trace_id, sizeof(ctx->trace_id));
 			ctx->flags = parent->flags;
@@ -512,11 +521,22 @@ struct trace_span *trace_start(const char *name, enum trace_kind kind,
 	}
 	random_id(ctx->span_id, sizeof(ctx->span_id));
 	ctx->flags = sample(ctx->trace_id, has_parent, has_parent && (ctx->flags & 1)) ? 1 : 0;
-	if (!ctx->flags)
-		return NULL;
+	return ctx->flags != 0;
+}
 
-	s = malloc(sizeof(*s));
-	if (s == NULL) {
+/* A span (from the pool, else malloc'd) with ctx's ids and tracestate. */
+static struct trace_span *span_new(const char *name, enum trace_kind kind,
+                                   const struct trace_ctx *ctx, const uint8_t *parent_span)
+{
+	struct trace_span *s;
+
+	pthread_mutex_lock(&pool_lock);
+	if ((s = pool) != NULL) {
+		pool = s->next;
+		pool_count--;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (s == NULL && (s = malloc(sizeof(*s))) == NULL) {
 		metrics_add(&spans_no_memory, 1);
 		return NULL;
 	}
@@ -525,16 +545,47 @@ struct trace_span *trace_start(const char *name, enum trace_kind kind,
 	memset(s, 0, offsetof(struct trace_span, attrs));
 	memcpy(s->trace_id, ctx->trace_id, sizeof(s->trace_id));
 	memcpy(s->span_id, ctx->span_id, sizeof(s->span_id));
-	if (has_parent) {
+	if (parent_span != NULL) {
 		memcpy(s->parent_id, parent_span, sizeof(s->parent_id));
 		s->has_parent = true;
 	}
 	s->kind = (uint8_t)kind;
-	s->start_ns = now_ns();
-	s->start_mono = clock_mono_ns();
-	arena_put(s, name, SPAN_NAME_MAX, &s->name); /* the first: always fits */
+	arena_put(s, name != NULL ? name : "", SPAN_NAME_MAX, &s->name); /* the first: always fits */
 	if (strnlen(ctx->state, SPAN_STATE_MAX + 1) <= SPAN_STATE_MAX)
 		arena_put(s, ctx->state, SPAN_STATE_MAX, &s->state);
+	return s;
+}
+
+struct trace_span *trace_start(const char *name, enum trace_kind kind,
+                               const struct trace_ctx *parent, struct trace_ctx *ctx)
+{
+	const bool has_parent = parent != NULL && trace_ctx_valid(parent);
+	uint8_t parent_span[8];
+	struct trace_span *s;
+	struct trace_ctx unused;
+
+	if (ctx == NULL)
+		ctx = &unused;
+	/* ctx may be parent itself: take what is needed of parent first. */
+	if (has_parent)
+		memcpy(parent_span, parent->span_id, sizeof(parent_span));
+	if (!trace_begin(parent, ctx) || (s = span_new(name, kind, ctx, has_parent ? parent_span : NULL)) == NULL)
+		return NULL;
+	s->start_ns = now_ns();
+	s->start_mono = clock_mono_ns();
+	return s;
+}
+
+struct trace_span *trace_start_at(const char *name, enum trace_kind kind,
+                                  const struct trace_ctx *ctx, const uint8_t *parent_span,
+                                  int64_t start_ns)
+{
+	struct trace_span *s = span_new(name, kind, ctx, parent_span);
+
+	if (s != NULL) {
+		s->start_ns = start_ns;
+		s->start_mono = clock_mono_ns();
+	}
 	return s;
 }
 
@@ -631,27 +682,67 @@ void trace_error(struct trace_span *s, const char *fmt, ...)
 		s->status.len = 0; /* the ERROR code without its message */
 }
 
-static void span_free(struct trace_span *s)
+/* Gives back n spans, list and those after it: to the pool while it has
+ * room, the rest to free. Returns the span after the n-th. */
+static struct trace_span *span_release(struct trace_span *list, int n)
 {
-	free(s->links);
-	free(s);
+	struct trace_span *keep = NULL, **tail = &keep, *rest;
+	int room, kept = 0;
+
+	pthread_mutex_lock(&pool_lock);
+	room = POOL_MAX - pool_count;
+	pthread_mutex_unlock(&pool_lock);
+	for (int i = 0; i < n; i++) {
+		struct trace_span *next = list->next;
+
+		free(list->links);
+		if (kept < room) {
+			*tail = list;
+			tail = &list->next;
+			kept++;
+		} else {
+			free(list);
+		}
+		list = next;
+	}
+	rest = list;
+	if (kept > 0) {
+		pthread_mutex_lock(&pool_lock);
+		*tail = pool;
+		pool = keep;
+		pool_count += kept;
+		pthread_mutex_unlock(&pool_lock);
+	}
+	return rest;
 }
 
-void trace_end(struct trace_span *s)
+/* The pool's spans, freed when tracing stops. */
+static void pool_free(void)
+{
+	pthread_mutex_lock(&pool_lock);
+	while (pool != NULL) {
+		struct trace_span *next = pool->next;
+		free(pool);
+		pool = next;
+	}
+	pool_count = 0;
+	pthread_mutex_unlock(&pool_lock);
+}
+
+/* The exporter thread while it runs a deferred job: its spans are queued
+ * also while trace_shutdown stops the exporter, which waits for them. */
+static _Thread_local bool in_job;
+
+static void span_queue(struct trace_span *s)
 {
 	bool wake;
 
-	if (s == NULL)
-		return;
-	/* The duration from the monotonic clock: a step of the wall clock
-	 * (NTP) during the span neither stretches it nor makes it negative. */
-	s->end_ns = s->start_ns + (clock_mono_ns() - s->start_mono);
 	s->next = NULL;
 	pthread_mutex_lock(&queue_lock);
-	if (!queue_open || queue_count >= ex.queue_max) {
+	if ((!queue_open && !in_job) || queue_count >= ex.queue_max) {
 		pthread_mutex_unlock(&queue_lock);
 		metrics_add(&spans_queue_full, 1);
-		span_free(s);
+		span_release(s, 1);
 		return;
 	}
 	*queue_tail = s;
@@ -660,6 +751,81 @@ void trace_end(struct trace_span *s)
 	pthread_mutex_unlock(&queue_lock);
 	if (wake)
 		pthread_cond_signal(&queue_cond);
+}
+
+void trace_end(struct trace_span *s)
+{
+	if (s == NULL)
+		return;
+	/* The duration from the monotonic clock: a step of the wall clock
+	 * (NTP) during the span neither stretches it nor makes it negative. */
+	s->end_ns = s->start_ns + (clock_mono_ns() - s->start_mono);
+	span_queue(s);
+}
+
+void trace_end_at(struct trace_span *s, int64_t end_ns)
+{
+	if (s == NULL)
+		return;
+	s->end_ns = end_ns > s->start_ns ? end_ns : s->start_ns;
+	span_queue(s);
+}
+
+void trace_lost(int spans)
+{
+	if (spans > 0)
+		metrics_add(&spans_no_memory, spans);
+}
+
+int trace_defer(void (*fn)(void *arg), void *arg, int spans)
+{
+	struct job *j;
+
+	if (spans < 0)
+		spans = 0;
+	if ((j = malloc(sizeof(*j))) == NULL) {
+		trace_lost(spans);
+		return -1;
+	}
+	j->next = NULL;
+	j->fn = fn;
+	j->arg = arg;
+	pthread_mutex_lock(&queue_lock);
+	/* One job is taken whatever its size (its spans beyond the queue's
+	 * room are dropped as they are made, as trace_end drops them). */
+	if (!queue_open || (jobs != NULL && jobs_spans + spans > ex.queue_max)) {
+		pthread_mutex_unlock(&queue_lock);
+		metrics_add(&spans_queue_full, spans);
+		free(j);
+		return -1;
+	}
+	*jobs_tail = j;
+	jobs_tail = &j->next;
+	jobs_spans += spans;
+	pthread_mutex_unlock(&queue_lock);
+	pthread_cond_signal(&queue_cond);
+	return 0;
+}
+
+/* Runs the deferred jobs; called and returns with queue_lock held. */
+static void run_jobs(void)
+{
+	struct job *j = jobs;
+
+	jobs = NULL;
+	jobs_tail = &jobs;
+	jobs_spans = 0;
+	pthread_mutex_unlock(&queue_lock);
+	in_job = true;
+	while (j != NULL) {
+		struct job *next = j->next;
+
+		j->fn(j->arg);
+		free(j);
+		j = next;
+	}
+	in_job = false;
+	pthread_mutex_lock(&queue_lock);
 }
 
 bool trace_on(void)
@@ -1296,8 +1462,14 @@ static void *exporter_main(void *arg)
 		struct trace_span *list;
 		int n;
 
-		while (!stopping && queue_count < ex.batch_max && !clock_passed(&due))
-			pthread_cond_timedwait(&queue_cond, &queue_lock, &due);
+		for (;;) {
+			if (jobs != NULL)
+				run_jobs(); /* first: trace_shutdown waits for their spans */
+			else if (stopping || queue_count >= ex.batch_max || clock_passed(&due))
+				break;
+			else
+				pthread_cond_timedwait(&queue_cond, &queue_lock, &due);
+		}
 		if (queue_count == 0) {
 			if (stopping)
 				break;
@@ -1318,11 +1490,7 @@ static void *exporter_main(void *arg)
 				metrics_add(&spans_export_failed, batch); /* past the deadline */
 			else
 				export_batch(list, batch, &body);
-			for (int i = 0; i < batch; i++) {
-				struct trace_span *next = list->next;
-				span_free(list);
-				list = next;
-			}
+			list = span_release(list, batch);
 			n -= batch;
 		}
 		/* A batch of spans with a thousand links each takes tens of MB;
@@ -1684,6 +1852,7 @@ static void ex_free(void)
 	free(ex.url);
 	free(ex.resource);
 	memset(&ex, 0, sizeof(ex));
+	pool_free();
 }
 
 /* Once per process: libcurl's global state (OpenSSL's, which is slow to

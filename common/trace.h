@@ -138,6 +138,32 @@ struct trace_span;
 struct trace_span *trace_start(const char *name, enum trace_kind kind,
                                const struct trace_ctx *parent, struct trace_ctx *ctx);
 
+/* A span recorded after the fact, in two steps. trace_begin is
+ * trace_start without the span: it decides ctx (the ids, the sampling) on
+ * the thread that sees the work, and returns true when the span is to be
+ * recorded. trace_start_at then makes that span (ctx as trace_begin filled
+ * it; parent_span: the parent's span id, NULL at a root) with its start
+ * time, wall clock in ns since the epoch, and trace_end_at ends it: on any
+ * thread, typically in a function given to trace_defer. */
+bool trace_begin(const struct trace_ctx *parent, struct trace_ctx *ctx);
+struct trace_span *trace_start_at(const char *name, enum trace_kind kind,
+                                  const struct trace_ctx *ctx, const uint8_t *parent_span,
+                                  int64_t start_ns);
+void trace_end_at(struct trace_span *s, int64_t end_ns);
+
+/* Runs fn(arg) on the exporter's thread, before its next export: making
+ * spans (trace_start_at) costs the caller's thread nothing but recording
+ * what they need. spans: how many fn will make; the jobs waiting hold at
+ * most OTEL_BSP_MAX_QUEUE_SIZE spans (or one job). Returns -1 when fn will not run
+ * (tracing off or stopped, no room, no memory: the spans counted as
+ * dropped); arg is then still the caller's. fn owns arg, and runs also
+ * while trace_shutdown stops the exporter. */
+int trace_defer(void (*fn)(void *arg), void *arg, int spans);
+
+/* Counts spans that could not be recorded for want of memory
+ * (dropped_no_memory). */
+void trace_lost(int spans);
+
 /* Attributes. key must be a string that lives as long as the program (a
  * literal: the semantic-convention names); setting the same key (the same
  * pointer) again replaces the value. Values are copied, strings cut at 256

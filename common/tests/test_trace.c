@@ -1481,6 +1481,150 @@ START_TEST(shutdown_cuts_the_wait_before_a_retry)
 }
 END_TEST
 
+/* ---- spans made later: trace_begin, trace_defer, trace_start_at ---- */
+
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A job that waits until the test lets hold_lock go. */
+static void hold_job(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&hold_lock);
+	pthread_mutex_unlock(&hold_lock);
+}
+
+static void noop_job(void *arg)
+{
+	(void)arg;
+}
+
+static void *shutdown_main(void *arg)
+{
+	(void)arg;
+	trace_shutdown(5000);
+	return NULL;
+}
+
+struct deferred {
+	struct trace_ctx ctx;
+	uint8_t parent_span[8];
+	int64_t start_ns, end_ns;
+	int spans;       /* to make */
+	pthread_t ran_on;
+	bool ran;
+};
+
+static void make_deferred(void *arg)
+{
+	struct deferred *d = arg;
+
+	d->ran_on = pthread_self();
+	d->ran = true;
+	for (int i = 0; i < d->spans; i++) {
+		struct trace_span *s = trace_start_at("later", TRACE_CONSUMER, &d->ctx, d->parent_span,
+		                                      d->start_ns);
+		trace_attr_int(s, "i", i);
+		trace_end_at(s, d->end_ns);
+	}
+}
+
+/* The span a deferred job makes has the context trace_begin decided on
+ * the caller's thread, its parent and the times given; the job runs on
+ * the exporter's thread, before the export it belongs to. */
+START_TEST(deferred_span_has_the_context_begun_and_the_times_given)
+{
+	struct trace_config c;
+	struct trace_ctx parent, root;
+	struct deferred d = {.start_ns = 1700000000123456789, .end_ns = 1700000000123456789 + 2500000,
+	                     .spans = 1};
+	json_object *body, *sp;
+	char want[40];
+
+	listener_start(ANSWER_200);
+	c = config(listener_url());
+	c.protocol = protocols[_i].protocol;
+	setup_ok(&c);
+	ck_assert_int_eq(trace_parse(TP_VALID, "rojo=00f067aa0ba902b7", &parent), 0);
+	ck_assert(trace_begin(&parent, &d.ctx));
+	ck_assert_mem_eq(d.ctx.trace_id, parent.trace_id, 16);
+	ck_assert_mem_ne(d.ctx.span_id, parent.span_id, 8);
+	ck_assert_uint_eq(d.ctx.flags, 1);
+	ck_assert_str_eq(d.ctx.state, "rojo=00f067aa0ba902b7");
+	memcpy(d.parent_span, parent.span_id, 8);
+	/* A root: a trace of its own. */
+	ck_assert(trace_begin(NULL, &root));
+	ck_assert_mem_ne(root.trace_id, parent.trace_id, 16);
+
+	ck_assert_int_eq(trace_defer(make_deferred, &d, 1), 0);
+	ck_assert_int_eq(listener_wait(1), 1);
+	trace_shutdown(5000);
+	ck_assert(d.ran);
+	ck_assert_msg(!pthread_equal(d.ran_on, pthread_self()), "the job ran on the caller's thread");
+	ck_assert_int_eq(metric(EXPORTED), 1);
+	body = body_json(0);
+	sp = json_object_array_get_idx(
+	    get(json_object_array_get_idx(get(json_object_array_get_idx(get(body, "resourceSpans"), 0),
+	                                      "scopeSpans"), 0), "spans"), 0);
+	ck_assert_str_eq(get_str(sp, "name"), "later");
+	ck_assert_str_eq(get_str(sp, "traceId"), "4bf92f3577b34da6a3ce929d0e0e4736");
+	ck_assert_str_eq(get_str(sp, "parentSpanId"), "00f067aa0ba902b7");
+	hex(d.ctx.span_id, 8, want);
+	ck_assert_str_eq(get_str(sp, "spanId"), want);
+	ck_assert_str_eq(get_str(sp, "traceState"), "rojo=00f067aa0ba902b7");
+	ck_assert_str_eq(get_str(sp, "startTimeUnixNano"), "1700000000123456789");
+	ck_assert_str_eq(get_str(sp, "endTimeUnixNano"), "1700000000125956789");
+	json_object_put(body);
+	listener_stop();
+}
+END_TEST
+
+/* Jobs waiting hold at most the queue's size in spans (one job whatever
+ * its size); one that does not fit is refused and its spans counted, and
+ * the jobs taken still run, and export, when shutdown stops the exporter. */
+START_TEST(deferred_jobs_are_bounded_and_run_at_shutdown)
+{
+	struct trace_config c;
+	struct trace_ctx ctx, parent;
+	struct deferred big = {.spans = 3, .start_ns = 1, .end_ns = 2}, over = big, fits = big;
+	pthread_t stopper;
+
+	listener_start(ANSWER_200);
+	c = config(listener_url());
+	c.queue_max = 4;
+	c.batch_max = 4;
+	c.delay_ms = 600000; /* no export before shutdown's */
+	setup_ok(&c);
+	ck_assert(trace_begin(NULL, &big.ctx));
+	over.ctx = fits.ctx = big.ctx;
+	fits.spans = 1;
+	over.spans = 2;
+	/* The exporter is held in a job until the three are queued. */
+	pthread_mutex_lock(&hold_lock);
+	ck_assert_int_eq(trace_defer(hold_job, NULL, 0), 0);
+	ck_assert_int_eq(trace_defer(make_deferred, &big, 3), 0);
+	ck_assert_int_eq(trace_defer(make_deferred, &over, 2), -1); /* 3 + 2 > 4 */
+	ck_assert_int_eq(metric(QUEUE_FULL), 2);
+	ck_assert_int_eq(trace_defer(make_deferred, &fits, 1), 0);
+	/* The jobs run once shutdown has closed the queue: their spans are
+	 * still queued and exported. */
+	ck_assert_int_eq(pthread_create(&stopper, NULL, shutdown_main, NULL), 0);
+	while (trace_defer(noop_job, NULL, 0) == 0)
+		usleep(1000);
+	pthread_mutex_unlock(&hold_lock);
+	pthread_join(stopper, NULL);
+	ck_assert(big.ran && fits.ran && !over.ran);
+	ck_assert_int_eq(metric(EXPORTED), 4);
+	/* Stopped: refused, counted, and the context passed on as with
+	 * tracing off. */
+	ck_assert_int_eq(trace_defer(make_deferred, &over, 2), -1);
+	ck_assert_int_eq(metric(QUEUE_FULL), 4);
+	ck_assert_int_eq(trace_parse(TP_VALID, NULL, &parent), 0);
+	ck_assert(!trace_begin(&parent, &ctx));
+	ck_assert_mem_eq(ctx.span_id, parent.span_id, 8);
+	listener_stop();
+}
+END_TEST
+
 #define THREADS 4
 #define SPANS_PER_THREAD 500
 
@@ -1629,6 +1773,9 @@ Suite *make_trace_suite(void)
 	tcase_add_test(tc, shutdown_cuts_the_wait_before_a_retry);
 	tcase_add_test(tc, spans_from_many_threads_all_arrive_once);
 	tcase_add_test(tc, export_after_a_very_large_body_still_works);
+	tcase_add_loop_test(tc, deferred_span_has_the_context_begun_and_the_times_given, 0,
+	                    TABLE_LEN(protocols));
+	tcase_add_test(tc, deferred_jobs_are_bounded_and_run_at_shutdown);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -22,6 +22,7 @@
 #include "otlp_sink.h"
 #include "suites.h"
 #include "trace.h"
+#include "ts.h"
 
 #define TOPIC "t.cmd"
 #define DLQ TOPIC ".dlq"
@@ -484,6 +485,31 @@ static json_object *process_span(json_object **spans, int n, const char *key)
 	return found;
 }
 
+/* A span's time field (ns since the epoch), 0 when absent. */
+static int64_t span_ns(json_object *span, const char *field)
+{
+	const char *v = otlp_field(span, field);
+
+	return v ? strtoll(v, NULL, 10) : 0;
+}
+
+/* The span lasts from within [from, to] to within it. */
+static void assert_span_within(json_object *span, int64_t from, int64_t to)
+{
+	const int64_t start = span_ns(span, "startTimeUnixNano"), end = span_ns(span, "endTimeUnixNano");
+
+	ck_assert_msg(from <= start && start <= end && end <= to,
+	              "span from %" PRId64 " to %" PRId64 ", not within %" PRId64 " to %" PRId64, start,
+	              end, from, to);
+}
+
+static int64_t wall_ns(void)
+{
+	const struct ts_instant t = ts_now();
+
+	return t.sec * 1000000000 + t.nsec;
+}
+
 /* Each message's CONSUMER span continues the trace its traceparent header
  * carries (a malformed one starts a new trace), is ERROR when the message
  * is dead-lettered; the batch's INSERT spans are roots that link the spans
@@ -495,6 +521,9 @@ START_TEST(each_message_continues_its_trace_and_the_insert_links_them)
 	json_object *spans[8], *inserts[8], *sa, *sp, *sb;
 	const char *links[64];
 	int n, n_inserts, n_links = 0;
+	json_object *status, *message;
+	const int64_t before = wall_ns();
+	int64_t after;
 
 	otlp_sink_trace();
 	uid_v4(m.command_id);
@@ -511,6 +540,7 @@ START_TEST(each_message_continues_its_trace_and_the_insert_links_them)
 	ck_assert_uint_eq(times_written(b), 1);
 	consumer_shutdown();
 	trace_shutdown(10000);
+	after = wall_ns();
 
 	n = otlp_sink_spans(TOPIC " process", 3, 15000, spans, 8);
 	ck_assert_int_eq(n, 3);
@@ -529,6 +559,14 @@ START_TEST(each_message_continues_its_trace_and_the_insert_links_them)
 	ck_assert_str_eq(otlp_attr(sa, "messaging.operation.type"), "process");
 	ck_assert_str_eq(otlp_field(sp, "traceId"), PARENT_TRACE);
 	ck_assert_int_eq(otlp_status(sp), 2); /* dead-lettered */
+	ck_assert(json_object_object_get_ex(sp, "status", &status) &&
+	          json_object_object_get_ex(status, "message", &message));
+	ck_assert_msg(strncmp(json_object_get_string(message), "dead-lettered: ", 15) == 0 &&
+	                  strlen(json_object_get_string(message)) > 15,
+	              "status message: %s", json_object_get_string(message));
+	assert_span_within(sa, before, after);
+	assert_span_within(sp, before, after);
+	assert_span_within(sb, before, after);
 	ck_assert_str_ne(otlp_field(sb, "traceId"), PARENT_TRACE); /* a new trace */
 	ck_assert_msg(otlp_field(sb, "parentSpanId") == NULL || otlp_field(sb, "parentSpanId")[0] == 0,
 	              "the malformed context's span has a parent %s", otlp_field(sb, "parentSpanId"));
@@ -545,7 +583,19 @@ START_TEST(each_message_continues_its_trace_and_the_insert_links_them)
 		ck_assert_str_eq(otlp_attr(inserts[i], "db.operation.name"), "INSERT");
 		ck_assert_str_eq(otlp_attr(inserts[i], "db.collection.name"), "timestamp_records");
 		ck_assert_ptr_nonnull(otlp_attr(inserts[i], "messaging.batch.message_count"));
-		n_links += otlp_links(inserts[i], links + n_links, 64 - n_links);
+		const int k = otlp_links(inserts[i], links + n_links, 64 - n_links);
+		for (int l = n_links; l < n_links + k; l++) {
+			/* A message's span lasts from its joining the batch until
+			 * the batch is written: around the INSERT that wrote it. */
+			json_object *msg = strcmp(links[l], otlp_field(sa, "spanId")) == 0   ? sa
+			                   : strcmp(links[l], otlp_field(sb, "spanId")) == 0 ? sb
+			                                                                     : NULL;
+			if (msg == NULL)
+				continue;
+			ck_assert_int_le(span_ns(msg, "startTimeUnixNano"), span_ns(inserts[i], "startTimeUnixNano"));
+			ck_assert_int_ge(span_ns(msg, "endTimeUnixNano"), span_ns(inserts[i], "endTimeUnixNano"));
+		}
+		n_links += k;
 	}
 	int seen_a = 0, seen_b = 0;
 	for (int i = 0; i < n_links; i++) {
