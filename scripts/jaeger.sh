@@ -33,6 +33,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib/proc.sh
+. "$ROOT/scripts/lib/proc.sh"
 JAEGER_VERSION=v1.76.0
 OTLP_PORT=${JAEGER_OTLP_PORT:-4318}
 QUERY_PORT=${JAEGER_QUERY_PORT:-16686}
@@ -157,9 +159,12 @@ ready() {
 }
 
 wait_ready() {
-  local deadline=$((SECONDS + WAIT))
+  local deadline=$((SECONDS + WAIT)) p
+  p=$(cat "$PIDFILE" 2>/dev/null) || true
   until ready; do
-    if [ -z "$(pid)" ] || [ $SECONDS -ge $deadline ]; then
+    # Alive, not pid: just after the start the process may still be
+    # setsid or nohup, before their exec of Jaeger.
+    if [ -z "$p" ] || ! proc_alive "$p" || [ $SECONDS -ge $deadline ]; then
       say "not ready on 127.0.0.1:$QUERY_PORT (query) / $OTLP_PORT (OTLP); last lines of $LOG:" >&2
       tail -n 30 "$LOG" >&2 2>/dev/null || true
       exit 1

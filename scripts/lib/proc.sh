@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # proc.sh — the one shell way to start a program in the background, wait for
-# its /ready and stop it (sourced by services.sh, bench.sh and dr-drill.sh;
-# integration/harness/proc.c is its counterpart for the C tests).
+# its /ready and stop it (sourced by services.sh, bench.sh, dr-drill.sh and
+# jaeger.sh; integration/harness/proc.c is its counterpart for the C tests).
 #
 #   proc_start LOG CMD [ARG...]   runs CMD in the background, its output
 #                                 appended to LOG; sets PROC_PID. Environment
