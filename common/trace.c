@@ -560,7 +560,7 @@ struct trace_span *trace_start(const char *name, enum trace_kind kind,
                                const struct trace_ctx *parent, struct trace_ctx *ctx)
 {
 	const bool has_parent = parent != NULL && trace_ctx_valid(parent);
-	uint8_t parent_span[8];
+	uint8_t parent_span[8] = {0};
 	struct trace_span *s;
 	struct trace_ctx unused;
 
@@ -569,7 +569,8 @@ struct trace_span *trace_start(const char *name, enum trace_kind kind,
 	/* ctx may be parent itself: take what is needed of parent first. */
 	if (has_parent)
 		memcpy(parent_span, parent->span_id, sizeof(parent_span));
-	if (!trace_begin(parent, ctx) || (s = span_new(name, kind, ctx, has_parent ? parent_span : NULL)) == NULL)
+	if (!trace_begin(parent, ctx) ||
+	    (s = span_new(name, kind, ctx, has_parent ? parent_span : NULL)) == NULL)
 		return NULL;
 	s->start_ns = now_ns();
 	s->start_mono = clock_mono_ns();
