@@ -1463,9 +1463,12 @@ static void *exporter_main(void *arg)
 		struct trace_span *list;
 		int n;
 
+		/* Jobs make spans: a full batch is exported first, so that jobs
+		 * coming fast do not fill the queue. At shutdown every job runs
+		 * first: trace_shutdown waits for their spans too. */
 		for (;;) {
-			if (jobs != NULL)
-				run_jobs(); /* first: trace_shutdown waits for their spans */
+			if (jobs != NULL && (stopping || queue_count < ex.batch_max))
+				run_jobs();
 			else if (stopping || queue_count >= ex.batch_max || clock_passed(&due))
 				break;
 			else

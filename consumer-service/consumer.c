@@ -369,13 +369,13 @@ struct span_rec {
 	bool has_parent;
 	int32_t partition;
 	int64_t offset, start_ns;
-	uint32_t key, cid, status, state;
+	uint32_t topic, key, cid, status, state;
 };
 
 struct span_job {
 	int64_t end_ns;
 	size_t n, text_len;
-	uint32_t name, topic, group;
+	uint32_t name, group;
 	char *text; /* after recs[n] */
 	struct span_rec recs[];
 };
@@ -412,7 +412,7 @@ static void make_spans(void *arg)
 			continue;
 		snprintf(part, sizeof(part), "%" PRId32, r->partition);
 		trace_attr_str(span, "messaging.system", "kafka");
-		trace_attr_str(span, "messaging.destination.name", t + j->topic);
+		trace_attr_str(span, "messaging.destination.name", t + r->topic);
 		trace_attr_str(span, "messaging.destination.partition.id", part);
 		trace_attr_int(span, "messaging.kafka.offset", r->offset);
 		trace_attr_str(span, "messaging.consumer.group.name", t + j->group);
@@ -443,7 +443,9 @@ static void batch_trace_end(const char *not_written)
 {
 	static const char dead[] = "dead-lettered: ";
 	const size_t not_len = not_written ? strlen(not_written) : 0;
-	size_t n = 0, text = 1 + strlen(process_span) + 1 + strlen(cfg.topic) + 1 + strlen(cfg.group) + 1;
+	size_t n = 0, text = 1 + strlen(process_span) + 1 + strlen(cfg.group) + 1;
+	const char *topic = NULL;
+	uint32_t topic_at = 0;
 	struct span_job *j;
 	struct ts_instant wall;
 	int64_t mono;
@@ -453,6 +455,7 @@ static void batch_trace_end(const char *not_written)
 		if (!it->recorded)
 			continue;
 		n++;
+		text += strlen(rd_kafka_topic_name(it->rkm->rkt)) + 1;
 		if (it->rkm->key != NULL)
 			text += key_len(it->rkm) + 1;
 		if (it->cid[0])
@@ -481,7 +484,6 @@ static void batch_trace_end(const char *not_written)
 	j->text[0] = '\0';
 	j->text_len = 1;
 	j->name = job_put(j, process_span, strlen(process_span));
-	j->topic = job_put(j, cfg.topic, strlen(cfg.topic));
 	j->group = job_put(j, cfg.group, strlen(cfg.group));
 	for (size_t i = 0; i < n_items; i++) {
 		struct item *it = &items[i];
@@ -497,6 +499,12 @@ static void batch_trace_end(const char *not_written)
 		r->has_parent = it->has_parent;
 		r->partition = it->rkm->partition;
 		r->offset = it->rkm->offset;
+		/* Its topic's name, put once for the messages that follow from it. */
+		if (topic == NULL || strcmp(topic, rd_kafka_topic_name(it->rkm->rkt)) != 0) {
+			topic = rd_kafka_topic_name(it->rkm->rkt);
+			topic_at = job_put(j, topic, strlen(topic));
+		}
+		r->topic = topic_at;
 		/* Its start on the wall clock, from its age on the monotonic
 		 * one: a step of the wall clock does not bend it. */
 		r->start_ns = j->end_ns - (mono - it->joined_ns);
