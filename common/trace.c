@@ -138,11 +138,11 @@ static _Atomic long stop_at_ms;
  * per-thread cache, and freed on another thread than the one that made
  * it, so each malloc and free took its arena's lock and slow path: a
  * fifth of consumer-service's loop with tracing on (perf). At most
- * POOL_MAX are kept (0.7 MB), the rest freed. */
-#define POOL_MAX 512
+ * OTEL_BSP_MAX_QUEUE_SIZE are kept (2.7 MB by default), the memory the
+ * queue holds when full; the rest are freed. */
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct trace_span *pool;
-static int pool_count;
+static int pool_count, pool_max; /* pool_max: set up, 0 once stopped */
 
 /* Exporter settings and state: written by setup, then the exporter's own. */
 static struct {
@@ -691,7 +691,7 @@ static struct trace_span *span_release(struct trace_span *list, int n)
 	int room, kept = 0;
 
 	pthread_mutex_lock(&pool_lock);
-	room = POOL_MAX - pool_count;
+	room = pool_max - pool_count;
 	pthread_mutex_unlock(&pool_lock);
 	for (int i = 0; i < n; i++) {
 		struct trace_span *next = list->next;
@@ -726,7 +726,7 @@ static void pool_free(void)
 		free(pool);
 		pool = next;
 	}
-	pool_count = 0;
+	pool_count = pool_max = 0;
 	pthread_mutex_unlock(&pool_lock);
 }
 
@@ -1953,6 +1953,9 @@ int trace_setup(const struct trace_config *c, const char *program, char *errstr,
 	url = NULL;
 	ex.queue_max = c->queue_max;
 	ex.batch_max = c->batch_max;
+	pthread_mutex_lock(&pool_lock);
+	pool_max = c->queue_max;
+	pthread_mutex_unlock(&pool_lock);
 	ex.delay_ms = c->delay_ms;
 	ex.timeout_ms = c->timeout_ms;
 	pthread_once(&once, setup_once);

@@ -395,22 +395,28 @@ static void make_spans(void *arg)
 {
 	struct span_job *j = arg;
 	const char *t = j->text;
+	char part[16] = "";
+	int64_t part_of = -1; /* the partition part names (snprintf was 5 % of this) */
 
 	for (size_t i = 0; i < j->n; i++) {
 		const struct span_rec *r = &j->recs[i];
 		struct trace_ctx ctx;
 		struct trace_span *span;
-		char part[16];
 
 		memcpy(ctx.trace_id, r->trace_id, sizeof(ctx.trace_id));
 		memcpy(ctx.span_id, r->span_id, sizeof(ctx.span_id));
 		ctx.flags = 1;
-		snprintf(ctx.state, sizeof(ctx.state), "%s", r->state ? t + r->state : "");
+		ctx.state[0] = '\0';
+		if (r->state)
+			snprintf(ctx.state, sizeof(ctx.state), "%s", t + r->state);
 		span = trace_start_at(t + j->name, TRACE_CONSUMER, &ctx,
 		                      r->has_parent ? r->parent_id : NULL, r->start_ns);
 		if (span == NULL)
 			continue;
-		snprintf(part, sizeof(part), "%" PRId32, r->partition);
+		if (r->partition != part_of) {
+			snprintf(part, sizeof(part), "%" PRId32, r->partition);
+			part_of = r->partition;
+		}
 		trace_attr_str(span, "messaging.system", "kafka");
 		trace_attr_str(span, "messaging.destination.name", t + r->topic);
 		trace_attr_str(span, "messaging.destination.partition.id", part);
