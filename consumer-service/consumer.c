@@ -396,7 +396,7 @@ static void make_spans(void *arg)
 	struct span_job *j = arg;
 	const char *t = j->text;
 	char part[16] = "";
-	int64_t part_of = -1; /* the partition part names (snprintf was 5 % of this) */
+	int64_t part_of = -1; /* the partition part names: one snprintf a run of it */
 
 	for (size_t i = 0; i < j->n; i++) {
 		const struct span_rec *r = &j->recs[i];
