@@ -613,6 +613,46 @@ START_TEST(each_message_continues_its_trace_and_the_insert_links_them)
 }
 END_TEST
 
+/* A batch given up unwritten (here: the database stays down until the
+ * consumer stops) ends its messages' spans as ERROR, saying the messages
+ * are read again: no span claims a row that was not written. */
+START_TEST(a_batch_given_up_unwritten_ends_its_spans_as_read_again)
+{
+	struct msg_command m = {.event_time = {1254164592, 0}};
+	char a[UID_TEXT_SIZE], value[MSG_ENCODED_MAX];
+	json_object *spans[4], *sa, *status, *message;
+	const int64_t before = wall_ns();
+	int n;
+
+	otlp_sink_trace();
+	uid_v4(m.command_id);
+	memcpy(a, m.command_id, UID_TEXT_SIZE);
+	msg_encode(&m, value);
+	produce_traced(a, value, "00-" PARENT_TRACE "-" PARENT_SPAN "-01");
+	w.outages = 1000;
+	w.stop_after_outages = 3;
+	start_consumer(NULL, NULL);
+	drive_until_written(a);
+	ck_assert_msg(atomic_load(&stop), "the consumer did not meet the outage");
+	ck_assert_uint_eq(times_written(a), 0);
+	consumer_shutdown();
+	trace_shutdown(10000);
+
+	n = otlp_sink_spans(TOPIC " process", 1, 15000, spans, 4);
+	ck_assert_int_eq(n, 1);
+	sa = process_span(spans, n, a);
+	ck_assert_str_eq(otlp_field(sa, "traceId"), PARENT_TRACE);
+	ck_assert_str_eq(otlp_field(sa, "parentSpanId"), PARENT_SPAN);
+	ck_assert_int_eq(otlp_status(sa), 2);
+	ck_assert(json_object_object_get_ex(sa, "status", &status) &&
+	          json_object_object_get_ex(status, "message", &message));
+	ck_assert_str_eq(json_object_get_string(message), "not written: read again");
+	assert_span_within(sa, before, wall_ns());
+	json_object_put(spans[0]);
+	otlp_sink_stop();
+}
+END_TEST
+
 /* ---- the WAL flush ---- */
 
 #define FAST_COMMITS "auto.commit.interval.ms=50"
@@ -1096,6 +1136,7 @@ Suite *make_consumer_suite(void)
 	tcase_set_timeout(tc, TEST_TIMEOUT_S);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, each_message_continues_its_trace_and_the_insert_links_them);
+	tcase_add_test(tc, a_batch_given_up_unwritten_ends_its_spans_as_read_again);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("lag");
