@@ -399,14 +399,19 @@ PGconn *db_connect_until(const struct db_params *p, const struct timespec *deadl
 	                                                     : DB_STATEMENT_TIMEOUT_DEFAULT_MS;
 	struct timespec until = clock_deadline(connect_ms), host_until;
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-	char options[64];
+	char options[256];
 	struct hosts hosts;
 	PGconn *conn;
 	int current = -1, share_ms;
 
 	if (deadline != NULL && clock_cmp(deadline, &until) < 0)
 		until = *deadline;
-	snprintf(options, sizeof(options), "-c TimeZone=UTC -c statement_timeout=%d", statement_ms);
+	if (snprintf(options, sizeof(options), "-c TimeZone=UTC -c statement_timeout=%d%s%s",
+	             statement_ms, p->options && *p->options ? " " : "",
+	             p->options ? p->options : "") >= (int)sizeof(options)) {
+		snprintf(errstr, errstr_size, "session options longer than %zu bytes", sizeof(options));
+		return NULL;
+	}
 	hosts_of(p->url, &hosts);
 	share_ms = hosts.n > 0 ? clock_ms_left(&until) / hosts.n : 0;
 

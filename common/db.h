@@ -16,6 +16,10 @@ struct db_params {
 	 * "read-write", so that it always writes to the primary); NULL or ""
 	 * leaves the URL's. */
 	const char *session_attrs;
+	/* More settings of the session, in the server's command-line form
+	 * ("-c name=value ..."), after our own (TimeZone, statement_timeout);
+	 * NULL or "": none. */
+	const char *options;
 	int connect_timeout_ms;   /* DB_CONNECT_TIMEOUT_MS; 0: the default */
 	int statement_timeout_ms; /* DB_STATEMENT_TIMEOUT_MS; 0: the default */
 };

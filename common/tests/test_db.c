@@ -239,14 +239,32 @@ static void params_for(struct db_params *p, int port)
 
 /* A server that completes the start-up of every connection, then either
  * answers a simple query (SELECT 1: one row; anything else: an error) or,
- * silent, reads and never answers. It counts the cancel requests it gets. */
+ * silent, reads and never answers. It counts the cancel requests it gets,
+ * and keeps the options of the latest start-up packet. */
 struct fake {
 	int lfd, port;
 	bool silent;
 	atomic_bool stop;
 	atomic_int cancels;
 	pthread_t tid;
+	char options[512]; /* read once fake_stop has joined the thread */
 };
+
+/* The value of key in a start-up packet's body (after its protocol
+ * version: key, NUL, value, NUL, ..., NUL), or NULL. */
+static const char *startup_value(const char *body, size_t len, const char *key)
+{
+	for (size_t i = 4; i < len && body[i] != '\0';) {
+		const char *k = body + i, *v = k + strnlen(k, len - i) + 1;
+
+		if (v >= body + len)
+			break;
+		if (strcmp(k, key) == 0)
+			return v;
+		i = (size_t)(v - body) + strnlen(v, len - (size_t)(v - body)) + 1;
+	}
+	return NULL;
+}
 
 /* Reads n bytes; reads time out every 100 ms (SO_RCVTIMEO) to look at
  * f->stop. */
@@ -315,6 +333,9 @@ static void serve(struct fake *f, int fd)
 		atomic_fetch_add(&f->cancels, 1);
 		return;
 	}
+	buf[len - 4 < sizeof(buf) ? len - 4 : sizeof(buf) - 1] = '\0';
+	const char *options = startup_value(buf, len - 4, "options");
+	snprintf(f->options, sizeof(f->options), "%s", options ? options : "");
 	send_msg(fd, 'R', "\0\0\0\0", 4); /* AuthenticationOk */
 	send_msg(fd, 'Z', "I", 1);
 	while (!atomic_load(&f->stop) && read_full(f, fd, &type, 1) && read_full(f, fd, &len, 4)) {
@@ -483,6 +504,42 @@ START_TEST(connect_session_attrs_override_the_url)
 }
 END_TEST
 
+/* A service's own session settings follow ours, and reach the server;
+ * more than the start-up packet's room is refused, saying so. */
+START_TEST(connect_sends_the_session_options)
+{
+	struct db_params p;
+	struct fake f;
+	char err[256] = "", longer[300];
+	PGconn *conn;
+
+	fake_start(&f, false);
+	params_for(&p, f.port);
+	p.statement_timeout_ms = 1500;
+	conn = db_connect(&p, err, sizeof(err));
+	ck_assert_msg(conn != NULL, "%s", err);
+	PQfinish(conn);
+	fake_stop(&f);
+	ck_assert_str_eq(f.options, "-c TimeZone=UTC -c statement_timeout=1500");
+
+	fake_start(&f, false);
+	params_for(&p, f.port);
+	p.statement_timeout_ms = 1500;
+	p.options = "-c plan_cache_mode=force_generic_plan";
+	conn = db_connect(&p, err, sizeof(err));
+	ck_assert_msg(conn != NULL, "%s", err);
+	PQfinish(conn);
+	memset(longer, 'x', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	p.options = longer;
+	ck_assert_ptr_null(db_connect(&p, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "session options longer than") != NULL, "%s", err);
+	fake_stop(&f);
+	ck_assert_str_eq(f.options, "-c TimeZone=UTC -c statement_timeout=1500 "
+	                            "-c plan_cache_mode=force_generic_plan");
+}
+END_TEST
+
 /* Which call a loop test makes. */
 static PGresult *call(int which, PGconn *conn, const struct timespec *deadline, char *err,
                       size_t size)
@@ -595,6 +652,7 @@ Suite *make_db_suite(void)
 	tcase_add_test(tc, connect_leaves_a_frozen_host_for_the_next);
 	tcase_add_test(tc, connect_with_every_host_frozen_gives_up_at_the_deadline);
 	tcase_add_test(tc, connect_session_attrs_override_the_url);
+	tcase_add_test(tc, connect_sends_the_session_options);
 	tcase_add_loop_test(tc, statement_gives_up_at_the_deadline_and_is_cancelled, 0, 3);
 	tcase_add_test(tc, statement_answers_and_errors_keep_the_server_text);
 	tcase_add_test(tc, statement_deadline_is_the_timeout_and_a_grace);

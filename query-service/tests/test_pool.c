@@ -5,6 +5,8 @@
  * connection). Every wait ends with an error, and the slot is free again. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -59,6 +61,55 @@ START_TEST(acquire_gives_up_and_frees_the_slot)
 		ck_assert_int_eq(pool_in_use(pool_primary), 0);
 	}
 	ck_assert(!pool_answered_within(pool_primary, 60000));
+}
+END_TEST
+
+static void *acquire_main(void *arg)
+{
+	struct timespec deadline = clock_deadline(3000);
+	char err[256];
+
+	(void)arg;
+	return pool_acquire(pool_primary, &deadline, err, sizeof(err));
+}
+
+/* The pool's sessions plan their statements once (pool.c,
+ * POOL_SESSION_OPTIONS): the start-up packet of its connection asks for
+ * it. The test plays the server up to that packet, then hangs up. */
+START_TEST(sessions_ask_for_generic_plans)
+{
+	struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+	struct timeval tv = {.tv_sec = 5};
+	char body[4096] = "";
+	const char *options = NULL;
+	uint32_t len = 0;
+	pthread_t t;
+	void *conn;
+	int fd;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, acquire_main, NULL), 0);
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ck_assert_int_eq(recv(fd, &len, 4, MSG_WAITALL), 4);
+	len = ntohl(len);
+	ck_assert(len > 8 && len - 4 < sizeof(body));
+	ck_assert_int_eq(recv(fd, body, len - 4, MSG_WAITALL), (ssize_t)(len - 4));
+	close(fd);
+	/* After the protocol version: key, NUL, value, NUL, ..., NUL. */
+	for (size_t i = 4; i < len - 4 && body[i] != '\0' && options == NULL;) {
+		const char *k = body + i, *v = k + strlen(k) + 1;
+		if (strcmp(k, "options") == 0)
+			options = v;
+		i = (size_t)(v - body) + strlen(v) + 1;
+	}
+	ck_assert_ptr_nonnull(options);
+	ck_assert_msg(strstr(options, "-c plan_cache_mode=force_generic_plan") != NULL,
+	              "options: %s", options);
+	pthread_join(t, &conn);
+	ck_assert_ptr_null(conn); /* the server hung up */
+	ck_assert_int_eq(pool_in_use(pool_primary), 0);
 }
 END_TEST
 
@@ -153,6 +204,7 @@ Suite *make_pool_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, acquire_gives_up_and_frees_the_slot);
+	tcase_add_test(tc, sessions_ask_for_generic_plans);
 	tcase_add_test(tc, lookup_answers_unavailable_when_the_database_does_not);
 	tcase_add_test(tc, ready_check_answers_not_ready_when_the_database_does_not);
 	suite_add_tcase(s, tc);
