@@ -32,9 +32,10 @@ struct slot {
  * The generic plans are those per-call planning picks anyway: an index
  * scan in the index's order for range_page, the primary key for the ids,
  * seq's index for the streams (counts: whichever its small table takes).
- * wrk, range pages of 100, 32 connections, pool of 8, rounds in turn:
- * 13,100-14,100 pages/s, p99 85-145 ms (wrk's, corrected as it corrects),
- * against 10,600-11,200 and 180-380 ms; GETs by id the same either way. */
+ * wrk, range pages of 100, 32 connections, pool of 8, five rounds in
+ * turn: 10,900-13,100 pages/s, p99 72-250 ms (wrk's, corrected as it
+ * corrects), PostgreSQL's CPU 59-60 us a page; before, 10,400-11,100,
+ * 280-440 ms and 80-85 us. GETs by id the same either way. */
 #define POOL_SESSION_OPTIONS "-c plan_cache_mode=force_generic_plan"
 
 struct pool {
