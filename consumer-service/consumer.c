@@ -1274,6 +1274,47 @@ int consumer_subscribe(char *errstr, size_t errstr_size)
 	return 0;
 }
 
+/* librdkafka 2.0.2 stops fetching while the prefetch queue is over
+ * queued.max.messages.kbytes (the bound is on the consumer's queue as a
+ * whole: every partition's is forwarded to it), and looks again only when
+ * the broker's thread wakes: with nothing in flight, up to a second later
+ * (2.2 made this fetch.queue.backoff.ms). On a backlog the consumer empties
+ * a full queue (8 MiB: about 100,000 of our messages) in under a second,
+ * then waited out the rest of it: catch-up ran at about one queue a
+ * second, whatever the database could take. Any request wakes the thread
+ * of the broker it goes to, which then looks at its partitions again: so
+ * the partitions' leaders are asked for their latest offsets (ListOffsets,
+ * one small request per leader, the answer not waited for) after every full
+ * batch (a backlog: the queue may be over its bound), and after any other
+ * at most every CONSUMER_FETCH_NUDGE_MS (a queue smaller than a batch). */
+static double nudged_at; /* clock_mono_s() */
+static long fetch_nudges;
+
+static void fetch_nudge(bool full)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+	const double now = clock_mono_s();
+
+	if (!full && now - nudged_at < CONSUMER_FETCH_NUDGE_MS / 1000.0)
+		return;
+	nudged_at = now;
+	if (rd_kafka_assignment(rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || parts == NULL)
+		return;
+	if (parts->cnt > 0) {
+		for (int i = 0; i < parts->cnt; i++)
+			parts->elems[i].offset = RD_KAFKA_OFFSET_END; /* ListOffsets: the latest */
+		/* Sent at once; not waiting, it returns _TIMED_OUT. */
+		(void)rd_kafka_offsets_for_times(rk, parts, 0);
+		fetch_nudges++;
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
+}
+
+long consumer_fetch_nudges(void)
+{
+	return fetch_nudges;
+}
+
 bool consumer_step(const atomic_bool *stop, int timeout_ms)
 {
 	char errstr[256];
@@ -1298,6 +1339,8 @@ bool consumer_step(const atomic_bool *stop, int timeout_ms)
 		}
 		return false;
 	}
+	/* The next batch is fetched while this one is written. */
+	fetch_nudge(n_items >= (size_t)cfg.batch_size);
 	batch_flush(stop);
 	return true;
 }
@@ -1405,8 +1448,7 @@ static rd_kafka_t *consumer_new(char *errstr, size_t errstr_size)
 	     * by a count of messages (queued.min.messages, 100,000 by default:
 	     * about 75 MiB resident with our messages). librdkafka 2.0.2 stops
 	     * fetching while its queue is over the bound and looks again only
-	     * about a second later, so the bound also caps the catch-up rate
-	     * (README, Performance). */
+	     * when woken: fetch_nudge wakes it. */
 	    "queued.min.messages", "10000000",
 	    "queued.max.messages.kbytes", prefetch_kb,
 	    NULL,

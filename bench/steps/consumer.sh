@@ -25,11 +25,11 @@
 # counted is one of the backlog's; every message must become exactly one row.
 #
 # env: CONSUMER_BACKLOG (200000; smoke 20000), PREFETCH_BACKLOG (100000;
-#      smoke 10000), PREFETCH_SIZES ("2048 8192 16384 65536"; smoke "2048")
+#      smoke 10000), PREFETCH_SIZES ("256 1024 2048 8192"; smoke "1024")
 
 CONSUMER_BACKLOG=${CONSUMER_BACKLOG:-$([ "$SMOKE" = 1 ] && echo 20000 || echo 200000)}
 PREFETCH_BACKLOG=${PREFETCH_BACKLOG:-$([ "$SMOKE" = 1 ] && echo 10000 || echo 100000)}
-PREFETCH_SIZES=${PREFETCH_SIZES:-$([ "$SMOKE" = 1 ] && echo 2048 || echo "2048 8192 16384 65536")}
+PREFETCH_SIZES=${PREFETCH_SIZES:-$([ "$SMOKE" = 1 ] && echo 1024 || echo "256 1024 2048 8192")}
 
 # _cons_start [ENV...]: a fresh consumer-service, ready, its offsets at the
 # end of the topic (a small trickle written and stored proves it), and an

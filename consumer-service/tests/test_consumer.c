@@ -46,6 +46,7 @@ static struct {
 	const char *refuse[4];   /* ids refused as data, as a CHECK constraint would */
 	int refusals;
 	double lag_seen;         /* the largest consumer_lag_seconds_max during an outage */
+	int writes, full_writes; /* batches written, and those of batch_size rows */
 } w;
 
 /* PostgreSQL's WAL as the fake writer moves it: every write advances the
@@ -74,6 +75,8 @@ static int fake_wal(uint64_t *insert, uint64_t *flushed, char *errstr, size_t er
 	*flushed = wal.flushed;
 	return 0;
 }
+
+static int batch_size = 100; /* CONSUMER_BATCH_SIZE of the next start_consumer */
 
 /* The allocator's call that fails (0: none). */
 static int alloc_calls, alloc_fail_at;
@@ -106,6 +109,8 @@ static int fake_write(const struct sink_row *rows, size_t n, long *inserted, cha
 			return SINK_REFUSED;
 		}
 	}
+	w.writes++;
+	w.full_writes += n == (size_t)batch_size;
 	for (size_t i = 0; i < n && w.n < MAX_ROWS; i++)
 		memcpy(w.ids[w.n++], rows[i].id, UID_TEXT_SIZE);
 	wal.insert += 100 * n;
@@ -160,7 +165,6 @@ static const char *mock_brokers(void)
 
 /* Sets the consumer up on the mock cluster (or brokers) with props and
  * subscribes it. */
-static int batch_size = 100; /* CONSUMER_BATCH_SIZE of the next start_consumer */
 
 static void start_consumer(const char *brokers, const char *props)
 {
@@ -383,6 +387,49 @@ START_TEST(offsets_stored_are_one_past_the_last_written_message_of_each_partitio
 	committed(offsets, 2);
 	ck_assert_int_eq(offsets[0], 3);
 	ck_assert_int_eq(offsets[1], 2);
+}
+END_TEST
+
+/* After each full batch the fetcher is woken (a ListOffsets request to the
+ * partitions' leaders: consumer.c, fetch_nudge), and that disturbs nothing
+ * consumed: every message is written once, the offsets follow. */
+START_TEST(each_full_batch_wakes_the_fetcher)
+{
+	char ids[25][UID_TEXT_SIZE];
+	int64_t offsets[1];
+	long nudges;
+
+	batch_size = 5;
+	/* One producer batch: fetched, and queued, together. */
+	for (int i = 0; i < 25; i++) {
+		struct msg_command m = {.event_time = {1254164592, 0}};
+		char value[MSG_ENCODED_MAX];
+
+		uid_v4(m.command_id);
+		msg_encode(&m, value);
+		memcpy(ids[i], m.command_id, UID_TEXT_SIZE);
+		ck_assert_int_eq(rd_kafka_producev(prk, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_PARTITION(0),
+		                                   RD_KAFKA_V_KEY(ids[i], strlen(ids[i])),
+		                                   RD_KAFKA_V_VALUE(value, strlen(value)),
+		                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		                                   RD_KAFKA_V_TIMESTAMP(TS_MS), RD_KAFKA_V_END),
+		                 RD_KAFKA_RESP_ERR_NO_ERROR);
+	}
+	ck_assert_int_eq(rd_kafka_flush(prk, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+	nudges = consumer_fetch_nudges();
+	start_consumer(NULL, NULL);
+	drive_until_written(ids[24]);
+	nudges = consumer_fetch_nudges() - nudges;
+	for (int i = 0; i < 25; i++)
+		ck_assert_msg(times_written(ids[i]) == 1, "message %d written %zu times", i,
+		              times_written(ids[i]));
+	ck_assert_int_ge(w.full_writes, 1);
+	ck_assert_msg(nudges >= w.full_writes && nudges <= w.writes,
+	              "%ld nudges for %d batches, %d of them full", nudges, w.writes, w.full_writes);
+	consumer_shutdown();
+	committed(offsets, 1);
+	ck_assert_int_eq(offsets[0], 25);
+	batch_size = 100;
 }
 END_TEST
 
@@ -1123,6 +1170,7 @@ Suite *make_consumer_suite(void)
 	tcase_set_timeout(tc, TEST_TIMEOUT_S);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, offsets_stored_are_one_past_the_last_written_message_of_each_partition);
+	tcase_add_test(tc, each_full_batch_wakes_the_fetcher);
 	tcase_add_test(tc, nothing_is_stored_while_the_write_fails);
 	tcase_add_test(tc, an_outage_is_retried_and_nothing_is_dead_lettered);
 	tcase_add_test(tc, poison_in_the_middle_is_dead_lettered_and_passed);
