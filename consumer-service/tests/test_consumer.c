@@ -192,15 +192,23 @@ static void produce(int32_t partition, const char *key, const char *value, int64
 	ck_assert_int_eq(rd_kafka_flush(prk, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
-/* Produces a valid command for a fresh id (into id[UID_TEXT_SIZE]). */
-static void produce_valid(int32_t partition, char *id, int64_t ts_ms)
+/* A valid command for a fresh id: its id into id[UID_TEXT_SIZE], its
+ * encoding into value. */
+static void new_command(char *id, char value[MSG_ENCODED_MAX])
 {
 	struct msg_command m = {.event_time = {1254164592, 0}};
-	char value[MSG_ENCODED_MAX];
 
 	uid_v4(m.command_id);
 	msg_encode(&m, value);
 	memcpy(id, m.command_id, UID_TEXT_SIZE);
+}
+
+/* Produces a valid command for a fresh id (into id[UID_TEXT_SIZE]). */
+static void produce_valid(int32_t partition, char *id, int64_t ts_ms)
+{
+	char value[MSG_ENCODED_MAX];
+
+	new_command(id, value);
 	produce(partition, id, value, ts_ms);
 }
 
@@ -402,12 +410,9 @@ START_TEST(each_full_batch_wakes_the_fetcher)
 	batch_size = 5;
 	/* One producer batch: fetched, and queued, together. */
 	for (int i = 0; i < 25; i++) {
-		struct msg_command m = {.event_time = {1254164592, 0}};
 		char value[MSG_ENCODED_MAX];
 
-		uid_v4(m.command_id);
-		msg_encode(&m, value);
-		memcpy(ids[i], m.command_id, UID_TEXT_SIZE);
+		new_command(ids[i], value);
 		ck_assert_int_eq(rd_kafka_producev(prk, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_PARTITION(0),
 		                                   RD_KAFKA_V_KEY(ids[i], strlen(ids[i])),
 		                                   RD_KAFKA_V_VALUE(value, strlen(value)),
@@ -563,7 +568,6 @@ static int64_t wall_ns(void)
  * of the messages they wrote, and only those. */
 START_TEST(each_message_continues_its_trace_and_the_insert_links_them)
 {
-	struct msg_command m = {.event_time = {1254164592, 0}};
 	char a[UID_TEXT_SIZE], b[UID_TEXT_SIZE], value[MSG_ENCODED_MAX];
 	json_object *spans[8], *inserts[8], *sa, *sp, *sb;
 	const char *links[64];
@@ -573,14 +577,10 @@ START_TEST(each_message_continues_its_trace_and_the_insert_links_them)
 	int64_t after;
 
 	otlp_sink_trace();
-	uid_v4(m.command_id);
-	memcpy(a, m.command_id, UID_TEXT_SIZE);
-	msg_encode(&m, value);
+	new_command(a, value);
 	produce_traced(a, value, "00-" PARENT_TRACE "-" PARENT_SPAN "-01");
 	produce_traced("poison-1", "this is not JSON", "00-" PARENT_TRACE "-" PARENT_SPAN "-01");
-	uid_v4(m.command_id);
-	memcpy(b, m.command_id, UID_TEXT_SIZE);
-	msg_encode(&m, value);
+	new_command(b, value);
 	produce_traced(b, value, "00-" PARENT_TRACE "-not-a-span-id-01");
 	start_consumer(NULL, NULL);
 	drive_until_written(b);
@@ -665,16 +665,13 @@ END_TEST
  * are read again: no span claims a row that was not written. */
 START_TEST(a_batch_given_up_unwritten_ends_its_spans_as_read_again)
 {
-	struct msg_command m = {.event_time = {1254164592, 0}};
 	char a[UID_TEXT_SIZE], value[MSG_ENCODED_MAX];
 	json_object *spans[4], *sa, *status, *message;
 	const int64_t before = wall_ns();
 	int n;
 
 	otlp_sink_trace();
-	uid_v4(m.command_id);
-	memcpy(a, m.command_id, UID_TEXT_SIZE);
-	msg_encode(&m, value);
+	new_command(a, value);
 	produce_traced(a, value, "00-" PARENT_TRACE "-" PARENT_SPAN "-01");
 	w.outages = 1000;
 	w.stop_after_outages = 3;
