@@ -45,7 +45,8 @@ CONSUMER_TEST_SRCS := $(wildcard consumer-service/tests/*.c) \
                       $(filter-out %/main.c,$(CONSUMER_SRCS)) common/tests/runner.c \
                       common/tests/otlp_sink.c
 QUERY_TEST_SRCS    := $(wildcard query-service/tests/*.c) \
-                      $(filter-out %/main.c,$(QUERY_SRCS)) common/tests/runner.c
+                      $(filter-out %/main.c,$(QUERY_SRCS)) common/tests/runner.c \
+                      common/tests/pg_startup.c
 # The test harness (integration/harness/: processes, the stack, HTTP, Kafka
 # and database access, shared assertions) is a library of its own that the
 # integration suites (integration/*.c) and the fault suites link.

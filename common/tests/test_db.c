@@ -20,6 +20,7 @@
 
 #include "clock.h"
 #include "db.h"
+#include "pg_startup.h"
 #include "suites.h"
 
 static const struct {
@@ -250,22 +251,6 @@ struct fake {
 	char options[512]; /* read once fake_stop has joined the thread */
 };
 
-/* The value of key in a start-up packet's body (after its protocol
- * version: key, NUL, value, NUL, ..., NUL), or NULL. */
-static const char *startup_value(const char *body, size_t len, const char *key)
-{
-	for (size_t i = 4; i < len && body[i] != '\0';) {
-		const char *k = body + i, *v = k + strnlen(k, len - i) + 1;
-
-		if (v >= body + len)
-			break;
-		if (strcmp(k, key) == 0)
-			return v;
-		i = (size_t)(v - body) + strnlen(v, len - (size_t)(v - body)) + 1;
-	}
-	return NULL;
-}
-
 /* Reads n bytes; reads time out every 100 ms (SO_RCVTIMEO) to look at
  * f->stop. */
 static bool read_full(struct fake *f, int fd, void *buf, size_t n)
@@ -334,7 +319,7 @@ static void serve(struct fake *f, int fd)
 		return;
 	}
 	buf[len - 4 < sizeof(buf) ? len - 4 : sizeof(buf) - 1] = '\0';
-	const char *options = startup_value(buf, len - 4, "options");
+	const char *options = pg_startup_value(buf, len - 4, "options");
 	snprintf(f->options, sizeof(f->options), "%s", options ? options : "");
 	send_msg(fd, 'R', "\0\0\0\0", 4); /* AuthenticationOk */
 	send_msg(fd, 'Z', "I", 1);

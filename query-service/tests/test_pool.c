@@ -15,6 +15,7 @@
 #include "api.h"
 #include "clock.h"
 #include "lookup.h"
+#include "pg_startup.h"
 #include "pool.h"
 #include "suites.h"
 
@@ -81,7 +82,7 @@ START_TEST(sessions_ask_for_generic_plans)
 	struct pollfd pfd = {.fd = lfd, .events = POLLIN};
 	struct timeval tv = {.tv_sec = 5};
 	char body[4096] = "";
-	const char *options = NULL;
+	const char *options;
 	uint32_t len = 0;
 	pthread_t t;
 	void *conn;
@@ -97,13 +98,7 @@ START_TEST(sessions_ask_for_generic_plans)
 	ck_assert(len > 8 && len - 4 < sizeof(body));
 	ck_assert_int_eq(recv(fd, body, len - 4, MSG_WAITALL), (ssize_t)(len - 4));
 	close(fd);
-	/* After the protocol version: key, NUL, value, NUL, ..., NUL. */
-	for (size_t i = 4; i < len - 4 && body[i] != '\0' && options == NULL;) {
-		const char *k = body + i, *v = k + strlen(k) + 1;
-		if (strcmp(k, "options") == 0)
-			options = v;
-		i = (size_t)(v - body) + strlen(v) + 1;
-	}
+	options = pg_startup_value(body, len - 4, "options");
 	ck_assert_ptr_nonnull(options);
 	ck_assert_msg(strstr(options, "-c plan_cache_mode=force_generic_plan") != NULL,
 	              "options: %s", options);
