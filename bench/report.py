@@ -439,8 +439,8 @@ Written by `make bench` ({"smoke run: no thresholds" if smoke else "full run"}) 
 ({n_runs} run{'s' if n_runs != 1 else ''} of this commit recorded in history.jsonl: the last column).
 
 Machine: {run.get('machine', '?')}; load generator, Kafka, PostgreSQL
-and the services all on these cores, the load generators at {run.get('loadgen', 'normal priority')}
-(bench/README.md). {run.get('versions', '')}
+and the services all on these cores, the load generators at {run.get('loadgen', 'normal priority')},
+PostgreSQL {run.get('postgres_cgroup', 'as plain processes')} (bench/README.md). {run.get('versions', '')}
 Each step ran {run.get('seconds', '?')} s; {run.get('messages', '?')} messages for the consumer.
 Targets: [targets.tsv](targets.tsv).
 

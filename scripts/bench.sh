@@ -52,6 +52,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 # shellcheck source=scripts/lib/proc.sh
 . "$HERE/lib/proc.sh"
+# shellcheck source=scripts/lib/cgroup.sh
+. "$HERE/lib/cgroup.sh"
 BUILD=$(cd "${1:?usage: bench.sh BUILD_DIR OUT_DIR}" && pwd)
 mkdir -p "${2:?usage: bench.sh BUILD_DIR OUT_DIR}"
 OUT=$(cd "$2" && pwd)
@@ -77,6 +79,7 @@ export COMMAND_PORT=${P}080 CONSUMER_PORT=${P}081 QUERY_PORT=${P}082 NOOP_PORT=$
 export KAFKA_BROKER=127.0.0.1:$KAFKA_PORT DB_URL=postgresql://127.0.0.1:$PG_PORT/postgres
 export LOG_LEVEL=WARN DB_POOL_SIZE=$POOL
 TOPIC=timestamp.command.v1
+PG_CGROUP=cqrs-bench-postgres-$PG_PORT  # lib/cgroup.sh; the standby's: cluster.sh
 CACHE=$ROOT/.cache
 VEGETA=$CACHE/bin/vegeta
 VEGETA_VERSION=$(sed -n 's/^VEGETA_VERSION=//p' "$HERE/deps.sh")
@@ -176,6 +179,7 @@ cleanup() {
   cluster_cleanup
   "$HERE/kafka.sh" stop >/dev/null 2>&1 || true
   "$HERE/pg.sh" stop >/dev/null 2>&1 || true
+  cgroup_remove "$PG_CGROUP"
 }
 
 # ---- measuring ---------------------------------------------------------------------
@@ -492,6 +496,10 @@ jaeger_build_wait
 READABLE_LIMIT_MS=$(awk -F '\t' '$1 == "readable-5000" { print $5 }' "$ROOT/bench/targets.tsv")
 say "stack: Kafka :$KAFKA_PORT, PostgreSQL :$PG_PORT, services :$COMMAND_PORT-$QUERY_PORT (state in $STATE_DIR)"
 "$HERE/pg.sh" start >/dev/null
+# One scheduling group for the database, not one a backend (lib/cgroup.sh).
+cgroup_own "$PG_CGROUP" "$(head -1 "$STATE_DIR/pgdata/postmaster.pid")"
+PG_CGROUP_NOTE=$CGROUP_NOTE
+say "PostgreSQL runs $PG_CGROUP_NOTE"
 "$HERE/kafka.sh" start >/dev/null
 
 # The first start provisions (topics, schema); the second one, each service
@@ -653,6 +661,7 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
   echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
   echo "machine=$(nproc) cores ($cpu), $mem, $(uname -sr)"
   echo "loadgen=${LOADGEN[*]:-normal priority}"
+  echo "postgres_cgroup=$PG_CGROUP_NOTE"
   echo "versions=Kafka $KAFKA_VERSION, PostgreSQL $(pgbench --version | awk '{ print $3 }'), librdkafka $(dpkg-query -W -f '${Version}' librdkafka1 2>/dev/null), civetweb $(dpkg-query -W -f '${Version}' libcivetweb1 2>/dev/null), $(wrk -v 2>&1 | head -1 | awk '{ print $1, $2 }'), vegeta $VEGETA_VERSION."
   echo "seconds=$SECS"
   echo "messages=$MESSAGES"

@@ -1,9 +1,10 @@
 # shellcheck shell=bash
 # bench/steps/cluster.sh — issue 13: what real durability costs. Sourced by
 # scripts/bench.sh; uses its ROOT, HERE, R, BUILD, STATE_DIR, SECS, WARM,
-# CONNS, QUERY_CONNS, KAFKA_PORT, PG_PORT, COMMAND_PORT, QUERY_PORT, start,
-# stop, wrk_, warm, all_2xx, get, psql_, say and die. Reported figures, no
-# target. Run last: three more JVMs would disturb every other step.
+# CONNS, QUERY_CONNS, KAFKA_PORT, PG_PORT, PG_CGROUP, COMMAND_PORT, QUERY_PORT,
+# start, stop, wrk_, warm, all_2xx, get, psql_, cgroup_own, cgroup_remove, say
+# and die. Reported figures, no target. Run last: three more JVMs would
+# disturb every other step.
 #
 #   step_cluster  three Kafka nodes (scripts/kafka.sh with KAFKA_NODES=3 on
 #                 KAFKA_PORT+100, +102, +104; state in STATE_DIR/cluster)
@@ -29,6 +30,7 @@ cluster_standby() { PG_STANDBY_PORT=$PG_STANDBY_PORT "$HERE/pg.sh" "$@"; }
 cluster_cleanup() {
   cluster_kafka stop >/dev/null 2>&1 || true
   cluster_standby stop-standby >/dev/null 2>&1 || true
+  cgroup_remove "$PG_CGROUP-standby"
 }
 
 step_cluster() {
@@ -38,6 +40,7 @@ step_cluster() {
   mkdir -p "$STATE_DIR/cluster"
   cluster_kafka start >/dev/null
   cluster_standby start-standby >/dev/null
+  cgroup_own "$PG_CGROUP-standby" "$(head -1 "$STATE_DIR/pgdata-standby/postmaster.pid")"  # as the primary
 
   start command-cluster $((COMMAND_PORT + 4)) "$BUILD/command-service" \
     KAFKA_BROKER="$brokers" KAFKA_TOPIC_REPLICATION=3
