@@ -496,9 +496,8 @@ jaeger_build_wait
 READABLE_LIMIT_MS=$(awk -F '\t' '$1 == "readable-5000" { print $5 }' "$ROOT/bench/targets.tsv")
 say "stack: Kafka :$KAFKA_PORT, PostgreSQL :$PG_PORT, services :$COMMAND_PORT-$QUERY_PORT (state in $STATE_DIR)"
 "$HERE/pg.sh" start >/dev/null
-# One scheduling group for the database, not one a backend, weighted four
-# times the default (lib/cgroup.sh).
-cgroup_own "$PG_CGROUP" "$(head -1 "$STATE_DIR/pgdata/postmaster.pid")" 4
+# One scheduling group for the database, not one a backend (lib/cgroup.sh).
+cgroup_own "$PG_CGROUP" "$(head -1 "$STATE_DIR/pgdata/postmaster.pid")"
 PG_CGROUP_NOTE=$CGROUP_NOTE
 say "PostgreSQL runs $PG_CGROUP_NOTE"
 "$HERE/kafka.sh" start >/dev/null

@@ -40,7 +40,7 @@ step_cluster() {
   mkdir -p "$STATE_DIR/cluster"
   cluster_kafka start >/dev/null
   cluster_standby start-standby >/dev/null
-  cgroup_own "$PG_CGROUP-standby" "$(head -1 "$STATE_DIR/pgdata-standby/postmaster.pid")" 4  # as the primary
+  cgroup_own "$PG_CGROUP-standby" "$(head -1 "$STATE_DIR/pgdata-standby/postmaster.pid")"  # as the primary
 
   start command-cluster $((COMMAND_PORT + 4)) "$BUILD/command-service" \
     KAFKA_BROKER="$brokers" KAFKA_TOPIC_REPLICATION=3

@@ -14,23 +14,10 @@
 # its own, and then the kernel's autogroup does not apply to it: this makes
 # the bench's PostgreSQL run as it would be deployed.
 #
-# Its weight: one group at the default weight held PostgreSQL to about a
-# third of the cores when all were busy (the broker one group, the services
-# and load generators another), where before its busy backends took a
-# share each. The pipeline (step 6) then missed both 9,000 and 10,000 POST/s
-# in three rounds of three (accept→readable p99 54-588 ms); at four times
-# the default it held both in all three (p99 11-16 ms), and PostgreSQL in
-# the root cgroup, as before, held 9,000 in all three and 10,000 in one
-# (p99 15-99 ms), the three in turn on one stack. Range pages kept their
-# short tail at four times the default (p99 10-11 ms, maximum 53-64 ms,
-# against 163-220 ms and 0.6-1.8 s in the root cgroup).
-#
-#   cgroup_own NAME PID [TIMES]
-#                         moves PID and its children (its later children are
-#                         born there) into the cpu cgroup NAME, weighted
-#                         TIMES (1) the default, when autogroup is on, PID
-#                         is in the root cpu cgroup and we may make one;
-#                         sets CGROUP_NOTE to what it did, or why not.
+#   cgroup_own NAME PID   moves PID and its children (its later children are
+#                         born there) into the cpu cgroup NAME, when autogroup
+#                         is on, PID is in the root cpu cgroup and we may make
+#                         one; sets CGROUP_NOTE to what it did, or why not.
 #                         Never fails: the bench runs either way, and says so
 #   cgroup_remove NAME    removes it (its processes moved to the root first,
 #                         if any is left)
@@ -59,7 +46,7 @@ cgroup_of() {
 
 # shellcheck disable=SC2034  # CGROUP_NOTE: read by the caller
 cgroup_own() {
-  local name=$1 pid=$2 times=${3:-1} cpu cur dir p weight
+  local name=$1 pid=$2 cpu cur dir p
   if [ "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null)" != 1 ]; then
     CGROUP_NOTE="as plain processes (the kernel's autogroup is off)"
     return 0
@@ -75,19 +62,16 @@ cgroup_own() {
     return 0
   fi
   dir=${cpu#* }/$name
-  # v1's cpu.shares default to 1024, v2's cpu.weight to 100.
-  if [ "${cpu%% *}" = v1 ]; then weight=cpu.shares:$((1024 * times)); else weight=cpu.weight:$((100 * times)); fi
   # The postmaster first: a backend it forks meanwhile is born in $dir or
   # is among the children listed after.
-  if ! { mkdir -p "$dir" && echo "${weight#*:}" >"$dir/${weight%%:*}" &&
-         echo "$pid" >"$dir/cgroup.procs"; } 2>/dev/null; then
+  if ! { mkdir -p "$dir" && echo "$pid" >"$dir/cgroup.procs"; } 2>/dev/null; then
     CGROUP_NOTE="as plain processes, one scheduling group a backend (could not make $dir)"
     return 0
   fi
   for p in $(pgrep -P "$pid"); do
     echo "$p" >"$dir/cgroup.procs" 2>/dev/null || true  # one that ended meanwhile
   done
-  CGROUP_NOTE="in a cpu cgroup of its own ($dir, ${weight%%:*} ${weight#*:}: $times times the default), as a systemd service or a container runs it"
+  CGROUP_NOTE="in a cpu cgroup of its own ($dir), as a systemd service or a container runs it"
 }
 
 cgroup_remove() {
