@@ -7,12 +7,13 @@
 # group of its own, so a database with 8 busy backends is 8 groups. When both
 # cores were saturated (step 4b: range pages), `perf sched latency` showed
 # backends runnable but not run for up to 860 ms: the range pages' p99 was
-# 230-330 ms and their maximum 0.9-1.3 s, while query-service's own histogram
-# had 99.9 % of them within 25 ms. The same minute, the same stack, with the
+# 41-326 ms and their maximum 0.3-1.8 s, while query-service's own histogram
+# had 99.9 % of them within 25 ms. The same stack, within the hour, with the
 # postmaster and its children in one cpu cgroup: p99 7-11 ms, maximum 54-71
 # ms. A database run as a systemd service or in a container is in a cgroup of
 # its own, and then the kernel's autogroup does not apply to it: this makes
-# the bench's PostgreSQL run as it would be deployed.
+# the bench's PostgreSQL run as it would be deployed, at the default weight
+# (README, Performance: a heavier one moved pgbench's ceilings).
 #
 #   cgroup_own NAME PID   moves PID and its children (its later children are
 #                         born there) into the cpu cgroup NAME, when autogroup
