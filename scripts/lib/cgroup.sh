@@ -47,7 +47,7 @@ cgroup_of() {
 
 # shellcheck disable=SC2034  # CGROUP_NOTE: read by the caller
 cgroup_own() {
-  local name=$1 pid=$2 cpu cur dir p
+  local name=$1 pid=$2 cpu cur dir p err
   if [ "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null)" != 1 ]; then
     CGROUP_NOTE="as plain processes (the kernel's autogroup is off)"
     return 0
@@ -55,6 +55,10 @@ cgroup_own() {
   cpu=$(cgroup_cpu)
   if [ -z "$cpu" ]; then
     CGROUP_NOTE="as plain processes, one scheduling group a backend (no cpu cgroup controller to use)"
+    return 0
+  fi
+  if [ -z "$pid" ] || [ ! -r "/proc/$pid/cgroup" ]; then
+    CGROUP_NOTE="as plain processes (no postmaster to move: pid '$pid')"
     return 0
   fi
   cur=$(cgroup_of "${cpu%% *}" "$pid")
@@ -65,8 +69,8 @@ cgroup_own() {
   dir=${cpu#* }/$name
   # The postmaster first: a backend it forks meanwhile is born in $dir or
   # is among the children listed after.
-  if ! { mkdir -p "$dir" && echo "$pid" >"$dir/cgroup.procs"; } 2>/dev/null; then
-    CGROUP_NOTE="as plain processes, one scheduling group a backend (could not make $dir)"
+  if ! err=$({ mkdir -p "$dir" && echo "$pid" >"$dir/cgroup.procs"; } 2>&1); then
+    CGROUP_NOTE="as plain processes, one scheduling group a backend (could not use $dir: ${err:-no reason given})"
     return 0
   fi
   for p in $(pgrep -P "$pid"); do
