@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1485,10 +1486,13 @@ END_TEST
 
 static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static atomic_bool holding; /* hold_job has started */
+
 /* A job that waits until the test lets hold_lock go. */
 static void hold_job(void *arg)
 {
 	(void)arg;
+	atomic_store(&holding, true);
 	pthread_mutex_lock(&hold_lock);
 	pthread_mutex_unlock(&hold_lock);
 }
@@ -1598,9 +1602,16 @@ START_TEST(deferred_jobs_are_bounded_and_run_at_shutdown)
 	over.ctx = fits.ctx = big.ctx;
 	fits.spans = 1;
 	over.spans = 2;
-	/* The exporter is held in a job until the three are queued. */
+	/* The exporter is held in a job until the three are queued. The
+	 * exporter takes every job waiting at once: the three are queued only
+	 * once it runs the first, or it could take big with it, and over
+	 * would then be the only job waiting (taken whatever its size). */
 	pthread_mutex_lock(&hold_lock);
+	atomic_store(&holding, false);
 	ck_assert_int_eq(trace_defer(hold_job, NULL, 0), 0);
+	for (int i = 0; i < 5000 && !atomic_load(&holding); i++)
+		usleep(1000);
+	ck_assert_msg(atomic_load(&holding), "the exporter did not run the job within 5 s");
 	ck_assert_int_eq(trace_defer(make_deferred, &big, 3), 0);
 	ck_assert_int_eq(trace_defer(make_deferred, &over, 2), -1); /* 3 + 2 > 4 */
 	ck_assert_int_eq(metric(QUEUE_FULL), 2);
